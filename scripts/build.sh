@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds registrar. Usage: scripts/build.sh [BUILD_TYPE] [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_TYPE=${1:-${BUILD_TYPE:-RelWithDebInfo}}
+BUILD_DIR=${2:-${BUILD_DIR:-build}}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$BUILD_DIR" --parallel "$(nproc)"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every dependency of registrar from Debian's and npm's registries.
+# Idempotent: re-running it on a prepared machine takes a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsodium-dev libspdlog-dev libfmt-dev libcli11-dev libsqlite3-dev sqlite3
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nodejs npm
+)
+# Benchmark and real-server test tools (wrk, MariaDB for the Node peer).
+if [[ "${REGISTRAR_WITH_BENCH:-0}" == 1 ]]; then
+  APT_PACKAGES+=(wrk mariadb-server mariadb-client)
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages, each from its lockfile: the common-password list (build input)
+# and the Node clients used by the wire-compatibility tests.
+for d in third_party/common-passwords tests/node; do
+  if [[ -f "$d/package-lock.json" ]]; then
+    if [[ ! -d "$d/node_modules" || "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]]; then
+      (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  fi
+done

@@ -1,0 +1,53 @@
+#pragma once
+// The use cases of the sign-up API. They depend on ports only; no I/O of their own.
+// All are synchronous: transports run them off their I/O threads where they block (hashing).
+#include <string>
+#include "domain/credentials.hpp"
+#include "domain/errors.hpp"
+#include "domain/expected.hpp"
+#include "domain/user.hpp"
+#include "ports/event_bus.hpp"
+#include "ports/password_hasher.hpp"
+#include "ports/system.hpp"
+#include "ports/token_service.hpp"
+#include "ports/user_store.hpp"
+
+namespace registrar::app {
+
+// What the use cases need, passed in by the composition root.
+struct Dependencies {
+  ports::UserStore& users;
+  ports::PasswordHasher& hasher;
+  ports::TokenService& tokens;
+  ports::Clock& clock;
+  ports::IdGenerator& ids;
+  ports::OutboxSignal& outbox_signal;
+  domain::PasswordPolicy password_policy{};
+};
+
+struct RegisterCommand {
+  std::string email, username, password;
+};
+
+struct AuthResult {
+  ports::IssuedToken token;
+  domain::User user;
+};
+
+// Validates, hashes the password, writes user + user.registered event in one transaction,
+// wakes the outbox relay and issues an access token.
+domain::Expected<AuthResult, domain::DomainError> register_user(Dependencies& deps, const RegisterCommand& cmd);
+
+struct LoginCommand {
+  std::string login;  // an email or a username
+  std::string password;
+};
+
+// One answer (invalid_credentials) for every failure, and the same argon2 work whether or not
+// the user exists.
+domain::Expected<AuthResult, domain::DomainError> login(Dependencies& deps, const LoginCommand& cmd);
+
+// The user a valid access token names.
+domain::Expected<domain::User, domain::DomainError> current_user(Dependencies& deps, std::string_view bearer_token);
+
+}  // namespace registrar::app

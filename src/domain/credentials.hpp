@@ -1,0 +1,52 @@
+#pragma once
+// The rules for the values a user gives at sign-up. Pure functions: no I/O.
+#include <optional>
+#include <string>
+#include <string_view>
+#include "domain/errors.hpp"
+#include "domain/expected.hpp"
+
+namespace registrar::domain {
+
+// Email: trimmed (ASCII whitespace), domain lower-cased, at most 254 characters, exactly one '@',
+// a non-empty local part, a dotted domain of valid labels. `canonical` (fully lower-cased) is the
+// uniqueness/lookup key, so John@x.io and john@x.io are one account.
+class Email {
+ public:
+  static Expected<Email, FieldError> parse(std::string_view raw);
+  const std::string& value() const { return value_; }
+  const std::string& canonical() const { return canonical_; }
+
+ private:
+  std::string value_, canonical_;
+};
+
+// Username: 3–32 characters of [A-Za-z0-9_.-]; the case chosen is kept, uniqueness is
+// case-insensitive via `canonical` (lower-cased).
+class Username {
+ public:
+  static Expected<Username, FieldError> parse(std::string_view raw);
+  const std::string& value() const { return value_; }
+  const std::string& canonical() const { return canonical_; }
+
+ private:
+  std::string value_, canonical_;
+};
+
+// Password policy (NIST SP 800-63B style): 12–128 characters counted as Unicode code points, any
+// characters, no composition rules, never truncated, and not in the embedded list of common
+// passwords (compared case-insensitively). Input must be valid UTF-8.
+struct PasswordPolicy {
+  std::size_t min_length = 12;
+  std::size_t max_length = 128;
+  std::optional<FieldError> check(std::string_view password) const;
+};
+
+// The embedded list of common passwords (from @zxcvbn-ts/language-common, lower-cased).
+bool is_common_password(std::string_view password);
+std::size_t common_password_count();
+
+// Number of Unicode code points in valid UTF-8, or nullopt if the bytes are not valid UTF-8.
+std::optional<std::size_t> utf8_length(std::string_view s);
+
+}  // namespace registrar::domain

@@ -1,0 +1,30 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace registrar::domain {
+
+// A rule broken by one input field. `code` is stable (clients switch on it); `message` is for humans.
+struct FieldError {
+  std::string field;
+  std::string code;
+  std::string message;
+  bool operator==(const FieldError&) const = default;
+};
+
+// The expected failures of the use cases. Each maps to one stable problem type on every transport.
+enum class ErrorKind {
+  validation_failed,    // input breaks a rule (see fields)
+  conflict,             // email or username already taken (deliberately not saying which)
+  invalid_credentials,  // login failed, for whatever reason
+  unauthenticated,      // missing, malformed, expired or forged token
+  not_found,
+};
+
+struct DomainError {
+  ErrorKind kind;
+  std::string message;
+  std::vector<FieldError> fields;
+};
+
+}  // namespace registrar::domain

@@ -1,0 +1,62 @@
+#pragma once
+// Settings, parsed and validated once into typed structs (flag > environment > .env > default).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace registrar::config {
+
+enum class Command { serve, worker, relay, consume, migrate };
+
+struct Listen {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+};
+
+struct Argon2 {
+  std::uint32_t memory_kib = 19 * 1024;  // OWASP floor: m=19 MiB
+  std::uint32_t iterations = 2;          // t=2
+  // p=1: libsodium's argon2id is single-lane by construction.
+  unsigned concurrency = 0;              // hashes at once; 0 = number of cores
+  unsigned queue_limit = 256;            // waiting sign-ups/logins beyond this get 503
+};
+
+struct Http {
+  std::size_t body_limit = 16 * 1024;       // bytes; larger bodies get 413
+  std::size_t header_limit = 8 * 1024;      // bytes of request line + headers
+  std::chrono::seconds header_timeout{10};  // to receive a complete request head
+  std::chrono::seconds body_timeout{30};    // to receive the body
+  std::chrono::seconds idle_timeout{60};    // keep-alive between requests
+  std::chrono::seconds shutdown_grace{20};  // in-flight requests get this long on SIGTERM
+  unsigned threads = 0;                     // I/O threads; 0 = number of cores
+};
+
+struct Jwt {
+  std::string secret;  // ≥ 32 bytes, from env/file or generated into the data dir
+  std::string secret_source;  // "env", "file <path>", "generated <path>" (for the log; never the value)
+  std::string issuer = "registrar";
+  std::string audience = "registrar";
+  std::chrono::seconds access_ttl{900};
+  std::chrono::seconds leeway{30};
+};
+
+struct Settings {
+  Command command = Command::serve;
+  std::string consumer_name;  // for `consume NAME`
+  Listen listen;
+  std::filesystem::path data_dir = "./data";
+  std::string database_url;  // empty → sqlite://<data-dir>/registrar.db
+  std::string redis_url;     // empty → in-process code store and queue
+  std::string amqp_url;      // empty → in-process event dispatch
+  std::optional<std::string> admin_token;
+  std::string log_level = "info";
+  Argon2 argon2;
+  Http http;
+  Jwt jwt;
+  std::vector<std::string> consumers = {"audit"};  // built-in consumers run inside `serve`
+};
+
+}  // namespace registrar::config
