@@ -11,6 +11,12 @@ namespace registrar::domain {
 // Email: trimmed (ASCII whitespace), domain lower-cased, at most 254 characters, exactly one '@',
 // a non-empty local part, a dotted domain of valid labels. `canonical` (fully lower-cased) is the
 // uniqueness/lookup key, so John@x.io and john@x.io are one account.
+//  - local part: at most 64 bytes of valid UTF-8, no whitespace or control characters (non-ASCII
+//    is accepted and kept as given; lower-casing is ASCII-only);
+//  - domain: ≥ 2 labels of [A-Za-z0-9-], each 1–63 long without a leading or trailing hyphen, the
+//    last not all digits (no address literals, no IP addresses; IDNs must be given as punycode).
+// Lengths are in bytes, after trimming. Error codes (field "email"): required (empty after
+// trimming), too_long (over 254, or local part over 64), invalid_format (anything else).
 class Email {
  public:
   static Expected<Email, FieldError> parse(std::string_view raw);
@@ -22,7 +28,8 @@ class Email {
 };
 
 // Username: 3–32 characters of [A-Za-z0-9_.-]; the case chosen is kept, uniqueness is
-// case-insensitive via `canonical` (lower-cased).
+// case-insensitive via `canonical` (lower-cased). Not trimmed. Error codes (field "username"):
+// required (empty), invalid_characters (checked first), too_short, too_long.
 class Username {
  public:
   static Expected<Username, FieldError> parse(std::string_view raw);
@@ -36,13 +43,17 @@ class Username {
 // Password policy (NIST SP 800-63B style): 12–128 characters counted as Unicode code points, any
 // characters, no composition rules, never truncated, and not in the embedded list of common
 // passwords (compared case-insensitively). Input must be valid UTF-8.
+// Error codes (field "password"), in the order checked: invalid_encoding (not valid UTF-8),
+// required (empty), too_short, too_long, whitespace_only (only Unicode white space),
+// common_password. Messages state the rule and never contain the password.
 struct PasswordPolicy {
   std::size_t min_length = 12;
   std::size_t max_length = 128;
   std::optional<FieldError> check(std::string_view password) const;
 };
 
-// The embedded list of common passwords (from @zxcvbn-ts/language-common, lower-cased).
+// The embedded list of common passwords (from @zxcvbn-ts/language-common, lower-cased): true if
+// the ASCII-lower-cased password is an entry, exactly (no trimming). Thread-safe.
 bool is_common_password(std::string_view password);
 std::size_t common_password_count();
 

@@ -36,22 +36,42 @@ struct Http {
 
 struct Jwt {
   std::string secret;  // ≥ 32 bytes, from env/file or generated into the data dir
-  std::string secret_source;  // "env", "file <path>", "generated <path>" (for the log; never the value)
+  // "env", ".env", "file <path>", "data-dir <path>", "generated <path>" (for the log; never the
+  // value). The loader sets secret + source for an inline REGISTRAR_JWT_SECRET; resolve_jwt_secret()
+  // (main/secrets.hpp) fills them from secret_file or the data dir otherwise.
+  std::string secret_source;
+  std::filesystem::path secret_file;  // --jwt-secret-file / REGISTRAR_JWT_SECRET_FILE; empty → none
   std::string issuer = "registrar";
   std::string audience = "registrar";
   std::chrono::seconds access_ttl{900};
   std::chrono::seconds leeway{30};
 };
 
+// The parsed --database-url (the string form stays in Settings::database_url).
+struct Database {
+  enum class Kind { sqlite, mysql };
+  Kind kind = Kind::sqlite;
+  std::filesystem::path sqlite_path;  // sqlite://PATH (PATH as written; relative to the cwd)
+  std::string host;                   // mysql://USER:PASS@HOST[:PORT]/NAME (percent-decoded)
+  std::uint16_t port = 3306;
+  std::string user;
+  std::string password;
+  std::string name;
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
+  bool list_consumers = false;  // `consume --list`
   Listen listen;
   std::filesystem::path data_dir = "./data";
-  std::string database_url;  // empty → sqlite://<data-dir>/registrar.db
+  std::string database_url;  // empty → sqlite://<data-dir>/registrar.db (the loader fills it in)
+  Database database;         // database_url, parsed
   std::string redis_url;     // empty → in-process code store and queue
   std::string amqp_url;      // empty → in-process event dispatch
-  std::optional<std::string> admin_token;
+  std::optional<std::string> admin_token;  // ≥ 32 bytes; none → admin surfaces off
+  std::string admin_token_source;          // like Jwt::secret_source ("env", ".env", "file <path>")
+  std::filesystem::path admin_token_file;  // --admin-token-file / REGISTRAR_ADMIN_TOKEN_FILE
   std::string log_level = "info";
   Argon2 argon2;
   Http http;

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of registrar and the Node peer (shared/peers/node-seed) on this machine.
+#
+#   bench/run.sh                      everything: install, build (Release), run, print the table
+#
+# Environment: DURATION (wrk run length, default 15s), CEILING_SECONDS (argon2 ceiling, default 10),
+# PEER_DIR (default <repo>/../shared/peers/node-seed), SKIP_INSTALL=1, SKIP_BUILD=1.
+#
+# One run: installs wrk/MariaDB and the peer's npm packages if missing, builds registrar in
+# Release (build-release/), starts a private MariaDB for the peer, the peer, and registrar on free
+# loopback ports; measures the argon2id ceiling, sign-ups/s and GET /users/me (req/s and latency
+# percentiles) for both, registrar's resident memory; prints a markdown table and writes it to
+# bench/results/latest.md. Every process it starts is stopped on exit, whatever happens.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PEER_DIR=${PEER_DIR:-$REPO/../shared/peers/node-seed}
+DURATION=${DURATION:-15s}
+CEILING_SECONDS=${CEILING_SECONDS:-10}
+BUILD_DIR=$REPO/build-release
+RESULTS=$REPO/bench/results
+WORK=$(mktemp -d /tmp/registrar-bench.XXXXXX)
+PIDS=()
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+stop_pid() { # pid: SIGTERM, up to 15 s, then SIGKILL
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$? pid
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  wait 2>/dev/null || true
+  if [[ $rc -ne 0 ]]; then
+    echo "bench: failed (exit $rc); logs kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+wait_until() { # seconds description command...: polls the command every 0.1 s
+  local secs=$1 what=$2 i; shift 2
+  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "timed out after ${secs}s waiting for $what"
+}
+
+# ---------------------------------------------------------------- 1. install and build
+install_bench_tools() {
+  local need=() p
+  for p in wrk mariadb-server mariadb-client; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+  done
+  ((${#need[@]})) || return 0
+  log "installing ${need[*]}"
+  local SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  # Debian starts mariadb's system service on install; this benchmark runs its own private one,
+  # so forbid service starts for the duration of the install (policy-rc.d, exit 101 = denied).
+  local policy=/usr/sbin/policy-rc.d added_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy" && added_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  ((added_policy)) && $SUDO rm -f "$policy"
+  return 0
+}
+
+# The peer directory is read-only shared material: install its packages into a copy of it.
+PEER_RUN=${XDG_CACHE_HOME:-$HOME/.cache}/registrar-bench/node-seed
+install_peer() {
+  [[ -f $PEER_DIR/server.js ]] || die "the Node peer is not at $PEER_DIR (set PEER_DIR)"
+  mkdir -p "$PEER_RUN"
+  cp "$PEER_DIR/server.js" "$PEER_DIR/package.json" "$PEER_DIR/package-lock.json" "$PEER_RUN/"
+  if [[ ! -f $PEER_RUN/node_modules/.package-lock.json ]] || ! cmp -s "$PEER_DIR/package-lock.json" "$PEER_RUN/.installed-lock.json"; then
+    log "npm ci (node-seed peer) in $PEER_RUN"
+    # npm ci first; the peer's lockfile lacks some optional platform entries that newer npm
+    # versions insist on, and then `npm install` (in this copy) keeps the locked versions and fills
+    # in the rest.
+    (cd "$PEER_RUN" && { npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+      || npm install --no-audit --no-fund --loglevel=error >/dev/null; })
+    cp "$PEER_DIR/package-lock.json" "$PEER_RUN/.installed-lock.json"
+  fi
+}
+
+if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+  install_bench_tools
+  "$REPO/scripts/install-deps.sh"
+  install_peer
+fi
+for tool in wrk mariadbd mariadb-install-db mariadb-admin mariadb node; do
+  command -v "$tool" >/dev/null || die "$tool is missing (run without SKIP_INSTALL)"
+done
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  log "building registrar (Release) in $BUILD_DIR"
+  CMAKE_ARGS="${CMAKE_ARGS:-} -DREGISTRAR_BUILD_TESTS=OFF -DREGISTRAR_BUILD_BENCH=ON" \
+    "$REPO/scripts/build.sh" Release "$BUILD_DIR" >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log" >&2; die "build failed"; }
+fi
+[[ -x $BUILD_DIR/registrar && -x $BUILD_DIR/argon2_ceiling ]] || die "missing $BUILD_DIR/registrar or argon2_ceiling"
+
+# ---------------------------------------------------------------- 2. start the services
+log "starting a private MariaDB"
+DB_DIR=$WORK/mariadb DB_SOCK=$WORK/mariadb.sock DB_PORT=$(free_port)
+mariadb-install-db --no-defaults --user=root --datadir="$DB_DIR" --auth-root-authentication-method=normal \
+  --skip-test-db >"$WORK/mariadb-install.log" 2>&1 || { tail -30 "$WORK/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
+mariadbd --no-defaults --user=root --datadir="$DB_DIR" --port="$DB_PORT" --socket="$DB_SOCK" \
+  --bind-address=127.0.0.1 --pid-file="$WORK/mariadb.pid" --skip-log-bin --max-connections=200 \
+  >"$WORK/mariadb.log" 2>&1 &
+PIDS+=($!)
+wait_until 60 "MariaDB" mariadb-admin --no-defaults --socket="$DB_SOCK" -uroot ping
+mariadb --no-defaults --socket="$DB_SOCK" -uroot -e "CREATE DATABASE IF NOT EXISTS peer; CREATE USER IF NOT EXISTS 'peer'@'localhost' IDENTIFIED BY 'peer'; CREATE USER IF NOT EXISTS 'peer'@'127.0.0.1' IDENTIFIED BY 'peer'; GRANT ALL ON peer.* TO 'peer'@'localhost'; GRANT ALL ON peer.* TO 'peer'@'127.0.0.1';"
+
+log "starting the Node peer"
+PEER_PORT=$(free_port)
+(cd "$PEER_RUN" && exec env -u AMQP_URL PORT="$PEER_PORT" DB_SOCKET="$DB_SOCK" NODE_ENV=production node server.js) \
+  >"$WORK/peer.log" 2>&1 &
+PEER_PID=$!
+PIDS+=("$PEER_PID")
+wait_until 30 "the Node peer" curl -fsS "http://127.0.0.1:$PEER_PORT/healthz"
+
+log "starting registrar"
+REG_DATA=$WORK/registrar-data
+mkdir -p "$REG_DATA"
+"$BUILD_DIR/registrar" serve --listen 127.0.0.1:0 --data-dir "$REG_DATA" >"$WORK/registrar.log" 2>&1 &
+REG_PID=$!
+PIDS+=("$REG_PID")
+wait_until 30 "registrar's listening line" grep -q '"msg":"listening"' "$WORK/registrar.log"
+REG_PORT=$(grep -m1 '"msg":"listening"' "$WORK/registrar.log" | grep -o '"address":"[^"]*"' | grep -o '[0-9]*"$' | tr -d '"')
+[[ -n $REG_PORT ]] || die "no port in registrar's listening line"
+wait_until 10 "registrar /readyz" curl -fsS "http://127.0.0.1:$REG_PORT/readyz"
+
+# ---------------------------------------------------------------- 3. the argon2 ceiling
+log "argon2id ceiling (${CEILING_SECONDS}s, $(nproc) threads)"
+"$BUILD_DIR/argon2_ceiling" --threads "$(nproc)" --seconds "$CEILING_SECONDS" | tee "$WORK/ceiling.txt" >&2
+CEILING=$(sed -n 's/^RESULT .*hashes_per_sec=\([0-9.]*\).*/\1/p' "$WORK/ceiling.txt")
+MS_PER_HASH=$(sed -n 's/^RESULT .*ms_per_hash=\([0-9.]*\).*/\1/p' "$WORK/ceiling.txt")
+
+# ---------------------------------------------------------------- 4. sign-ups per second
+RUNID=$(date +%s | tail -c 7)
+register_rate() { # name port → created/s
+  local name=$1 port=$2
+  log "POST /auth/register: $name (wrk -t2 -c16 -d$DURATION)"
+  wrk -t2 -c16 -d"$DURATION" -s "$REPO/bench/register.lua" "http://127.0.0.1:$port" -- "${RUNID}${name:0:1}" \
+    | tee "$WORK/register-$name.txt" >&2
+  local line; line=$(grep '^REGISTER ' "$WORK/register-$name.txt")
+  echo "$line" | sed -n 's/.*created_per_sec=\([0-9.]*\).*/\1/p' >"$WORK/register-$name.rate"
+  echo "$line" | sed -n 's/.*statuses=\([^ ]*\).*/\1/p' >"$WORK/register-$name.statuses"
+}
+register_rate registrar "$REG_PORT"
+register_rate node "$PEER_PORT"
+
+# ---------------------------------------------------------------- 5. GET /users/me
+token_for() { # port → access token of a fresh user
+  local port=$1 body
+  body=$(printf '{"email":"me%s@bench.example.com","username":"me%s","password":"Bench-me-%s-pw"}' "$RANDOM$RANDOM" "$RANDOM$RANDOM" "$RANDOM")
+  curl -fsS -H 'content-type: application/json' -d "$body" "http://127.0.0.1:$port/auth/register" \
+    | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>console.log(JSON.parse(s).accessToken))'
+}
+to_ms() { # wrk latency like 812.00us / 1.23ms / 1.01s → ms
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+me_rate() { # name port
+  local name=$1 port=$2 token f
+  token=$(token_for "$port")
+  [[ -n $token && $token != undefined ]] || die "no token from $name"
+  curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me" >/dev/null || die "GET /users/me fails on $name"
+  log "GET /users/me: $name (wrk -t2 -c64 -d$DURATION --latency)"
+  f=$WORK/me-$name.txt
+  wrk -t2 -c64 -d"$DURATION" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me" | tee "$f" >&2
+  sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$f" >"$WORK/me-$name.rate"
+  for p in 50 90 99; do to_ms "$(awk -v p="$p%" '$1 == p { print $2 }' "$f")" >"$WORK/me-$name.p$p"; echo >>"$WORK/me-$name.p$p"; done
+  (grep -o 'Non-2xx or 3xx responses: [0-9]*' "$f" | grep -o '[0-9]*$' || echo 0) >"$WORK/me-$name.non2xx"
+}
+me_rate registrar "$REG_PORT"
+me_rate node "$PEER_PORT"
+
+# ---------------------------------------------------------------- 6. resident memory
+rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+kill -0 "$REG_PID" 2>/dev/null || die "registrar died during the run (log: $WORK/registrar.log)"
+kill -0 "$PEER_PID" 2>/dev/null || die "the Node peer died during the run (log: $WORK/peer.log)"
+REG_RSS=$(rss_mb "$REG_PID") REG_HWM=$(hwm_mb "$REG_PID")
+PEER_RSS=$(rss_mb "$PEER_PID") PEER_HWM=$(hwm_mb "$PEER_PID")
+USERS=$(sqlite3 "$REG_DATA/registrar.db" 'SELECT count(*) FROM users' 2>/dev/null || echo '?')
+
+# ---------------------------------------------------------------- 7. the table
+r() { cat "$WORK/$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.0f %%", 100 * a / b }'; }
+mark() { awk -v ok="$1" 'BEGIN { print (ok ? "✅" : "❌") }'; }
+
+REG_SIGNUPS=$(r register-registrar.rate) NODE_SIGNUPS=$(r register-node.rate)
+REG_ME=$(r me-registrar.rate) NODE_ME=$(r me-node.rate)
+REG_P99=$(r me-registrar.p99)
+mkdir -p "$RESULTS"
+OUT=$RESULTS/latest.md
+{
+  echo "# registrar vs Node peer — $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);"
+  echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') (Release, SQLite WAL, in-process events);"
+  echo "peer: node-seed server.js on Node $(node --version), MariaDB $(mariadbd --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*-MariaDB' | head -1), no AMQP."
+  echo "wrk on the same machine: sign-ups \`wrk -t2 -c16 -d$DURATION -s bench/register.lua\` (only 201s counted),"
+  echo "\`GET /users/me\` \`wrk -t2 -c64 -d$DURATION --latency\` with one user's token. argon2id m=19 MiB, t=2, p=1 everywhere."
+  echo
+  echo "| measure | registrar | Node peer | registrar / Node | target |"
+  echo "|---|---:|---:|---:|---|"
+  echo "| argon2id ceiling, hashes/s ($(nproc) threads; $MS_PER_HASH ms per hash per core) | $CEILING | | | |"
+  echo "| sign-ups/s (201s) | $REG_SIGNUPS | $NODE_SIGNUPS | $(ratio "$REG_SIGNUPS" "$NODE_SIGNUPS") | |"
+  echo "| sign-ups vs argon2 ceiling | $(pct "$REG_SIGNUPS" "$CEILING") | $(pct "$NODE_SIGNUPS" "$CEILING") | | ≥ 90 % $(mark "$(awk -v a="$REG_SIGNUPS" -v b="$CEILING" 'BEGIN { print (a >= 0.9 * b) }')") |"
+  echo "| sign-up answers by status | $(r register-registrar.statuses) | $(r register-node.statuses) | | |"
+  echo "| GET /users/me req/s (64 conns) | $REG_ME | $NODE_ME | $(ratio "$REG_ME" "$NODE_ME") | ≥ 10× $(mark "$(awk -v a="$REG_ME" -v b="$NODE_ME" 'BEGIN { print (a >= 10 * b) }')") |"
+  echo "| GET /users/me p50 / p90 / p99, ms | $(r me-registrar.p50) / $(r me-registrar.p90) / $REG_P99 | $(r me-node.p50) / $(r me-node.p90) / $(r me-node.p99) | | p99 < 5 ms $(mark "$(awk -v a="$REG_P99" 'BEGIN { print (a < 5) }')") |"
+  echo "| GET /users/me non-2xx answers | $(r me-registrar.non2xx) | $(r me-node.non2xx) | | 0 |"
+  echo "| resident memory after the run, MB (VmRSS; peak VmHWM) | $REG_RSS (peak $REG_HWM) | $PEER_RSS (peak $PEER_HWM; + MariaDB) | | < 64 MB $(mark "$(awk -v a="$REG_RSS" 'BEGIN { print (a < 64) }')") |"
+  echo
+  echo "registrar held $USERS users at the end of the run."
+} >"$OUT"
+cat "$OUT"
+echo >&2
+echo "written to ${OUT#"$REPO"/}" >&2

@@ -1,0 +1,97 @@
+#include "adapters/http/auth_api.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/json.hpp>
+#include "adapters/http/json_body.hpp"
+#include "adapters/http/problem.hpp"
+
+namespace registrar::adapters::http {
+
+namespace json = boost::json;
+using beast_http::status;
+using beast_http::verb;
+
+namespace {
+
+json::object user_json(const domain::User& u) {
+  return {{"id", u.id}, {"email", u.email}, {"username", u.username}, {"createdAt", domain::to_iso8601(u.created_at)}};
+}
+
+Response auth_response(const Request& req, status st, const app::AuthResult& r) {
+  json::object body{{"accessToken", r.token.token},
+                    {"tokenType", "Bearer"},
+                    {"expiresIn", r.token.expires_in.count()},
+                    {"user", user_json(r.user)}};
+  return json_response(req, st, json::serialize(body));
+}
+
+Response validation_problem(const Request& req, const RequestContext& ctx, std::vector<domain::FieldError> errors) {
+  return problem(req, ctx, domain::DomainError{domain::ErrorKind::validation_failed, "The request has invalid fields", std::move(errors)});
+}
+
+// "Authorization: Bearer <token>" → the token (empty if absent or another scheme).
+std::string_view bearer_token(const Request& req) {
+  std::string_view h = req[beast_http::field::authorization];
+  constexpr std::string_view scheme = "bearer ";
+  if (h.size() <= scheme.size() || !boost::beast::iequals(h.substr(0, scheme.size()), scheme)) return {};
+  h.remove_prefix(scheme.size());
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  return h;
+}
+
+}  // namespace
+
+void add_auth_routes(Router& router, AuthApi api) {
+  router.add(verb::post, "/auth/register", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
+    auto parsed = parse_json_object(req);
+    if (auto* p = std::get_if<ProblemSpec>(&parsed)) co_return problem(req, ctx, std::move(*p));
+    FieldReader fields(std::get<json::object>(parsed));
+    app::RegisterCommand cmd{fields.required_string("email"), fields.required_string("username"), fields.required_string("password")};
+    if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
+    // The job is a named local, not a temporary inside the co_await expression: GCC 12 destroys
+    // such temporaries twice when the coroutine suspends.
+    auto job = [&deps = api.deps, cmd = std::move(cmd)] { return app::register_user(deps, cmd); };
+    auto result = co_await api.cpu.run(std::move(job));
+    if (!result) co_return problem(req, ctx, result.error());
+    auto res = auth_response(req, status::created, *result);
+    res.set(beast_http::field::location, "/users/me");
+    co_return res;
+  });
+
+  router.add(verb::post, "/auth/login", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
+    auto parsed = parse_json_object(req);
+    if (auto* p = std::get_if<ProblemSpec>(&parsed)) co_return problem(req, ctx, std::move(*p));
+    FieldReader fields(std::get<json::object>(parsed));
+    auto email = fields.optional_string("email");
+    auto username = fields.optional_string("username");
+    auto password = fields.required_string("password");
+    if (!email && !username && fields.errors().empty())
+      co_return validation_problem(req, ctx, {{"email", "required", "Give an email or a username"}});
+    if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
+    app::LoginCommand cmd{email ? *email : *username, std::move(password)};
+    auto job = [&deps = api.deps, cmd = std::move(cmd)] { return app::login(deps, cmd); };
+    auto result = co_await api.cpu.run(std::move(job));
+    if (!result) co_return problem(req, ctx, result.error());
+    co_return auth_response(req, status::ok, *result);
+  });
+
+  router.add(verb::get, "/users/me", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
+    std::string token(bearer_token(req));
+    auto job = [&deps = api.deps, token = std::move(token)] { return app::current_user(deps, token); };
+    auto result = co_await api.store.run(std::move(job));
+    if (!result) co_return problem(req, ctx, result.error());
+    co_return json_response(req, status::ok, json::serialize(user_json(*result)));
+  });
+
+  router.add(verb::get, "/healthz", [](const Request& req, RequestContext&) -> boost::asio::awaitable<Response> {
+    co_return json_response(req, status::ok, R"({"status":"ok"})");
+  });
+
+  router.add(verb::get, "/readyz", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
+    auto job = [&api] { api.readiness_check(); return 0; };
+    co_await api.store.run(std::move(job));
+    co_return json_response(req, status::ok, R"({"status":"ready"})");
+  });
+}
+
+}  // namespace registrar::adapters::http

@@ -1,0 +1,55 @@
+#include "adapters/inproc/event_bus.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <set>
+#include <utility>
+
+namespace registrar::adapters::inproc {
+
+namespace {
+
+void log_failure(const std::string& consumer, const domain::EventEnvelope& event, const std::string& error) {
+  spdlog::warn("consumer {} failed event {} ({}), attempt {}; it will be retried", consumer, event.id, event.type,
+               event.attempts + 1);
+  spdlog::debug("consumer {} failure for event {}: {}", consumer, event.id, error);
+}
+
+}  // namespace
+
+InProcessEventBus::InProcessEventBus(std::vector<std::reference_wrapper<ports::EventConsumer>> consumers,
+                                     ConsumerFailureLog on_failure)
+    : consumers_(std::move(consumers)), on_failure_(on_failure ? std::move(on_failure) : ConsumerFailureLog(log_failure)) {}
+
+std::vector<std::string> InProcessEventBus::publish(std::span<const domain::EventEnvelope> events) {
+  std::vector<bool> ok(events.size(), true);
+  for (ports::EventConsumer& consumer : consumers_) {
+    const std::string name = consumer.name();
+    std::set<std::string_view> blocked_aggregates;  // aggregates this consumer failed in this batch
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto& event = events[i];
+      if (blocked_aggregates.contains(event.aggregate_id)) {
+        ok[i] = false;
+        continue;
+      }
+      try {
+        consumer.handle(event);
+      } catch (const std::exception& e) {
+        ok[i] = false;
+        blocked_aggregates.insert(event.aggregate_id);
+        on_failure_(name, event, e.what());
+      } catch (...) {
+        ok[i] = false;
+        blocked_aggregates.insert(event.aggregate_id);
+        on_failure_(name, event, "unknown exception");
+      }
+    }
+  }
+  std::vector<std::string> confirmed;
+  for (std::size_t i = 0; i < events.size(); ++i)
+    if (ok[i]) confirmed.push_back(events[i].id);
+  return confirmed;
+}
+
+}  // namespace registrar::adapters::inproc

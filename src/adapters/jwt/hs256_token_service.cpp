@@ -1,0 +1,215 @@
+#include "adapters/jwt/hs256_token_service.hpp"
+
+#include <sodium.h>
+
+#include <array>
+#include <boost/json.hpp>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+
+namespace registrar::adapters::jwt {
+
+namespace json = boost::json;
+using ports::TokenError;
+using ports::TokenType;
+using Result = domain::Expected<ports::VerifiedToken, TokenError>;
+
+namespace {
+
+constexpr int kB64Variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+constexpr std::string_view kHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
+
+Result fail(TokenError e) { return domain::make_error<ports::VerifiedToken, TokenError>(e); }
+
+const unsigned char* bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data() != nullptr ? s.data() : "");
+}
+
+std::string b64url_encode(const unsigned char* data, std::size_t size) {
+  std::string out(sodium_base64_ENCODED_LEN(size, kB64Variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), size != 0 ? data : bytes(""), size, kB64Variant);
+  out.resize(out.size() - 1);  // drop the NUL that the encoded length counts
+  return out;
+}
+
+std::string b64url_encode(std::string_view s) { return b64url_encode(bytes(s), s.size()); }
+
+// Strict base64url: only the URL-safe alphabet, no padding, no whitespace, zero trailing bits
+// (libsodium rejects non-canonical encodings), the whole input consumed, non-empty.
+std::optional<std::string> b64url_decode(std::string_view in) {
+  if (in.empty()) return std::nullopt;
+  std::string out(in.size() / 4 * 3 + 3, '\0');
+  std::size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(),
+                        nullptr, &len, nullptr, kB64Variant) != 0)
+    return std::nullopt;
+  out.resize(len);
+  return out;
+}
+
+// A decoded segment parsed as a JSON object, or nothing. Depth is capped: claims are flat.
+std::optional<json::object> parse_object(std::string_view segment) {
+  const auto text = b64url_decode(segment);
+  if (!text) return std::nullopt;
+  json::parse_options opts;
+  opts.max_depth = 16;
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec, {}, opts);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.as_object());
+}
+
+// NumericDate claims must be JSON integers (jsonwebtoken emits whole seconds). Boost.JSON keeps
+// every integer that fits in int64 as int64, so anything else (fractions, huge values, strings)
+// is refused.
+std::optional<std::int64_t> int_claim(const json::object& claims, std::string_view name) {
+  const json::value* v = claims.if_contains(name);
+  if (v == nullptr || !v->is_int64()) return std::nullopt;
+  return v->get_int64();
+}
+
+bool string_claim_is(const json::object& claims, std::string_view name, std::string_view expected) {
+  const json::value* v = claims.if_contains(name);
+  return v != nullptr && v->is_string() && v->get_string() == expected;
+}
+
+bool audience_matches(const json::object& claims, std::string_view audience) {
+  const json::value* v = claims.if_contains("aud");
+  if (v == nullptr) return false;
+  if (v->is_string()) return v->get_string() == audience;
+  if (!v->is_array()) return false;
+  for (const auto& item : v->get_array())
+    if (item.is_string() && item.get_string() == audience) return true;
+  return false;
+}
+
+std::string_view type_name(TokenType t) { return t == TokenType::access ? "access" : "session"; }
+
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Hs256TokenService::Hs256TokenService(Hs256Options options, ports::Clock& clock)
+    : options_(std::move(options)), clock_(clock) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  if (options_.secret.size() < kMinSecretBytes)
+    throw std::invalid_argument("JWT secret must be at least 32 bytes");
+  if (options_.access_ttl.count() <= 0 || options_.session_ttl.count() <= 0)
+    throw std::invalid_argument("JWT lifetimes must be positive");
+  if (options_.leeway < std::chrono::seconds{0} || options_.leeway > std::chrono::hours{24})
+    throw std::invalid_argument("JWT leeway must be between 0 and 24 hours");
+  header_b64_ = b64url_encode(kHeaderJson);
+}
+
+Hs256TokenService::~Hs256TokenService() {
+  sodium_memzero(options_.secret.data(), options_.secret.size());
+}
+
+std::array<unsigned char, crypto_auth_hmacsha256_BYTES> Hs256TokenService::mac(
+    std::string_view signing_input) const {
+  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> out{};
+  // The streaming API takes a key of any length (the one-shot API wants exactly 32 bytes).
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, bytes(options_.secret), options_.secret.size());
+  crypto_auth_hmacsha256_update(&state, bytes(signing_input), signing_input.size());
+  crypto_auth_hmacsha256_final(&state, out.data());
+  sodium_memzero(&state, sizeof state);
+  return out;
+}
+
+ports::IssuedToken Hs256TokenService::issue(std::string_view subject, TokenType type) {
+  if (subject.empty()) throw std::invalid_argument("token subject must not be empty");
+  const auto ttl = type == TokenType::access ? options_.access_ttl : options_.session_ttl;
+  const auto iat = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
+
+  std::array<unsigned char, 16> jti{};
+  randombytes_buf(jti.data(), jti.size());
+
+  json::object claims;
+  claims["iss"] = options_.issuer;
+  claims["aud"] = options_.audience;
+  claims["sub"] = subject;
+  claims["typ"] = type_name(type);
+  claims["iat"] = iat;
+  claims["exp"] = iat + ttl.count();
+  claims["jti"] = b64url_encode(jti.data(), jti.size());
+
+  std::string token = header_b64_ + '.' + b64url_encode(json::serialize(claims));
+  const auto signature = mac(token);
+  token += '.' + b64url_encode(signature.data(), signature.size());
+  return {std::move(token), ttl};
+}
+
+Result Hs256TokenService::verify(std::string_view token, TokenType expected) {
+  // Size first: nothing below (base64, JSON, HMAC) runs on oversized input.
+  if (token.size() > kMaxTokenBytes) return fail(TokenError::malformed);
+
+  const auto dot1 = token.find('.');
+  const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+    return fail(TokenError::malformed);  // not exactly three segments
+  const auto header_seg = token.substr(0, dot1);
+  const auto payload_seg = token.substr(dot1 + 1, dot2 - dot1 - 1);
+  const auto signature_seg = token.substr(dot2 + 1);
+
+  // The algorithm comes from an allowlist of one, decided before any key is touched: "none",
+  // HS384, RS256 (the classic public-key-as-HMAC-secret confusion) etc. are all refused here.
+  const auto header = parse_object(header_seg);
+  if (!header) return fail(TokenError::malformed);
+  const json::value* alg = header->if_contains("alg");
+  if (alg == nullptr || !alg->is_string()) return fail(TokenError::malformed);
+  if (alg->get_string() != "HS256") return fail(TokenError::bad_algorithm);
+  // RFC 7515 §4.1.11: extensions listed in "crit" must be understood; we understand none.
+  if (header->contains("crit")) return fail(TokenError::malformed);
+  if (const json::value* typ = header->if_contains("typ");
+      typ != nullptr && !(typ->is_string() && iequals_ascii(typ->get_string(), "JWT")))
+    return fail(TokenError::malformed);
+
+  // (Empty payload or signature segments fail to decode: b64url_decode refuses empty input.)
+  const auto signature = b64url_decode(signature_seg);
+  if (!signature || payload_seg.empty()) return fail(TokenError::malformed);
+  const auto expected_mac = mac(token.substr(0, dot2));
+  if (signature->size() != expected_mac.size() || crypto_verify_32(expected_mac.data(), bytes(*signature)) != 0)
+    return fail(TokenError::bad_signature);  // compared in constant time
+
+  // Authentic from here on; now check that it is the right token, for us, at this time.
+  const auto claims = parse_object(payload_seg);
+  if (!claims) return fail(TokenError::malformed);
+  if (!string_claim_is(*claims, "typ", type_name(expected))) return fail(TokenError::wrong_type);
+  if (!string_claim_is(*claims, "iss", options_.issuer)) return fail(TokenError::wrong_issuer);
+  if (!audience_matches(*claims, options_.audience)) return fail(TokenError::wrong_audience);
+
+  const auto exp = int_claim(*claims, "exp");
+  const auto iat = int_claim(*claims, "iat");
+  if (!exp || !iat) return fail(TokenError::malformed);
+  const json::value* nbf_value = claims->if_contains("nbf");
+  const auto nbf = int_claim(*claims, "nbf");
+  if (nbf_value != nullptr && !nbf) return fail(TokenError::malformed);
+
+  // Arithmetic only on our own values (now, leeway), so no integer from the token can overflow.
+  // The boundaries follow jsonwebtoken: expired once now >= exp + leeway; not yet valid while
+  // nbf (or iat) > now + leeway.
+  const std::int64_t now = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
+  const std::int64_t leeway = options_.leeway.count();
+  if (now - leeway >= *exp) return fail(TokenError::expired);
+  if (*iat > now + leeway) return fail(TokenError::not_yet_valid);
+  if (nbf && *nbf > now + leeway) return fail(TokenError::not_yet_valid);
+
+  const json::value* sub = claims->if_contains("sub");
+  if (sub == nullptr || !sub->is_string() || sub->get_string().empty()) return fail(TokenError::malformed);
+
+  return ports::VerifiedToken{
+      std::string(sub->get_string()), expected,
+      std::chrono::sys_seconds{std::chrono::seconds{*iat}},
+      std::chrono::sys_seconds{std::chrono::seconds{*exp}}};
+}
+
+}  // namespace registrar::adapters::jwt

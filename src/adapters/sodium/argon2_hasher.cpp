@@ -1,0 +1,129 @@
+#include "adapters/sodium/argon2_hasher.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <thread>
+
+#include "adapters/sodium/sodium.hpp"
+#include "ports/errors.hpp"
+
+namespace registrar::adapters::sodium {
+
+namespace {
+
+// libsodium reads PHC strings as NUL-terminated C strings of bounded size: copy the view into
+// such a buffer, refusing anything that would be cut short or overflow it.
+bool to_c_phc(std::string_view phc, std::array<char, crypto_pwhash_STRBYTES>& out) {
+  if (phc.empty() || phc.size() >= out.size() || phc.find('\0') != std::string_view::npos) return false;
+  std::copy(phc.begin(), phc.end(), out.begin());
+  out[phc.size()] = '\0';
+  return true;
+}
+
+// libsodium declares its pointer arguments nonnull; an empty view may carry a null data().
+const char* bytes_of(std::string_view s) { return s.data() != nullptr ? s.data() : ""; }
+
+}  // namespace
+
+// Holds one of the hasher's slots for the lifetime of the guard.
+class Argon2Hasher::SlotGuard {
+ public:
+  explicit SlotGuard(Argon2Hasher& h) : h_(h) {
+    std::unique_lock lock(h_.mutex_);
+    if (h_.in_use_ >= h_.slots_) {
+      if (h_.options_.queue_limit != 0 && h_.waiting_ >= h_.options_.queue_limit)
+        throw ports::Overloaded("too many password hashes waiting");
+      ++h_.waiting_;
+      h_.slot_freed_.wait(lock, [&] { return h_.in_use_ < h_.slots_; });
+      --h_.waiting_;
+    }
+    ++h_.in_use_;
+  }
+  ~SlotGuard() {
+    {
+      std::lock_guard lock(h_.mutex_);
+      --h_.in_use_;
+    }
+    h_.slot_freed_.notify_one();
+  }
+  SlotGuard(const SlotGuard&) = delete;
+  SlotGuard& operator=(const SlotGuard&) = delete;
+
+ private:
+  Argon2Hasher& h_;
+};
+
+Argon2Hasher::Argon2Hasher(Argon2Options options) : options_(std::move(options)) {
+  ensure_sodium();
+  const auto bytes = static_cast<unsigned long long>(options_.memory_kib) * 1024ULL;
+  if (bytes < crypto_pwhash_argon2id_MEMLIMIT_MIN || bytes > crypto_pwhash_argon2id_MEMLIMIT_MAX)
+    throw std::invalid_argument("argon2id memory cost out of range");
+  if (options_.iterations < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
+      options_.iterations > crypto_pwhash_argon2id_OPSLIMIT_MAX)
+    throw std::invalid_argument("argon2id iteration count out of range");
+  memlimit_ = static_cast<std::size_t>(bytes);
+  opslimit_ = options_.iterations;
+  slots_ = options_.concurrency != 0 ? options_.concurrency
+                                      : std::max(1U, std::thread::hardware_concurrency());
+
+  // The dummy hash is of a random password nobody knows; verifying against it costs exactly
+  // what verifying a real user's hash costs, so "no such user" cannot be told apart by timing.
+  std::array<unsigned char, 32> random_password{};
+  randombytes_buf(random_password.data(), random_password.size());
+  dummy_hash_ = hash_unbounded(
+      std::string_view(reinterpret_cast<const char*>(random_password.data()), random_password.size()));
+  sodium_memzero(random_password.data(), random_password.size());
+}
+
+std::string Argon2Hasher::hash(std::string_view password) {
+  SlotGuard slot(*this);
+  if (options_.on_slot_held) options_.on_slot_held();
+  return hash_unbounded(password);
+}
+
+bool Argon2Hasher::verify(std::string_view phc_hash, std::string_view password) {
+  SlotGuard slot(*this);
+  if (options_.on_slot_held) options_.on_slot_held();
+  return verify_unbounded(phc_hash, password);
+}
+
+void Argon2Hasher::verify_dummy(std::string_view password) {
+  SlotGuard slot(*this);
+  if (options_.on_slot_held) options_.on_slot_held();
+  // The result is meaningless (and almost surely false); only the cost matters.
+  (void)verify_unbounded(dummy_hash_, password);
+}
+
+unsigned Argon2Hasher::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_;
+}
+
+bool Argon2Hasher::needs_rehash(std::string_view phc_hash) const {
+  std::array<char, crypto_pwhash_STRBYTES> c_phc{};
+  if (!to_c_phc(phc_hash, c_phc)) return true;
+  // 0 = current parameters, 1 = other parameters or argon2i, -1 = not a hash we can read.
+  return crypto_pwhash_str_needs_rehash(c_phc.data(), opslimit_, memlimit_) != 0;
+}
+
+std::string Argon2Hasher::hash_unbounded(std::string_view password) const {
+  std::array<char, crypto_pwhash_STRBYTES> out{};
+  // The whole password is hashed, whatever its length or bytes (NULs included): no truncation.
+  if (crypto_pwhash_str_alg(out.data(), bytes_of(password), password.size(), opslimit_, memlimit_,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0)
+    throw std::runtime_error("argon2id hashing failed (out of memory?)");
+  return std::string(out.data());
+}
+
+bool Argon2Hasher::verify_unbounded(std::string_view phc_hash, std::string_view password) const {
+  std::array<char, crypto_pwhash_STRBYTES> c_phc{};
+  if (!to_c_phc(phc_hash, c_phc)) return false;
+  // Reads m, t and the algorithm from the string itself, so hashes made with other parameters
+  // (older settings, other argon2id implementations) still verify.
+  return crypto_pwhash_str_verify(c_phc.data(), bytes_of(password), password.size()) == 0;
+}
+
+}  // namespace registrar::adapters::sodium

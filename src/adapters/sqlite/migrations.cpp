@@ -1,0 +1,143 @@
+#include "adapters/sqlite/migrations.hpp"
+
+#include <fmt/format.h>
+
+namespace registrar::adapters::sqlite {
+
+namespace {
+
+constexpr const char* kCreateMigrationsTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  applied_at TEXT NOT NULL
+))sql";
+
+constexpr std::string_view kSelectVersion = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+
+// applied_at in the same ISO 8601 form as the rest of the data (2025-10-19T16:37:15.123Z).
+constexpr std::string_view kInsertMigration =
+    "INSERT INTO schema_migrations (version, name, applied_at) "
+    "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
+
+constexpr std::string_view kTableExists =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'";
+
+// Migration 1: users, the transactional outbox, and consumer deduplication.
+//  - users: canonical (lower-cased) email/username carry the UNIQUE constraints, so uniqueness is
+//    case-insensitive while the displayed values keep their case. created_at is ISO 8601 UTC ms.
+//  - outbox: seq gives the global order (AUTOINCREMENT: never reused, even after deletes, so a
+//    relay can never confuse an old row with a new one). A row is pending while sent_at IS NULL;
+//    claimed_by/claimed_until (Unix ms) are the relay lease. The partial indexes only hold pending
+//    rows, so they stay small however many sent rows accumulate.
+//  - processed_events: one row per (consumer, event id) a consumer has applied.
+constexpr std::string_view kMigration1 = R"sql(
+CREATE TABLE users (
+  id                 TEXT PRIMARY KEY NOT NULL,
+  email              TEXT NOT NULL,
+  email_canonical    TEXT NOT NULL UNIQUE,
+  username           TEXT NOT NULL,
+  username_canonical TEXT NOT NULL UNIQUE,
+  password_hash      TEXT NOT NULL,
+  created_at         TEXT NOT NULL
+);
+CREATE TABLE outbox (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id      TEXT NOT NULL UNIQUE,
+  event_type    TEXT NOT NULL,
+  aggregate_id  TEXT NOT NULL,
+  payload       TEXT NOT NULL,
+  occurred_at   TEXT NOT NULL,
+  attempts      INTEGER NOT NULL DEFAULT 0,
+  claimed_by    TEXT,
+  claimed_until INTEGER,
+  sent_at       TEXT
+);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
+CREATE INDEX outbox_pending_by_aggregate ON outbox (aggregate_id, seq) WHERE sent_at IS NULL;
+CREATE TABLE processed_events (
+  consumer     TEXT NOT NULL,
+  event_id     TEXT NOT NULL,
+  processed_at TEXT NOT NULL,
+  PRIMARY KEY (consumer, event_id)
+) WITHOUT ROWID;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "users, outbox, processed_events", kMigration1},
+};
+
+int latest(std::span<const Migration> migrations) { return migrations.empty() ? 0 : migrations.back().version; }
+
+void check_list(std::span<const Migration> migrations) {
+  for (std::size_t i = 0; i < migrations.size(); ++i)
+    if (migrations[i].version != static_cast<int>(i) + 1)
+      throw std::logic_error("sqlite migrations must be numbered 1, 2, 3, … without gaps");
+}
+
+int read_version(Connection& c) {
+  {
+    auto q = c.query(kTableExists);
+    q.step();
+    if (q.int64(0) == 0) return 0;
+  }
+  auto q = c.query(kSelectVersion);
+  q.step();
+  return static_cast<int>(q.int64(0));
+}
+
+}  // namespace
+
+SchemaTooNew::SchemaTooNew(int database_version, int known_version)
+    : std::runtime_error(fmt::format(
+          "the database schema is at version {}, newer than the {} this registrar knows; "
+          "run a registrar at least as new as the one that migrated it",
+          database_version, known_version)),
+      database_version_(database_version),
+      known_version_(known_version) {}
+
+SchemaOutdated::SchemaOutdated(int database_version, int known_version)
+    : std::runtime_error(fmt::format("the database schema is at version {}, this registrar needs {}; "
+                                     "run `registrar migrate` first",
+                                     database_version, known_version)) {}
+
+std::span<const Migration> builtin_migrations() { return kMigrations; }
+
+int schema_version(SqliteDatabase& db) {
+  return db.read([](Connection& c) { return read_version(c); });
+}
+
+std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db, std::span<const Migration> migrations) {
+  check_list(migrations);
+  std::vector<AppliedMigration> applied;
+  db.with_writer([&](Connection& c) {
+    {
+      Transaction tx(c);
+      c.exec(kCreateMigrationsTable);
+      tx.commit();
+    }
+    for (const auto& m : migrations) {
+      // The version is re-read inside each IMMEDIATE transaction: another process may have
+      // migrated in the meantime, and holding the write lock makes the check-then-apply atomic.
+      Transaction tx(c);
+      int current = read_version(c);
+      if (current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
+      if (m.version <= current) continue;
+      c.exec(std::string(m.sql).c_str());
+      c.query(kInsertMigration).bind(1, std::int64_t{m.version}).bind(2, m.name).run();
+      tx.commit();
+      applied.push_back({m.version, std::string(m.name)});
+    }
+    // Also refuse when there was nothing to apply (empty list) but the database is ahead.
+    if (int current = read_version(c); current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
+  });
+  return applied;
+}
+
+void require_current_schema(SqliteDatabase& db, std::span<const Migration> migrations) {
+  int current = schema_version(db);
+  if (current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
+  if (current < latest(migrations)) throw SchemaOutdated(current, latest(migrations));
+}
+
+}  // namespace registrar::adapters::sqlite

@@ -1,0 +1,64 @@
+#pragma once
+// Versioned schema migrations for the SQLite adapter.
+//
+// Each migration has a version (1, 2, 3, … with no gaps), a name and a script. Applied versions are
+// recorded in `schema_migrations(version, name, applied_at)`. Each migration runs in its own
+// BEGIN IMMEDIATE transaction together with its bookkeeping row, so a crash leaves the schema at
+// a whole version, and two processes migrating at once apply each migration once. Migrations are
+// never edited once released: a change is a new migration.
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/sqlite/database.hpp"
+
+namespace registrar::adapters::sqlite {
+
+struct Migration {
+  int version;
+  std::string_view name;
+  std::string_view sql;  // one or more statements; no PRAGMA (not transactional)
+};
+
+struct AppliedMigration {
+  int version;
+  std::string name;
+  bool operator==(const AppliedMigration&) const = default;
+};
+
+// The database was migrated by a newer registrar than this one: running against it could corrupt
+// data the newer schema relies on, so the binary refuses to start.
+class SchemaTooNew : public std::runtime_error {
+ public:
+  SchemaTooNew(int database_version, int known_version);
+  int database_version() const { return database_version_; }
+  int known_version() const { return known_version_; }
+
+ private:
+  int database_version_, known_version_;
+};
+
+// The database has not been migrated to the version this binary needs (run `registrar migrate`).
+class SchemaOutdated : public std::runtime_error {
+ public:
+  SchemaOutdated(int database_version, int known_version);
+};
+
+// This binary's migrations, in order.
+std::span<const Migration> builtin_migrations();
+
+// The highest version applied to the database (0 for a new database).
+int schema_version(SqliteDatabase& db);
+
+// Applies the migrations the database does not have yet, in order, and returns them (empty if the
+// schema was current). Throws SchemaTooNew if the database is ahead of `migrations`.
+std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db,
+                                               std::span<const Migration> migrations = builtin_migrations());
+
+// For roles that must not migrate themselves: throws SchemaTooNew or SchemaOutdated unless the
+// database is exactly at the latest version of `migrations`.
+void require_current_schema(SqliteDatabase& db, std::span<const Migration> migrations = builtin_migrations());
+
+}  // namespace registrar::adapters::sqlite

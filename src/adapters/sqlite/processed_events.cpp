@@ -1,0 +1,37 @@
+#include "adapters/sqlite/processed_events.hpp"
+
+#include "adapters/sqlite/time_columns.hpp"
+
+namespace registrar::adapters::sqlite {
+
+namespace {
+
+// ON CONFLICT DO NOTHING (rather than INSERT OR IGNORE) ignores only the duplicate key, not other
+// constraint failures; changes() then tells whether this call recorded the id.
+constexpr std::string_view kInsertProcessed =
+    "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (consumer, event_id) DO NOTHING";
+
+constexpr std::string_view kSelectProcessed =
+    "SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = ?1 AND event_id = ?2)";
+
+}  // namespace
+
+bool SqliteProcessedEvents::try_mark_processed(std::string_view consumer, std::string_view event_id) {
+  auto processed_at = domain::to_iso8601(now_from(clock_));
+  return db_.write([&](Connection& c) {
+    c.query(kInsertProcessed).bind(1, consumer).bind(2, event_id).bind(3, processed_at).run();
+    return c.changes() == 1;
+  });
+}
+
+bool SqliteProcessedEvents::is_processed(std::string_view consumer, std::string_view event_id) {
+  return db_.read([&](Connection& c) {
+    auto q = c.query(kSelectProcessed);
+    q.bind(1, consumer).bind(2, event_id);
+    q.step();
+    return q.int64(0) != 0;
+  });
+}
+
+}  // namespace registrar::adapters::sqlite

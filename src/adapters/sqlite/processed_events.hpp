@@ -1,0 +1,22 @@
+#pragma once
+#include "adapters/sqlite/database.hpp"
+#include "ports/processed_events.hpp"
+#include "ports/system.hpp"
+
+namespace registrar::adapters::sqlite {
+
+// ports::ProcessedEvents on SQLite (table processed_events). Each successful try_mark_processed
+// is a committed (fsynced) transaction, so a recorded id survives a crash.
+class SqliteProcessedEvents final : public ports::ProcessedEvents {
+ public:
+  explicit SqliteProcessedEvents(SqliteDatabase& db, ports::Clock* clock = nullptr) : db_(db), clock_(clock) {}
+
+  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override;
+  bool is_processed(std::string_view consumer, std::string_view event_id) override;
+
+ private:
+  SqliteDatabase& db_;
+  ports::Clock* clock_;
+};
+
+}  // namespace registrar::adapters::sqlite

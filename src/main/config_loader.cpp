@@ -1,0 +1,519 @@
+#include "main/config_loader.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <sstream>
+
+namespace registrar::config {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Small parsing helpers. Every validator returns the reason a value is wrong, or nullopt.
+
+using Reason = std::optional<std::string>;
+
+std::optional<std::uint64_t> parse_uint(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);  // no sign, no spaces
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+template <class T>
+Reason set_uint(std::string_view text, std::uint64_t lo, std::uint64_t hi, T& out) {
+  auto v = parse_uint(text);
+  if (!v || *v < lo || *v > hi)
+    return "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+  out = static_cast<T>(*v);
+  return std::nullopt;
+}
+
+bool has_control_chars(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+// A value echoed in a message: quoted, on one line, control characters escaped.
+std::string quote_value(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// HOST:PORT, with IPv6 hosts in brackets ([::1]:8080); the brackets are not kept in Listen::host.
+Reason set_listen(std::string_view text, Listen& out) {
+  static const std::string expected = "expected HOST:PORT (IPv6 as [::1]:8080)";
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return expected;
+  std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find_first_of("[]:") != std::string_view::npos) {
+    return expected;  // an unbracketed IPv6 address is ambiguous
+  }
+  if (host.empty() || has_control_chars(host) || host.find(' ') != std::string_view::npos) return expected;
+  auto p = parse_uint(port);
+  if (!p || *p > 65535) return "expected HOST:PORT with PORT from 0 to 65535";
+  out.host = host;
+  out.port = static_cast<std::uint16_t>(*p);
+  return std::nullopt;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The checks shared by the network URLs (mysql, redis, amqp): a known scheme, a host, a valid port.
+// `expected` describes the accepted form, for the message.
+Reason check_network_url(std::string_view text, std::initializer_list<std::string_view> schemes,
+                         const std::string& expected, boost::urls::url_view& out) {
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return expected;
+  out = *parsed;
+  bool known = false;
+  for (auto s : schemes) known = known || lower(out.scheme()) == s;
+  if (!known) return expected;
+  if (out.encoded_host().empty()) return "missing host; " + expected;
+  if (out.has_port()) {
+    auto p = parse_uint(out.port());
+    if (!p || *p == 0 || *p > 65535) return "port must be from 1 to 65535";
+  }
+  if (out.has_fragment()) return "unexpected #fragment";
+  return std::nullopt;
+}
+
+Reason set_optional_url(std::string_view text, std::initializer_list<std::string_view> schemes,
+                        const std::string& expected, std::string& out) {
+  if (!text.empty()) {  // empty means "none": fall back to the in-process adapter
+    boost::urls::url_view url;
+    if (auto reason = check_network_url(text, schemes, expected, url)) return reason;
+  }
+  out = text;
+  return std::nullopt;
+}
+
+bool valid_consumer_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The settings table: one row per setting, shared by the help text, the lookup and validation.
+
+constexpr std::uint32_t kArgon2MemoryFloorKib = 19 * 1024;  // OWASP: m=19 MiB, t=2, p=1
+constexpr std::uint32_t kArgon2IterationsFloor = 2;
+constexpr std::string_view kAllowWeakArgon2 = "REGISTRAR_ALLOW_WEAK_ARGON2";
+
+struct Context {
+  bool allow_weak_argon2 = false;
+};
+
+// An argon2 cost: below the OWASP floor only when REGISTRAR_ALLOW_WEAK_ARGON2=1 (the hint says so).
+Reason set_argon2(std::string_view text, std::uint32_t lo, std::uint32_t hi, const Context& c,
+                  std::uint32_t& out) {
+  auto reason = set_uint(text, lo, hi, out);
+  auto v = parse_uint(text);
+  if (reason && !c.allow_weak_argon2 && v && *v < lo) *reason += " (lower only with REGISTRAR_ALLOW_WEAK_ARGON2=1)";
+  return reason;
+}
+
+struct Spec {
+  std::string_view name;          // the flag without "--"; the environment variable derives from it
+  std::string_view type;          // shown in help: --listen HOST:PORT
+  std::string_view help;
+  std::string_view default_text;  // shown in help; keep in step with config.hpp
+  bool is_url;                    // redact userinfo when echoing the value in an error
+  Reason (*apply)(const std::string& text, Settings&, const Context&);
+};
+
+// Order matters once: data-dir comes before database-url, whose default derives from it.
+const Spec kSpecs[] = {
+    {"listen", "HOST:PORT", "address to listen on; port 0 picks a free one (the log names it)",
+     "127.0.0.1:8080", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_listen(v, s.listen); }},
+    {"data-dir", "DIR", "SQLite file, generated secrets, spools", "./data", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty()) return "expected a directory";
+       s.data_dir = v;
+       return std::nullopt;
+     }},
+    {"database-url", "URL", "sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB",
+     "sqlite://<data-dir>/registrar.db", true,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       auto parsed = parse_database_url(v);
+       if (auto* reason = std::get_if<std::string>(&parsed)) return *reason;
+       s.database = std::get<Database>(std::move(parsed));
+       s.database_url = v;
+       return std::nullopt;
+     }},
+    {"redis-url", "URL", "redis:// or rediss:// (code store and job queue)",
+     "none: in-process code store and queue", true,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_optional_url(v, {"redis", "rediss"}, "expected redis[s]://[USER:PASS@]HOST[:PORT][/DB]",
+                               s.redis_url);
+     }},
+    {"amqp-url", "URL", "amqp:// or amqps:// (RabbitMQ event bus)", "none: in-process event dispatch", true,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_optional_url(v, {"amqp", "amqps"}, "expected amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]",
+                               s.amqp_url);
+     }},
+    {"jwt-secret-file", "FILE", "file holding the JWT signing key (≥ 32 bytes); see REGISTRAR_JWT_SECRET",
+     "<data-dir>/jwt-secret, generated on first run", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty()) return "expected a file name";
+       s.jwt.secret_file = v;
+       return std::nullopt;
+     }},
+    {"admin-token-file", "FILE", "file holding the admin token (≥ 32 bytes); see REGISTRAR_ADMIN_TOKEN",
+     "none: admin surfaces off", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty()) return "expected a file name";
+       s.admin_token_file = v;
+       return std::nullopt;
+     }},
+    {"log-level", "LEVEL", "trace, debug, info, warn or error", "info", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       for (auto level : {"trace", "debug", "info", "warn", "error"})
+         if (v == level) {
+           s.log_level = v;
+           return std::nullopt;
+         }
+       return "expected trace, debug, info, warn or error";
+     }},
+    {"argon2-memory-kib", "KIB", "argon2id memory per hash, KiB (≥ 19456 = OWASP floor)", "19456", false,
+     [](const std::string& v, Settings& s, const Context& c) -> Reason {
+       // 8 KiB: libsodium's own minimum, for tests and benchmarks only.
+       return set_argon2(v, c.allow_weak_argon2 ? 8 : kArgon2MemoryFloorKib, 4 * 1024 * 1024, c,
+                         s.argon2.memory_kib);
+     }},
+    {"argon2-iterations", "N", "argon2id passes per hash (≥ 2 = OWASP floor)", "2", false,
+     [](const std::string& v, Settings& s, const Context& c) -> Reason {
+       return set_argon2(v, c.allow_weak_argon2 ? 1 : kArgon2IterationsFloor, 64, c, s.argon2.iterations);
+     }},
+    {"hash-concurrency", "N", "password hashes computed at once; 0 = number of cores", "0", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 0, 1024, s.argon2.concurrency); }},
+    {"hash-queue-limit", "N", "sign-ups/logins waiting for a hash beyond this get 503", "256", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_uint(v, 0, 1'000'000, s.argon2.queue_limit);
+     }},
+    {"http-threads", "N", "HTTP I/O threads; 0 = number of cores", "0", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 0, 1024, s.http.threads); }},
+    {"body-limit", "BYTES", "largest request body (1024 to 1048576); larger gets 413", "16384", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_uint(v, 1024, 1024 * 1024, s.http.body_limit);
+     }},
+    {"jwt-issuer", "TEXT", "the tokens' iss", "registrar", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty() || has_control_chars(v)) return "expected non-empty text";
+       s.jwt.issuer = v;
+       return std::nullopt;
+     }},
+    {"jwt-audience", "TEXT", "the tokens' aud", "registrar", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty() || has_control_chars(v)) return "expected non-empty text";
+       s.jwt.audience = v;
+       return std::nullopt;
+     }},
+    {"access-token-ttl", "SECONDS", "access token lifetime (60 to 86400)", "900", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::int64_t seconds = 0;
+       auto reason = set_uint(v, 60, 86400, seconds);
+       if (!reason) s.jwt.access_ttl = std::chrono::seconds(seconds);
+       return reason;
+     }},
+    {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::vector<std::string> names;
+       std::string_view rest = v;
+       while (!rest.empty()) {
+         auto comma = rest.find(',');
+         auto item = trim(rest.substr(0, comma));
+         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+         if (item.empty()) continue;
+         if (!valid_consumer_name(item)) return "expected comma-separated names of [a-z0-9_-]";
+         names.emplace_back(item);
+       }
+       s.consumers = std::move(names);
+       return std::nullopt;
+     }},
+};
+
+std::string env_name(std::string_view flag) {
+  std::string out = "REGISTRAR_";
+  for (char c : flag) out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where a value comes from: the highest layer that has it.
+
+enum class Origin { flag, environment, dotenv };  // highest layer first: a smaller value wins
+
+struct Value {
+  std::string text;
+  Origin origin;
+};
+
+struct Layers {
+  const std::map<std::string, std::string>& flags;  // flag name (without --) → last value given
+  const Environment& env;
+  const DotEnv& dotenv;
+
+  std::optional<Value> env_or_dotenv(std::string_view var) const {
+    if (auto it = env.find(var); it != env.end()) return Value{it->second, Origin::environment};
+    if (auto it = dotenv.find(var); it != dotenv.end()) return Value{it->second, Origin::dotenv};
+    return std::nullopt;
+  }
+  std::optional<Value> find(std::string_view flag, std::string_view var) const {
+    if (auto it = flags.find(std::string(flag)); it != flags.end()) return Value{it->second, Origin::flag};
+    return env_or_dotenv(var);
+  }
+};
+
+std::string origin_name(Origin origin) {
+  switch (origin) {
+    case Origin::flag: return "the command line";
+    case Origin::environment: return "the environment";
+    case Origin::dotenv: return ".env";
+  }
+  return "";
+}
+
+// Appended to "(REGISTRAR_X": a value from a flag needs no note, one from env or .env says so.
+std::string origin_suffix(Origin origin) {
+  return origin == Origin::flag ? "" : ", from " + origin_name(origin);
+}
+
+Exit usage_error(const std::string& message) { return Exit{2, "", "registrar: " + message + "\n"}; }
+
+// An inline secret (REGISTRAR_X) or a secret file (--x-file / REGISTRAR_X_FILE), whichever sits in the
+// higher layer: the general precedence holds for secrets too, so a --jwt-secret-file flag beats a
+// stale REGISTRAR_JWT_SECRET in .env. Both in one layer is ambiguous, hence an error.
+std::optional<Exit> choose_secret(const Layers& layers, std::string_view flag, std::string_view var,
+                                  std::string& value, std::string& source, std::filesystem::path& file) {
+  std::string file_var = std::string(var) + "_FILE";
+  auto inline_value = layers.env_or_dotenv(var);
+  auto file_value = layers.find(flag, file_var);
+  if (inline_value && file_value && inline_value->origin == file_value->origin)
+    return usage_error("both " + std::string(var) + " and " + file_var + " are set" +
+                       " in " + origin_name(inline_value->origin) + "; set only one");
+  if (inline_value && (!file_value || inline_value->origin < file_value->origin)) {
+    value = inline_value->text;  // validated (length) by secrets.cpp, with the other sources
+    source = inline_value->origin == Origin::environment ? "env" : ".env";
+    file.clear();
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line.
+
+void add_settings(CLI::App& app, std::map<std::string, std::string>& flags) {
+  for (const auto& spec : kSpecs) {
+    std::string name(spec.name);
+    std::string description = std::string(spec.help) + "\n[env " + env_name(spec.name) + "] [default " +
+                              std::string(spec.default_text) + "]";
+    app.add_option_function<std::string>(
+           "--" + name, [&flags, name](const std::string& v) { flags[name] = v; }, description)
+        ->type_name(std::string(spec.type))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // wrappers may append overrides
+        ->group("Settings (flag > environment > .env > default)");
+  }
+}
+
+constexpr const char* kFooter = R"(Secrets never have flags (a command line is visible to other local users):
+  REGISTRAR_JWT_SECRET          JWT signing key, ≥ 32 bytes; or --jwt-secret-file; else generated
+                                into <data-dir>/jwt-secret on first run
+  REGISTRAR_ADMIN_TOKEN         admin token, ≥ 32 bytes; or --admin-token-file; none: admin off
+  REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
+Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Environment capture_environment(const char* const* envp) {
+  Environment env;
+  for (; envp && *envp; ++envp) {
+    std::string_view entry = *envp;
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+std::string redact_url(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  auto start = scheme_end + 3;
+  auto at = url.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  std::string_view userinfo = url.substr(start, at - start);
+  // USER:PASS keeps USER (useful when debugging); a lone token may itself be a password (some
+  // Redis clients read redis://PASS@host that way), so it goes entirely.
+  auto colon = userinfo.find(':');
+  std::string kept = colon == std::string_view::npos ? "***" : std::string(userinfo.substr(0, colon)) + ":***";
+  return std::string(url.substr(0, start)) + kept + std::string(url.substr(at));
+}
+
+std::variant<Database, std::string> parse_database_url(std::string_view url) {
+  static const std::string expected = "expected sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB";
+  Database db;
+  // sqlite://PATH takes PATH verbatim (sqlite://./data/x.db, sqlite:///var/lib/x.db): a file path is
+  // not a URL authority, so it is not parsed as one.
+  if (lower(url.substr(0, 9)) == "sqlite://") {
+    if (url.size() == 9) return "missing PATH; " + expected;
+    db.kind = Database::Kind::sqlite;
+    db.sqlite_path = std::string(url.substr(9));
+    return db;
+  }
+  boost::urls::url_view u;
+  if (auto reason = check_network_url(url, {"mysql"}, expected, u)) return *reason;
+  auto segments = u.segments();
+  if (segments.size() != 1 || (*segments.begin()).empty()) return "missing /DB name; " + expected;
+  if (u.has_query()) return "query parameters are not supported";
+  db.kind = Database::Kind::mysql;
+  db.host = u.host_address();  // percent-decoded; IPv6 without its brackets
+  if (u.has_port()) db.port = static_cast<std::uint16_t>(*parse_uint(u.port()));
+  db.user = u.user();
+  db.password = u.password();
+  db.name = *segments.begin();
+  return db;
+}
+
+LoadResult load_settings(int argc, const char* const* argv, const Environment& env, const DotEnv& dotenv) {
+  std::map<std::string, std::string> flags;
+  CLI::App app{"registrar: user registration service (HTTP API, Socket.IO, jobs, events)", "registrar"};
+  app.set_version_flag("--version", "registrar " + std::string(kVersion));
+  app.require_subcommand(0, 1);
+  app.footer(kFooter);
+  add_settings(app, flags);
+
+  struct Sub {
+    Command command;
+    const char* name;
+    const char* help;
+  };
+  const Sub subs[] = {
+      {Command::serve, "serve", "API + Socket.IO (+ worker, relay, built-in consumers)"},
+      {Command::worker, "worker", "Create_User jobs only"},
+      {Command::relay, "relay", "outbox → RabbitMQ only"},
+      {Command::consume, "consume", "one built-in consumer: consume NAME (consume --list names them)"},
+      {Command::migrate, "migrate", "apply schema migrations"},
+  };
+  std::string consumer_name;
+  bool list_consumers = false;
+  std::map<CLI::App*, Command> commands;
+  for (const auto& sub : subs) {
+    CLI::App* cmd = app.add_subcommand(sub.name, sub.help);
+    cmd->footer(kFooter);
+    add_settings(*cmd, flags);
+    commands[cmd] = sub.command;
+    if (sub.command == Command::consume) {
+      cmd->add_option("NAME", consumer_name, "the consumer to run");
+      cmd->add_flag("--list", list_consumers, "print the built-in consumers and exit");
+    }
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help, --version: CLI11 renders them
+      std::ostringstream out, err;
+      app.exit(e, out, err);
+      return Exit{0, out.str(), err.str()};
+    }
+    return Exit{2, "", "registrar: " + std::string(e.what()) + "\nRun 'registrar --help' for usage.\n"};
+  }
+
+  auto selected = app.get_subcommands();
+  if (selected.empty())
+    return usage_error("a command is required: serve, worker, relay, consume NAME or migrate (see --help)");
+
+  Loaded loaded;
+  Settings& s = loaded.settings;
+  s.command = commands.at(selected.front());
+  if (s.command == Command::consume) {
+    if (list_consumers == !consumer_name.empty())
+      return usage_error("consume needs exactly one of NAME or --list");
+    if (!list_consumers && !valid_consumer_name(consumer_name))
+      return usage_error("invalid consumer name " + quote_value(consumer_name) + ": expected [a-z0-9_-]");
+    s.consumer_name = consumer_name;
+    s.list_consumers = list_consumers;
+  }
+
+  Layers layers{flags, env, dotenv};
+  Context context;
+  if (auto weak = layers.env_or_dotenv(kAllowWeakArgon2)) {
+    if (weak->text != "0" && weak->text != "1" && !weak->text.empty())
+      return usage_error("invalid " + std::string(kAllowWeakArgon2) + " " + quote_value(weak->text) + " (from " +
+                         origin_name(weak->origin) + "): expected 1 or 0");
+    context.allow_weak_argon2 = weak->text == "1";
+  }
+
+  bool database_given = false;
+  for (const auto& spec : kSpecs) {
+    std::string var = env_name(spec.name);
+    auto value = layers.find(spec.name, var);
+    if (!value) continue;
+    if (spec.name == "database-url") database_given = true;
+    if (auto reason = spec.apply(value->text, s, context)) {
+      auto shown = spec.is_url ? redact_url(value->text) : value->text;
+      return usage_error("invalid --" + std::string(spec.name) + " " + quote_value(shown) + " (" + var +
+                         origin_suffix(value->origin) + "): " + *reason);
+    }
+  }
+  if (!database_given) {
+    auto path = s.data_dir / "registrar.db";
+    s.database_url = "sqlite://" + path.string();
+    s.database.kind = Database::Kind::sqlite;
+    s.database.sqlite_path = path;
+  }
+
+  if (auto exit = choose_secret(layers, "jwt-secret-file", "REGISTRAR_JWT_SECRET", s.jwt.secret,
+                                s.jwt.secret_source, s.jwt.secret_file))
+    return *exit;
+  std::string admin_token;
+  if (auto exit = choose_secret(layers, "admin-token-file", "REGISTRAR_ADMIN_TOKEN", admin_token,
+                                s.admin_token_source, s.admin_token_file))
+    return *exit;
+  if (!s.admin_token_source.empty()) s.admin_token = admin_token;
+
+  if (s.argon2.memory_kib < kArgon2MemoryFloorKib || s.argon2.iterations < kArgon2IterationsFloor)
+    loaded.notes.push_back("argon2 below the OWASP floor (m=" + std::to_string(s.argon2.memory_kib) +
+                           " KiB, t=" + std::to_string(s.argon2.iterations) + ") because " +
+                           std::string(kAllowWeakArgon2) + "=1: for tests and benchmarks only");
+  return loaded;
+}
+
+}  // namespace registrar::config

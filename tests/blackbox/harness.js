@@ -1,0 +1,513 @@
+'use strict';
+// Black-box harness: starts the real `registrar` binary on port 0 with a fresh data directory,
+// waits for its "listening" log line (event-driven), captures every log line, and offers HTTP
+// (keep-alive), raw TCP and SQLite helpers. Used by the *.test.js files beside it (node --test).
+
+const { spawn, execFileSync } = require('node:child_process');
+const { createRequire } = require('node:module');
+const { EventEmitter } = require('node:events');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+// The Node dependencies (jsonwebtoken, …) live in tests/node, installed from its lockfile.
+const requireNode = createRequire(path.join(REPO_ROOT, 'tests', 'node', 'package.json'));
+
+const BIN = path.resolve(REPO_ROOT, process.env.REGISTRAR_BIN || path.join('build', 'registrar'));
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 25_000; // above the server's 20 s shutdown grace
+
+// Every child we start, so that none outlives the test process whatever happens.
+const liveChildren = new Set();
+process.on('exit', () => {
+  for (const child of liveChildren) {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+function deadline(ms, what) {
+  let timer;
+  const promise = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+// Polls `probe` (sync or async) every `intervalMs` until it returns a truthy value or the deadline
+// passes. For "eventually" conditions that have no event to wait on (a file being appended to).
+async function eventually(probe, { timeoutMs = 15_000, intervalMs = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) {
+      const detail = last instanceof Error ? `: ${last.message}` : '';
+      throw new Error(`not satisfied within ${timeoutMs} ms: ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function randomId(bytes = 5) {
+  return crypto.randomBytes(bytes).toString('hex');
+}
+
+// A fresh, valid sign-up: unique e-mail and username, a random strong password (never a common one).
+function newUser(prefix = 'u') {
+  const id = randomId(6);
+  return {
+    email: `${prefix}.${id}@example.com`,
+    username: `${prefix}_${id}`.slice(0, 32),
+    password: `Pw-${crypto.randomBytes(18).toString('base64url')}`,
+  };
+}
+
+// Minimal incremental HTTP/1.1 response parser (Content-Length, chunked, or until close),
+// for raw-socket tests (pipelining, malformed requests).
+function parseResponses(buf, { atEof = false } = {}) {
+  const responses = [];
+  let offset = 0;
+  for (;;) {
+    const headEnd = buf.indexOf('\r\n\r\n', offset);
+    if (headEnd < 0) break;
+    const head = buf.subarray(offset, headEnd).toString('latin1');
+    const [statusLine, ...headerLines] = head.split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
+    if (!m) throw new Error(`bad status line: ${JSON.stringify(statusLine)}`);
+    const status = Number(m[1]);
+    const headers = {};
+    for (const line of headerLines) {
+      const i = line.indexOf(':');
+      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    }
+    let bodyStart = headEnd + 4;
+    let body;
+    let next;
+    if (status < 200 || status === 204 || status === 304) {
+      body = Buffer.alloc(0);
+      next = bodyStart;
+    } else if (/chunked/i.test(headers['transfer-encoding'] || '')) {
+      const parts = [];
+      let p = bodyStart;
+      let complete = false;
+      for (;;) {
+        const lineEnd = buf.indexOf('\r\n', p);
+        if (lineEnd < 0) break;
+        const size = parseInt(buf.subarray(p, lineEnd).toString('latin1'), 16);
+        if (Number.isNaN(size)) throw new Error('bad chunk size');
+        if (size === 0) {
+          const trailerEnd = buf.indexOf('\r\n\r\n', lineEnd);
+          if (trailerEnd === lineEnd) { next = lineEnd + 4; complete = true; }
+          else if (buf.indexOf('\r\n', lineEnd + 2) === lineEnd + 2) { next = lineEnd + 4; complete = true; }
+          else if (trailerEnd >= 0) { next = trailerEnd + 4; complete = true; }
+          break;
+        }
+        if (buf.length < lineEnd + 2 + size + 2) break;
+        parts.push(buf.subarray(lineEnd + 2, lineEnd + 2 + size));
+        p = lineEnd + 2 + size + 2;
+      }
+      if (!complete) break;
+      body = Buffer.concat(parts);
+    } else if (headers['content-length'] !== undefined) {
+      const len = Number(headers['content-length']);
+      if (buf.length < bodyStart + len) break;
+      body = buf.subarray(bodyStart, bodyStart + len);
+      next = bodyStart + len;
+    } else {
+      if (!atEof) break; // delimited by close
+      body = buf.subarray(bodyStart);
+      next = buf.length;
+    }
+    const text = body.toString('utf8');
+    let json;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    responses.push({ status, headers, text, json, statusLine });
+    offset = next;
+  }
+  return { responses, rest: buf.subarray(offset) };
+}
+
+class Server extends EventEmitter {
+  constructor({ dataDir, args = [], env = {}, weakArgon2 = true } = {}) {
+    super();
+    this.setMaxListeners(100);
+    this.ownsDataDir = !dataDir;
+    this.dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-bb-'));
+    this.extraArgs = args;
+    this.extraEnv = env;
+    this.weakArgon2 = weakArgon2;
+    this.logs = []; // parsed JSON objects from stdout
+    this.lines = []; // every captured line: { stream, text, json?, run }
+    this.runs = 0;
+    this.child = null;
+    this.agent = null;
+  }
+
+  static async start(opts) {
+    const s = new Server(opts);
+    await s.start();
+    return s;
+  }
+
+  get dbPath() { return path.join(this.dataDir, 'registrar.db'); }
+  get auditPath() { return path.join(this.dataDir, 'audit.jsonl'); }
+  get secretPath() { return path.join(this.dataDir, 'jwt-secret'); }
+  get pid() { return this.child && this.child.pid; }
+  get running() { return !!this.child && this.exitStatus === undefined; }
+
+  jwtSecret() {
+    if (this.extraEnv.REGISTRAR_JWT_SECRET) return this.extraEnv.REGISTRAR_JWT_SECRET;
+    return fs.readFileSync(this.secretPath, 'utf8').trim();
+  }
+
+  // All captured output (stdout and stderr, every run) as one string: for "never logged" checks.
+  logText() { return this.lines.map((l) => l.text).join('\n'); }
+
+  async start() {
+    if (this.running) throw new Error('already running');
+    if (!fs.existsSync(BIN)) throw new Error(`registrar binary not found at ${BIN} (set REGISTRAR_BIN or run scripts/build.sh)`);
+    this.runs += 1;
+    const run = this.runs;
+    const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir];
+    const env = { ...process.env, ...this.extraEnv };
+    if (this.weakArgon2) {
+      // Cheap hashing keeps the suite fast; the production floor is exercised by the benchmarks.
+      args.push('--argon2-memory-kib', '1024', '--argon2-iterations', '1');
+      env.REGISTRAR_ALLOW_WEAK_ARGON2 = '1';
+    }
+    args.push(...this.extraArgs);
+    this.exitStatus = undefined;
+    const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    liveChildren.add(child);
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        liveChildren.delete(child);
+        this.exitStatus = { code, signal };
+        this.emit('exit', this.exitStatus);
+        resolve(this.exitStatus);
+      });
+    });
+    const spawnError = new Promise((_, reject) => child.on('error', reject));
+    for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']]) {
+      readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (text) => {
+        const entry = { stream: name, text, run };
+        if (name === 'stdout') {
+          try {
+            entry.json = JSON.parse(text);
+            this.logs.push(entry.json);
+          } catch { /* not JSON: kept as text, flagged by the structured-log test */ }
+        }
+        this.lines.push(entry);
+        this.emit('line', entry);
+      });
+    }
+    try {
+      const listening = await Promise.race([
+        this.waitForLog((l) => l.msg === 'listening' && l.run === run, { timeoutMs: START_TIMEOUT_MS, what: 'the "listening" log line' }),
+        spawnError,
+      ]);
+      const address = listening.json.address || `${listening.json.host}:${listening.json.port}`;
+      const m = /:(\d+)$/.exec(String(address));
+      if (!m) throw new Error(`no port in the listening line: ${listening.text}`);
+      this.port = Number(m[1]);
+      this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    } catch (e) {
+      if (this.running) { child.kill('SIGKILL'); await this.exited; }
+      throw new Error(`${e.message}\n--- captured log ---\n${this.logText()}`);
+    }
+    return this;
+  }
+
+  // Resolves with the first captured line (of any run, unless the predicate checks `run`) that
+  // satisfies `pred(lineWithJsonMerged)`. Rejects on timeout or if the process exits first.
+  waitForLog(pred, { timeoutMs = 10_000, what = 'log line', fromIndex = 0 } = {}) {
+    const test = (entry) => {
+      if (!entry.json) return false;
+      try { return pred({ ...entry.json, run: entry.run }, entry); } catch { return false; }
+    };
+    for (let i = fromIndex; i < this.lines.length; i++) {
+      if (test(this.lines[i])) return Promise.resolve(this.lines[i]);
+    }
+    return new Promise((resolve, reject) => {
+      const d = deadline(timeoutMs, what);
+      const onLine = (entry) => { if (test(entry)) { done(); resolve(entry); } };
+      const onExit = (st) => { done(); reject(new Error(`process exited (${JSON.stringify(st)}) before ${what}`)); };
+      const done = () => { d.cancel(); this.off('line', onLine); this.off('exit', onExit); };
+      this.on('line', onLine);
+      this.once('exit', onExit);
+      d.promise.catch((e) => { done(); reject(e); });
+    });
+  }
+
+  // SIGTERM (graceful) and wait for the exit; SIGKILL if it does not exit in time (then throws).
+  async stop({ signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS } = {}) {
+    if (this.agent) { this.agent.destroy(); this.agent = null; }
+    if (!this.running) return this.exitStatus;
+    this.child.kill(signal);
+    const d = deadline(timeoutMs, `exit after ${signal}`);
+    try {
+      return await Promise.race([this.exited, d.promise]);
+    } catch (e) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+      throw new Error(`${e.message}\n--- captured log ---\n${this.logText().slice(-4000)}`);
+    } finally {
+      d.cancel();
+    }
+  }
+
+  async kill9() {
+    if (this.agent) { this.agent.destroy(); this.agent = null; }
+    if (!this.running) return this.exitStatus;
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  async restart() {
+    if (this.running) await this.stop();
+    return this.start();
+  }
+
+  // Stops (if needed) and removes the data directory we created (kept with KEEP_DATA=1).
+  async dispose() {
+    try {
+      if (this.running) await this.stop().catch(() => this.kill9());
+    } finally {
+      if (this.ownsDataDir && !process.env.KEEP_DATA) fs.rmSync(this.dataDir, { recursive: true, force: true });
+    }
+  }
+
+  // ---- HTTP (keep-alive agent) ----
+  request(method, urlPath, { headers = {}, body, json, agent } = {}) {
+    let payload = body;
+    const h = { ...headers };
+    if (json !== undefined) {
+      payload = Buffer.from(JSON.stringify(json));
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
+    }
+    if (payload !== undefined) h['content-length'] = Buffer.byteLength(payload);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: this.port, method, path: urlPath, headers: h, agent: agent === undefined ? this.agent : agent },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed;
+            try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+            resolve({ status: res.statusCode, headers: res.headers, text, json: parsed });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  register(user, extraHeaders) { return this.request('POST', '/auth/register', { json: user, headers: extraHeaders }); }
+  login(creds) { return this.request('POST', '/auth/login', { json: creds }); }
+  me(token) {
+    const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
+    return this.request('GET', '/users/me', { headers });
+  }
+
+  // Registers a fresh user and returns { user, res } (asserting nothing but the 201).
+  async registerNew(prefix) {
+    const user = newUser(prefix);
+    const res = await this.register(user);
+    if (res.status !== 201) throw new Error(`register failed: ${res.status} ${res.text}`);
+    return { user, res, token: res.json.accessToken, id: res.json.user.id };
+  }
+
+  // ---- raw TCP ----
+  // Writes `data` (a string/Buffer, or an array written back to back) on a fresh socket and
+  // collects responses until `expect` complete ones have arrived or the server closes.
+  raw(data, { expect = 1, timeoutMs = 10_000, endAfterWrite = false } = {}) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(this.port, '127.0.0.1');
+      let buf = Buffer.alloc(0);
+      let responses = [];
+      let closed = false;
+      let writeError = null;
+      const d = deadline(timeoutMs, `raw response(s) (got ${responses.length}/${expect})`);
+      const finish = (err) => {
+        d.cancel();
+        sock.destroy();
+        if (err) reject(err);
+        else resolve({ responses, closed, writeError, rest: buf });
+      };
+      d.promise.catch((e) => finish(new Error(`${e.message}; received so far: ${JSON.stringify(buf.toString('latin1').slice(0, 500))}`)));
+      sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        try {
+          const r = parseResponses(buf);
+          responses = responses.concat(r.responses);
+          buf = r.rest;
+        } catch (e) { return finish(e); }
+        if (responses.length >= expect) finish();
+      });
+      sock.on('error', (e) => { writeError = writeError || e; });
+      sock.on('close', () => {
+        closed = true;
+        try {
+          const r = parseResponses(buf, { atEof: true });
+          responses = responses.concat(r.responses);
+          buf = r.rest;
+        } catch { /* incomplete */ }
+        finish();
+      });
+      sock.on('connect', () => {
+        const parts = Array.isArray(data) ? data : [data];
+        for (const p of parts) sock.write(p);
+        if (endAfterWrite) sock.end();
+      });
+    });
+  }
+
+  // A persistent raw connection: write bytes whenever, await the next N parsed responses.
+  async connect() {
+    const sock = net.connect(this.port, '127.0.0.1');
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    let buf = Buffer.alloc(0);
+    const queue = [];
+    const waiters = [];
+    let closed = false;
+    const closedPromise = new Promise((resolve) => sock.on('close', () => {
+      try {
+        const r = parseResponses(buf, { atEof: true }); // a response delimited by the close
+        queue.push(...r.responses);
+        buf = r.rest;
+      } catch { /* incomplete */ }
+      closed = true;
+      resolve();
+      wake();
+    }));
+    const wake = () => {
+      while (waiters.length && (queue.length >= waiters[0].n || closed)) {
+        const w = waiters.shift();
+        w.resolve(queue.splice(0, w.n));
+      }
+    };
+    sock.on('error', () => { /* surfaced as close */ });
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      const r = parseResponses(buf);
+      queue.push(...r.responses);
+      buf = r.rest;
+      wake();
+    });
+    return {
+      socket: sock,
+      write: (data) => sock.write(data),
+      // Resolves with the next `n` responses (fewer if the server closed the connection).
+      read: (n = 1, timeoutMs = 10_000) => {
+        const d = deadline(timeoutMs, `${n} response(s) on a raw connection`);
+        const p = new Promise((resolve) => { waiters.push({ n, resolve }); wake(); });
+        return Promise.race([p, d.promise]).finally(d.cancel);
+      },
+      get closed() { return closed; },
+      whenClosed: (timeoutMs = 10_000) => {
+        const d = deadline(timeoutMs, 'the server to close the connection');
+        return Promise.race([closedPromise, d.promise]).finally(d.cancel);
+      },
+      close: () => sock.destroy(),
+    };
+  }
+
+  // Sends request `head` then streams `totalBytes` of body (a generator of chunks) with
+  // back-pressure, ignoring write errors (the server may stop reading), and resolves with the
+  // first response (or none if the connection closed without one).
+  rawStream(head, chunks, { timeoutMs = 20_000 } = {}) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(this.port, '127.0.0.1');
+      let buf = Buffer.alloc(0);
+      let settled = false;
+      let bytesWritten = 0;
+      const d = deadline(timeoutMs, 'response to a streamed request');
+      const finish = (res, err) => {
+        if (settled) return;
+        settled = true;
+        d.cancel();
+        sock.destroy();
+        if (err) reject(err); else resolve({ response: res, bytesWritten });
+      };
+      d.promise.catch((e) => finish(null, e));
+      sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        try {
+          const r = parseResponses(buf);
+          if (r.responses.length) finish(r.responses[0]);
+        } catch (e) { finish(null, e); }
+      });
+      sock.on('error', () => { /* EPIPE/ECONNRESET once the server stops reading */ });
+      sock.on('close', () => {
+        let res = null;
+        try { res = parseResponses(buf, { atEof: true }).responses[0] || null; } catch { /* none */ }
+        finish(res);
+      });
+      sock.on('connect', async () => {
+        sock.write(head);
+        for (const c of chunks) {
+          if (settled || sock.destroyed) return;
+          bytesWritten += c.length;
+          if (!sock.write(c)) {
+            await new Promise((r) => { sock.once('drain', r); sock.once('close', r); });
+          }
+        }
+      });
+    });
+  }
+
+  // ---- SQLite (the sqlite3 CLI, on the data dir's database) ----
+  sql(query) {
+    const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', this.dbPath, query], { encoding: 'utf8' });
+    return out.trim() ? JSON.parse(out) : [];
+  }
+
+  // Lines of audit.jsonl, parsed (a torn last line, if any, is returned as { torn: text }).
+  auditLines() {
+    let text;
+    try { text = fs.readFileSync(this.auditPath, 'utf8'); } catch (e) { if (e.code === 'ENOENT') return []; throw e; }
+    return text.split('\n').filter((l) => l.length).map((l) => { try { return JSON.parse(l); } catch { return { torn: l }; } });
+  }
+}
+
+// Asserts an RFC 9457 problem response with the project's fields; returns its body.
+function assertProblem(res, status, code) {
+  const assert = require('node:assert/strict');
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
+  const ct = res.headers['content-type'] || '';
+  assert.match(ct, /^application\/problem\+json\b/, `content-type of a ${status}: ${ct}`);
+  assert.ok(res.json && typeof res.json === 'object', `problem body is JSON: ${res.text}`);
+  for (const f of ['type', 'title', 'detail', 'code', 'requestId']) {
+    assert.equal(typeof res.json[f], 'string', `problem field ${f} is a string in ${res.text}`);
+    assert.ok(res.json[f].length > 0, `problem field ${f} is not empty in ${res.text}`);
+  }
+  assert.equal(res.json.status, status, `problem.status in ${res.text}`);
+  if (code) assert.equal(res.json.code, code);
+  return res.json;
+}
+
+// Problem bodies compared without their per-request fields.
+function stripPerRequest(problem) {
+  const { requestId, instance, ...rest } = problem || {};
+  return rest;
+}
+
+module.exports = {
+  REPO_ROOT, BIN, Server, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
+  jwt: requireNode('jsonwebtoken'),
+};

@@ -1,0 +1,638 @@
+// Contract tests of the storage ports (UserStore, OutboxStore, ProcessedEvents).
+//
+// Every storage adapter must pass the UserStoreContract suite. The suite is value-parameterized
+// over a StorageFactory; to run it against another adapter (MySQL), add one factory to
+// kBackends below (returning nullptr skips it, e.g. when REGISTRAR_TEST_MYSQL_URL is unset).
+// The SqliteAdapter suite at the end covers what is specific to SQLite.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <latch>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/sqlite/database.hpp"
+#include "adapters/sqlite/migrations.hpp"
+#include "adapters/sqlite/outbox_store.hpp"
+#include "adapters/sqlite/processed_events.hpp"
+#include "adapters/sqlite/user_store.hpp"
+#include "ports/errors.hpp"
+#include "ports/outbox.hpp"
+#include "ports/processed_events.hpp"
+#include "ports/user_store.hpp"
+#include "support/fakes.hpp"
+
+namespace registrar {
+namespace {
+
+using namespace std::chrono_literals;
+using ports::CreateUserOutcome;
+
+// ---------------------------------------------------------------------------------------------
+// What a backend under test provides.
+
+class StorageUnderTest {
+ public:
+  virtual ~StorageUnderTest() = default;
+  virtual ports::UserStore& users() = 0;
+  virtual ports::OutboxStore& outbox() = 0;
+  virtual ports::ProcessedEvents& processed() = 0;
+  // Applies the schema migrations and returns how many were applied.
+  virtual std::size_t migrate() = 0;
+  // Drops every connection and opens the same database again (a process restart).
+  virtual void reopen() = 0;
+};
+
+struct StorageFactory {
+  std::string name;
+  // A fresh, empty, migrated database; nullptr when the backend is not available here.
+  std::function<std::unique_ptr<StorageUnderTest>()> make;
+};
+
+void PrintTo(const StorageFactory& f, std::ostream* os) { *os << f.name; }
+
+// A directory under $TMPDIR removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    auto base = std::filesystem::temp_directory_path() / "registrar-test-XXXXXX";
+    std::string buf = base.string();
+    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = buf;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class SqliteStorage final : public StorageUnderTest {
+ public:
+  SqliteStorage() { open(); migrate(); }
+  ports::UserStore& users() override { return *users_; }
+  ports::OutboxStore& outbox() override { return *outbox_; }
+  ports::ProcessedEvents& processed() override { return *processed_; }
+  std::size_t migrate() override { return adapters::sqlite::apply_migrations(*db_).size(); }
+  void reopen() override {
+    users_.reset();
+    outbox_.reset();
+    processed_.reset();
+    db_.reset();
+    open();
+  }
+
+ private:
+  void open() {
+    db_ = std::make_unique<adapters::sqlite::SqliteDatabase>(dir_.path() / "registrar.db");
+    users_ = std::make_unique<adapters::sqlite::SqliteUserStore>(*db_);
+    outbox_ = std::make_unique<adapters::sqlite::SqliteOutboxStore>(*db_);
+    processed_ = std::make_unique<adapters::sqlite::SqliteProcessedEvents>(*db_);
+  }
+  TempDir dir_;
+  std::unique_ptr<adapters::sqlite::SqliteDatabase> db_;
+  std::unique_ptr<adapters::sqlite::SqliteUserStore> users_;
+  std::unique_ptr<adapters::sqlite::SqliteOutboxStore> outbox_;
+  std::unique_ptr<adapters::sqlite::SqliteProcessedEvents> processed_;
+};
+
+const StorageFactory kBackends[] = {
+    {"sqlite", [] { return std::make_unique<SqliteStorage>(); }},
+    // {"mysql", [] { return make_mysql_storage_from_env(); }},
+};
+
+// ---------------------------------------------------------------------------------------------
+// Test data.
+
+domain::Timestamp at(std::int64_t ms) { return domain::Timestamp{std::chrono::milliseconds{ms}}; }
+
+struct NewUser {
+  domain::User user;
+  std::string email_canonical, username_canonical;
+  domain::EventEnvelope event;
+};
+
+// User `n` with the given email/username (display forms; canonical = lower-cased) and its event.
+NewUser new_user(const std::string& key, std::string email = "", std::string username = "") {
+  if (email.empty()) email = key + "@Example.com";
+  if (username.empty()) username = "User_" + key;
+  NewUser n;
+  n.user.id = "user-" + key;
+  n.user.email = email;
+  n.user.username = username;
+  n.user.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+  n.user.created_at = at(1'760'891'835'123);
+  n.email_canonical = email;
+  std::transform(n.email_canonical.begin(), n.email_canonical.end(), n.email_canonical.begin(), ::tolower);
+  n.username_canonical = username;
+  std::transform(n.username_canonical.begin(), n.username_canonical.end(), n.username_canonical.begin(), ::tolower);
+  n.event.id = "event-" + key;
+  n.event.type = "user.registered";
+  n.event.aggregate_id = n.user.id;
+  n.event.payload = R"({"event":"user.registered","data":{"id":")" + n.user.id + R"("}})";
+  n.event.occurred_at = at(1'760'891'835'456);
+  return n;
+}
+
+std::vector<std::string> ids_of(const std::vector<domain::EventEnvelope>& events) {
+  std::vector<std::string> ids;
+  for (const auto& e : events) ids.push_back(e.id);
+  return ids;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class UserStoreContract : public ::testing::TestWithParam<StorageFactory> {
+ protected:
+  void SetUp() override {
+    storage_ = GetParam().make();
+    if (!storage_) GTEST_SKIP() << GetParam().name << " is not configured in this environment";
+  }
+  ports::UserStore& users() { return storage_->users(); }
+  ports::OutboxStore& outbox() { return storage_->outbox(); }
+  ports::ProcessedEvents& processed() { return storage_->processed(); }
+
+  CreateUserOutcome create(const NewUser& n) {
+    return users().create_user(n.user, n.email_canonical, n.username_canonical, n.event);
+  }
+  NewUser create_ok(const std::string& key) {
+    auto n = new_user(key);
+    EXPECT_EQ(create(n), CreateUserOutcome::created);
+    return n;
+  }
+
+  std::unique_ptr<StorageUnderTest> storage_;
+};
+
+// --- users ---
+
+TEST_P(UserStoreContract, CreatedUserIsFoundByIdEmailAndUsername) {
+  auto n = new_user("a", "John.Doe@Example.com", "JohnDoe");
+  ASSERT_EQ(create(n), CreateUserOutcome::created);
+
+  for (const auto& found : {users().find_by_id("user-a"), users().find_by_email("john.doe@example.com"),
+                            users().find_by_username("johndoe")}) {
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->id, "user-a");
+    EXPECT_EQ(found->email, "John.Doe@Example.com");  // display forms are kept
+    EXPECT_EQ(found->username, "JohnDoe");
+    EXPECT_EQ(found->password_hash, n.user.password_hash);
+    EXPECT_EQ(found->created_at, n.user.created_at);  // millisecond precision survives
+  }
+}
+
+TEST_P(UserStoreContract, UnknownUsersAreNotFound) {
+  create_ok("a");
+  EXPECT_FALSE(users().find_by_id("nobody"));
+  EXPECT_FALSE(users().find_by_email("nobody@example.com"));
+  EXPECT_FALSE(users().find_by_username("nobody"));
+  // Lookups are by canonical form: the display form is not a key.
+  EXPECT_FALSE(users().find_by_username("User_a"));
+}
+
+TEST_P(UserStoreContract, EmailOrUsernameTakenChecksBothCanonicalForms) {
+  auto n = create_ok("a");
+  EXPECT_TRUE(users().email_or_username_taken(n.email_canonical, "free"));
+  EXPECT_TRUE(users().email_or_username_taken("free@example.com", n.username_canonical));
+  EXPECT_FALSE(users().email_or_username_taken("free@example.com", "free"));
+}
+
+TEST_P(UserStoreContract, DuplicateEmailIsRefusedAndWritesNothing) {
+  create_ok("a");
+  auto dup = new_user("b", "A@EXAMPLE.COM");  // same canonical email as user a, other username
+  EXPECT_EQ(create(dup), CreateUserOutcome::email_taken);
+  EXPECT_FALSE(users().find_by_id("user-b"));
+  EXPECT_FALSE(users().find_by_username(dup.username_canonical));
+  EXPECT_EQ(outbox().pending_count(), 1u);  // no outbox row for the refused user
+}
+
+TEST_P(UserStoreContract, DuplicateUsernameIsRefusedAndWritesNothing) {
+  create_ok("a");
+  auto dup = new_user("b", "", "USER_A");  // same canonical username as user a, other email
+  EXPECT_EQ(create(dup), CreateUserOutcome::username_taken);
+  EXPECT_FALSE(users().find_by_id("user-b"));
+  EXPECT_FALSE(users().find_by_email(dup.email_canonical));
+  EXPECT_EQ(outbox().pending_count(), 1u);
+}
+
+TEST_P(UserStoreContract, UserAndOutboxRowAreOneTransaction) {
+  auto a = create_ok("a");
+  // Make the second insert of the transaction fail: an event id that already exists. The user row
+  // written just before it must be rolled back with it.
+  auto b = new_user("b");
+  b.event.id = a.event.id;
+  EXPECT_ANY_THROW(create(b));
+  EXPECT_FALSE(users().find_by_id("user-b"));
+  EXPECT_FALSE(users().email_or_username_taken(b.email_canonical, b.username_canonical));
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  // And the store is still usable afterwards.
+  create_ok("c");
+  EXPECT_EQ(outbox().pending_count(), 2u);
+}
+
+TEST_P(UserStoreContract, ConcurrentSignUpsWithOneEmailCreateExactlyOneUser) {
+  constexpr int kThreads = 50;
+  std::latch start(kThreads);
+  std::atomic<int> created{0}, taken{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto n = new_user("t" + std::to_string(i), "same@example.com");
+      start.arrive_and_wait();
+      try {
+        switch (create(n)) {
+          case CreateUserOutcome::created: ++created; break;
+          case CreateUserOutcome::email_taken: ++taken; break;
+          default: ++other;
+        }
+      } catch (...) {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(taken.load(), kThreads - 1);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(outbox().pending_count(), 1u);
+}
+
+TEST_P(UserStoreContract, ConcurrentDistinctSignUpsAndReadsAllSucceed) {
+  constexpr int kThreads = 16, kEach = 10;
+  std::latch start(kThreads);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kEach; ++i) {
+        auto n = new_user(std::to_string(t) + "x" + std::to_string(i));
+        try {
+          if (create(n) != CreateUserOutcome::created) ++failures;
+          if (!users().find_by_email(n.email_canonical)) ++failures;  // read-your-write
+        } catch (...) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(outbox().pending_count(), static_cast<std::size_t>(kThreads * kEach));
+}
+
+// --- outbox ---
+
+TEST_P(UserStoreContract, ClaimLeasesOldestFirstAndReturnsTheEventIntact) {
+  auto a = create_ok("a");
+  create_ok("b");
+  create_ok("c");
+  auto first = outbox().claim("relay-1", 2, 30s);
+  ASSERT_EQ(ids_of(first), (std::vector<std::string>{"event-a", "event-b"}));
+  EXPECT_EQ(first[0].type, a.event.type);
+  EXPECT_EQ(first[0].aggregate_id, a.event.aggregate_id);
+  EXPECT_EQ(first[0].payload, a.event.payload);
+  EXPECT_EQ(first[0].occurred_at, a.event.occurred_at);
+  EXPECT_EQ(first[0].attempts, 0);
+
+  // Leased rows are not handed out again while the lease runs, to anyone.
+  EXPECT_EQ(ids_of(outbox().claim("relay-2", 10, 30s)), (std::vector<std::string>{"event-c"}));
+  EXPECT_TRUE(outbox().claim("relay-1", 10, 30s).empty());
+  EXPECT_TRUE(outbox().claim("relay-3", 0, 30s).empty());
+  EXPECT_EQ(outbox().pending_count(), 3u);  // leased is still pending
+}
+
+TEST_P(UserStoreContract, MarkSentRemovesFromPendingAndIsIdempotent) {
+  create_ok("a");
+  create_ok("b");
+  auto batch = outbox().claim("relay-1", 10, 30s);
+  ASSERT_EQ(batch.size(), 2u);
+  outbox().mark_sent("relay-1", {"event-a"});
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  outbox().mark_sent("relay-1", {"event-a"});  // again: no effect, no error
+  outbox().mark_sent("relay-1", {"no-such-event"});
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  outbox().release("relay-1", {"event-b"});
+  EXPECT_EQ(ids_of(outbox().claim("relay-2", 10, 30s)), (std::vector<std::string>{"event-b"}));
+}
+
+TEST_P(UserStoreContract, ReleaseGivesTheRowBackAndCountsAnAttempt) {
+  create_ok("a");
+  ASSERT_EQ(outbox().claim("relay-1", 10, 30s).size(), 1u);
+  outbox().release("relay-1", {"event-a"});
+  auto again = outbox().claim("relay-2", 10, 30s);
+  ASSERT_EQ(ids_of(again), (std::vector<std::string>{"event-a"}));
+  EXPECT_EQ(again[0].attempts, 1);
+  outbox().release("relay-2", {"event-a"});
+  EXPECT_EQ(outbox().claim("relay-1", 10, 30s).at(0).attempts, 2);
+}
+
+TEST_P(UserStoreContract, OnlyTheLeaseHolderCanReleaseOrMarkSent) {
+  create_ok("a");
+  ASSERT_EQ(outbox().claim("relay-1", 10, 30s).size(), 1u);
+  outbox().release("relay-2", {"event-a"});    // not relay-2's lease: ignored
+  outbox().mark_sent("relay-2", {"event-a"});  // idem
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  EXPECT_TRUE(outbox().claim("relay-2", 10, 30s).empty());  // still leased by relay-1
+  outbox().mark_sent("relay-1", {"event-a"});
+  EXPECT_EQ(outbox().pending_count(), 0u);
+}
+
+TEST_P(UserStoreContract, AnExpiredLeaseCanBeReclaimed) {
+  create_ok("a");
+  ASSERT_EQ(outbox().claim("relay-1", 10, 1ms).size(), 1u);  // relay-1 "dies" holding the row
+  // Waiting for wall-clock time to pass is the behaviour under test (lease expiry), not a
+  // synchronization shortcut: retry until the lease has expired or give up.
+  std::vector<domain::EventEnvelope> reclaimed;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (reclaimed.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+    reclaimed = outbox().claim("relay-2", 10, 30s);
+  }
+  ASSERT_EQ(ids_of(reclaimed), (std::vector<std::string>{"event-a"}));
+  // relay-1 comes back late: the row is relay-2's now, so relay-1's mark is ignored …
+  outbox().mark_sent("relay-1", {"event-a"});
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  // … and relay-2 completes it.
+  outbox().mark_sent("relay-2", {"event-a"});
+  EXPECT_EQ(outbox().pending_count(), 0u);
+}
+
+TEST_P(UserStoreContract, AnAggregatesLaterEventWaitsWhileAnEarlierOneIsLeased) {
+  // Two events of aggregate user-a (the second carried by another row), one of user-c.
+  auto a = create_ok("a");
+  auto b = new_user("b");
+  b.event.aggregate_id = a.user.id;
+  ASSERT_EQ(create(b), CreateUserOutcome::created);
+  create_ok("c");
+
+  ASSERT_EQ(ids_of(outbox().claim("relay-1", 1, 30s)), (std::vector<std::string>{"event-a"}));
+  // relay-2 must not get event-b while event-a is in flight elsewhere; event-c is independent.
+  EXPECT_EQ(ids_of(outbox().claim("relay-2", 10, 30s)), (std::vector<std::string>{"event-c"}));
+  // Once event-a is given back, both come in order, in one batch.
+  outbox().release("relay-1", {"event-a"});
+  EXPECT_EQ(ids_of(outbox().claim("relay-2", 10, 30s)), (std::vector<std::string>{"event-a", "event-b"}));
+}
+
+TEST_P(UserStoreContract, ConcurrentClaimsNeverShareARow) {
+  constexpr int kEvents = 200, kRelays = 4;
+  for (int i = 0; i < kEvents; ++i) create_ok(std::to_string(i));
+  std::latch start(kRelays);
+  std::vector<std::vector<std::string>> got(kRelays);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kRelays; ++r) {
+    threads.emplace_back([&, r] {
+      std::string owner = "relay-" + std::to_string(r);
+      start.arrive_and_wait();
+      try {
+        for (;;) {
+          auto batch = outbox().claim(owner, 7, 60s);
+          if (batch.empty()) break;
+          for (auto& e : batch) got[r].push_back(e.id);
+        }
+      } catch (...) {
+        ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::multiset<std::string> all;
+  for (auto& ids : got) all.insert(ids.begin(), ids.end());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kEvents));
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), static_cast<std::size_t>(kEvents));
+}
+
+TEST_P(UserStoreContract, PendingCountCountsUnsentRows) {
+  EXPECT_EQ(outbox().pending_count(), 0u);
+  for (auto k : {"a", "b", "c"}) create_ok(k);
+  EXPECT_EQ(outbox().pending_count(), 3u);
+  outbox().claim("relay-1", 10, 30s);
+  outbox().mark_sent("relay-1", {"event-a", "event-c"});
+  EXPECT_EQ(outbox().pending_count(), 1u);
+}
+
+// --- processed events ---
+
+TEST_P(UserStoreContract, ProcessedEventsDeduplicatePerConsumer) {
+  EXPECT_FALSE(processed().is_processed("audit", "e1"));
+  EXPECT_TRUE(processed().try_mark_processed("audit", "e1"));
+  EXPECT_FALSE(processed().try_mark_processed("audit", "e1"));
+  EXPECT_TRUE(processed().is_processed("audit", "e1"));
+  // Another consumer has its own record.
+  EXPECT_FALSE(processed().is_processed("welcome", "e1"));
+  EXPECT_TRUE(processed().try_mark_processed("welcome", "e1"));
+}
+
+TEST_P(UserStoreContract, ConcurrentMarksOfOneEventHaveOneWinner) {
+  constexpr int kThreads = 20;
+  std::latch start(kThreads);
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      if (processed().try_mark_processed("audit", "e1")) ++winners;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners.load(), 1);
+}
+
+// --- lifecycle ---
+
+TEST_P(UserStoreContract, DataSurvivesReopenAndMigrationsAreIdempotent) {
+  create_ok("a");
+  EXPECT_TRUE(processed().try_mark_processed("audit", "e1"));
+  storage_->reopen();
+  EXPECT_EQ(storage_->migrate(), 0u);
+  EXPECT_TRUE(users().find_by_id("user-a"));
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  EXPECT_TRUE(processed().is_processed("audit", "e1"));
+}
+
+TEST_P(UserStoreContract, PingSucceedsOnAHealthyDatabase) { EXPECT_NO_THROW(users().ping()); }
+
+INSTANTIATE_TEST_SUITE_P(Backends, UserStoreContract, ::testing::ValuesIn(kBackends),
+                         [](const ::testing::TestParamInfo<StorageFactory>& info) { return info.param.name; });
+
+// =============================================================================================
+// SQLite specifics.
+
+namespace sq = adapters::sqlite;
+
+TEST(SqliteAdapter, PathFromUrl) {
+  EXPECT_EQ(sq::sqlite_path_from_url("sqlite:///var/lib/registrar/registrar.db"), "/var/lib/registrar/registrar.db");
+  EXPECT_EQ(sq::sqlite_path_from_url("sqlite://data/registrar.db"), "data/registrar.db");
+  EXPECT_EQ(sq::sqlite_path_from_url("sqlite://./data/registrar.db"), "./data/registrar.db");
+  EXPECT_EQ(sq::sqlite_path_from_url("SQLITE://a%20b.db"), "a b.db");
+  EXPECT_EQ(sq::sqlite_path_from_url("sqlite:rel.db"), "rel.db");
+  EXPECT_EQ(sq::sqlite_path_from_url("/plain/path.db"), "/plain/path.db");
+  EXPECT_THROW(sq::sqlite_path_from_url("mysql://u:p@h/db"), std::invalid_argument);
+  EXPECT_THROW(sq::sqlite_path_from_url("sqlite://"), std::invalid_argument);
+  EXPECT_THROW(sq::sqlite_path_from_url("sqlite://:memory:"), std::invalid_argument);
+  EXPECT_THROW(sq::sqlite_path_from_url("sqlite://x.db?mode=ro"), std::invalid_argument);
+  EXPECT_THROW(sq::sqlite_path_from_url("sqlite://bad%2"), std::invalid_argument);
+}
+
+TEST(SqliteAdapter, OpensInWalModeWithFullSyncAndAPrivateFile) {
+  TempDir dir;
+  auto path = dir.path() / "sub" / "registrar.db";  // the parent directory is created too
+  sq::SqliteDatabase db(path);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto pragma = [&](const char* sql) {
+    return db.read([&](sq::Connection& c) {
+      auto q = c.query(sql);
+      q.step();
+      return q.text(0);
+    });
+  };
+  EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(pragma("PRAGMA synchronous"), "2");  // FULL
+  EXPECT_EQ(pragma("PRAGMA foreign_keys"), "1");
+}
+
+TEST(SqliteAdapter, MigrationsAreRecordedAndAppliedOnce) {
+  TempDir dir;
+  sq::SqliteDatabase db(dir.path() / "registrar.db");
+  EXPECT_EQ(sq::schema_version(db), 0);
+  EXPECT_THROW(sq::require_current_schema(db), sq::SchemaOutdated);
+  auto applied = sq::apply_migrations(db);
+  ASSERT_EQ(applied.size(), sq::builtin_migrations().size());
+  EXPECT_EQ(applied[0].version, 1);
+  EXPECT_EQ(sq::schema_version(db), sq::builtin_migrations().back().version);
+  EXPECT_TRUE(sq::apply_migrations(db).empty());
+  EXPECT_NO_THROW(sq::require_current_schema(db));
+  auto recorded = db.read([](sq::Connection& c) {
+    auto q = c.query("SELECT count(*), min(applied_at) FROM schema_migrations");
+    q.step();
+    return std::make_pair(q.int64(0), q.text(1));
+  });
+  EXPECT_EQ(recorded.first, static_cast<std::int64_t>(applied.size()));
+  EXPECT_TRUE(domain::parse_iso8601(recorded.second).has_value()) << recorded.second;
+}
+
+TEST(SqliteAdapter, IncrementalMigrationAppliesOnlyTheNewVersion) {
+  TempDir dir;
+  sq::SqliteDatabase db(dir.path() / "registrar.db");
+  const sq::Migration v1[] = {{1, "one", "CREATE TABLE a (x INTEGER)"}};
+  const sq::Migration v2[] = {{1, "one", "CREATE TABLE a (x INTEGER)"}, {2, "two", "CREATE TABLE b (y INTEGER)"}};
+  EXPECT_EQ(sq::apply_migrations(db, v1), (std::vector<sq::AppliedMigration>{{1, "one"}}));
+  EXPECT_EQ(sq::apply_migrations(db, v2), (std::vector<sq::AppliedMigration>{{2, "two"}}));
+  // A failing migration leaves the schema at the last whole version.
+  const sq::Migration bad[] = {v2[0], v2[1], {3, "three", "CREATE TABLE c (z); CREATE TABLE a (x)"}};
+  EXPECT_ANY_THROW(sq::apply_migrations(db, bad));
+  EXPECT_EQ(sq::schema_version(db), 2);
+  // An older binary (knowing only v1) refuses the database now at v2.
+  EXPECT_THROW(sq::apply_migrations(db, v1), sq::SchemaTooNew);
+}
+
+TEST(SqliteAdapter, RefusesADatabaseNewerThanTheBinary) {
+  TempDir dir;
+  sq::SqliteDatabase db(dir.path() / "registrar.db");
+  sq::apply_migrations(db);
+  db.write([](sq::Connection& c) {
+    c.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01T00:00:00.000Z')");
+  });
+  try {
+    sq::apply_migrations(db);
+    FAIL() << "expected SchemaTooNew";
+  } catch (const sq::SchemaTooNew& e) {
+    EXPECT_EQ(e.database_version(), 99);
+    EXPECT_NE(std::string(e.what()).find("99"), std::string::npos);
+  }
+  EXPECT_THROW(sq::require_current_schema(db), sq::SchemaTooNew);
+}
+
+TEST(SqliteAdapter, LeaseExpiryFollowsTheInjectedClock) {
+  TempDir dir;
+  sq::SqliteDatabase db(dir.path() / "registrar.db");
+  sq::apply_migrations(db);
+  sq::SqliteUserStore users(db);
+  testing::FixedClock clock;
+  sq::SqliteOutboxStore outbox(db, &clock);
+  auto n = new_user("a");
+  ASSERT_EQ(users.create_user(n.user, n.email_canonical, n.username_canonical, n.event), CreateUserOutcome::created);
+  ASSERT_EQ(outbox.claim("relay-1", 10, 10s).size(), 1u);
+  clock.advance(9'999ms);
+  EXPECT_TRUE(outbox.claim("relay-2", 10, 10s).empty());
+  clock.advance(1ms);
+  EXPECT_EQ(outbox.claim("relay-2", 10, 10s).size(), 1u);
+}
+
+TEST(SqliteAdapter, ALockedDatabaseIsBackendUnavailableWithoutUserData) {
+  TempDir dir;
+  auto path = dir.path() / "registrar.db";
+  sq::SqliteDatabase db(path, {.busy_timeout = 50ms, .max_readers = 2});
+  sq::apply_migrations(db);
+  sq::SqliteUserStore users(db);
+
+  // Another process (here: another raw connection) holds the write lock.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  auto n = new_user("secret", "private.person@example.com", "PrivatePerson");
+  try {
+    users.create_user(n.user, n.email_canonical, n.username_canonical, n.event);
+    ADD_FAILURE() << "expected BackendUnavailable";
+  } catch (const ports::BackendUnavailable& e) {
+    std::string what = e.what();
+    EXPECT_EQ(what.find("private.person"), std::string::npos) << what;
+    EXPECT_EQ(what.find("PrivatePerson"), std::string::npos) << what;
+  }
+  // Reads go on while the writer is locked out (WAL).
+  EXPECT_NO_THROW(users.ping());
+  EXPECT_FALSE(users.find_by_id("user-secret"));
+
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_EQ(users.create_user(n.user, n.email_canonical, n.username_canonical, n.event), CreateUserOutcome::created);
+}
+
+TEST(SqliteAdapter, ConstraintErrorsNameTheConstraintNotTheValues) {
+  TempDir dir;
+  sq::SqliteDatabase db(dir.path() / "registrar.db");
+  sq::apply_migrations(db);
+  sq::SqliteUserStore users(db);
+  auto a = new_user("a");
+  ASSERT_EQ(users.create_user(a.user, a.email_canonical, a.username_canonical, a.event), CreateUserOutcome::created);
+  auto b = new_user("b");
+  b.event.id = a.event.id;
+  try {
+    users.create_user(b.user, b.email_canonical, b.username_canonical, b.event);
+    ADD_FAILURE() << "expected an exception";
+  } catch (const sq::SqliteError& e) {
+    std::string what = e.what();
+    EXPECT_EQ(e.code(), SQLITE_CONSTRAINT_UNIQUE);
+    EXPECT_NE(what.find("outbox.event_id"), std::string::npos) << what;
+    EXPECT_EQ(what.find(a.event.id), std::string::npos) << what;
+    EXPECT_EQ(what.find(b.user.email), std::string::npos) << what;
+  }
+}
+
+TEST(SqliteAdapter, AnUnopenableFileIsBackendUnavailable) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "a-directory.db");
+  EXPECT_THROW(sq::SqliteDatabase(dir.path() / "a-directory.db"), ports::BackendUnavailable);
+}
+
+}  // namespace
+}  // namespace registrar

@@ -1,0 +1,361 @@
+#pragma once
+// In-memory fakes of the ports, for unit tests (and any test that needs a cheap stand-in).
+// Header-only, deterministic, thread-safe (each fake guards its state with a mutex), and with
+// just enough failure injection to exercise error paths. They follow the ports' documented
+// contracts, so they are also a readable reference of what an adapter must do.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/event.hpp"
+#include "domain/user.hpp"
+#include "ports/errors.hpp"
+#include "ports/event_bus.hpp"
+#include "ports/outbox.hpp"
+#include "ports/password_hasher.hpp"
+#include "ports/system.hpp"
+#include "ports/token_service.hpp"
+#include "ports/user_store.hpp"
+
+namespace registrar::testing {
+
+// Users and the outbox in one object, so create_user writes both "in one transaction" (under one
+// lock: both or neither). Uniqueness is on the canonical email and username given by the caller.
+// Set `unavailable = true` to make every call throw ports::BackendUnavailable.
+class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
+ public:
+  struct StoredUser {
+    domain::User user;
+    std::string email_canonical, username_canonical;
+  };
+  struct OutboxRow {
+    domain::EventEnvelope event;
+    bool sent = false;
+    std::string owner;  // lease holder; empty when not leased
+  };
+
+  std::atomic<bool> unavailable{false};
+
+  // --- UserStore ---
+  ports::CreateUserOutcome create_user(const domain::User& user, std::string_view email_canonical,
+                                       std::string_view username_canonical,
+                                       const domain::EventEnvelope& event) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    ++create_calls_;
+    for (const auto& [id, u] : users_) {
+      if (u.email_canonical == email_canonical) return ports::CreateUserOutcome::email_taken;
+      if (u.username_canonical == username_canonical) return ports::CreateUserOutcome::username_taken;
+    }
+    users_.emplace(user.id, StoredUser{user, std::string(email_canonical), std::string(username_canonical)});
+    outbox_.push_back(OutboxRow{event, false, {}});
+    return ports::CreateUserOutcome::created;
+  }
+
+  std::optional<domain::User> find_by_id(std::string_view id) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    auto it = users_.find(std::string(id));
+    if (it == users_.end()) return std::nullopt;
+    return it->second.user;
+  }
+
+  std::optional<domain::User> find_by_email(std::string_view email_canonical) override {
+    return find_if([&](const StoredUser& u) { return u.email_canonical == email_canonical; });
+  }
+
+  std::optional<domain::User> find_by_username(std::string_view username_canonical) override {
+    return find_if([&](const StoredUser& u) { return u.username_canonical == username_canonical; });
+  }
+
+  bool email_or_username_taken(std::string_view email_canonical, std::string_view username_canonical) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    ++precheck_calls_;
+    return std::any_of(users_.begin(), users_.end(), [&](const auto& entry) {
+      return entry.second.email_canonical == email_canonical ||
+             entry.second.username_canonical == username_canonical;
+    });
+  }
+
+  void ping() override {
+    std::lock_guard lock(mutex_);
+    check_available();
+  }
+
+  // --- OutboxStore ---
+  // Lease expiry is not modelled by time: call expire_leases() to simulate a crashed relay.
+  std::vector<domain::EventEnvelope> claim(std::string_view owner, std::size_t limit,
+                                           std::chrono::milliseconds /*lease*/) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    std::vector<domain::EventEnvelope> out;
+    std::set<std::string> blocked;  // aggregates with an older unsent event
+    for (auto& row : outbox_) {
+      if (out.size() >= limit) break;
+      if (row.sent) continue;
+      const bool first_unsent = blocked.insert(row.event.aggregate_id).second;
+      if (!first_unsent || !row.owner.empty()) continue;
+      row.owner = std::string(owner);
+      out.push_back(row.event);
+    }
+    return out;
+  }
+
+  void mark_sent(std::string_view owner, const std::vector<std::string>& event_ids) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    ++mark_sent_calls_;
+    for (auto& row : outbox_)
+      if (contains(event_ids, row.event.id)) {
+        row.sent = true;
+        row.owner.clear();
+      }
+  }
+
+  void release(std::string_view owner, const std::vector<std::string>& event_ids) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    ++release_calls_;
+    for (auto& row : outbox_)
+      if (!row.sent && row.owner == owner && contains(event_ids, row.event.id)) {
+        row.owner.clear();
+        ++row.event.attempts;
+      }
+  }
+
+  std::size_t pending_count() override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    return static_cast<std::size_t>(std::count_if(outbox_.begin(), outbox_.end(), [](auto& r) { return !r.sent; }));
+  }
+
+  // --- test helpers (not part of the ports) ---
+  // Adds a user directly, bypassing the outbox (seeding a test).
+  void seed(const domain::User& user, std::string email_canonical, std::string username_canonical) {
+    std::lock_guard lock(mutex_);
+    users_.emplace(user.id, StoredUser{user, std::move(email_canonical), std::move(username_canonical)});
+  }
+  // Appends an event to the outbox directly (relay tests).
+  void add_event(domain::EventEnvelope event) {
+    std::lock_guard lock(mutex_);
+    outbox_.push_back(OutboxRow{std::move(event), false, {}});
+  }
+  void expire_leases() {
+    std::lock_guard lock(mutex_);
+    for (auto& row : outbox_) row.owner.clear();
+  }
+  std::vector<StoredUser> users() const {
+    std::lock_guard lock(mutex_);
+    std::vector<StoredUser> out;
+    for (const auto& [id, u] : users_) out.push_back(u);
+    return out;
+  }
+  std::vector<OutboxRow> outbox() const {
+    std::lock_guard lock(mutex_);
+    return outbox_;
+  }
+  std::size_t user_count() const {
+    std::lock_guard lock(mutex_);
+    return users_.size();
+  }
+  int create_calls() const { return create_calls_; }
+  int precheck_calls() const { return precheck_calls_; }
+  int mark_sent_calls() const { return mark_sent_calls_; }
+  int release_calls() const { return release_calls_; }
+
+ private:
+  void check_available() const {
+    if (unavailable) throw ports::BackendUnavailable("fake user store: unavailable");
+  }
+  static bool contains(const std::vector<std::string>& ids, const std::string& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  }
+  template <class Pred>
+  std::optional<domain::User> find_if(Pred pred) {
+    std::lock_guard lock(mutex_);
+    check_available();
+    for (const auto& [id, u] : users_)
+      if (pred(u)) return u.user;
+    return std::nullopt;
+  }
+
+  mutable std::mutex mutex_;
+  std::map<std::string, StoredUser> users_;  // by id
+  std::vector<OutboxRow> outbox_;           // in insertion (= commit) order
+  std::atomic<int> create_calls_{0}, precheck_calls_{0}, mark_sent_calls_{0}, release_calls_{0};
+};
+
+// Deterministic "hashing": hash(pw) = "hash:" + pw. Counts calls so tests can check that the
+// same work is done whether or not a user exists.
+class FakeHasher : public ports::PasswordHasher {
+ public:
+  std::string hash(std::string_view password) override {
+    ++hash_calls;
+    return "hash:" + std::string(password);
+  }
+  bool verify(std::string_view phc_hash, std::string_view password) override {
+    ++verify_calls;
+    return phc_hash == "hash:" + std::string(password);
+  }
+  void verify_dummy(std::string_view /*password*/) override { ++verify_dummy_calls; }
+
+  std::atomic<int> hash_calls{0}, verify_calls{0}, verify_dummy_calls{0};
+};
+
+// Tokens are readable: "tok:<subject>:<access|session>". verify() parses them back, so a token
+// of the wrong type gives TokenError::wrong_type and anything else unparsable is malformed.
+// Tokens listed in `expired` verify as TokenError::expired.
+class FakeTokenService : public ports::TokenService {
+ public:
+  static constexpr std::chrono::sys_seconds kIssuedAt{std::chrono::seconds{1'760'000'000}};
+
+  std::chrono::seconds expires_in{900};
+
+  static std::string type_name(ports::TokenType t) { return t == ports::TokenType::access ? "access" : "session"; }
+  static std::string make(std::string_view subject, ports::TokenType type) {
+    return "tok:" + std::string(subject) + ":" + type_name(type);
+  }
+
+  ports::IssuedToken issue(std::string_view subject, ports::TokenType type) override {
+    ++issue_calls;
+    return {make(subject, type), expires_in};
+  }
+
+  domain::Expected<ports::VerifiedToken, ports::TokenError> verify(std::string_view token,
+                                                                   ports::TokenType expected) override {
+    using E = ports::TokenError;
+    constexpr std::string_view prefix = "tok:";
+    if (!token.starts_with(prefix)) return E::malformed;
+    const auto colon = token.rfind(':');
+    if (colon < prefix.size()) return E::malformed;
+    const std::string_view subject = token.substr(prefix.size(), colon - prefix.size());
+    const std::string_view type = token.substr(colon + 1);
+    if (subject.empty() || (type != "access" && type != "session")) return E::malformed;
+    {
+      std::lock_guard lock(mutex_);
+      if (expired.contains(std::string(token))) return E::expired;
+    }
+    const auto actual = type == "access" ? ports::TokenType::access : ports::TokenType::session;
+    if (actual != expected) return E::wrong_type;
+    return ports::VerifiedToken{std::string(subject), actual, kIssuedAt, kIssuedAt + expires_in};
+  }
+
+  void expire(std::string token) {
+    std::lock_guard lock(mutex_);
+    expired.insert(std::move(token));
+  }
+
+  std::atomic<int> issue_calls{0};
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> expired;
+};
+
+// A clock that only moves when told to.
+class FixedClock : public ports::Clock {
+ public:
+  explicit FixedClock(domain::Timestamp t = domain::Timestamp{std::chrono::milliseconds{1'760'891'835'123}})
+      : now_(t) {}  // default: 2025-10-19T16:37:15.123Z
+  domain::Timestamp now() override {
+    std::lock_guard lock(mutex_);
+    return now_;
+  }
+  void set(domain::Timestamp t) {
+    std::lock_guard lock(mutex_);
+    now_ = t;
+  }
+  void advance(std::chrono::milliseconds d) {
+    std::lock_guard lock(mutex_);
+    now_ += d;
+  }
+
+ private:
+  std::mutex mutex_;
+  domain::Timestamp now_;
+};
+
+// Ids "<prefix>1", "<prefix>2", … in call order.
+class SequentialIds : public ports::IdGenerator {
+ public:
+  explicit SequentialIds(std::string prefix = "id-") : prefix_(std::move(prefix)) {}
+  std::string new_id() override { return prefix_ + std::to_string(++next_); }
+
+ private:
+  std::string prefix_;
+  std::atomic<long> next_{0};
+};
+
+// Counts notify() calls; wait_for() lets a threaded test wait for a count instead of sleeping.
+class CountingSignal : public ports::OutboxSignal {
+ public:
+  void notify() override {
+    {
+      std::lock_guard lock(mutex_);
+      ++count_;
+    }
+    cv_.notify_all();
+  }
+  int count() const {
+    std::lock_guard lock(mutex_);
+    return count_;
+  }
+  // True once at least `n` notifications happened, false on timeout.
+  bool wait_for(int n, std::chrono::milliseconds timeout = std::chrono::seconds{5}) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
+// Records what it is asked to publish. By default confirms everything; `confirm` can pick the
+// ids to confirm, and `unavailable = true` makes publish throw ports::BackendUnavailable.
+class FakeEventBus : public ports::EventBus {
+ public:
+  std::atomic<bool> unavailable{false};
+  std::function<bool(const domain::EventEnvelope&)> confirm;  // empty = confirm all
+
+  std::vector<std::string> publish(std::span<const domain::EventEnvelope> events) override {
+    std::lock_guard lock(mutex_);
+    ++publish_calls_;
+    if (unavailable) throw ports::BackendUnavailable("fake event bus: unavailable");
+    std::vector<std::string> confirmed;
+    for (const auto& e : events) {
+      published_.push_back(e);
+      if (!confirm || confirm(e)) confirmed.push_back(e.id);
+    }
+    return confirmed;
+  }
+
+  std::vector<domain::EventEnvelope> published() const {
+    std::lock_guard lock(mutex_);
+    return published_;
+  }
+  int publish_calls() const {
+    std::lock_guard lock(mutex_);
+    return publish_calls_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<domain::EventEnvelope> published_;
+  int publish_calls_ = 0;
+};
+
+}  // namespace registrar::testing

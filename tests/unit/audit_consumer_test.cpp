@@ -1,0 +1,239 @@
+// The audit consumer: one JSON line per event id, even across redeliveries and crashes.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/audit/audit_consumer.hpp"
+#include "ports/errors.hpp"
+#include "support/fakes.hpp"
+
+namespace registrar {
+namespace {
+
+namespace json = boost::json;
+using adapters::audit::AuditConsumer;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string buf = (std::filesystem::temp_directory_path() / "registrar-test-XXXXXX").string();
+    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = buf;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// ProcessedEvents in memory; it outlives consumer instances, as the database does a process.
+// `fail_next_marks` makes that many try_mark_processed calls throw (database briefly down).
+class MemoryProcessedEvents : public ports::ProcessedEvents {
+ public:
+  int fail_next_marks = 0;
+  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override {
+    std::lock_guard lock(mutex_);
+    if (fail_next_marks > 0) {
+      --fail_next_marks;
+      throw ports::BackendUnavailable("processed events down for a test");
+    }
+    return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
+  }
+  bool is_processed(std::string_view consumer, std::string_view event_id) override {
+    std::lock_guard lock(mutex_);
+    return ids_.contains(std::string(consumer) + "/" + std::string(event_id));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> ids_;
+};
+
+domain::EventEnvelope event(const std::string& id) {
+  domain::EventEnvelope e;
+  e.id = id;
+  e.type = "user.registered";
+  e.aggregate_id = "user-" + id;
+  e.payload = R"({"event":"user.registered","pattern":"user.registered","data":{"id":"user-)" + id +
+              R"(","email":"a@example.com"},"timestamp":"2025-10-19T16:37:15.456Z"})";
+  e.occurred_at = domain::Timestamp{std::chrono::milliseconds{1'760'891'835'456}};
+  return e;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::filesystem::path& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(text.substr(start, nl - start));
+  EXPECT_EQ(start, text.size()) << "the file must end with a newline";
+  return lines;
+}
+
+std::vector<std::string> event_ids_in(const std::filesystem::path& p) {
+  std::vector<std::string> ids;
+  for (const auto& line : lines_of(read_file(p)))
+    ids.push_back(std::string(json::parse(line).as_object().at("eventId").as_string()));
+  return ids;
+}
+
+class AuditConsumerTest : public ::testing::Test {
+ protected:
+  std::filesystem::path file() const { return dir_.path() / "audit.jsonl"; }
+  TempDir dir_;
+  MemoryProcessedEvents processed_;
+  testing::FixedClock clock_{domain::Timestamp{std::chrono::milliseconds{1'760'891'836'000}}};
+};
+
+TEST_F(AuditConsumerTest, AppendsOneJsonLinePerEvent) {
+  AuditConsumer audit(file(), processed_, clock_);
+  EXPECT_EQ(audit.name(), "audit");
+  audit.handle(event("e1"));
+  audit.handle(event("e2"));
+
+  auto lines = lines_of(read_file(file()));
+  ASSERT_EQ(lines.size(), 2u);
+  auto first = json::parse(lines[0]).as_object();
+  std::vector<std::string> keys;
+  for (const auto& kv : first) keys.emplace_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"eventId", "type", "occurredAt", "receivedAt", "payload"}));
+  EXPECT_EQ(first.at("eventId"), "e1");
+  EXPECT_EQ(first.at("type"), "user.registered");
+  EXPECT_EQ(first.at("occurredAt"), "2025-10-19T16:37:15.456Z");
+  EXPECT_EQ(first.at("receivedAt"), "2025-10-19T16:37:16.000Z");
+  EXPECT_EQ(first.at("payload"), json::parse(event("e1").payload));  // an object, not a string
+  EXPECT_EQ(json::parse(lines[1]).as_object().at("eventId"), "e2");
+  EXPECT_TRUE(processed_.is_processed("audit", "e1"));
+  EXPECT_TRUE(processed_.is_processed("audit", "e2"));
+}
+
+TEST_F(AuditConsumerTest, TheFileIsPrivate) {
+  AuditConsumer audit(dir_.path() / "sub" / "audit.jsonl", processed_, clock_);
+  struct stat st {};
+  ASSERT_EQ(::stat(audit.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(AuditConsumerTest, ARedeliveredEventWritesNothing) {
+  {
+    AuditConsumer audit(file(), processed_, clock_);
+    audit.handle(event("e1"));
+    audit.handle(event("e1"));
+  }
+  AuditConsumer restarted(file(), processed_, clock_);
+  restarted.handle(event("e1"));
+  restarted.handle(event("e2"));
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2"}));
+}
+
+TEST_F(AuditConsumerTest, ConcurrentDuplicateDeliveriesWriteEachEventOnce) {
+  AuditConsumer audit(file(), processed_, clock_);
+  constexpr int kThreads = 8, kEvents = 25;
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kEvents; ++i) audit.handle(event("e" + std::to_string(i)));
+    });
+  for (auto& t : threads) t.join();
+  auto ids = event_ids_in(file());
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kEvents));
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), static_cast<std::size_t>(kEvents));
+}
+
+TEST_F(AuditConsumerTest, RecoveryTruncatesAPartialLastLine) {
+  {
+    AuditConsumer audit(file(), processed_, clock_);
+    audit.handle(event("e1"));
+  }
+  auto complete = read_file(file());
+  // A crash in the middle of writing e2's line: the fragment has no newline, e2 was not recorded.
+  write_file(file(), complete + R"({"eventId":"e2","type":"user.regis)");
+
+  AuditConsumer audit(file(), processed_, clock_);
+  EXPECT_EQ(read_file(file()), complete);
+  EXPECT_FALSE(processed_.is_processed("audit", "e2"));
+  audit.handle(event("e2"));  // the redelivery writes it whole
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2"}));
+}
+
+TEST_F(AuditConsumerTest, RecoveryTruncatesAFileThatIsOnlyAFragment) {
+  write_file(file(), R"({"eventId":"e1","ty)");
+  AuditConsumer audit(file(), processed_, clock_);
+  EXPECT_EQ(read_file(file()), "");
+  audit.handle(event("e1"));
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1"}));
+}
+
+TEST_F(AuditConsumerTest, RecoveryRecordsACompleteLastLineThatWasNotRecorded) {
+  // A crash after e2's line was durably written but before its id was recorded.
+  {
+    AuditConsumer audit(file(), processed_, clock_);
+    audit.handle(event("e1"));
+  }
+  write_file(file(), read_file(file()) + adapters::audit::audit_line(event("e2"), clock_.now()) + "\n");
+  ASSERT_FALSE(processed_.is_processed("audit", "e2"));
+
+  AuditConsumer audit(file(), processed_, clock_);
+  EXPECT_TRUE(processed_.is_processed("audit", "e2"));
+  audit.handle(event("e2"));  // the redelivery is skipped: no second line
+  audit.handle(event("e3"));
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2", "e3"}));
+}
+
+TEST_F(AuditConsumerTest, AFailureToRecordDoesNotWriteTheLineTwice) {
+  AuditConsumer audit(file(), processed_, clock_);
+  processed_.fail_next_marks = 1;
+  EXPECT_THROW(audit.handle(event("e1")), ports::BackendUnavailable);  // line written, id not recorded
+  audit.handle(event("e1"));  // the retry records the pending id instead of writing again
+  EXPECT_TRUE(processed_.is_processed("audit", "e1"));
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1"}));
+}
+
+TEST_F(AuditConsumerTest, ANonJsonPayloadIsKeptAsAString) {
+  AuditConsumer audit(file(), processed_, clock_);
+  auto e = event("e1");
+  e.payload = "not json\nat all";
+  audit.handle(e);
+  auto lines = lines_of(read_file(file()));
+  ASSERT_EQ(lines.size(), 1u);  // the newline inside is escaped
+  EXPECT_EQ(json::parse(lines[0]).as_object().at("payload"), "not json\nat all");
+}
+
+TEST_F(AuditConsumerTest, AFailedWriteThrowsBackendUnavailableAndRecordsNothing) {
+  // /dev/full accepts open() and fails every write() with ENOSPC.
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "/dev/full is not available";
+  AuditConsumer audit("/dev/full", processed_, clock_);
+  EXPECT_THROW(audit.handle(event("e1")), ports::BackendUnavailable);
+  EXPECT_FALSE(processed_.is_processed("audit", "e1"));
+}
+
+}  // namespace
+}  // namespace registrar

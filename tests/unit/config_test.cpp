@@ -1,0 +1,629 @@
+// Settings: flags, environment, .env and defaults (main/config_loader), and secrets (main/secrets).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "main/config_loader.hpp"
+#include "main/secrets.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace registrar::config;
+
+LoadResult load(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  std::vector<const char*> argv{"registrar"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return load_settings(static_cast<int>(argv.size()), argv.data(), env, dotenv);
+}
+
+Loaded loaded(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  auto result = load(std::move(args), env, dotenv);
+  if (auto* exit = std::get_if<Exit>(&result)) {
+    ADD_FAILURE() << "exited " << exit->code << ": " << exit->err << exit->out;
+    return {};
+  }
+  return std::get<Loaded>(std::move(result));
+}
+
+Settings settings(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  return loaded(std::move(args), env, dotenv).settings;
+}
+
+Exit exited(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  auto result = load(std::move(args), env, dotenv);
+  if (auto* exit = std::get_if<Exit>(&result)) return *exit;
+  ADD_FAILURE() << "expected an exit";
+  return {};
+}
+
+// An error exit: code 2, one line on stderr, nothing on stdout. Returns the line without "\n".
+std::string usage_error(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  auto exit = exited(std::move(args), env, dotenv);
+  EXPECT_EQ(exit.code, 2);
+  EXPECT_EQ(exit.out, "");
+  EXPECT_TRUE(exit.err.ends_with("\n"));
+  return exit.err.substr(0, exit.err.find('\n'));
+}
+
+const std::vector<std::string> kFlags = {
+    "listen",    "data-dir",         "database-url",     "redis-url",         "amqp-url",
+    "jwt-secret-file", "admin-token-file", "log-level",  "argon2-memory-kib", "argon2-iterations",
+    "hash-concurrency", "hash-queue-limit", "http-threads", "body-limit",     "jwt-issuer",
+    "jwt-audience", "access-token-ttl", "consumers"};
+
+std::string env_of(std::string flag) {
+  std::string out = "REGISTRAR_";
+  for (char c : flag) out += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults and sources
+
+TEST(Config, DefaultsWithNoConfiguration) {
+  auto result = loaded({"serve"});
+  const Settings& s = result.settings;
+  EXPECT_TRUE(result.notes.empty());
+  EXPECT_EQ(s.command, Command::serve);
+  EXPECT_EQ(s.listen.host, "127.0.0.1");
+  EXPECT_EQ(s.listen.port, 8080);
+  EXPECT_EQ(s.data_dir, fs::path("./data"));
+  EXPECT_EQ(s.database_url, "sqlite://./data/registrar.db");
+  EXPECT_EQ(s.database.kind, Database::Kind::sqlite);
+  EXPECT_EQ(s.database.sqlite_path, fs::path("./data/registrar.db"));
+  EXPECT_EQ(s.redis_url, "");
+  EXPECT_EQ(s.amqp_url, "");
+  EXPECT_EQ(s.log_level, "info");
+  EXPECT_EQ(s.argon2.memory_kib, 19456u);
+  EXPECT_EQ(s.argon2.iterations, 2u);
+  EXPECT_EQ(s.argon2.concurrency, 0u);
+  EXPECT_EQ(s.argon2.queue_limit, 256u);
+  EXPECT_EQ(s.http.threads, 0u);
+  EXPECT_EQ(s.http.body_limit, 16384u);
+  EXPECT_EQ(s.jwt.issuer, "registrar");
+  EXPECT_EQ(s.jwt.audience, "registrar");
+  EXPECT_EQ(s.jwt.access_ttl, std::chrono::seconds(900));
+  EXPECT_EQ(s.jwt.secret, "");
+  EXPECT_EQ(s.jwt.secret_source, "");
+  EXPECT_EQ(s.jwt.secret_file, fs::path());
+  EXPECT_FALSE(s.admin_token.has_value());
+  EXPECT_EQ(s.admin_token_file, fs::path());
+  EXPECT_EQ(s.consumers, std::vector<std::string>{"audit"});
+}
+
+// The same values, given three ways, land in the same fields.
+void expect_all_set(const Settings& s) {
+  EXPECT_EQ(s.listen.host, "0.0.0.0");
+  EXPECT_EQ(s.listen.port, 9000);
+  EXPECT_EQ(s.data_dir, fs::path("/var/lib/registrar"));
+  EXPECT_EQ(s.database_url, "mysql://app:pw@db:3307/reg");
+  EXPECT_EQ(s.database.kind, Database::Kind::mysql);
+  EXPECT_EQ(s.redis_url, "redis://cache:6379/2");
+  EXPECT_EQ(s.amqp_url, "amqps://u:p@mq/vhost");
+  EXPECT_EQ(s.jwt.secret_file, fs::path("/run/secrets/jwt"));
+  EXPECT_EQ(s.admin_token_file, fs::path("/run/secrets/admin"));
+  EXPECT_EQ(s.log_level, "debug");
+  EXPECT_EQ(s.argon2.memory_kib, 65536u);
+  EXPECT_EQ(s.argon2.iterations, 3u);
+  EXPECT_EQ(s.argon2.concurrency, 4u);
+  EXPECT_EQ(s.argon2.queue_limit, 10u);
+  EXPECT_EQ(s.http.threads, 8u);
+  EXPECT_EQ(s.http.body_limit, 2048u);
+  EXPECT_EQ(s.jwt.issuer, "https://id.example");
+  EXPECT_EQ(s.jwt.audience, "api");
+  EXPECT_EQ(s.jwt.access_ttl, std::chrono::seconds(3600));
+  EXPECT_EQ(s.consumers, (std::vector<std::string>{"audit", "welcome-email"}));
+}
+
+const std::vector<std::pair<std::string, std::string>> kAllValues = {
+    {"listen", "0.0.0.0:9000"},
+    {"data-dir", "/var/lib/registrar"},
+    {"database-url", "mysql://app:pw@db:3307/reg"},
+    {"redis-url", "redis://cache:6379/2"},
+    {"amqp-url", "amqps://u:p@mq/vhost"},
+    {"jwt-secret-file", "/run/secrets/jwt"},
+    {"admin-token-file", "/run/secrets/admin"},
+    {"log-level", "debug"},
+    {"argon2-memory-kib", "65536"},
+    {"argon2-iterations", "3"},
+    {"hash-concurrency", "4"},
+    {"hash-queue-limit", "10"},
+    {"http-threads", "8"},
+    {"body-limit", "2048"},
+    {"jwt-issuer", "https://id.example"},
+    {"jwt-audience", "api"},
+    {"access-token-ttl", "3600"},
+    {"consumers", "audit, welcome-email"},
+};
+
+TEST(Config, EveryFlag) {
+  ASSERT_EQ(kAllValues.size(), kFlags.size());
+  std::vector<std::string> args{"serve"};
+  for (const auto& [flag, value] : kAllValues) {
+    args.push_back("--" + flag);
+    args.push_back(value);
+  }
+  expect_all_set(settings(args));
+}
+
+TEST(Config, FlagsAlsoWorkBeforeTheCommandAndWithEquals) {
+  auto s = settings({"--listen=0.0.0.0:1", "worker", "--log-level=warn"});
+  EXPECT_EQ(s.command, Command::worker);
+  EXPECT_EQ(s.listen.port, 1);
+  EXPECT_EQ(s.log_level, "warn");
+}
+
+TEST(Config, EveryEnvironmentVariable) {
+  Environment env;
+  for (const auto& [flag, value] : kAllValues) env[env_of(flag)] = value;
+  expect_all_set(settings({"serve"}, env));
+}
+
+TEST(Config, EveryDotEnvVariable) {
+  DotEnv dotenv;
+  for (const auto& [flag, value] : kAllValues) dotenv[env_of(flag)] = value;
+  expect_all_set(settings({"serve"}, {}, dotenv));
+}
+
+TEST(Config, EnvironmentBeatsDotEnvWhichBeatsDefault) {
+  Environment env{{"REGISTRAR_LISTEN", "10.0.0.1:1000"}};
+  DotEnv dotenv{{"REGISTRAR_LISTEN", "10.0.0.2:2000"}, {"REGISTRAR_LOG_LEVEL", "trace"}};
+  auto s = settings({"serve"}, env, dotenv);
+  EXPECT_EQ(s.listen.host, "10.0.0.1");
+  EXPECT_EQ(s.log_level, "trace");  // only in .env
+}
+
+TEST(Config, FlagBeatsEnvironmentAndDotEnv) {
+  Environment env{{"REGISTRAR_LISTEN", "10.0.0.1:1000"}};
+  DotEnv dotenv{{"REGISTRAR_LISTEN", "10.0.0.2:2000"}};
+  auto s = settings({"serve", "--listen", "10.0.0.3:3000"}, env, dotenv);
+  EXPECT_EQ(s.listen.host, "10.0.0.3");
+  EXPECT_EQ(s.listen.port, 3000);
+}
+
+TEST(Config, ARepeatedFlagTakesItsLastValue) {
+  EXPECT_EQ(settings({"serve", "--log-level", "debug", "--log-level", "error"}).log_level, "error");
+}
+
+TEST(Config, UnrelatedEnvironmentIsIgnored) {
+  auto s = settings({"serve"}, {{"PATH", "/bin"}, {"REGISTRAR_UNKNOWN", "x"}});
+  EXPECT_EQ(s.listen.port, 8080);
+}
+
+TEST(Config, CaptureEnvironment) {
+  const char* envp[] = {"A=1", "B=x=y", "EMPTY=", "NOEQUALS", "=bad", nullptr};
+  auto env = capture_environment(envp);
+  EXPECT_EQ(env, (Environment{{"A", "1"}, {"B", "x=y"}, {"EMPTY", ""}}));
+  EXPECT_TRUE(capture_environment(nullptr).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Individual settings
+
+TEST(Config, ListenForms) {
+  auto s = settings({"serve", "--listen", "[::1]:8081"});
+  EXPECT_EQ(s.listen.host, "::1");
+  EXPECT_EQ(s.listen.port, 8081);
+  s = settings({"serve", "--listen", "localhost:0"});
+  EXPECT_EQ(s.listen.host, "localhost");
+  EXPECT_EQ(s.listen.port, 0);
+  EXPECT_EQ(settings({"serve", "--listen", "0.0.0.0:65535"}).listen.port, 65535);
+}
+
+TEST(Config, DatabaseUrlDefaultsToSqliteUnderTheDataDir) {
+  auto s = settings({"serve", "--data-dir", "/srv/reg"});
+  EXPECT_EQ(s.database_url, "sqlite:///srv/reg/registrar.db");
+  EXPECT_EQ(s.database.sqlite_path, fs::path("/srv/reg/registrar.db"));
+  s = settings({"serve"}, {{"REGISTRAR_DATA_DIR", "state/"}});
+  EXPECT_EQ(s.database_url, "sqlite://state/registrar.db");
+}
+
+TEST(Config, SqliteUrlTakesThePathVerbatim) {
+  auto s = settings({"serve", "--database-url", "sqlite://./other/x.db"});
+  EXPECT_EQ(s.database.kind, Database::Kind::sqlite);
+  EXPECT_EQ(s.database.sqlite_path, fs::path("./other/x.db"));
+  s = settings({"serve", "--database-url", "sqlite:///abs/x.db"});
+  EXPECT_EQ(s.database.sqlite_path, fs::path("/abs/x.db"));
+}
+
+TEST(Config, MysqlUrlIsParsed) {
+  auto s = settings({"migrate", "--database-url", "mysql://app:s%40cret@db.example:3307/registrar"});
+  EXPECT_EQ(s.database.kind, Database::Kind::mysql);
+  EXPECT_EQ(s.database.host, "db.example");
+  EXPECT_EQ(s.database.port, 3307);
+  EXPECT_EQ(s.database.user, "app");
+  EXPECT_EQ(s.database.password, "s@cret");
+  EXPECT_EQ(s.database.name, "registrar");
+
+  s = settings({"migrate", "--database-url", "mysql://root@[::1]/reg"});
+  EXPECT_EQ(s.database.host, "::1");
+  EXPECT_EQ(s.database.port, 3306);
+  EXPECT_EQ(s.database.password, "");
+}
+
+TEST(Config, RedactUrl) {
+  EXPECT_EQ(redact_url("mysql://app:hunter2@db:3306/reg"), "mysql://app:***@db:3306/reg");
+  EXPECT_EQ(redact_url("redis://:hunter2@cache"), "redis://:***@cache");
+  EXPECT_EQ(redact_url("amqp://token@mq"), "amqp://***@mq");  // a lone userinfo may be a password
+  EXPECT_EQ(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+  EXPECT_EQ(redact_url("mysql://u:p@ss:w@rd@host/db"), "mysql://u:***@host/db");  // malformed: still hidden
+  EXPECT_EQ(redact_url("not a url"), "not a url");
+}
+
+TEST(Config, OptionalUrlsAcceptTheirSchemesAndEmptyMeansNone) {
+  auto s = settings({"serve", "--redis-url", "rediss://:pw@cache:6380", "--amqp-url", "amqp://mq"});
+  EXPECT_EQ(s.redis_url, "rediss://:pw@cache:6380");
+  EXPECT_EQ(s.amqp_url, "amqp://mq");
+  s = settings({"serve"}, {{"REGISTRAR_REDIS_URL", ""}}, {{"REGISTRAR_REDIS_URL", "redis://x"}});
+  EXPECT_EQ(s.redis_url, "");  // set-but-empty in the environment still beats .env
+}
+
+TEST(Config, Consumers) {
+  EXPECT_EQ(settings({"serve", "--consumers", "audit,crm , webhooks"}).consumers,
+            (std::vector<std::string>{"audit", "crm", "webhooks"}));
+  EXPECT_TRUE(settings({"serve", "--consumers", ""}).consumers.empty());
+}
+
+TEST(Config, WeakArgon2OnlyWhenAllowed) {
+  EXPECT_EQ(usage_error({"serve", "--argon2-memory-kib", "1024"}),
+            "registrar: invalid --argon2-memory-kib \"1024\" (REGISTRAR_ARGON2_MEMORY_KIB): expected a whole "
+            "number from 19456 to 4194304 (lower only with REGISTRAR_ALLOW_WEAK_ARGON2=1)");
+  EXPECT_NE(usage_error({"serve", "--argon2-iterations", "1"}).find("REGISTRAR_ALLOW_WEAK_ARGON2=1"),
+            std::string::npos);
+
+  auto result = loaded({"serve", "--argon2-memory-kib", "64", "--argon2-iterations", "1"},
+                       {{"REGISTRAR_ALLOW_WEAK_ARGON2", "1"}});
+  EXPECT_EQ(result.settings.argon2.memory_kib, 64u);
+  EXPECT_EQ(result.settings.argon2.iterations, 1u);
+  ASSERT_EQ(result.notes.size(), 1u);
+  EXPECT_NE(result.notes[0].find("OWASP"), std::string::npos);
+
+  // Allowed but not used: no note. Below libsodium's own minimum: still refused.
+  EXPECT_TRUE(loaded({"serve"}, {}, {{"REGISTRAR_ALLOW_WEAK_ARGON2", "1"}}).notes.empty());
+  usage_error({"serve", "--argon2-memory-kib", "4"}, {{"REGISTRAR_ALLOW_WEAK_ARGON2", "1"}});
+  EXPECT_EQ(usage_error({"serve"}, {{"REGISTRAR_ALLOW_WEAK_ARGON2", "yes"}}),
+            "registrar: invalid REGISTRAR_ALLOW_WEAK_ARGON2 \"yes\" (from the environment): expected 1 or 0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad values: one line naming the flag and the variable, exit code 2
+
+struct BadValue {
+  std::string flag, value, reason;
+};
+
+TEST(Config, BadValuesNameTheFlagAndTheVariable) {
+  const std::vector<BadValue> cases = {
+      {"listen", "abc", "expected HOST:PORT (IPv6 as [::1]:8080)"},
+      {"listen", ":8080", "expected HOST:PORT (IPv6 as [::1]:8080)"},
+      {"listen", "::1:8080", "expected HOST:PORT (IPv6 as [::1]:8080)"},
+      {"listen", "host:65536", "expected HOST:PORT with PORT from 0 to 65535"},
+      {"listen", "host:-1", "expected HOST:PORT with PORT from 0 to 65535"},
+      {"listen", "host:http", "expected HOST:PORT with PORT from 0 to 65535"},
+      {"data-dir", "", "expected a directory"},
+      {"database-url", "postgres://h/db", "expected sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB"},
+      {"database-url", "sqlite://", "missing PATH; expected sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB"},
+      {"database-url", "mysql://db.example", "missing /DB name; expected sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB"},
+      {"database-url", "mysql:///reg", "missing host; expected sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB"},
+      {"database-url", "mysql://h:99999/reg", "port must be from 1 to 65535"},
+      {"database-url", "mysql://h/reg?ssl=1", "query parameters are not supported"},
+      {"redis-url", "http://cache", "expected redis[s]://[USER:PASS@]HOST[:PORT][/DB]"},
+      {"redis-url", "cache:6379", "expected redis[s]://[USER:PASS@]HOST[:PORT][/DB]"},
+      {"amqp-url", "redis://mq", "expected amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]"},
+      {"jwt-secret-file", "", "expected a file name"},
+      {"admin-token-file", "", "expected a file name"},
+      {"log-level", "verbose", "expected trace, debug, info, warn or error"},
+      {"argon2-iterations", "65", "expected a whole number from 2 to 64"},
+      {"hash-concurrency", "-1", "expected a whole number from 0 to 1024"},
+      {"hash-queue-limit", "many", "expected a whole number from 0 to 1000000"},
+      {"http-threads", "1.5", "expected a whole number from 0 to 1024"},
+      {"body-limit", "512", "expected a whole number from 1024 to 1048576"},
+      {"body-limit", "2000000", "expected a whole number from 1024 to 1048576"},
+      {"jwt-issuer", "", "expected non-empty text"},
+      {"jwt-audience", "", "expected non-empty text"},
+      {"access-token-ttl", "59", "expected a whole number from 60 to 86400"},
+      {"access-token-ttl", "86401", "expected a whole number from 60 to 86400"},
+      {"consumers", "audit,Bad!", "expected comma-separated names of [a-z0-9_-]"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE("--" + c.flag + " " + c.value);
+    EXPECT_EQ(usage_error({"serve", "--" + c.flag, c.value}),
+              "registrar: invalid --" + c.flag + " \"" + c.value + "\" (" + env_of(c.flag) + "): " + c.reason);
+  }
+}
+
+TEST(Config, TheListenExampleFromTheBrief) {
+  EXPECT_EQ(usage_error({"serve", "--listen", "abc"}),
+            "registrar: invalid --listen \"abc\" (REGISTRAR_LISTEN): expected HOST:PORT (IPv6 as [::1]:8080)");
+}
+
+TEST(Config, BadValuesFromEnvironmentOrDotEnvSaySo) {
+  EXPECT_EQ(usage_error({"serve"}, {{"REGISTRAR_LOG_LEVEL", "loud"}}),
+            "registrar: invalid --log-level \"loud\" (REGISTRAR_LOG_LEVEL, from the environment): expected "
+            "trace, debug, info, warn or error");
+  EXPECT_EQ(usage_error({"serve"}, {}, {{"REGISTRAR_BODY_LIMIT", "1"}}),
+            "registrar: invalid --body-limit \"1\" (REGISTRAR_BODY_LIMIT, from .env): expected a whole number "
+            "from 1024 to 1048576");
+  // A valid flag hides a bad lower layer: it is never looked at.
+  EXPECT_EQ(settings({"serve", "--log-level", "warn"}, {{"REGISTRAR_LOG_LEVEL", "loud"}}).log_level, "warn");
+}
+
+TEST(Config, ErrorsNeverEchoAUrlPassword) {
+  auto line = usage_error({"serve", "--database-url", "mysql://app:hunter2@/reg"});
+  EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+  EXPECT_NE(line.find("mysql://app:***@/reg"), std::string::npos) << line;
+  line = usage_error({"serve"}, {{"REGISTRAR_AMQP_URL", "ftp://guest:hunter2@mq"}});
+  EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+  line = usage_error({"serve", "--redis-url", "redis://:hunter2@cache:0"});
+  EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+}
+
+TEST(Config, ControlCharactersInValuesStayOnOneLine) {
+  EXPECT_EQ(usage_error({"serve", "--log-level", "a\nb\"c"}),
+            "registrar: invalid --log-level \"a\\x0ab\\\"c\" (REGISTRAR_LOG_LEVEL): expected trace, debug, info, "
+            "warn or error");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands, help, version
+
+TEST(Config, Commands) {
+  EXPECT_EQ(settings({"worker"}).command, Command::worker);
+  EXPECT_EQ(settings({"relay"}).command, Command::relay);
+  EXPECT_EQ(settings({"migrate"}).command, Command::migrate);
+
+  auto s = settings({"consume", "audit"});
+  EXPECT_EQ(s.command, Command::consume);
+  EXPECT_EQ(s.consumer_name, "audit");
+  EXPECT_FALSE(s.list_consumers);
+
+  s = settings({"consume", "--list"});
+  EXPECT_EQ(s.command, Command::consume);
+  EXPECT_TRUE(s.list_consumers);
+  EXPECT_EQ(s.consumer_name, "");
+}
+
+TEST(Config, CommandErrors) {
+  EXPECT_EQ(usage_error({}),
+            "registrar: a command is required: serve, worker, relay, consume NAME or migrate (see --help)");
+  EXPECT_EQ(usage_error({"consume"}), "registrar: consume needs exactly one of NAME or --list");
+  EXPECT_EQ(usage_error({"consume", "audit", "--list"}), "registrar: consume needs exactly one of NAME or --list");
+  EXPECT_EQ(usage_error({"consume", "Audit!"}), "registrar: invalid consumer name \"Audit!\": expected [a-z0-9_-]");
+
+  for (auto args : std::vector<std::vector<std::string>>{{"launch"}, {"serve", "--bogus"}, {"serve", "--listen"}}) {
+    auto exit = exited(args);
+    EXPECT_EQ(exit.code, 2);
+    EXPECT_TRUE(exit.err.starts_with("registrar: ")) << exit.err;
+    EXPECT_NE(exit.err.find("registrar --help"), std::string::npos) << exit.err;
+  }
+}
+
+TEST(Config, SecretsHaveNoFlags) {
+  auto exit = exited({"serve", "--jwt-secret", "x"});
+  EXPECT_EQ(exit.code, 2);
+  exit = exited({"serve", "--admin-token", "x"});
+  EXPECT_EQ(exit.code, 2);
+}
+
+void expect_lists_every_setting(const std::string& help) {
+  for (const auto& flag : kFlags) {
+    EXPECT_NE(help.find("--" + flag), std::string::npos) << flag;
+    EXPECT_NE(help.find("[env " + env_of(flag) + "]"), std::string::npos) << flag;
+  }
+  for (auto text : {"[default 127.0.0.1:8080]", "[default ./data]", "[default sqlite://<data-dir>/registrar.db]",
+                    "[default 19456]", "[default audit]", "REGISTRAR_JWT_SECRET ", "REGISTRAR_ADMIN_TOKEN ",
+                    "REGISTRAR_ALLOW_WEAK_ARGON2"})
+    EXPECT_NE(help.find(text), std::string::npos) << text;
+}
+
+TEST(Config, HelpListsEverySettingWithItsVariableAndDefault) {
+  auto exit = exited({"--help"});
+  EXPECT_EQ(exit.code, 0);
+  EXPECT_EQ(exit.err, "");
+  expect_lists_every_setting(exit.out);
+  for (auto command : {"serve", "worker", "relay", "consume", "migrate"})
+    EXPECT_NE(exit.out.find(command), std::string::npos) << command;
+
+  exit = exited({"serve", "--help"});
+  EXPECT_EQ(exit.code, 0);
+  EXPECT_NE(exit.out.find("registrar serve"), std::string::npos) << exit.out;
+  expect_lists_every_setting(exit.out);
+
+  exit = exited({"consume", "--help"});
+  EXPECT_NE(exit.out.find("--list"), std::string::npos);
+  EXPECT_NE(exit.out.find("NAME"), std::string::npos);
+}
+
+TEST(Config, HelpIsNotSpoiledByBadSettings) {
+  EXPECT_EQ(exited({"serve", "--help"}, {{"REGISTRAR_LISTEN", "junk"}}).code, 0);
+}
+
+TEST(Config, Version) {
+  auto exit = exited({"--version"});
+  EXPECT_EQ(exit.code, 0);
+  EXPECT_EQ(exit.out, "registrar 0.1.0\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+// A fresh directory under the system temp dir, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "config_test.XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+  fs::path write(const std::string& name, const std::string& content, fs::perms mode = fs::perms::owner_read |
+                                                                                       fs::perms::owner_write) {
+    auto file = path / name;
+    std::ofstream(file, std::ios::binary) << content;
+    fs::permissions(file, mode, fs::perm_options::replace);
+    return file;
+  }
+};
+
+const std::string kSecret(40, 'k');
+const std::string kOtherSecret(40, 'o');
+
+// Loads, then resolves secrets; fails the test if either step exits.
+Loaded resolved(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  auto result = loaded(std::move(args), env, dotenv);
+  if (auto exit = resolve_secrets(result.settings, result.notes)) ADD_FAILURE() << exit->err;
+  return result;
+}
+
+// Loads, then expects resolving secrets to fail with code 2; returns the message line.
+std::string secret_error(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
+  auto result = loaded(std::move(args), env, dotenv);
+  auto exit = resolve_secrets(result.settings, result.notes);
+  if (!exit) {
+    ADD_FAILURE() << "expected an error";
+    return {};
+  }
+  EXPECT_EQ(exit->code, 2);
+  return exit->err.substr(0, exit->err.find('\n'));
+}
+
+TEST(Secrets, JwtSecretFromEnvironmentOrDotEnv) {
+  TempDir dir;
+  auto data = dir.path.string();
+  auto s = resolved({"serve", "--data-dir", data}, {{"REGISTRAR_JWT_SECRET", kSecret}}).settings;
+  EXPECT_EQ(s.jwt.secret, kSecret);
+  EXPECT_EQ(s.jwt.secret_source, "env");
+
+  s = resolved({"serve", "--data-dir", data}, {{"REGISTRAR_JWT_SECRET", kSecret}},
+               {{"REGISTRAR_JWT_SECRET", kOtherSecret}})
+          .settings;
+  EXPECT_EQ(s.jwt.secret, kSecret);  // environment beats .env
+
+  s = resolved({"serve", "--data-dir", data}, {}, {{"REGISTRAR_JWT_SECRET", kOtherSecret}}).settings;
+  EXPECT_EQ(s.jwt.secret, kOtherSecret);
+  EXPECT_EQ(s.jwt.secret_source, ".env");
+  EXPECT_FALSE(fs::exists(dir.path / "jwt-secret"));  // nothing generated
+}
+
+TEST(Secrets, JwtSecretFromAFileIsTrimmed) {
+  TempDir dir;
+  auto file = dir.write("jwt", kSecret + " \n\n");
+  auto s = resolved({"serve", "--jwt-secret-file", file.string()}).settings;
+  EXPECT_EQ(s.jwt.secret, kSecret);
+  EXPECT_EQ(s.jwt.secret_source, "file " + file.string());
+
+  s = resolved({"serve"}, {{"REGISTRAR_JWT_SECRET_FILE", file.string()}}).settings;
+  EXPECT_EQ(s.jwt.secret, kSecret);
+}
+
+TEST(Secrets, TheHigherLayerWinsBetweenInlineSecretAndFile) {
+  TempDir dir;
+  auto file = dir.write("jwt", kSecret);
+  // A flag beats an inline secret in the environment or .env...
+  auto s = resolved({"serve", "--jwt-secret-file", file.string()}, {{"REGISTRAR_JWT_SECRET", kOtherSecret}}).settings;
+  EXPECT_EQ(s.jwt.secret, kSecret);
+  // ...an inline secret in the environment beats a file named in .env...
+  s = resolved({"serve"}, {{"REGISTRAR_JWT_SECRET", kOtherSecret}}, {{"REGISTRAR_JWT_SECRET_FILE", file.string()}})
+          .settings;
+  EXPECT_EQ(s.jwt.secret, kOtherSecret);
+  EXPECT_EQ(s.jwt.secret_source, "env");
+  // ...and both in the same layer is ambiguous.
+  EXPECT_EQ(usage_error({"serve"}, {{"REGISTRAR_JWT_SECRET", kSecret}, {"REGISTRAR_JWT_SECRET_FILE", file.string()}}),
+            "registrar: both REGISTRAR_JWT_SECRET and REGISTRAR_JWT_SECRET_FILE are set in the environment; set "
+            "only one");
+}
+
+TEST(Secrets, JwtSecretGeneratedIntoTheDataDirThenReused) {
+  TempDir dir;
+  auto data = dir.path / "nested" / "data";
+  auto first = resolved({"serve", "--data-dir", data.string()});
+  auto file = data / "jwt-secret";
+  EXPECT_EQ(first.settings.jwt.secret_source, "generated " + file.string());
+  EXPECT_TRUE(first.notes.empty());
+
+  const auto& secret = first.settings.jwt.secret;
+  EXPECT_EQ(secret.size(), 43u);  // 32 bytes, base64url without padding
+  EXPECT_EQ(secret.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+            std::string::npos);
+
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  for (const auto& entry : fs::directory_iterator(data))  // no temp file left behind
+    EXPECT_EQ(entry.path().filename(), "jwt-secret");
+
+  auto second = resolved({"serve", "--data-dir", data.string()});
+  EXPECT_EQ(second.settings.jwt.secret, secret);
+  EXPECT_EQ(second.settings.jwt.secret_source, "data-dir " + file.string());
+  EXPECT_TRUE(second.notes.empty());
+
+  auto third = resolved({"serve", "--data-dir", (dir.path / "elsewhere").string()});
+  EXPECT_NE(third.settings.jwt.secret, secret);  // random, not derived
+}
+
+TEST(Secrets, ShortSecretsAreRejectedWithoutEchoingThem) {
+  TempDir dir;
+  auto line = secret_error({"serve"}, {{"REGISTRAR_JWT_SECRET", "tooshort-secret"}});
+  EXPECT_TRUE(line.starts_with("registrar: REGISTRAR_JWT_SECRET (from env) is 15 bytes; at least 32 are required"))
+      << line;
+  EXPECT_EQ(line.find("tooshort-secret"), std::string::npos);
+
+  auto file = dir.write("short", "abc\n");
+  line = secret_error({"serve", "--jwt-secret-file", file.string()});
+  EXPECT_TRUE(line.starts_with("registrar: --jwt-secret-file " + file.string() +
+                               " (REGISTRAR_JWT_SECRET_FILE) is 3 bytes; at least 32"))
+      << line;
+
+  dir.write("jwt-secret", "abc\n");  // a short key in the data dir is no better
+  line = secret_error({"serve", "--data-dir", dir.path.string()});
+  EXPECT_NE(line.find("is 3 bytes"), std::string::npos) << line;
+
+}
+
+TEST(Secrets, MissingSecretFileIsAnError) {
+  TempDir dir;
+  auto missing = (dir.path / "absent").string();
+  EXPECT_EQ(secret_error({"serve", "--jwt-secret-file", missing}),
+            "registrar: cannot read --jwt-secret-file " + missing +
+                " (REGISTRAR_JWT_SECRET_FILE): No such file or directory");
+}
+
+TEST(Secrets, GroupOrWorldReadableFileGetsANote) {
+  TempDir dir;
+  auto file = dir.write("jwt", kSecret, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  auto result = resolved({"serve", "--jwt-secret-file", file.string()});
+  EXPECT_EQ(result.settings.jwt.secret, kSecret);
+  ASSERT_EQ(result.notes.size(), 1u);
+  EXPECT_NE(result.notes[0].find("readable by group/others (mode 0640)"), std::string::npos) << result.notes[0];
+  EXPECT_EQ(result.notes[0].find(kSecret), std::string::npos);
+}
+
+TEST(Secrets, AdminToken) {
+  TempDir dir;
+  Environment env{{"REGISTRAR_JWT_SECRET", kSecret}};
+  auto s = resolved({"serve"}, env).settings;
+  EXPECT_FALSE(s.admin_token.has_value());  // admin surfaces off
+
+  env["REGISTRAR_ADMIN_TOKEN"] = kOtherSecret;
+  s = resolved({"serve"}, env).settings;
+  EXPECT_EQ(s.admin_token, kOtherSecret);
+  EXPECT_EQ(s.admin_token_source, "env");
+
+  auto file = dir.write("admin", kOtherSecret + "\n");
+  s = resolved({"serve", "--admin-token-file", file.string()}, {{"REGISTRAR_JWT_SECRET", kSecret}}).settings;
+  EXPECT_EQ(s.admin_token, kOtherSecret);
+  EXPECT_EQ(s.admin_token_source, "file " + file.string());
+
+  auto line = secret_error({"serve"}, {{"REGISTRAR_JWT_SECRET", kSecret}}, {{"REGISTRAR_ADMIN_TOKEN", "short"}});
+  EXPECT_EQ(line, "registrar: REGISTRAR_ADMIN_TOKEN (from .env) is 5 bytes; at least 32 are required (e.g. the "
+                  "output of: head -c 32 /dev/urandom | base64)");
+}
+
+}  // namespace
