@@ -138,7 +138,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                      .body_timeout = settings.http.body_timeout,
                                      .idle_timeout = settings.http.idle_timeout,
                                      .write_timeout = std::chrono::seconds(30),
-                                     .access_log = true});
+                                     .access_log = settings.access_log});
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
   dispatcher.start();
 

@@ -73,6 +73,7 @@ struct Settings {
   std::string admin_token_source;          // like Jwt::secret_source ("env", ".env", "file <path>")
   std::filesystem::path admin_token_file;  // --admin-token-file / REGISTRAR_ADMIN_TOKEN_FILE
   std::string log_level = "info";
+  bool access_log = true;  // one line per HTTP request; benchmarks turn it off
   Argon2 argon2;
   Http http;
   Jwt jwt;

@@ -209,6 +209,13 @@ const Spec kSpecs[] = {
          }
        return "expected trace, debug, info, warn or error";
      }},
+    {"access-log", "BOOL", "one log line per HTTP request (true or false)", "true", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v == "true" || v == "1") s.access_log = true;
+       else if (v == "false" || v == "0") s.access_log = false;
+       else return "expected true or false";
+       return std::nullopt;
+     }},
     {"argon2-memory-kib", "KIB", "argon2id memory per hash, KiB (≥ 19456 = OWASP floor)", "19456", false,
      [](const std::string& v, Settings& s, const Context& c) -> Reason {
        // 8 KiB: libsodium's own minimum, for tests and benchmarks only.

@@ -69,8 +69,8 @@ describe('lifecycle', () => {
       const clients = Array.from({ length: 8 }, (_, i) => client(i));
       // Let real load build up, then crash it with requests in flight.
       await eventually(() => created.length >= 150, { intervalMs: 5, timeoutMs: 30_000, what: '150 sign-ups under load' });
+      stop = true; // in the same tick as the SIGKILL: requests in flight stay in flight
       const exit = await server.kill9();
-      stop = true;
       await Promise.all(clients);
       assert.equal(exit.signal, 'SIGKILL');
       t.diagnostic(`201s before the crash: ${created.length}`);

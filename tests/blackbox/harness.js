@@ -193,6 +193,7 @@ class Server extends EventEmitter {
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         liveChildren.delete(child);
+        if (process.env.BB_ECHO) process.stderr.write(`[registrar ${child.pid}] exited code=${code} signal=${signal}\n`);
         this.exitStatus = { code, signal };
         this.emit('exit', this.exitStatus);
         resolve(this.exitStatus);
@@ -209,6 +210,7 @@ class Server extends EventEmitter {
           } catch { /* not JSON: kept as text, flagged by the structured-log test */ }
         }
         this.lines.push(entry);
+        if (process.env.BB_ECHO) process.stderr.write(`[registrar ${this.child ? this.child.pid : '?'} ${name}] ${text}\n`);
         this.emit('line', entry);
       });
     }

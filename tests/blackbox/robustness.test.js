@@ -1,7 +1,7 @@
 'use strict';
 // The HTTP layer under hostile or unusual clients: keep-alive, pipelining, huge and malformed
 // requests; and what the logs may and may not contain.
-const { describe, it, before, after } = require('node:test');
+const { describe, it, before, after, beforeEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { Server, newUser, assertProblem } = require('./harness');
 
@@ -49,6 +49,9 @@ describe('robustness', () => {
     alice = await server.registerNew('rob');
   });
   after(async () => { await server.dispose(); });
+  // A crash fails the test that caused it (its own "keeps serving" check); later tests get a
+  // restarted server on the same data dir rather than failing in cascade.
+  beforeEach(async () => { if (!server.running) await server.start(); });
 
   const stillServing = async () => {
     const res = await server.request('GET', '/healthz', { agent: false });

@@ -1,6 +1,6 @@
 'use strict';
 // Invalid input: every failure is a clear 4xx application/problem+json, and the server keeps serving.
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it, before, after, beforeEach, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { Server, newUser, randomId, assertProblem } = require('./harness');
 
@@ -18,6 +18,9 @@ describe('validation', () => {
   let server;
   before(async () => { server = await Server.start(); });
   after(async () => { await server.dispose(); });
+  // A crash fails the test that caused it (its own "keeps serving" check); later tests get a
+  // restarted server on the same data dir rather than failing in cascade.
+  beforeEach(async () => { if (!server.running) await server.start(); });
   afterEach(async () => {
     // Whatever the previous case sent, the server still answers.
     const res = await server.request('GET', '/healthz', { agent: false });

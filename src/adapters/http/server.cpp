@@ -230,6 +230,12 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     }
 
     auto res = co_await router_.handle(parser.get(), ctx);
+    if (parser.get().method() == beast_http::verb::head) {
+      // HEAD: the GET answer's headers, with its Content-Length, and no body.
+      auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
     bool keep_alive = parser.get().keep_alive() && !draining_;
     if (!co_await send(std::move(res), ctx, keep_alive) || !keep_alive) break;
   }
