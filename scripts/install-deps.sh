@@ -8,12 +8,18 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libspdlog-dev libfmt-dev libcli11-dev libsqlite3-dev sqlite3
+  libmariadb-dev mariadb-server mariadb-client
+  librabbitmq-dev rabbitmq-server
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm
 )
-# Benchmark and real-server test tools (wrk, MariaDB for the Node peer).
+# Node.js + npm (the black-box tests and the npm build input): the machine's own Node 20 when
+# present (its package bundles npm); Debian's otherwise.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  APT_PACKAGES+=(nodejs npm)
+fi
+# Benchmark tools.
 if [[ "${REGISTRAR_WITH_BENCH:-0}" == 1 ]]; then
-  APT_PACKAGES+=(wrk mariadb-server mariadb-client)
+  APT_PACKAGES+=(wrk)
 fi
 
 missing=()

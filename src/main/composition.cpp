@@ -8,10 +8,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/amqp/consumer_runner.hpp"
+#include "adapters/amqp/event_bus.hpp"
+#include "adapters/consumers/builtin.hpp"
 #include "adapters/http/auth_api.hpp"
 #include "adapters/http/offload.hpp"
 #include "adapters/http/router.hpp"
@@ -20,6 +23,8 @@
 #include "adapters/inproc/outbox_dispatcher.hpp"
 #include "adapters/jwt/hs256_token_service.hpp"
 #include "adapters/logging/json_logger.hpp"
+#include "adapters/mail/file_mail_sender.hpp"
+#include "adapters/mail/smtp_mail_sender.hpp"
 #include "adapters/sodium/argon2_hasher.hpp"
 #include "adapters/sodium/random_ids.hpp"
 #include "adapters/sodium/sodium.hpp"
@@ -39,14 +44,6 @@ namespace asio = boost::asio;
 using adapters::logging::Logger;
 
 namespace {
-
-// The built-in consumers this build ships, for `consume --list` and `--consumers`.
-struct ConsumerInfo {
-  std::string_view name, description;
-};
-constexpr ConsumerInfo kConsumers[] = {
-    {"audit", "appends one JSON line per event to <data-dir>/audit.jsonl"},
-};
 
 unsigned or_cores(unsigned n) { return n ? n : std::max(1u, std::thread::hardware_concurrency()); }
 
@@ -83,6 +80,121 @@ struct Storage {
   }
 };
 
+adapters::amqp::AmqpOptions amqp_options(const config::Settings& s) {
+  adapters::amqp::AmqpOptions o;
+  o.url = s.amqp_url;
+  o.exchange = s.amqp.exchange;
+  o.routing = s.amqp.route_by_event ? adapters::amqp::RoutingKeyMode::event_type : adapters::amqp::RoutingKeyMode::fixed;
+  o.routing_key = s.amqp.routing_key;
+  o.queue = s.amqp.queue;
+  try {
+    adapters::amqp::parse_amqp_url(o.url);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--amqp-url: ") + e.what());
+  }
+  return o;
+}
+
+adapters::amqp::ConsumerOptions consumer_options(const config::Settings& s) {
+  adapters::amqp::ConsumerOptions o;
+  o.prefetch = static_cast<std::uint16_t>(s.amqp.prefetch);
+  o.max_attempts = static_cast<int>(s.amqp.max_attempts);
+  return o;
+}
+
+std::string read_secret_file(const std::filesystem::path& file, std::string_view what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw UsageError(std::string(what) + ": cannot read " + file.string());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
+// The built-in consumers named in the settings, with what they need (mail sender, webhook secret).
+struct Consumers {
+  std::unique_ptr<ports::MailSender> mail;
+  std::vector<std::unique_ptr<ports::EventConsumer>> list;
+
+  Consumers(const config::Settings& s, Storage& storage, ports::Clock& clock, const std::vector<std::string>& names) {
+    if (s.mail.smtp_url.empty()) {
+      mail = std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
+    } else {
+      auto smtp = adapters::mail::parse_smtp_url(s.mail.smtp_url);
+      smtp.from = s.mail.from;
+      mail = std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
+    }
+    std::string webhook_secret = s.webhook.secret;
+    if (webhook_secret.empty() && !s.webhook.secret_file.empty())
+      webhook_secret = read_secret_file(s.webhook.secret_file, "--webhook-secret-file");
+    adapters::consumers::BuiltinConsumerDeps deps{.data_dir = s.data_dir,
+                                                  .processed = storage.processed,
+                                                  .clock = clock,
+                                                  .mail = *mail,
+                                                  .product_name = s.mail.product_name,
+                                                  .webhook_urls = s.webhook.urls,
+                                                  .webhook_secret = webhook_secret};
+    for (const auto& name : names) {
+      try {
+        list.push_back(adapters::consumers::make_builtin_consumer(name, deps));
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("consumer ") + name + ": " + e.what() + " (see `registrar consume --list`)");
+      }
+    }
+  }
+};
+
+// Outbox → bus → consumers. Embedded: an in-process bus calls the consumers. With --amqp-url: the
+// relay publishes to RabbitMQ (confirms) and each consumer runs on its own durable queue.
+class EventPath {
+ public:
+  EventPath(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
+            const std::vector<std::string>& consumer_names)
+      : consumers_(s, storage, clock, consumer_names) {
+    adapters::inproc::DispatcherOptions dispatch;
+    if (s.amqp_url.empty()) {
+      std::vector<std::reference_wrapper<ports::EventConsumer>> refs;
+      for (auto& c : consumers_.list) refs.emplace_back(*c);
+      bus_ = std::make_unique<adapters::inproc::InProcessEventBus>(refs, [&log](const std::string& consumer, const domain::EventEnvelope& e, const std::string&) {
+        log.warn("consumer failed an event; it will be retried", {{"consumer", consumer}, {"eventId", e.id}, {"type", e.type}});
+      });
+      description_ = "in-process";
+    } else {
+      auto options = amqp_options(s);
+      bus_ = std::make_unique<adapters::amqp::AmqpEventBus>(options, log);
+      for (auto& c : consumers_.list) {
+        runners_.push_back(std::make_unique<adapters::amqp::AmqpConsumerRunner>(options, consumer_options(s), *c, log));
+        runners_.back()->start();
+      }
+      // Other processes' commits do not notify this relay: poll more often than embedded.
+      dispatch.poll_interval = std::chrono::milliseconds(250);
+      description_ = "rabbitmq " + adapters::amqp::parse_amqp_url(options.url).redacted();
+    }
+    dispatcher_ = std::make_unique<adapters::inproc::OutboxDispatcher>(storage.outbox, *bus_, dispatch);
+    dispatcher_->start();
+  }
+  ~EventPath() { stop(); }
+
+  adapters::inproc::OutboxDispatcher& dispatcher() { return *dispatcher_; }
+  const std::string& description() const { return description_; }
+
+  // Delivers what the last requests committed (anything left goes at the next start), then stops.
+  void stop() {
+    if (!dispatcher_) return;
+    dispatcher_->notify();
+    dispatcher_->wait_idle(std::chrono::seconds(5));
+    dispatcher_->stop();
+    for (auto& r : runners_) r->stop();
+    dispatcher_.reset();
+  }
+
+ private:
+  Consumers consumers_;
+  std::unique_ptr<ports::EventBus> bus_;
+  std::vector<std::unique_ptr<adapters::amqp::AmqpConsumerRunner>> runners_;
+  std::unique_ptr<adapters::inproc::OutboxDispatcher> dispatcher_;
+  std::string description_;
+};
+
 int run_migrate(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   log.info("schema is current", {{"version", adapters::sqlite::schema_version(storage.db)}});
@@ -109,20 +221,10 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                            .leeway = settings.jwt.leeway},
                                           clock);
 
-  // Events: outbox → in-process bus → built-in consumers, at least once, each idempotent.
-  std::vector<std::unique_ptr<ports::EventConsumer>> consumers;
-  for (const auto& name : settings.consumers) {
-    if (name == "audit")
-      consumers.push_back(std::make_unique<adapters::audit::AuditConsumer>(settings.data_dir / "audit.jsonl", storage.processed, clock));
-    else
-      throw UsageError("--consumers: unknown consumer \"" + name + "\" (see `registrar consume --list`)");
-  }
-  std::vector<std::reference_wrapper<ports::EventConsumer>> consumer_refs;
-  for (auto& c : consumers) consumer_refs.emplace_back(*c);
-  adapters::inproc::InProcessEventBus bus(consumer_refs, [&log](const std::string& consumer, const domain::EventEnvelope& e, const std::string&) {
-    log.warn("consumer failed an event; it will be retried", {{"consumer", consumer}, {"eventId", e.id}, {"type", e.type}});
-  });
-  adapters::inproc::OutboxDispatcher dispatcher(storage.outbox, bus);
+  // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
+  // idempotent on the event id.
+  EventPath events(settings, storage, clock, log, settings.consumers);
+  auto& dispatcher = events.dispatcher();
 
   app::Dependencies deps{storage.users, hasher, tokens, clock, ids, dispatcher};
   adapters::http::BlockingRunner cpu(hash_threads, settings.argon2.queue_limit);
@@ -140,7 +242,6 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                      .write_timeout = std::chrono::seconds(30),
                                      .access_log = settings.access_log});
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
-  dispatcher.start();
 
   // Graceful shutdown: SIGTERM/SIGINT stop accepting, close idle connections, and let in-flight
   // requests finish (up to the grace period); then the I/O threads run out of work and return.
@@ -167,7 +268,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
                          {"port", endpoint.port()},
                          {"database", "sqlite"},
-                         {"events", "in-process"},
+                         {"events", events.description()},
                          {"hashConcurrency", hash_threads}});
 
   std::vector<std::thread> threads;
@@ -177,15 +278,54 @@ int run_serve(const config::Settings& settings, const Logger& log) {
 
   cpu.stop();
   // Deliver what the last requests committed; anything left is delivered at the next start.
-  dispatcher.notify();
-  dispatcher.wait_idle(std::chrono::seconds(5));
-  dispatcher.stop();
+  events.stop();
   log.info("stopped", {{"pendingEvents", storage.outbox.pending_count()}});
   return 0;
 }
 
+// Blocks until SIGINT or SIGTERM.
+void wait_for_signal(const Logger& log) {
+  asio::io_context ioc(1);
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) log.info("shutting down", {{"signal", signo}});
+  });
+  ioc.run();
+}
+
+// `registrar relay`: outbox → RabbitMQ only. Several relays may run against one database.
+int run_relay(const config::Settings& settings, const Logger& log) {
+  if (settings.amqp_url.empty())
+    throw UsageError("relay: needs --amqp-url (RabbitMQ); without it, `serve` relays the outbox in-process");
+  Storage storage(settings, log);
+  adapters::sodium::SystemClock clock;
+  EventPath events(settings, storage, clock, log, {});
+  log.info("relaying", {{"events", events.description()}});
+  wait_for_signal(log);
+  events.stop();
+  log.info("stopped", {{"pendingEvents", storage.outbox.pending_count()}});
+  return 0;
+}
+
+// `registrar consume NAME`: one built-in consumer on its own RabbitMQ queue.
+int run_consume(const config::Settings& settings, const Logger& log) {
+  if (settings.amqp_url.empty())
+    throw UsageError("consume " + settings.consumer_name +
+                     ": needs --amqp-url (RabbitMQ); without it, `serve` runs the built-in consumers in-process");
+  Storage storage(settings, log);
+  adapters::sodium::SystemClock clock;
+  Consumers consumers(settings, storage, clock, {settings.consumer_name});
+  adapters::amqp::AmqpConsumerRunner runner(amqp_options(settings), consumer_options(settings), *consumers.list.front(), log);
+  runner.start();
+  log.info("consuming", {{"consumer", settings.consumer_name}});
+  wait_for_signal(log);
+  runner.stop();
+  log.info("stopped", {{"consumer", settings.consumer_name}});
+  return 0;
+}
+
 int list_consumers() {
-  for (const auto& c : kConsumers) std::cout << c.name << "\t" << c.description << "\n";
+  for (const auto& c : adapters::consumers::builtin_consumers()) std::cout << c.name << "\t" << c.description << "\n";
   return 0;
 }
 
@@ -193,6 +333,7 @@ int list_consumers() {
 
 int run(config::Settings settings, const std::vector<std::string>& notes) {
   Logger log(settings.log_level);
+  log.capture_spdlog_default();
   for (const auto& note : notes) log.warn(note);
   try {
     switch (settings.command) {
@@ -213,10 +354,9 @@ int run(config::Settings settings, const std::vector<std::string>& notes) {
       }
       case config::Command::consume:
         if (settings.list_consumers) return list_consumers();
-        throw UsageError("consume " + settings.consumer_name +
-                         ": a consumer of its own needs --amqp-url (RabbitMQ); without it, `serve` runs the built-in consumers in-process");
+        return run_consume(settings, log);
       case config::Command::relay:
-        throw UsageError("relay: needs --amqp-url (RabbitMQ); without it, `serve` relays the outbox in-process");
+        return run_relay(settings, log);
       case config::Command::worker:
         throw UsageError("worker: needs --redis-url (the Create_User queue on Redis)");
     }

@@ -59,6 +59,29 @@ struct Database {
   std::string name;
 };
 
+// RabbitMQ topology and consumer behaviour (used when --amqp-url is set).
+struct Amqp {
+  std::string exchange = "topic_validateJSON";     // topic, durable
+  std::string routing_key = "topic_validateJSON";  // the seed's key
+  bool route_by_event = false;                     // true: routing key = event name (user.registered)
+  std::string queue = "topic_validateJSON";        // the seed's queue, declared and bound; "" = none
+  unsigned prefetch = 16;                          // unacked deliveries per consumer
+  unsigned max_attempts = 5;                       // deliveries before the dead-letter queue
+};
+
+// Out-of-band messages (welcome mail, codes): SMTP when smtp_url is set, else <data-dir> files.
+struct Mail {
+  std::string smtp_url;  // smtp://[user[:pass]@]host[:port]
+  std::string from;      // required with smtp_url
+  std::string product_name = "registrar";
+};
+
+struct Webhook {
+  std::vector<std::string> urls;      // http:// endpoints the webhook consumer POSTs to
+  std::string secret;                 // whsec_… (Standard Webhooks); env or file only
+  std::filesystem::path secret_file;  // --webhook-secret-file
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -77,7 +100,10 @@ struct Settings {
   Argon2 argon2;
   Http http;
   Jwt jwt;
-  std::vector<std::string> consumers = {"audit"};  // built-in consumers run inside `serve`
+  std::vector<std::string> consumers = {"audit"};
+  Amqp amqp;
+  Mail mail;
+  Webhook webhook;  // built-in consumers run inside `serve`
 };
 
 }  // namespace registrar::config

@@ -146,6 +146,20 @@ Reason set_argon2(std::string_view text, std::uint32_t lo, std::uint32_t hi, con
   return reason;
 }
 
+// A queue/exchange/routing-key name: AMQP short strings, printable, ≤ 255 bytes.
+Reason set_name(std::string_view v, std::string& out) {
+  if (v.empty() || v.size() > 255 || has_control_chars(v)) return "expected a name of 1 to 255 printable bytes";
+  out = std::string(v);
+  return std::nullopt;
+}
+
+Reason set_bool(std::string_view v, bool& out) {
+  if (v == "true" || v == "1") out = true;
+  else if (v == "false" || v == "0") out = false;
+  else return "expected true or false";
+  return std::nullopt;
+}
+
 struct Spec {
   std::string_view name;          // the flag without "--"; the environment variable derives from it
   std::string_view type;          // shown in help: --listen HOST:PORT
@@ -210,12 +224,7 @@ const Spec kSpecs[] = {
        return "expected trace, debug, info, warn or error";
      }},
     {"access-log", "BOOL", "one log line per HTTP request (true or false)", "true", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v == "true" || v == "1") s.access_log = true;
-       else if (v == "false" || v == "0") s.access_log = false;
-       else return "expected true or false";
-       return std::nullopt;
-     }},
+     [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.access_log); }},
     {"argon2-memory-kib", "KIB", "argon2id memory per hash, KiB (≥ 19456 = OWASP floor)", "19456", false,
      [](const std::string& v, Settings& s, const Context& c) -> Reason {
        // 8 KiB: libsodium's own minimum, for tests and benchmarks only.
@@ -256,6 +265,65 @@ const Spec kSpecs[] = {
        auto reason = set_uint(v, 60, 86400, seconds);
        if (!reason) s.jwt.access_ttl = std::chrono::seconds(seconds);
        return reason;
+     }},
+    {"amqp-exchange", "NAME", "RabbitMQ exchange (topic, durable)", "topic_validateJSON", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_name(v, s.amqp.exchange); }},
+    {"amqp-routing-key", "KEY", "routing key of published events", "topic_validateJSON", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_name(v, s.amqp.routing_key); }},
+    {"amqp-route-by-event", "BOOL", "route by event name (user.registered) instead of the fixed key", "false",
+     false, [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.amqp.route_by_event); }},
+    {"amqp-queue", "NAME", "the seed's queue, declared and bound to the exchange (empty: none)",
+     "topic_validateJSON", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty()) {
+         s.amqp.queue.clear();
+         return std::nullopt;
+       }
+       return set_name(v, s.amqp.queue);
+     }},
+    {"amqp-prefetch", "N", "unacknowledged deliveries per consumer (1 to 10000)", "16", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 10000, s.amqp.prefetch); }},
+    {"consumer-max-attempts", "N", "deliveries of a failing event before its dead-letter queue (1 to 100)", "5",
+     false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 100, s.amqp.max_attempts); }},
+    {"smtp-url", "URL", "smtp://[USER[:PASS]@]HOST[:PORT] for mail (welcome)", "none: <data-dir>/messages.jsonl",
+     true,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_optional_url(v, {"smtp"}, "expected smtp://[USER[:PASS]@]HOST[:PORT]", s.mail.smtp_url);
+     }},
+    {"mail-from", "ADDRESS", "sender address of mail (required with --smtp-url)", "none", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.find('@') == std::string::npos || has_control_chars(v)) return "expected an email address";
+       s.mail.from = v;
+       return std::nullopt;
+     }},
+    {"product-name", "TEXT", "product name used in the welcome message", "registrar", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty() || has_control_chars(v)) return "expected non-empty text";
+       s.mail.product_name = v;
+       return std::nullopt;
+     }},
+    {"webhook-urls", "LIST", "comma-separated http:// URLs the webhook consumer POSTs events to", "none", true,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::vector<std::string> urls;
+       std::string_view rest = v;
+       while (!rest.empty()) {
+         auto comma = rest.find(',');
+         auto item = trim(rest.substr(0, comma));
+         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+         if (item.empty()) continue;
+         if (!item.starts_with("http://")) return "expected comma-separated http:// URLs";
+         urls.emplace_back(item);
+       }
+       s.webhook.urls = std::move(urls);
+       return std::nullopt;
+     }},
+    {"webhook-secret-file", "FILE", "file holding the webhook signing secret (whsec_…); see REGISTRAR_WEBHOOK_SECRET",
+     "none", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty()) return "expected a file name";
+       s.webhook.secret_file = v;
+       return std::nullopt;
      }},
     {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
@@ -361,6 +429,7 @@ constexpr const char* kFooter = R"(Secrets never have flags (a command line is v
   REGISTRAR_JWT_SECRET          JWT signing key, ≥ 32 bytes; or --jwt-secret-file; else generated
                                 into <data-dir>/jwt-secret on first run
   REGISTRAR_ADMIN_TOKEN         admin token, ≥ 32 bytes; or --admin-token-file; none: admin off
+  REGISTRAR_WEBHOOK_SECRET      webhook signing secret (whsec_…); or --webhook-secret-file
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
 
@@ -515,6 +584,12 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
                                 s.admin_token_source, s.admin_token_file))
     return *exit;
   if (!s.admin_token_source.empty()) s.admin_token = admin_token;
+  std::string webhook_source;
+  if (auto exit = choose_secret(layers, "webhook-secret-file", "REGISTRAR_WEBHOOK_SECRET", s.webhook.secret,
+                                webhook_source, s.webhook.secret_file))
+    return *exit;
+  if (!s.mail.smtp_url.empty() && s.mail.from.empty())
+    return usage_error("--smtp-url needs --mail-from (REGISTRAR_MAIL_FROM)");
 
   if (s.argon2.memory_kib < kArgon2MemoryFloorKib || s.argon2.iterations < kArgon2IterationsFloor)
     loaded.notes.push_back("argon2 below the OWASP floor (m=" + std::to_string(s.argon2.memory_kib) +

@@ -28,7 +28,7 @@ function assertAuthBody(res, user, status) {
 describe('api', () => {
   let server;
   before(async () => { server = await Server.start(); });
-  after(async () => { await server.dispose(); });
+  after(async () => { try { await server.stopCleanly(); } finally { await server.dispose(); } });
 
   it('GET /healthz → 200', async () => {
     const res = await server.request('GET', '/healthz');

@@ -290,6 +290,15 @@ class Server extends EventEmitter {
     }
   }
 
+  // Graceful stop that must end in exit code 0: as shutdown waits for every connection to finish,
+  // a crash caused by the connections of the test that just ran shows up here, deterministically.
+  async stopCleanly() {
+    const assert = require('node:assert/strict');
+    const exit = await this.stop();
+    assert.deepEqual(exit, { code: 0, signal: null },
+      `the server did not exit cleanly (crashed during the test?); log tail:\n${this.logText().slice(-3000)}`);
+  }
+
   // ---- HTTP (keep-alive agent) ----
   request(method, urlPath, { headers = {}, body, json, agent } = {}) {
     let payload = body;

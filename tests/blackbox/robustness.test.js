@@ -1,7 +1,7 @@
 'use strict';
 // The HTTP layer under hostile or unusual clients: keep-alive, pipelining, huge and malformed
 // requests; and what the logs may and may not contain.
-const { describe, it, before, after, beforeEach } = require('node:test');
+const { describe, it, beforeEach, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { Server, newUser, assertProblem } = require('./harness');
 
@@ -44,14 +44,15 @@ const get = (path, extra = []) => [`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', ..
 describe('robustness', () => {
   let server;
   let alice;
-  before(async () => {
+  // A fresh server per test, stopped after it with an exit-code check: a crash is pinned on the
+  // test that caused it, and every test also exercises a graceful shutdown.
+  beforeEach(async () => {
     server = await Server.start();
     alice = await server.registerNew('rob');
   });
-  after(async () => { await server.dispose(); });
-  // A crash fails the test that caused it (its own "keeps serving" check); later tests get a
-  // restarted server on the same data dir rather than failing in cascade.
-  beforeEach(async () => { if (!server.running) await server.start(); });
+  afterEach(async () => {
+    try { await server.stopCleanly(); } finally { await server.dispose(); }
+  });
 
   const stillServing = async () => {
     const res = await server.request('GET', '/healthz', { agent: false });
@@ -182,7 +183,12 @@ describe('robustness', () => {
     assert.deepEqual(bad, [], `non-200 outcomes: ${[...new Set(bad)].join(',')}`);
   });
 
-  it('logs: every stdout line is a JSON object with ts, level and msg; request lines carry requestId', () => {
+  it('logs: every stdout line is a JSON object with ts, level and msg; request lines carry requestId', async () => {
+    await server.request('GET', '/healthz');
+    await server.request('GET', '/nope');
+    await server.request('POST', '/auth/register', { body: '{"x":', headers: { 'content-type': 'application/json' } });
+    const marker = await server.request('GET', '/no-such-route-marker');
+    await server.waitForLog((l) => l.requestId === marker.json.requestId, { what: 'the marker request log line' });
     const stdout = server.lines.filter((l) => l.stream === 'stdout');
     assert.ok(stdout.length > 0);
     const notJson = stdout.filter((l) => !l.json || typeof l.json !== 'object');

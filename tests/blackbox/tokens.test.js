@@ -24,7 +24,7 @@ describe('tokens', () => {
     alice = await server.registerNew('tok');
     secret = server.jwtSecret();
   });
-  after(async () => { await server.dispose(); });
+  after(async () => { try { await server.stopCleanly(); } finally { await server.dispose(); } });
 
   const claimsFor = (extra = {}) => ({ sub: alice.id, typ: 'access', ...extra });
   const sign = (claims, opts = {}) => jwt.sign(claims, secret, { algorithm: 'HS256', issuer: 'registrar', audience: 'registrar', expiresIn: 300, ...opts });

@@ -1,6 +1,6 @@
 'use strict';
 // Invalid input: every failure is a clear 4xx application/problem+json, and the server keeps serving.
-const { describe, it, before, after, beforeEach, afterEach } = require('node:test');
+const { describe, it, beforeEach, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { Server, newUser, randomId, assertProblem } = require('./harness');
 
@@ -16,15 +16,18 @@ function fieldsOf(problem) {
 
 describe('validation', () => {
   let server;
-  before(async () => { server = await Server.start(); });
-  after(async () => { await server.dispose(); });
-  // A crash fails the test that caused it (its own "keeps serving" check); later tests get a
-  // restarted server on the same data dir rather than failing in cascade.
-  beforeEach(async () => { if (!server.running) await server.start(); });
+  // A fresh server per test, stopped after it with an exit-code check: a crash is pinned on the
+  // test that caused it.
+  beforeEach(async () => { server = await Server.start(); });
   afterEach(async () => {
-    // Whatever the previous case sent, the server still answers.
-    const res = await server.request('GET', '/healthz', { agent: false });
-    assert.equal(res.status, 200, 'server keeps serving');
+    // Whatever this case sent, the server still answers, and later exits cleanly.
+    try {
+      const res = await server.request('GET', '/healthz', { agent: false });
+      assert.equal(res.status, 200, 'server keeps serving');
+      await server.stopCleanly();
+    } finally {
+      await server.dispose();
+    }
   });
 
   const post = (body, contentType = 'application/json') =>
@@ -151,6 +154,7 @@ describe('validation', () => {
   it('every 4xx carries a requestId that the request log line also carries', async () => {
     const res = await post('{"broken":');
     const p = assertProblem(res, 400);
+    assert.equal(res.headers['x-request-id'], p.requestId, 'X-Request-Id header = problem.requestId');
     await server.waitForLog((l) => l.requestId === p.requestId, { timeoutMs: 5000, what: `a log line with requestId ${p.requestId}` });
   });
 });

@@ -1,9 +1,11 @@
 // Contract tests of the storage ports (UserStore, OutboxStore, ProcessedEvents).
 //
 // Every storage adapter must pass the UserStoreContract suite. The suite is value-parameterized
-// over a StorageFactory; to run it against another adapter (MySQL), add one factory to
-// kBackends below (returning nullptr skips it, e.g. when REGISTRAR_TEST_MYSQL_URL is unset).
-// The SqliteAdapter suite at the end covers what is specific to SQLite.
+// over a StorageFactory (kBackends below): SQLite, and MariaDB on a private server that this test
+// process starts on first use (tests/support/mariadb_server.hpp; one server per process, a fresh
+// database per test, torn down at the end). A factory returning nullptr skips its backend (MariaDB
+// when mariadbd is not installed). The SqliteAdapter suite at the end covers what is specific to
+// SQLite; tests/contract/mysql_faults_test.cpp what is specific to MySQL.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -11,17 +13,24 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <latch>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "adapters/mysql/migrations.hpp"
+#include "adapters/mysql/outbox_store.hpp"
+#include "adapters/mysql/pool.hpp"
+#include "adapters/mysql/processed_events.hpp"
+#include "adapters/mysql/user_store.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -32,6 +41,7 @@
 #include "ports/processed_events.hpp"
 #include "ports/user_store.hpp"
 #include "support/fakes.hpp"
+#include "support/mariadb_server.hpp"
 
 namespace registrar {
 namespace {
@@ -110,9 +120,72 @@ class SqliteStorage final : public StorageUnderTest {
   std::unique_ptr<adapters::sqlite::SqliteProcessedEvents> processed_;
 };
 
+// A fresh database on the process's private MariaDB server, dropped at the end of the test.
+class MysqlStorage final : public StorageUnderTest {
+ public:
+  explicit MysqlStorage(testing::MariaDbServer& server) : server_(server), database_(server.create_database()) {
+    open();
+    migrate();
+  }
+  ~MysqlStorage() override {
+    close();
+    try {
+      server_.drop_database(database_);
+    } catch (...) {
+    }
+  }
+  ports::UserStore& users() override { return *users_; }
+  ports::OutboxStore& outbox() override { return *outbox_; }
+  ports::ProcessedEvents& processed() override { return *processed_; }
+  std::size_t migrate() override { return adapters::mysql::apply_migrations(*pool_).size(); }
+  void reopen() override {
+    close();
+    open();
+  }
+
+ private:
+  void open() {
+    adapters::mysql::MysqlOptions o;
+    o.host = server_.host();
+    o.port = server_.port();
+    o.user = server_.user();
+    o.password = server_.password();
+    o.database = database_;
+    pool_ = std::make_unique<adapters::mysql::MysqlPool>(o);
+    users_ = std::make_unique<adapters::mysql::MysqlUserStore>(*pool_);
+    outbox_ = std::make_unique<adapters::mysql::MysqlOutboxStore>(*pool_);
+    processed_ = std::make_unique<adapters::mysql::MysqlProcessedEvents>(*pool_);
+  }
+  void close() {
+    users_.reset();
+    outbox_.reset();
+    processed_.reset();
+    pool_.reset();
+  }
+  testing::MariaDbServer& server_;
+  std::string database_;
+  std::unique_ptr<adapters::mysql::MysqlPool> pool_;
+  std::unique_ptr<adapters::mysql::MysqlUserStore> users_;
+  std::unique_ptr<adapters::mysql::MysqlOutboxStore> outbox_;
+  std::unique_ptr<adapters::mysql::MysqlProcessedEvents> processed_;
+};
+
+std::unique_ptr<StorageUnderTest> make_mariadb_storage() {
+  auto* server = testing::shared_mariadb();
+  if (server == nullptr) return nullptr;  // mariadb-server is not installed: skip
+  return std::make_unique<MysqlStorage>(*server);
+}
+
+// Stops the shared MariaDB server (if this process started one) after the last test.
+class MariaDbEnvironment final : public ::testing::Environment {
+ public:
+  void TearDown() override { testing::shutdown_shared_mariadb(); }
+};
+[[maybe_unused]] auto* const kMariaDbEnvironment = ::testing::AddGlobalTestEnvironment(new MariaDbEnvironment);
+
 const StorageFactory kBackends[] = {
     {"sqlite", [] { return std::make_unique<SqliteStorage>(); }},
-    // {"mysql", [] { return make_mysql_storage_from_env(); }},
+    {"mariadb", [] { return make_mariadb_storage(); }},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -202,6 +275,18 @@ TEST_P(UserStoreContract, UnknownUsersAreNotFound) {
   EXPECT_FALSE(users().find_by_username("nobody"));
   // Lookups are by canonical form: the display form is not a key.
   EXPECT_FALSE(users().find_by_username("User_a"));
+}
+
+TEST_P(UserStoreContract, LookupsByUnusualKeysFindNothingRatherThanFail) {
+  create_ok("a");
+  // Ids come from tokens and paths: whatever their characters or length, a lookup just misses.
+  for (const std::string& key : {std::string("ü-ñ-😀"), std::string(300, 'x'), std::string(""), std::string("user-a "),
+                                 std::string("a@example.com "), std::string("user_a ")}) {
+    EXPECT_FALSE(users().find_by_id(key)) << key;
+    EXPECT_FALSE(users().find_by_email(key)) << key;
+    EXPECT_FALSE(users().find_by_username(key)) << key;
+    EXPECT_FALSE(users().email_or_username_taken(key, key)) << key;
+  }
 }
 
 TEST_P(UserStoreContract, EmailOrUsernameTakenChecksBothCanonicalForms) {
@@ -418,6 +503,54 @@ TEST_P(UserStoreContract, ConcurrentClaimsNeverShareARow) {
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), static_cast<std::size_t>(kEvents));
 }
 
+TEST_P(UserStoreContract, ConcurrentRelaysDeliverEachEventOnceAndInOrderPerAggregate) {
+  // Relays racing for few aggregates: one relay must never get an aggregate's later event while
+  // another holds (or is just taking) an earlier one. (On MySQL, SKIP LOCKED lets a relay pass
+  // rows another relay is leasing; this catches it taking what lies behind them.)
+  constexpr int kAggregates = 3, kPerAggregate = 24, kRelays = 4;
+  for (int k = 0; k < kPerAggregate; ++k)
+    for (int a = 0; a < kAggregates; ++a) {
+      auto n = new_user(std::to_string(a) + "-" + std::to_string(k));
+      n.event.aggregate_id = "agg-" + std::to_string(a);
+      n.event.payload = std::to_string(a) + " " + std::to_string(k);
+      ASSERT_EQ(create(n), CreateUserOutcome::created);
+    }
+  // Per aggregate, how many of its events a relay has started to mark sent (in order). A relay
+  // that receives event k while event k-1 is not even being marked sent got it too early. (Once
+  // marking has started the commit may or may not have happened yet: not counted, to stay exact.)
+  std::mutex mutex;
+  std::vector<int> marking(kAggregates, 0);
+  std::atomic<int> out_of_order{0}, errors{0};
+  std::latch start(kRelays);
+  std::vector<std::thread> relays;
+  for (int r = 0; r < kRelays; ++r)
+    relays.emplace_back([&, r] {
+      std::string owner = "relay-" + std::to_string(r);
+      start.arrive_and_wait();
+      try {
+        while (outbox().pending_count() > 0) {
+          for (const auto& e : outbox().claim(owner, 3, 60s)) {
+            int a = 0, k = 0;
+            std::sscanf(e.payload.c_str(), "%d %d", &a, &k);
+            {
+              std::lock_guard lock(mutex);
+              if (marking[a] < k) ++out_of_order;
+              marking[a] = std::max(marking[a], k + 1);
+            }
+            outbox().mark_sent(owner, {e.id});
+          }
+        }
+      } catch (...) {
+        ++errors;
+      }
+    });
+  for (auto& t : relays) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(out_of_order.load(), 0);
+  for (int a = 0; a < kAggregates; ++a) EXPECT_EQ(marking[a], kPerAggregate) << a;
+  EXPECT_EQ(outbox().pending_count(), 0u);
+}
+
 TEST_P(UserStoreContract, PendingCountCountsUnsentRows) {
   EXPECT_EQ(outbox().pending_count(), 0u);
   for (auto k : {"a", "b", "c"}) create_ok(k);
@@ -437,6 +570,15 @@ TEST_P(UserStoreContract, ProcessedEventsDeduplicatePerConsumer) {
   // Another consumer has its own record.
   EXPECT_FALSE(processed().is_processed("welcome", "e1"));
   EXPECT_TRUE(processed().try_mark_processed("welcome", "e1"));
+}
+
+TEST_P(UserStoreContract, ProcessedEventIdsCompareExactly) {
+  EXPECT_TRUE(processed().try_mark_processed("audit", "e1"));
+  for (const std::string& id : {std::string("e1 "), std::string("E1"), std::string("é1"), std::string(200, 'e')}) {
+    EXPECT_FALSE(processed().is_processed("audit", id)) << id;
+    EXPECT_TRUE(processed().try_mark_processed("audit", id)) << id;
+    EXPECT_TRUE(processed().is_processed("audit", id)) << id;
+  }
 }
 
 TEST_P(UserStoreContract, ConcurrentMarksOfOneEventHaveOneWinner) {

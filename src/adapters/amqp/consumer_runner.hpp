@@ -1,0 +1,133 @@
+#pragma once
+// Runs one built-in consumer (ports::EventConsumer) on RabbitMQ: `registrar consume NAME`.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "adapters/amqp/connection.hpp"
+#include "adapters/amqp/options.hpp"
+#include "adapters/logging/json_logger.hpp"
+#include "domain/event.hpp"
+#include "ports/event_bus.hpp"
+
+namespace registrar::adapters::amqp {
+
+// What a delivery carried, independent of rabbitmq-c (so decoding is testable on its own).
+struct InboundMessage {
+  std::optional<std::string> message_id;
+  std::optional<std::string> type;
+  std::optional<std::uint64_t> timestamp;  // AMQP timestamp property: seconds since the epoch
+  std::string body;
+  int previous_failures = 0;  // the x-attempts header
+};
+
+// The envelope handed to the consumer, or why the message is not an event (poison).
+//   id           = message_id; without one (e.g. a message the seed's Node code published), a
+//                  stable id derived from the body ("body-" + BLAKE2b-128 hex), so redeliveries
+//                  of the same bytes still deduplicate
+//   type         = the type property; else the body's "event", else its "pattern"
+//   payload      = the body bytes, unchanged
+//   aggregate_id = the body's data.id, if a string
+//   occurred_at  = the body's "timestamp" (ISO 8601, ms), else the timestamp property
+//   attempts     = previous failures (x-attempts)
+// A body that is not a JSON object, or an event without a type, gives `error` (no user data in it).
+struct DecodedMessage {
+  domain::EventEnvelope event;
+  std::optional<std::string> error;
+};
+DecodedMessage decode_message(const InboundMessage& message);
+
+struct RunnerCounters {
+  std::uint64_t delivered = 0;      // deliveries received
+  std::uint64_t handled = 0;        // handle() succeeded → acked
+  std::uint64_t retried = 0;        // failed → republished to a retry queue, then acked
+  std::uint64_t dead_lettered = 0;  // failed max_attempts times (or poison) → DLQ, then acked
+  std::uint64_t requeued = 0;       // failed and could not be republished → nack(requeue)
+  std::uint64_t connection_failures = 0;
+};
+
+// Consumes the consumer's own durable queue (registrar.<name>, bound to the exchange: every
+// consumer gets every event; several runners of one consumer share the queue and split the
+// messages: competing consumers). Manual acks and basic.qos prefetch.
+//
+// Per delivery: logs "Received message" (consumer, event id, attempt; never the body), calls
+// consumer.handle(), and on success acks. Consumers are idempotent on the event id (their
+// ProcessedEvents store), so a redelivery after a crash between handle() and the ack has no
+// second effect.
+//
+// On failure (handle() threw, or the message is poison) the message is retried with exponential
+// backoff, without blocking the queue and without a timer in this process:
+//   * the runner republishes a copy, with header x-attempts = failures so far, to the delay queue
+//     registrar.<name>.retry.<ms> for this attempt (retry_initial · 2^(failures-1), ≤ retry_max);
+//     that queue has no consumer and x-message-ttl = <ms>, x-dead-letter-exchange = "" and
+//     x-dead-letter-routing-key = registrar.<name>, so after the delay the broker moves the copy
+//     back to the work queue. One delay queue per delay value (not one queue with per-message
+//     expirations) because RabbitMQ only expires messages at the head of a queue: a 60 s message
+//     would hold back a 1 s one behind it.
+//   * after max_attempts deliveries, the copy goes to registrar.<name>.dlq instead (with
+//     x-last-error), for an operator to inspect or shovel back.
+//   * the copy is published with a publisher confirm (on a connection of its own) and only then
+//     is the original acked: a crash in between duplicates the message, never loses it. If the
+//     copy cannot be confirmed, the original is nacked with requeue after a pause.
+// Connection loss: reconnects with exponential backoff (jittered); unacked deliveries go back to
+// the queue by themselves. Topology (exchange, queues, binding) is declared on every connect.
+//
+// Threads: run() blocks the calling thread until stop(); or start() runs it on a thread of its
+// own. request_stop() only sets an atomic flag (usable from a signal handler); the loop checks
+// it at least every options.poll. handle() is called from the runner's thread only.
+class AmqpConsumerRunner {
+ public:
+  // Throws std::invalid_argument for a bad amqp.url or options. `consumer` and `log` must outlive it.
+  AmqpConsumerRunner(AmqpOptions amqp, ConsumerOptions options, ports::EventConsumer& consumer,
+                     const logging::Logger& log);
+  ~AmqpConsumerRunner();  // stop()
+  AmqpConsumerRunner(const AmqpConsumerRunner&) = delete;
+  AmqpConsumerRunner& operator=(const AmqpConsumerRunner&) = delete;
+
+  void run();
+  void start();
+  void request_stop() noexcept { stopping_.store(true); }
+  void stop();  // request_stop(), then joins the thread start() made
+
+  // True once the runner is consuming (topology declared, basic.consume accepted) — waits up to
+  // `timeout`. For tests and readiness logs.
+  bool wait_consuming(std::chrono::milliseconds timeout);
+  bool consuming() const;
+
+  RunnerCounters counters() const;
+  const ConsumerOptions& options() const { return options_; }
+
+ private:
+  void session();  // one connection's lifetime; throws BackendUnavailable when it ends badly
+  void declare_topology(Connection& c);
+  void process(Connection& c, const amqp_envelope_t& envelope);
+  bool republish(const amqp_envelope_t& envelope, const std::string& queue, int failures,
+                 const std::string& error, bool dead_letter);
+  void pause(std::chrono::milliseconds d);  // interruptible by stop
+  void set_consuming(bool v);
+
+  AmqpOptions amqp_;
+  Endpoint endpoint_;
+  ConsumerOptions options_;
+  ports::EventConsumer& consumer_;
+  const logging::Logger& log_;
+  ConfirmPublisher republisher_;
+
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool consuming_ = false;
+  std::minstd_rand rng_;
+
+  std::atomic<std::uint64_t> delivered_{0}, handled_{0}, retried_{0}, dead_lettered_{0}, requeued_{0},
+      connection_failures_{0};
+};
+
+}  // namespace registrar::adapters::amqp

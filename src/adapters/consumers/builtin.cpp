@@ -1,0 +1,42 @@
+#include "adapters/consumers/builtin.hpp"
+
+#include <array>
+
+#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/webhook_consumer.hpp"
+#include "adapters/consumers/welcome_consumer.hpp"
+
+namespace registrar::adapters::consumers {
+
+namespace {
+
+constexpr std::array<BuiltinConsumerInfo, 3> kBuiltins{{
+    {"audit", "appends one JSON line per event to <data-dir>/audit.jsonl"},
+    {"welcome", "sends a welcome message through the mail sender (default: <data-dir>/spool/mail, messages.jsonl)"},
+    {"webhook", "POSTs each event, signed (Standard Webhooks), to the configured URLs"},
+}};
+
+}  // namespace
+
+std::span<const BuiltinConsumerInfo> builtin_consumers() { return kBuiltins; }
+
+std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view name, const BuiltinConsumerDeps& deps) {
+  if (name == audit::AuditConsumer::kName)
+    return std::make_unique<audit::AuditConsumer>(deps.data_dir / "audit.jsonl", deps.processed, deps.clock);
+  if (name == WelcomeConsumer::kName)
+    return std::make_unique<WelcomeConsumer>(deps.mail, deps.processed, deps.product_name);
+  if (name == WebhookConsumer::kName) {
+    WebhookOptions options;
+    options.urls = deps.webhook_urls;
+    options.secret = deps.webhook_secret;
+    options.timeout = deps.webhook_timeout;
+    options.attempts = deps.webhook_attempts;
+    options.backoff = deps.webhook_backoff;
+    return std::make_unique<WebhookConsumer>(std::move(options), deps.processed, deps.clock);
+  }
+  std::string known;
+  for (const auto& c : kBuiltins) (known += known.empty() ? "" : ", ") += c.name;
+  throw std::invalid_argument("unknown consumer \"" + std::string(name) + "\" (built-in: " + known + ")");
+}
+
+}  // namespace registrar::adapters::consumers

@@ -1,0 +1,88 @@
+#pragma once
+// The built-in consumers of `user.registered` (audit, welcome, webhook): their registry for
+// `consume --list` / `consume NAME` / `serve --consumers`, and what they share (the event's
+// parsed form and the failure that retrying cannot fix).
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/event.hpp"
+#include "domain/time.hpp"
+#include "ports/event_bus.hpp"
+#include "ports/mail_sender.hpp"
+#include "ports/processed_events.hpp"
+#include "ports/system.hpp"
+
+namespace registrar::adapters::consumers {
+
+// Thrown by a consumer's handle() when retrying the same event cannot succeed: the body is
+// malformed, a webhook receiver answered 4xx (other than 408/429), the mail relay refused the
+// recipient. A runner MAY dead-letter such an event at once instead of retrying it with backoff;
+// treating it like any other exception (retry, then dead-letter) is also correct, only slower.
+struct PermanentFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The event body is not the `user.registered` wire format of DESIGN.md.
+struct MalformedEvent : PermanentFailure {
+  using PermanentFailure::PermanentFailure;
+};
+
+// The body of a `user.registered` event:
+// {"event":"user.registered","pattern":"user.registered",
+//  "data":{"id","email","username","createdAt"},"timestamp"}
+struct UserRegistered {
+  std::string user_id;
+  std::string email;
+  std::string username;
+  domain::Timestamp created_at{};
+  domain::Timestamp timestamp{};
+};
+
+// Parses event.payload strictly (a JSON object; "event" and "pattern" equal to "user.registered";
+// data.id/email/username non-empty strings; createdAt and timestamp ISO 8601). Extra fields are
+// allowed. Throws MalformedEvent naming the first problem (never echoing the body: it holds PII).
+// (Defined in welcome_consumer.cpp, with is_other_event_type(), so that linking one consumer does
+// not pull in the registry below and, through it, every other consumer's adapter.)
+UserRegistered parse_user_registered(const domain::EventEnvelope& event);
+
+// True for an envelope this package's consumers must leave alone: its `type` is set and names
+// another event (a queue bound to a shared routing key may carry future event kinds). An empty
+// type (a producer that set no AMQP `type`) is decided by the body.
+bool is_other_event_type(const domain::EventEnvelope& event);
+
+struct BuiltinConsumerInfo {
+  std::string_view name;
+  std::string_view description;
+};
+
+// audit, welcome, webhook — in that order.
+std::span<const BuiltinConsumerInfo> builtin_consumers();
+
+// Everything a built-in consumer may need. The references must outlive the consumers made.
+struct BuiltinConsumerDeps {
+  std::filesystem::path data_dir{};        // audit → <data-dir>/audit.jsonl
+  ports::ProcessedEvents& processed;
+  ports::Clock& clock;
+  ports::MailSender& mail;                 // welcome
+  std::string product_name = "registrar";  // welcome: "Welcome to <product name>"
+  std::vector<std::string> webhook_urls{}; // webhook: http:// URLs, at least one
+  std::string webhook_secret{};            // webhook: "whsec_<base64>" (Standard Webhooks)
+  std::chrono::milliseconds webhook_timeout{10'000};  // one POST: connect + send + response head
+  int webhook_attempts = 3;                            // tries per URL within one handle()
+  std::chrono::milliseconds webhook_backoff{200};      // before the 2nd try; doubled after each
+};
+
+// Builds the named consumer. Throws std::invalid_argument for an unknown name or a consumer whose
+// settings are missing/invalid (webhook without URLs or secret, …), with a message fit for the
+// user; std::system_error if the audit file cannot be opened.
+// This references the audit adapter, so the library of this folder must link
+// registrar_adapter_audit (static libraries are linked in folder order: audit before consumers).
+std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view name, const BuiltinConsumerDeps& deps);
+
+}  // namespace registrar::adapters::consumers

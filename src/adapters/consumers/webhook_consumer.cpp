@@ -1,0 +1,259 @@
+#include "adapters/consumers/webhook_consumer.hpp"
+
+#include <sodium.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "ports/errors.hpp"
+
+namespace registrar::adapters::consumers {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kSecretPrefix = "whsec_";
+constexpr std::size_t kMinKeyBytes = 24;  // the Standard Webhooks spec: secrets of 24 to 64 bytes
+
+void init_sodium() {
+  if (::sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+}
+
+std::string hex(const unsigned char* data, std::size_t size) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < size; ++i) {
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 0xF]);
+  }
+  return out;
+}
+
+// An id we can put in a header and in the signed content unchanged: printable ASCII, no spaces.
+bool valid_event_id(std::string_view id) {
+  return !id.empty() && id.size() <= 255 && std::all_of(id.begin(), id.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+}
+
+WebhookConsumer::Target parse_target(const std::string& url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) throw std::invalid_argument("webhook: not a valid URL (" + std::to_string(url.size()) + " characters)");
+  const auto& u = *parsed;
+  if (u.scheme_id() == boost::urls::scheme::https)
+    throw std::invalid_argument("webhook: https:// URLs need TLS, which this build does not include; use http://");
+  if (u.scheme_id() != boost::urls::scheme::http) throw std::invalid_argument("webhook: only http:// URLs are supported");
+  if (u.has_userinfo()) throw std::invalid_argument("webhook: user:password@ in a webhook URL is not supported");
+  if (u.host_type() == boost::urls::host_type::none || u.host_address().empty())
+    throw std::invalid_argument("webhook: the URL has no host");
+  WebhookConsumer::Target t;
+  t.url = url;
+  t.key = webhook_url_key(url);
+  t.host = u.host_address();
+  if (u.has_port()) {
+    if (u.port().empty() || u.port_number() == 0) throw std::invalid_argument("webhook: invalid port in a URL");
+    t.port = std::string(u.port());
+  } else {
+    t.port = "80";
+  }
+  t.host_header = std::string(u.encoded_host_and_port());
+  t.display = "http://" + t.host_header;
+  t.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
+  if (u.has_query()) t.target += "?" + std::string(u.encoded_query());
+  return t;
+}
+
+// One POST on its own connection; returns the response status (the body is not read).
+asio::awaitable<unsigned> post(const WebhookConsumer::Target& t, http::request<http::string_body>& request,
+                               std::chrono::steady_clock::time_point deadline) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  // The resolver is bounded by the system resolver's own timeouts, the rest by the deadline.
+  auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::use_awaitable);
+  beast::tcp_stream stream(executor);
+  stream.expires_at(deadline);
+  co_await stream.async_connect(endpoints, asio::use_awaitable);
+  stream.expires_at(deadline);
+  co_await http::async_write(stream, request, asio::use_awaitable);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(16 * 1024);
+  stream.expires_at(deadline);
+  co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return parser.get().result_int();
+}
+
+}  // namespace
+
+std::vector<unsigned char> decode_webhook_secret(std::string_view secret) {
+  init_sodium();
+  if (secret.starts_with(kSecretPrefix)) secret.remove_prefix(kSecretPrefix.size());
+  if (secret.empty()) throw std::invalid_argument("webhook: the secret is empty");
+  std::vector<unsigned char> key(secret.size());
+  std::size_t length = 0;
+  bool ok = false;
+  for (int variant : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING}) {
+    if (sodium_base642bin(key.data(), key.size(), secret.data(), secret.size(), nullptr, &length, nullptr, variant) == 0) {
+      ok = true;
+      break;
+    }
+  }
+  if (!ok) throw std::invalid_argument("webhook: the secret is not whsec_<base64>");
+  key.resize(length);
+  if (key.size() < kMinKeyBytes)
+    throw std::invalid_argument("webhook: the secret is too short (at least " + std::to_string(kMinKeyBytes) +
+                                " bytes of key, base64-encoded after whsec_)");
+  return key;
+}
+
+std::string webhook_signature(std::span<const unsigned char> key, std::string_view id, std::int64_t timestamp,
+                              std::string_view body) {
+  init_sodium();
+  const std::string ts = std::to_string(timestamp);
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, key.data(), key.size());
+  auto update = [&](std::string_view part) {
+    crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+  };
+  update(id);
+  update(".");
+  update(ts);
+  update(".");
+  update(body);
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_final(&state, mac);
+  sodium_memzero(&state, sizeof state);
+  std::string b64(sodium_base64_ENCODED_LEN(sizeof mac, sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(b64.data(), b64.size(), mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+  b64.resize(b64.size() - 1);  // the terminating NUL
+  return "v1," + b64;
+}
+
+std::string webhook_url_key(std::string_view url) {
+  init_sodium();
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(url.data()), url.size());
+  return std::string(WebhookConsumer::kName) + ":" + hex(digest, 16);
+}
+
+WebhookConsumer::WebhookConsumer(WebhookOptions options, ports::ProcessedEvents& processed, ports::Clock& clock)
+    : options_(std::move(options)), processed_(processed), clock_(clock) {
+  if (options_.urls.empty()) throw std::invalid_argument("webhook: no URL configured");
+  if (options_.secret.empty()) throw std::invalid_argument("webhook: no signing secret configured");
+  if (options_.attempts < 1) throw std::invalid_argument("webhook: attempts must be at least 1");
+  if (options_.timeout <= std::chrono::milliseconds::zero()) throw std::invalid_argument("webhook: timeout must be positive");
+  if (options_.backoff < std::chrono::milliseconds::zero()) throw std::invalid_argument("webhook: backoff must not be negative");
+  key_ = decode_webhook_secret(options_.secret);
+  std::set<std::string> seen;
+  for (const auto& url : options_.urls) {
+    if (!seen.insert(url).second) throw std::invalid_argument("webhook: a URL is listed twice");
+    targets_.push_back(parse_target(url));
+  }
+  if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+}
+
+WebhookConsumer::Outcome WebhookConsumer::post_once(const Target& t, const domain::EventEnvelope& event,
+                                                    std::string& error) {
+  const auto now = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
+  http::request<http::string_body> request{http::verb::post, t.target, 11};
+  request.set(http::field::host, t.host_header);
+  request.set(http::field::user_agent, options_.user_agent);
+  request.set(http::field::content_type, "application/json");
+  request.set(http::field::connection, "close");
+  request.set("webhook-id", event.id);
+  request.set("webhook-timestamp", std::to_string(now));
+  request.set("webhook-signature", webhook_signature(key_, event.id, now, event.payload));
+  request.body() = event.payload;
+  request.prepare_payload();
+
+  asio::io_context ioc;
+  std::exception_ptr failure;
+  unsigned status = 0;
+  asio::co_spawn(ioc, post(t, request, std::chrono::steady_clock::now() + options_.timeout),
+                 [&](std::exception_ptr e, unsigned s) {
+                   failure = e;
+                   status = s;
+                 });
+  try {
+    ioc.run();
+    if (failure) std::rethrow_exception(failure);
+  } catch (const boost::system::system_error& e) {
+    error = t.display + " (" + t.key + "): " + (e.code() == beast::error::timeout ? "timed out" : e.code().message());
+    return Outcome::transient;
+  } catch (const std::exception& e) {
+    error = t.display + " (" + t.key + "): " + e.what();
+    return Outcome::transient;
+  }
+  if (status >= 200 && status < 300) return Outcome::delivered;
+  error = t.display + " (" + t.key + "): HTTP " + std::to_string(status);
+  if (status == 408 || status == 429 || status >= 500) return Outcome::transient;
+  return Outcome::permanent;
+}
+
+WebhookConsumer::Outcome WebhookConsumer::deliver(const Target& t, const domain::EventEnvelope& event,
+                                                  std::string& error) {
+  auto wait = options_.backoff;
+  for (int attempt = 1;; ++attempt) {
+    const Outcome outcome = post_once(t, event, error);
+    if (outcome != Outcome::transient || attempt >= options_.attempts) return outcome;
+    options_.sleep(wait);
+    wait *= 2;
+  }
+}
+
+void WebhookConsumer::handle(const domain::EventEnvelope& event) {
+  if (is_other_event_type(event)) return;
+  if (!valid_event_id(event.id)) throw MalformedEvent("webhook: the event id is missing or not printable ASCII");
+  if (processed_.is_processed(kName, event.id)) return;  // redelivery of a fully delivered event
+  parse_user_registered(event);                          // throws MalformedEvent
+
+  bool transient = false;
+  std::size_t failed = 0;
+  std::string errors;
+  for (const auto& t : targets_) {
+    if (processed_.is_processed(t.key, event.id)) continue;  // this URL has it already
+    std::string error;
+    switch (deliver(t, event, error)) {
+      case Outcome::delivered:
+        processed_.try_mark_processed(t.key, event.id);
+        continue;
+      case Outcome::transient:
+        transient = true;
+        break;
+      case Outcome::permanent:
+        break;
+    }
+    ++failed;
+    (errors += errors.empty() ? "" : "; ") += error;
+  }
+  if (failed == 0) {
+    processed_.try_mark_processed(kName, event.id);
+    return;
+  }
+  const std::string what = "webhook: event " + event.id + " not delivered to " + std::to_string(failed) + " of " +
+                           std::to_string(targets_.size()) + " URLs: " + errors;
+  if (transient) throw ports::BackendUnavailable(what);
+  throw PermanentFailure(what);
+}
+
+}  // namespace registrar::adapters::consumers

@@ -1,0 +1,190 @@
+#include "adapters/mail/file_mail_sender.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <system_error>
+
+#include "ports/errors.hpp"
+
+namespace registrar::adapters::mail {
+
+namespace json = boost::json;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, int err) {
+  throw ports::BackendUnavailable("mail spool: " + what + ": " + std::system_category().message(err));
+}
+
+void init_sodium() {
+  if (::sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+}
+
+std::string hex(const unsigned char* data, std::size_t size) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (std::size_t i = 0; i < size; ++i) {
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 0xF]);
+  }
+  return out;
+}
+
+bool safe_file_name(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.') return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Closes a descriptor on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void write_all(int fd, const std::string& data, const std::string& what) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot write " + what, errno);
+    if (n == 0) fail("cannot write " + what, ENOSPC);
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Creates `dir` with mode 0700 if it does not exist (an existing directory keeps its mode).
+void make_private_dir(const std::filesystem::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw std::system_error(errno, std::system_category(), "mail spool: cannot create " + dir.string());
+}
+
+json::object message_fields(const ports::MailMessage& m) {
+  json::object o;
+  o["channel"] = m.channel;
+  o["to"] = m.to;
+  o["subject"] = m.subject;
+  o["body"] = m.body;
+  if (m.code) o["code"] = *m.code;
+  else o["code"] = nullptr;
+  return o;
+}
+
+}  // namespace
+
+std::string spool_name(const std::string& key) {
+  if (safe_file_name(key)) return key;
+  init_sodium();
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  return "k-" + hex(digest, 16);
+}
+
+std::string message_line(const ports::MailMessage& message) {
+  // JSON escapes control characters inside strings, so the line holds no raw newline.
+  return json::serialize(message_fields(message));
+}
+
+std::string spool_document(const ports::MailMessage& message) {
+  json::object o = message_fields(message);
+  o["idempotencyKey"] = message.idempotency_key;
+  return json::serialize(o) + "\n";
+}
+
+FileMailSender::FileMailSender(std::filesystem::path data_dir)
+    : messages_file_(data_dir / "messages.jsonl"), spool_dir_(data_dir / "spool" / "mail") {
+  init_sodium();
+  std::filesystem::create_directories(data_dir);
+  make_private_dir(data_dir / "spool");
+  make_private_dir(spool_dir_);
+}
+
+std::filesystem::path FileMailSender::spool_file(const std::string& idempotency_key) const {
+  if (idempotency_key.empty()) return {};
+  return spool_dir_ / (spool_name(idempotency_key) + ".json");
+}
+
+void FileMailSender::send(const ports::MailMessage& message) {
+  std::string name;
+  if (message.idempotency_key.empty()) {
+    unsigned char random[16];
+    randombytes_buf(random, sizeof random);
+    name = "anon-" + hex(random, sizeof random);
+  } else {
+    name = spool_name(message.idempotency_key);
+  }
+  const std::filesystem::path final_path = spool_dir_ / (name + ".json");
+
+  std::lock_guard lock(mutex_);
+  Fd log(::open(messages_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (log.fd < 0) fail("cannot open " + messages_file_.string(), errno);
+  // Other processes on the same data dir: the check below and both writes are one step.
+  while (::flock(log.fd, LOCK_EX) != 0)
+    if (errno != EINTR) fail("cannot lock " + messages_file_.string(), errno);
+
+  struct stat st {};
+  if (::stat(final_path.c_str(), &st) == 0) return;  // sent before: a redelivery
+  if (errno != ENOENT) fail("cannot check " + final_path.string(), errno);
+
+  // 1. The line, whole, with one write(); a short write is cut back rather than continued, so no
+  //    fragment stays in front of a later line.
+  {
+    struct stat log_st {};
+    if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
+    const std::string line = message_line(message) + "\n";
+    ssize_t n;
+    do {
+      n = ::write(log.fd, line.data(), line.size());
+    } while (n < 0 && errno == EINTR);
+    int err = 0;
+    if (n < 0) err = errno;
+    else if (static_cast<std::size_t>(n) != line.size()) err = ENOSPC;
+    else if (::fdatasync(log.fd) != 0) err = errno;
+    if (err != 0) {
+      if (::ftruncate(log.fd, log_st.st_size) == 0) ::fdatasync(log.fd);
+      fail("cannot append to " + messages_file_.string(), err);
+    }
+  }
+
+  // 2. The spool file: written under a temporary name, synced, then linked to its final name
+  //    (link() never replaces an existing file), then the directory entry is synced.
+  unsigned char random[8];
+  randombytes_buf(random, sizeof random);
+  const std::filesystem::path temp_path = spool_dir_ / (".tmp-" + hex(random, sizeof random));
+  {
+    Fd tmp(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (tmp.fd < 0) fail("cannot create " + temp_path.string(), errno);
+    try {
+      write_all(tmp.fd, spool_document(message), temp_path.string());
+      if (::fsync(tmp.fd) != 0) fail("cannot sync " + temp_path.string(), errno);
+    } catch (...) {
+      ::unlink(temp_path.c_str());
+      throw;
+    }
+  }
+  const int link_rc = ::link(temp_path.c_str(), final_path.c_str());
+  const int link_err = errno;
+  ::unlink(temp_path.c_str());
+  if (link_rc != 0 && link_err != EEXIST) fail("cannot create " + final_path.string(), link_err);
+  Fd dir(::open(spool_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.fd < 0 || ::fsync(dir.fd) != 0) fail("cannot sync " + spool_dir_.string(), errno);
+}
+
+}  // namespace registrar::adapters::mail

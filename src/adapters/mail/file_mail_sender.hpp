@@ -1,0 +1,55 @@
+#pragma once
+// The default development mail sender: messages land in files a developer (or a test) can read.
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include "ports/mail_sender.hpp"
+
+namespace registrar::adapters::mail {
+
+// For each message:
+//  * one file <data-dir>/spool/mail/<name>.json holding the whole message as a JSON object
+//      {"channel","to","subject","body","code","idempotencyKey"}
+//    written atomically (temp file, fsync, link into place, fsync of the directory), mode 0600.
+//    <name> is the idempotency key when it is a safe file name ([A-Za-z0-9._-], ≤ 128, no leading
+//    dot), otherwise "k-" + 32 hex digits of its SHA-256; an empty key gets a random name.
+//    A message whose spool file already exists was sent before: send() does nothing. That makes
+//    the redelivery of an event harmless.
+//  * one line {"channel","to","subject","body","code"} (DESIGN.md; "code" is null when there is
+//    none) appended to <data-dir>/messages.jsonl with a single write() + fdatasync(), mode 0600.
+//
+// Order and crash windows: the line is appended first, the spool file is linked into place last,
+// so the spool file is the "sent" mark. A crash between the two makes the redelivered message
+// append its line a second time (at least once in messages.jsonl, exactly once in the spool);
+// the other order could lose the line for good. Threads are serialized by a mutex, processes
+// sharing the data dir by flock() on messages.jsonl, so the "already sent?" check and both writes
+// are one step.
+class FileMailSender final : public ports::MailSender {
+ public:
+  // Creates <data-dir> and <data-dir>/spool/mail (0700) if missing. Throws std::system_error /
+  // std::filesystem::filesystem_error if they cannot be created.
+  explicit FileMailSender(std::filesystem::path data_dir);
+
+  // Throws ports::BackendUnavailable when a file cannot be written (disk full, permissions).
+  void send(const ports::MailMessage& message) override;
+
+  const std::filesystem::path& messages_file() const { return messages_file_; }
+  const std::filesystem::path& spool_dir() const { return spool_dir_; }
+  // Where the message with this idempotency key is (or would be) spooled; empty key → empty path.
+  std::filesystem::path spool_file(const std::string& idempotency_key) const;
+
+ private:
+  std::filesystem::path messages_file_;
+  std::filesystem::path spool_dir_;
+  std::mutex mutex_;
+};
+
+// "<key>" when the key is usable as a file name as is, else "k-<32 hex of SHA-256(key)>".
+std::string spool_name(const std::string& idempotency_key);
+
+// The messages.jsonl line (no trailing newline) and the spool file content for `message`.
+std::string message_line(const ports::MailMessage& message);
+std::string spool_document(const ports::MailMessage& message);
+
+}  // namespace registrar::adapters::mail

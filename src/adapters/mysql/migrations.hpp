@@ -1,0 +1,70 @@
+#pragma once
+// Versioned schema migrations for the MySQL/MariaDB adapter: the same versions and names as the
+// SQLite adapter's (adapters/sqlite/migrations.hpp), in MySQL's dialect.
+//
+// Applied versions are recorded in `schema_migrations(version, name, applied_at)`. MySQL commits
+// DDL implicitly (a migration cannot be one transaction with its bookkeeping), so:
+//  - the whole run holds an advisory lock (GET_LOCK, named after the database): two processes
+//    starting at once apply each migration once, the second waits and then finds nothing to do;
+//  - each migration is recorded right after its statements succeed;
+//  - migration statements are written to be re-runnable (CREATE TABLE IF NOT EXISTS, indexes
+//    inside CREATE TABLE), so a crash between a migration and its record is repaired by running
+//    the migration again.
+// Migrations are never edited once released: a change is a new migration (in both adapters).
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/mysql/pool.hpp"
+
+namespace registrar::adapters::mysql {
+
+struct Migration {
+  int version;
+  std::string_view name;
+  std::span<const std::string_view> statements;  // one statement each (run as prepared statements)
+};
+
+struct AppliedMigration {
+  int version;
+  std::string name;
+  bool operator==(const AppliedMigration&) const = default;
+};
+
+// The database was migrated by a newer registrar than this one: the binary refuses to run on it.
+class SchemaTooNew : public std::runtime_error {
+ public:
+  SchemaTooNew(int database_version, int known_version);
+  int database_version() const { return database_version_; }
+  int known_version() const { return known_version_; }
+
+ private:
+  int database_version_, known_version_;
+};
+
+// The database has not been migrated to the version this binary needs (run `registrar migrate`).
+class SchemaOutdated : public std::runtime_error {
+ public:
+  SchemaOutdated(int database_version, int known_version);
+};
+
+// This binary's migrations, in order.
+std::span<const Migration> builtin_migrations();
+
+// The highest version applied to the database (0 for a new database).
+int schema_version(MysqlPool& pool);
+
+// Applies the migrations the database does not have yet, in order, under the migration lock, and
+// returns them (empty if the schema was current). Throws SchemaTooNew if the database is ahead of
+// `migrations`, BackendUnavailable if the server cannot be used or the lock is not obtained within
+// options().migration_lock_timeout, MysqlError if a migration statement fails.
+std::vector<AppliedMigration> apply_migrations(MysqlPool& pool,
+                                               std::span<const Migration> migrations = builtin_migrations());
+
+// For roles that must not migrate themselves: throws SchemaTooNew or SchemaOutdated unless the
+// database is exactly at the latest version of `migrations`.
+void require_current_schema(MysqlPool& pool, std::span<const Migration> migrations = builtin_migrations());
+
+}  // namespace registrar::adapters::mysql

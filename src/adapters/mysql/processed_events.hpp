@@ -1,0 +1,22 @@
+#pragma once
+#include "adapters/mysql/pool.hpp"
+#include "ports/processed_events.hpp"
+#include "ports/system.hpp"
+
+namespace registrar::adapters::mysql {
+
+// ports::ProcessedEvents on MySQL/MariaDB (table processed_events). Each successful
+// try_mark_processed is a committed transaction.
+class MysqlProcessedEvents final : public ports::ProcessedEvents {
+ public:
+  explicit MysqlProcessedEvents(MysqlPool& pool, ports::Clock* clock = nullptr) : pool_(pool), clock_(clock) {}
+
+  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override;
+  bool is_processed(std::string_view consumer, std::string_view event_id) override;
+
+ private:
+  MysqlPool& pool_;
+  ports::Clock* clock_;
+};
+
+}  // namespace registrar::adapters::mysql

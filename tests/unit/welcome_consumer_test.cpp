@@ -1,0 +1,288 @@
+// The welcome consumer (one welcome message per user.registered event, idempotent on the event
+// id) and the registry of built-in consumers.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/builtin.hpp"
+#include "adapters/consumers/webhook_consumer.hpp"
+#include "adapters/consumers/welcome_consumer.hpp"
+#include "adapters/mail/file_mail_sender.hpp"
+#include "app/events.hpp"
+#include "ports/errors.hpp"
+#include "support/fakes.hpp"
+
+namespace registrar {
+namespace {
+
+using adapters::consumers::MalformedEvent;
+using adapters::consumers::PermanentFailure;
+using adapters::consumers::WelcomeConsumer;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string buf = (std::filesystem::temp_directory_path() / "registrar-welcome-XXXXXX").string();
+    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = buf;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// ProcessedEvents in memory. `fail_next_marks` makes that many try_mark_processed calls throw.
+class MemoryProcessedEvents : public ports::ProcessedEvents {
+ public:
+  int fail_next_marks = 0;
+  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override {
+    std::lock_guard lock(mutex_);
+    if (fail_next_marks > 0) {
+      --fail_next_marks;
+      throw ports::BackendUnavailable("processed events down for a test");
+    }
+    return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
+  }
+  bool is_processed(std::string_view consumer, std::string_view event_id) override {
+    std::lock_guard lock(mutex_);
+    return ids_.contains(std::string(consumer) + "/" + std::string(event_id));
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return ids_.size();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> ids_;
+};
+
+// Records every message handed to it; `fail_with` makes the next send throw that.
+class RecordingMailSender : public ports::MailSender {
+ public:
+  enum class Fail { none, transient, rejected };
+  Fail fail_with = Fail::none;
+
+  void send(const ports::MailMessage& m) override {
+    std::lock_guard lock(mutex_);
+    const Fail f = std::exchange(fail_with, Fail::none);
+    if (f == Fail::transient) throw ports::BackendUnavailable("mail relay down for a test");
+    if (f == Fail::rejected) throw ports::MailRejected("550 no such user");
+    sent_.push_back(m);
+  }
+  std::vector<ports::MailMessage> sent() const {
+    std::lock_guard lock(mutex_);
+    return sent_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<ports::MailMessage> sent_;
+};
+
+domain::EventEnvelope registered(const std::string& event_id, const std::string& username = "newuser") {
+  domain::User u;
+  u.id = "0192a3b4-0000-7000-8000-000000000001";
+  u.email = username + "@example.com";
+  u.username = username;
+  u.created_at = domain::Timestamp{std::chrono::milliseconds{1'760'891'835'123}};
+  return app::make_user_registered(u, event_id, u.created_at + std::chrono::milliseconds{333});
+}
+
+domain::EventEnvelope with_payload(std::string payload) {
+  auto e = registered("evt-bad");
+  e.payload = std::move(payload);
+  return e;
+}
+
+class WelcomeConsumerTest : public ::testing::Test {
+ protected:
+  MemoryProcessedEvents processed_;
+  RecordingMailSender mail_;
+  WelcomeConsumer consumer_{mail_, processed_, "Acme"};
+};
+
+TEST_F(WelcomeConsumerTest, SendsOneWelcomeMessageKeyedByTheEventId) {
+  EXPECT_EQ(consumer_.name(), "welcome");
+  consumer_.handle(registered("evt-1"));
+  const auto sent = mail_.sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].channel, "email");
+  EXPECT_EQ(sent[0].to, "newuser@example.com");
+  EXPECT_EQ(sent[0].subject, "Welcome to Acme");
+  EXPECT_TRUE(sent[0].body.starts_with("Hello newuser,\n")) << sent[0].body;
+  EXPECT_NE(sent[0].body.find("Acme"), std::string::npos);
+  EXPECT_FALSE(sent[0].code.has_value());
+  EXPECT_EQ(sent[0].idempotency_key, "evt-1");
+  EXPECT_TRUE(processed_.is_processed("welcome", "evt-1"));
+}
+
+TEST_F(WelcomeConsumerTest, ARedeliveryIsSkipped) {
+  consumer_.handle(registered("evt-1"));
+  consumer_.handle(registered("evt-1"));
+  consumer_.handle(registered("evt-2", "other"));
+  consumer_.handle(registered("evt-1"));
+  const auto sent = mail_.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1].to, "other@example.com");
+}
+
+TEST_F(WelcomeConsumerTest, ASendFailureLeavesTheEventUnprocessedForTheRetry) {
+  mail_.fail_with = RecordingMailSender::Fail::transient;
+  EXPECT_THROW(consumer_.handle(registered("evt-1")), ports::BackendUnavailable);
+  EXPECT_FALSE(processed_.is_processed("welcome", "evt-1"));
+  consumer_.handle(registered("evt-1"));
+  EXPECT_EQ(mail_.sent().size(), 1u);
+  EXPECT_TRUE(processed_.is_processed("welcome", "evt-1"));
+}
+
+TEST_F(WelcomeConsumerTest, ARejectedMessageIsAPermanentFailure) {
+  mail_.fail_with = RecordingMailSender::Fail::rejected;
+  EXPECT_THROW(consumer_.handle(registered("evt-1")), PermanentFailure);
+  EXPECT_FALSE(processed_.is_processed("welcome", "evt-1"));
+}
+
+TEST_F(WelcomeConsumerTest, MalformedBodiesThrowAndSendNothing) {
+  const std::vector<std::string> bad = {
+      "",
+      "not json",
+      "[1,2,3]",
+      R"({"event":"user.registered","pattern":"user.registered","timestamp":"2025-10-19T16:37:15.456Z"})",
+      R"({"event":"user.registered","pattern":"user.registered","data":"x","timestamp":"2025-10-19T16:37:15.456Z"})",
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","email":7,"username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})",
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","email":"bob@example.com","username":"","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})",
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"yesterday"},"timestamp":"2025-10-19T16:37:15.456Z"})",
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"2025-10-19T16:37:15.123Z"}})",
+      R"({"event":"user.deleted","pattern":"user.registered","data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})",
+      R"({"event":"user.registered","data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})",
+  };
+  for (const auto& body : bad) {
+    try {
+      consumer_.handle(with_payload(body));
+      ADD_FAILURE() << "accepted: " << body;
+    } catch (const MalformedEvent& e) {
+      // The message names the problem but never echoes the body (it holds an e-mail address).
+      EXPECT_EQ(std::string(e.what()).find("bob@example.com"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(mail_.sent().empty());
+  EXPECT_EQ(processed_.size(), 0u);
+}
+
+TEST_F(WelcomeConsumerTest, ExtraFieldsAreAllowed) {
+  consumer_.handle(with_payload(
+      R"({"event":"user.registered","pattern":"user.registered","version":2,"data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"2025-10-19T16:37:15.123Z","plan":"pro"},"timestamp":"2025-10-19T16:37:15.456Z"})"));
+  ASSERT_EQ(mail_.sent().size(), 1u);
+  EXPECT_EQ(mail_.sent()[0].to, "bob@example.com");
+}
+
+TEST_F(WelcomeConsumerTest, OtherEventTypesAreIgnored) {
+  auto e = registered("evt-1");
+  e.type = "user.deleted";
+  consumer_.handle(e);
+  EXPECT_TRUE(mail_.sent().empty());
+  auto untyped = registered("evt-2");
+  untyped.type.clear();  // no AMQP type: the body decides
+  consumer_.handle(untyped);
+  EXPECT_EQ(mail_.sent().size(), 1u);
+}
+
+TEST(WelcomeConsumer, RejectsABadProductName) {
+  MemoryProcessedEvents processed;
+  RecordingMailSender mail;
+  EXPECT_THROW(WelcomeConsumer(mail, processed, ""), std::invalid_argument);
+  EXPECT_THROW(WelcomeConsumer(mail, processed, "Acme\r\nBcc: x@example.com"), std::invalid_argument);
+}
+
+// With the file sender, a crash between sending and recording (here: the record fails) repeats
+// the send on redelivery, and the spool makes that repeat a no-op: still one message.
+TEST(WelcomeConsumerWithFileSender, ARepeatedSendAfterAFailedRecordIsHarmless) {
+  TempDir dir;
+  MemoryProcessedEvents processed;
+  adapters::mail::FileMailSender mail(dir.path());
+  WelcomeConsumer consumer(mail, processed, "Acme");
+  processed.fail_next_marks = 1;
+  EXPECT_THROW(consumer.handle(registered("evt-1")), ports::BackendUnavailable);
+  consumer.handle(registered("evt-1"));
+  consumer.handle(registered("evt-1"));
+  EXPECT_TRUE(processed.is_processed("welcome", "evt-1"));
+  std::ifstream in(dir.path() / "messages.jsonl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("\"subject\":\"Welcome to Acme\""), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "spool" / "mail" / "evt-1.json"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry
+
+TEST(BuiltinConsumers, ListsAuditWelcomeAndWebhook) {
+  std::vector<std::string> names;
+  for (const auto& c : adapters::consumers::builtin_consumers()) {
+    names.emplace_back(c.name);
+    EXPECT_FALSE(c.description.empty());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"audit", "welcome", "webhook"}));
+}
+
+TEST(BuiltinConsumers, MakesEachByName) {
+  TempDir dir;
+  MemoryProcessedEvents processed;
+  testing::FixedClock clock;
+  RecordingMailSender mail;
+  adapters::consumers::BuiltinConsumerDeps deps{
+      .data_dir = dir.path(),
+      .processed = processed,
+      .clock = clock,
+      .mail = mail,
+      .product_name = "Acme",
+      .webhook_urls = {"http://127.0.0.1:9/hook"},
+      .webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  };
+  for (const auto& info : adapters::consumers::builtin_consumers()) {
+    auto consumer = adapters::consumers::make_builtin_consumer(info.name, deps);
+    ASSERT_NE(consumer, nullptr);
+    EXPECT_EQ(consumer->name(), info.name);
+  }
+  EXPECT_NE(dynamic_cast<adapters::audit::AuditConsumer*>(adapters::consumers::make_builtin_consumer("audit", deps).get()),
+            nullptr);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "audit.jsonl"));
+
+  auto welcome = adapters::consumers::make_builtin_consumer("welcome", deps);
+  welcome->handle(registered("evt-1"));
+  ASSERT_EQ(mail.sent().size(), 1u);
+  EXPECT_EQ(mail.sent()[0].subject, "Welcome to Acme");
+}
+
+TEST(BuiltinConsumers, RefusesUnknownNamesAndIncompleteSettings) {
+  TempDir dir;
+  MemoryProcessedEvents processed;
+  testing::FixedClock clock;
+  RecordingMailSender mail;
+  adapters::consumers::BuiltinConsumerDeps deps{.data_dir = dir.path(), .processed = processed, .clock = clock, .mail = mail};
+  try {
+    adapters::consumers::make_builtin_consumer("crm", deps);
+    FAIL() << "expected a throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("audit, welcome, webhook"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(adapters::consumers::make_builtin_consumer("webhook", deps), std::invalid_argument);  // no URLs
+  deps.webhook_urls = {"http://127.0.0.1:9/hook"};
+  EXPECT_THROW(adapters::consumers::make_builtin_consumer("webhook", deps), std::invalid_argument);  // no secret
+}
+
+}  // namespace
+}  // namespace registrar
