@@ -5,8 +5,9 @@
 #
 # Environment: DURATION (wrk run length, default 15s), CEILING_SECONDS (argon2 ceiling, default 10),
 # PEER_DIR (default <repo>/../shared/peers/node-seed), SKIP_INSTALL=1, SKIP_BUILD=1,
-# QUIET_MAX_BUSY / QUIET_TIMEOUT (each phase first waits up to 300 s for other processes to use
-# at most 15 % of the CPU: other builds next to a benchmark skew every figure).
+# QUIET_MAX_BUSY / QUIET_TIMEOUT (each phase first waits up to 300 s for the machine to use at most
+# 15 % of its CPU; the CPU that other processes used during each phase is reported, since other
+# builds next to a benchmark skew every figure).
 #
 # One run: installs wrk/MariaDB and the peer's npm packages if missing, builds registrar in
 # Release (build-release/), starts a private MariaDB for the peer, the peer, and registrar on free
@@ -68,7 +69,6 @@ cpu_busy_pct() {
 # next to a benchmark skew every figure. Records what it saw for the report.
 QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15}
 QUIET_TIMEOUT=${QUIET_TIMEOUT:-300}
-BUSY_SEEN=()
 wait_quiet() { # phase name
   local end=$((SECONDS + QUIET_TIMEOUT)) busy
   busy=$(cpu_busy_pct)
@@ -78,7 +78,49 @@ wait_quiet() { # phase name
     busy=$(cpu_busy_pct)
   done
   ((busy > QUIET_MAX_BUSY)) && echo "bench: warning: measuring $1 on a busy machine (${busy}% CPU in use)" >&2
-  BUSY_SEEN+=("$1 ${busy}%")
+  return 0
+}
+
+# CPU time (ticks) used by the whole machine: "busy total".
+cpu_totals() {
+  local u n s i w q sq st
+  read -r _ u n s i w q sq st _ </proc/stat
+  echo "$((u + n + s + q + sq + st)) $((u + n + s + i + w + q + sq + st))"
+}
+# CPU time (ticks) used so far by the long-running processes this script started.
+own_ticks() {
+  local pid t=0 rest
+  for pid in "${PIDS[@]}"; do
+    [[ -r /proc/$pid/stat ]] || continue
+    rest=$(sed 's/^.*) //' "/proc/$pid/stat")
+    # shellcheck disable=SC2086
+    set -- $rest
+    t=$((t + ${12} + ${13})) # utime, stime
+  done
+  echo "$t"
+}
+# Runs one measured phase (stdout to a file), after waiting for a quiet machine, and records the
+# share of the machine's CPU that processes other than ours (servers, wrk, the ceiling program)
+# used meanwhile: a figure measured next to someone else's build is flagged in the report.
+OTHERS=()
+OTHERS_MAX=0
+measure_phase() { # label outfile command...
+  local label=$1 out=$2 b0 t0 o0 b1 t1 o1 child others pct
+  shift 2
+  wait_quiet "$label"
+  read -r b0 t0 < <(cpu_totals)
+  o0=$(own_ticks)
+  local TIMEFORMAT='%3U %3S'
+  { time "$@" >"$out" 2>"$out.err"; } 2>"$out.time"
+  read -r b1 t1 < <(cpu_totals)
+  o1=$(own_ticks)
+  child=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($1 + $2) * hz }' "$out.time")
+  others=$(((b1 - b0) - (o1 - o0) - child))
+  ((others < 0)) && others=0
+  pct=$((100 * others / (t1 - t0)))
+  OTHERS+=("$label ${pct}%")
+  ((pct > OTHERS_MAX)) && OTHERS_MAX=$pct
+  cat "$out" >&2
   return 0
 }
 
@@ -170,10 +212,9 @@ REG_PORT=$(grep -m1 '"msg":"listening"' "$WORK/registrar.log" | grep -o '"addres
 wait_until 10 "registrar /readyz" curl -fsS "http://127.0.0.1:$REG_PORT/readyz"
 
 # ---------------------------------------------------------------- 3. the argon2 ceiling
-wait_quiet "argon2 ceiling"
 log "argon2id: one core (3s), then the ceiling (${CEILING_SECONDS}s, $(nproc) threads)"
-"$BUILD_DIR/argon2_ceiling" --threads 1 --seconds 3 | tee "$WORK/one-core.txt" >&2
-"$BUILD_DIR/argon2_ceiling" --threads "$(nproc)" --seconds "$CEILING_SECONDS" | tee "$WORK/ceiling.txt" >&2
+measure_phase "argon2 one core" "$WORK/one-core.txt" "$BUILD_DIR/argon2_ceiling" --threads 1 --seconds 3
+measure_phase "argon2 ceiling" "$WORK/ceiling.txt" "$BUILD_DIR/argon2_ceiling" --threads "$(nproc)" --seconds "$CEILING_SECONDS"
 CEILING=$(sed -n 's/^RESULT .*hashes_per_sec=\([0-9.]*\).*/\1/p' "$WORK/ceiling.txt")
 MS_PER_HASH=$(sed -n 's/^RESULT .*ms_per_hash=\([0-9.]*\).*/\1/p' "$WORK/ceiling.txt")
 MS_ONE_CORE=$(sed -n 's/^RESULT .*ms_per_hash=\([0-9.]*\).*/\1/p' "$WORK/one-core.txt")
@@ -182,10 +223,9 @@ MS_ONE_CORE=$(sed -n 's/^RESULT .*ms_per_hash=\([0-9.]*\).*/\1/p' "$WORK/one-cor
 RUNID=$(date +%s | tail -c 7)
 register_rate() { # name port → created/s
   local name=$1 port=$2
-  wait_quiet "sign-ups ($name)"
   log "POST /auth/register: $name (wrk -t2 -c16 -d$DURATION)"
-  wrk -t2 -c16 -d"$DURATION" -s "$REPO/bench/register.lua" "http://127.0.0.1:$port" -- "${RUNID}${name:0:1}" \
-    | tee "$WORK/register-$name.txt" >&2
+  measure_phase "sign-ups $name" "$WORK/register-$name.txt" \
+    wrk -t2 -c16 -d"$DURATION" -s "$REPO/bench/register.lua" "http://127.0.0.1:$port" -- "${RUNID}${name:0:1}"
   local line; line=$(grep '^REGISTER ' "$WORK/register-$name.txt")
   echo "$line" | sed -n 's/.*created_per_sec=\([0-9.]*\).*/\1/p' >"$WORK/register-$name.rate"
   echo "$line" | sed -n 's/.*statuses=\([^ ]*\).*/\1/p' >"$WORK/register-$name.statuses"
@@ -208,10 +248,10 @@ me_rate() { # name port
   token=$(token_for "$port")
   [[ -n $token && $token != undefined ]] || die "no token from $name"
   curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me" >/dev/null || die "GET /users/me fails on $name"
-  wait_quiet "/users/me ($name)"
   log "GET /users/me: $name (wrk -t2 -c64 -d$DURATION --latency)"
   f=$WORK/me-$name.txt
-  wrk -t2 -c64 -d"$DURATION" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me" | tee "$f" >&2
+  measure_phase "/users/me $name" "$f" \
+    wrk -t2 -c64 -d"$DURATION" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me"
   sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$f" >"$WORK/me-$name.rate"
   for p in 50 90 99; do to_ms "$(awk -v p="$p%" '$1 == p { print $2 }' "$f")" >"$WORK/me-$name.p$p"; echo >>"$WORK/me-$name.p$p"; done
   (grep -o 'Non-2xx or 3xx responses: [0-9]*' "$f" | grep -o '[0-9]*$' || echo 0) >"$WORK/me-$name.non2xx"
@@ -247,9 +287,11 @@ OUT=$RESULTS/latest.md
   echo "peer: node-seed server.js on Node $(node --version), MariaDB $(mariadbd --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*-MariaDB' | head -1), no AMQP."
   echo "wrk on the same machine: sign-ups \`wrk -t2 -c16 -d$DURATION -s bench/register.lua\` (only 201s counted),"
   echo "\`GET /users/me\` \`wrk -t2 -c64 -d$DURATION --latency\` with one user's token. argon2id m=19 MiB, t=2, p=1 everywhere."
-  echo "CPU in use by other processes just before each phase (the script waits up to ${QUIET_TIMEOUT}s for ≤ ${QUIET_MAX_BUSY}%):"
-  BUSY_LIST=$(printf '%s, ' "${BUSY_SEEN[@]}")
-  echo "${BUSY_LIST%, }."
+  OTHERS_LIST=$(printf '%s, ' "${OTHERS[@]}")
+  echo "Share of the machine's CPU used by processes other than the benchmark's during each phase: ${OTHERS_LIST%, }."
+  if ((OTHERS_MAX > 10)); then
+    echo "**Warning: other processes used over 10 % of the CPU during a phase; those figures are skewed. Re-run on a quiet machine.**"
+  fi
   echo
   echo "| measure | registrar | Node peer | registrar / Node | target |"
   echo "|---|---:|---:|---:|---|"

@@ -29,6 +29,11 @@
 #include "adapters/sodium/random_ids.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "adapters/sodium/system_clock.hpp"
+#include "adapters/mysql/migrations.hpp"
+#include "adapters/mysql/outbox_store.hpp"
+#include "adapters/mysql/pool.hpp"
+#include "adapters/mysql/processed_events.hpp"
+#include "adapters/mysql/user_store.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -62,22 +67,66 @@ asio::ip::tcp::endpoint resolve_listen(asio::io_context& ioc, const config::List
   return *results.begin();
 }
 
-// The embedded database, migrated to the schema this binary knows.
-struct Storage {
-  adapters::sqlite::SqliteDatabase db;
-  adapters::sqlite::SqliteUserStore users{db};
-  adapters::sqlite::SqliteOutboxStore outbox{db};
-  adapters::sqlite::SqliteProcessedEvents processed{db};
+// The database behind the storage ports: embedded SQLite, or MySQL/MariaDB through a pool.
+// Migrated to the schema this binary knows on construction.
+class Storage {
+ public:
+  Storage(const config::Settings& s, const Logger& log) {
+    if (s.database.kind == config::Database::Kind::sqlite) {
+      sqlite_ = std::make_unique<adapters::sqlite::SqliteDatabase>(s.database.sqlite_path);
+      for (const auto& m : adapters::sqlite::apply_migrations(*sqlite_)) log_migration(log, m.version, m.name);
+      users_ = std::make_unique<adapters::sqlite::SqliteUserStore>(*sqlite_);
+      outbox_ = std::make_unique<adapters::sqlite::SqliteOutboxStore>(*sqlite_);
+      processed_ = std::make_unique<adapters::sqlite::SqliteProcessedEvents>(*sqlite_);
+      return;
+    }
+    adapters::mysql::MysqlOptions o;
+    o.host = s.database.host;
+    o.port = s.database.port;
+    o.user = s.database.user;
+    o.password = s.database.password;
+    o.database = s.database.name;
+    // Every thread that may hold a connection at once: hashing threads (register/login run whole
+    // use cases), store readers, the relay, consumers.
+    store_threads_ = 8;
+    o.pool_size = or_cores(s.argon2.concurrency) + store_threads_ + 4;
+    pool_ = std::make_unique<adapters::mysql::MysqlPool>(o);
+    // The server may still be starting (a deployment's usual race): retry for a while.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (auto backoff = std::chrono::milliseconds(200);; backoff = std::min(backoff * 2, std::chrono::milliseconds(5000))) {
+      try {
+        for (const auto& m : adapters::mysql::apply_migrations(*pool_)) log_migration(log, m.version, m.name);
+        break;
+      } catch (const ports::BackendUnavailable& e) {
+        if (std::chrono::steady_clock::now() + backoff > deadline) throw;
+        log.warn("database unavailable; retrying", {{"error", e.what()}, {"retryInMs", backoff.count()}});
+        std::this_thread::sleep_for(backoff);
+      }
+    }
+    users_ = std::make_unique<adapters::mysql::MysqlUserStore>(*pool_);
+    outbox_ = std::make_unique<adapters::mysql::MysqlOutboxStore>(*pool_);
+    processed_ = std::make_unique<adapters::mysql::MysqlProcessedEvents>(*pool_);
+  }
 
-  Storage(const config::Settings& s, const Logger& log) : db(open(s)) {
-    for (const auto& m : adapters::sqlite::apply_migrations(db))
-      log.info("migration applied", {{"version", m.version}, {"name", m.name}});
+  ports::UserStore& users() { return *users_; }
+  ports::OutboxStore& outbox() { return *outbox_; }
+  ports::ProcessedEvents& processed() { return *processed_; }
+  std::string_view kind() const { return sqlite_ ? "sqlite" : "mysql"; }
+  // Threads for blocking store calls: 0 = inline on the I/O threads (embedded SQLite reads by key
+  // take microseconds); a network database needs a pool so that I/O threads never wait on it.
+  unsigned store_threads() const { return store_threads_; }
+  int schema_version() { return sqlite_ ? adapters::sqlite::schema_version(*sqlite_) : adapters::mysql::schema_version(*pool_); }
+
+ private:
+  static void log_migration(const Logger& log, int version, const std::string& name) {
+    log.info("migration applied", {{"version", version}, {"name", name}});
   }
-  static std::filesystem::path open(const config::Settings& s) {
-    if (s.database.kind != config::Database::Kind::sqlite)
-      throw UsageError("--database-url: only sqlite:// is supported by this build (MySQL arrives with its adapter)");
-    return s.database.sqlite_path;
-  }
+  std::unique_ptr<adapters::sqlite::SqliteDatabase> sqlite_;
+  std::unique_ptr<adapters::mysql::MysqlPool> pool_;
+  std::unique_ptr<ports::UserStore> users_;
+  std::unique_ptr<ports::OutboxStore> outbox_;
+  std::unique_ptr<ports::ProcessedEvents> processed_;
+  unsigned store_threads_ = 0;
 };
 
 adapters::amqp::AmqpOptions amqp_options(const config::Settings& s) {
@@ -127,7 +176,7 @@ struct Consumers {
     if (webhook_secret.empty() && !s.webhook.secret_file.empty())
       webhook_secret = read_secret_file(s.webhook.secret_file, "--webhook-secret-file");
     adapters::consumers::BuiltinConsumerDeps deps{.data_dir = s.data_dir,
-                                                  .processed = storage.processed,
+                                                  .processed = storage.processed(),
                                                   .clock = clock,
                                                   .mail = *mail,
                                                   .product_name = s.mail.product_name,
@@ -169,7 +218,7 @@ class EventPath {
       dispatch.poll_interval = std::chrono::milliseconds(250);
       description_ = "rabbitmq " + adapters::amqp::parse_amqp_url(options.url).redacted();
     }
-    dispatcher_ = std::make_unique<adapters::inproc::OutboxDispatcher>(storage.outbox, *bus_, dispatch);
+    dispatcher_ = std::make_unique<adapters::inproc::OutboxDispatcher>(storage.outbox(), *bus_, dispatch);
     dispatcher_->start();
   }
   ~EventPath() { stop(); }
@@ -197,7 +246,7 @@ class EventPath {
 
 int run_migrate(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
-  log.info("schema is current", {{"version", adapters::sqlite::schema_version(storage.db)}});
+  log.info("schema is current", {{"version", storage.schema_version()}, {"database", storage.kind()}});
   return 0;
 }
 
@@ -226,13 +275,13 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   EventPath events(settings, storage, clock, log, settings.consumers);
   auto& dispatcher = events.dispatcher();
 
-  app::Dependencies deps{storage.users, hasher, tokens, clock, ids, dispatcher};
+  app::Dependencies deps{storage.users(), hasher, tokens, clock, ids, dispatcher};
   adapters::http::BlockingRunner cpu(hash_threads, settings.argon2.queue_limit);
-  adapters::http::BlockingRunner store_runner(0, 0);  // embedded SQLite: reads by key run inline
+  adapters::http::BlockingRunner store_runner(storage.store_threads(), settings.argon2.queue_limit);
 
   asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
   adapters::http::Router router(log);
-  adapters::http::add_auth_routes(router, {deps, cpu, store_runner, [&storage] { storage.users.ping(); }});
+  adapters::http::add_auth_routes(router, {deps, cpu, store_runner, [&storage] { storage.users().ping(); }});
   adapters::http::HttpServer server(ioc, router, log,
                                     {.body_limit = settings.http.body_limit,
                                      .header_limit = settings.http.header_limit,
@@ -267,7 +316,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
   log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
                          {"port", endpoint.port()},
-                         {"database", "sqlite"},
+                         {"database", std::string(storage.kind())},
                          {"events", events.description()},
                          {"hashConcurrency", hash_threads}});
 
@@ -279,7 +328,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   cpu.stop();
   // Deliver what the last requests committed; anything left is delivered at the next start.
   events.stop();
-  log.info("stopped", {{"pendingEvents", storage.outbox.pending_count()}});
+  log.info("stopped", {{"pendingEvents", storage.outbox().pending_count()}});
   return 0;
 }
 
@@ -303,7 +352,7 @@ int run_relay(const config::Settings& settings, const Logger& log) {
   log.info("relaying", {{"events", events.description()}});
   wait_for_signal(log);
   events.stop();
-  log.info("stopped", {{"pendingEvents", storage.outbox.pending_count()}});
+  log.info("stopped", {{"pendingEvents", storage.outbox().pending_count()}});
   return 0;
 }
 

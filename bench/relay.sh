@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# The RabbitMQ event path, measured (issue 3):
+#
+#   bench/relay.sh          install (scripts/install-deps.sh), build Release, run, print the table
+#
+# 1. bare publisher ceiling: the Node peer's publish-bench.js (amqplib, persistent messages,
+#    publisher confirms in windows of 1000, one durable queue) against a private broker;
+# 2. relay throughput: RELAY_EVENTS rows put straight into a fresh SQLite outbox (sqlite3, no
+#    argon2 cost), then `registrar relay` on it, timed until no row is unsent → events/s, and its
+#    share of the bare ceiling (target ≥ 70 %). Same broker, same run, one durable queue each;
+# 3. register → consumer latency: `registrar serve --amqp-url … --consumers audit` at the production
+#    argon2 cost; its sign-up ceiling from a short wrk burst, then sign-ups driven at half of it by
+#    a fixed-rate (open-loop) Node client for LATENCY_SECONDS; per event latency = the audit line's
+#    receivedAt − occurredAt → p50 / p99 (target p99 ≤ 50 ms; the seed's timeline shows 350 ms).
+# Prints a markdown table and writes it to bench/results/relay-latest.md.
+#
+# Environment: RELAY_EVENTS (50000), BARE_RUNS (2; the best counts), BURST_SECONDS (8),
+# LATENCY_SECONDS (20), PEER_DIR (<repo>/../shared/peers/node-seed), SKIP_INSTALL=1, SKIP_BUILD=1,
+# QUIET_MAX_BUSY (15 %) / QUIET_TIMEOUT (120 s): each phase first waits for other processes to
+# settle (the machine is shared); the CPU use and load average seen are in the report.
+# Every process it starts is stopped on exit, whatever happens (trap).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PEER_DIR=${PEER_DIR:-$REPO/../shared/peers/node-seed}
+RELAY_EVENTS=${RELAY_EVENTS:-50000}
+BARE_RUNS=${BARE_RUNS:-2}
+BURST_SECONDS=${BURST_SECONDS:-8}
+LATENCY_SECONDS=${LATENCY_SECONDS:-20}
+QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15}
+QUIET_TIMEOUT=${QUIET_TIMEOUT:-120}
+BUILD_DIR=$REPO/build-release
+BIN=$BUILD_DIR/registrar
+RESULTS=$REPO/bench/results
+RMQ=$REPO/scripts/rabbitmq-private.sh
+WORK=$(mktemp -d /tmp/registrar-relaybench.XXXXXX)
+# The broker's directory: directly under /tmp (the rabbitmq user must traverse its parents).
+BROKER_DIR=/tmp/registrar-relaybench-rmq.$$.$RANDOM
+BROKER_PORT=
+PIDS=()
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'relay bench: %s\n' "$*" >&2; exit 1; }
+
+stop_pid() { # pid: SIGTERM, up to 15 s, then SIGKILL
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$? i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  if [[ -n $BROKER_PORT && -d $BROKER_DIR ]]; then
+    "$RMQ" stop "$BROKER_DIR" "$BROKER_PORT" >/dev/null 2>&1 || "$RMQ" kill "$BROKER_DIR" "$BROKER_PORT" >/dev/null 2>&1 || true
+  fi
+  wait 2>/dev/null || true
+  if [[ $rc -ne 0 ]]; then
+    echo "relay bench: failed (exit $rc); logs kept in $WORK (broker: $BROKER_DIR)" >&2
+  else
+    rm -rf "$WORK" "$BROKER_DIR"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { # a free loopback port below 45536 (the broker uses PORT+20000 for distribution)
+  local p
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+    ((p < 45536)) && { echo "$p"; return; }
+  done
+  die "no free port below 45536"
+}
+wait_until() { # seconds description command...: polls the command every 0.1 s
+  local secs=$1 what=$2 i; shift 2
+  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "timed out after ${secs}s waiting for $what"
+}
+now_ms() { date +%s%3N; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# Share of the machine's CPU time in use over one second, in percent.
+cpu_busy_pct() {
+  local u n s i w q sq st t1 i1
+  read -r _ u n s i w q sq st _ </proc/stat
+  t1=$((u + n + s + i + w + q + sq + st)) i1=$((i + w))
+  sleep 1
+  read -r _ u n s i w q sq st _ </proc/stat
+  echo $((100 * ((u + n + s + i + w + q + sq + st - t1) - (i + w - i1)) / (u + n + s + i + w + q + sq + st - t1)))
+}
+CONDITIONS=()
+wait_quiet() { # phase: waits up to QUIET_TIMEOUT s for ≤ QUIET_MAX_BUSY % CPU use; records what it saw
+  local end=$((SECONDS + QUIET_TIMEOUT)) busy
+  busy=$(cpu_busy_pct)
+  while ((busy > QUIET_MAX_BUSY && SECONDS < end)); do
+    echo "relay bench: $1: the machine is busy (${busy}% CPU in use); waiting for it to settle" >&2
+    sleep 4
+    busy=$(cpu_busy_pct)
+  done
+  ((busy > QUIET_MAX_BUSY)) && echo "relay bench: warning: measuring $1 on a busy machine (${busy}% CPU in use)" >&2
+  CONDITIONS+=("$1: ${busy}% CPU busy, load $(loadavg)")
+  return 0
+}
+
+# ---------------------------------------------------------------- 1. install and build
+if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+  log "dependencies (scripts/install-deps.sh, with the benchmark tools)"
+  REGISTRAR_WITH_BENCH=1 "$REPO/scripts/install-deps.sh" >&2
+fi
+for tool in wrk sqlite3 node; do command -v "$tool" >/dev/null || die "$tool is missing (run without SKIP_INSTALL)"; done
+[[ -f $PEER_DIR/publish-bench.js ]] || die "the Node peer's publish-bench.js is not at $PEER_DIR (set PEER_DIR)"
+# The peer's publisher runs unmodified from its (read-only) directory. Its one dependency, amqplib,
+# comes from the peer's own node_modules when installed, else from tests/node (installed from that
+# lockfile by install-deps.sh) provided the version is the one the peer's lockfile pins.
+PEER_AMQPLIB=$(node -e 'const l=require(process.argv[1]);console.log(l.packages["node_modules/amqplib"].version)' "$PEER_DIR/package-lock.json")
+if [[ -d $PEER_DIR/node_modules/amqplib ]]; then
+  PEER_NODE_PATH=
+else
+  PEER_NODE_PATH=$REPO/tests/node/node_modules
+  HAVE_AMQPLIB=$(node -e 'console.log(require(process.argv[1]).version)' "$PEER_NODE_PATH/amqplib/package.json" 2>/dev/null || echo none)
+  [[ $HAVE_AMQPLIB == "$PEER_AMQPLIB" ]] || die "amqplib $PEER_AMQPLIB (the peer's lockfile) is not installed: tests/node has $HAVE_AMQPLIB (run scripts/install-deps.sh)"
+fi
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  log "building registrar (Release) in $BUILD_DIR"
+  "$REPO/scripts/build.sh" Release "$BUILD_DIR" >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log" >&2; die "build failed"; }
+fi
+[[ -x $BIN ]] || die "missing $BIN"
+
+# ---------------------------------------------------------------- 2. the broker
+BROKER_PORT=$(free_port)
+log "starting a private RabbitMQ on 127.0.0.1:$BROKER_PORT ($BROKER_DIR)"
+"$RMQ" start "$BROKER_DIR" "$BROKER_PORT" >&2
+AMQP_URL=amqp://guest:guest@127.0.0.1:$BROKER_PORT/
+RABBIT_VERSION=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '?')
+
+amqp_node() { # runs a Node snippet with amqplib (tests/node) and AMQP_URL
+  NODE_PATH=$REPO/tests/node/node_modules AMQP_URL=$AMQP_URL node -e "$1"
+}
+delete_queue() {
+  amqp_node "const a=require('amqplib');(async()=>{const c=await a.connect(process.env.AMQP_URL);const ch=await c.createChannel();await ch.deleteQueue('$1');await c.close()})().catch(e=>{console.error(e.message);process.exit(1)})"
+}
+
+# ---------------------------------------------------------------- 3. bare publisher ceiling
+BARE_RATES=()
+for ((run = 1; run <= BARE_RUNS; run++)); do
+  wait_quiet "bare publisher, run $run"
+  log "bare publisher (node-seed publish-bench.js, amqplib $PEER_AMQPLIB), run $run of $BARE_RUNS"
+  (cd "$PEER_DIR" && NODE_PATH=$PEER_NODE_PATH AMQP_URL=$AMQP_URL node publish-bench.js) | tee "$WORK/bare-$run.json" >&2
+  BARE_RATES+=("$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).perSecond)' "$WORK/bare-$run.json")")
+done
+BARE_BEST=$(printf '%s\n' "${BARE_RATES[@]}" | sort -n | tail -1)
+BARE_MESSAGES=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).messages)' "$WORK/bare-1.json")
+
+# ---------------------------------------------------------------- 4. relay throughput
+RELAY_DATA=$WORK/relay-data
+mkdir -p "$RELAY_DATA"
+"$BIN" migrate --data-dir "$RELAY_DATA" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "migrate failed"; }
+DB=$RELAY_DATA/registrar.db
+log "pre-filling the outbox with $RELAY_EVENTS user.registered events (sqlite3)"
+sqlite3 "$DB" <<SQL
+PRAGMA journal_mode = WAL;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $RELAY_EVENTS)
+INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at)
+SELECT printf('0193a000-0000-7000-8000-%012d', i),
+       'user.registered',
+       printf('0193a000-0000-7000-9000-%012d', i),
+       json_object('event', 'user.registered', 'pattern', 'user.registered',
+                   'data', json_object('id', printf('0193a000-0000-7000-9000-%012d', i),
+                                       'email', printf('bench.user%d@example.com', i),
+                                       'username', printf('bench_user%d', i),
+                                       'createdAt', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                   'timestamp', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+FROM n;
+SQL
+pending() { sqlite3 -cmd '.timeout 5000' "$DB" 'SELECT count(*) FROM outbox WHERE sent_at IS NULL'; }
+[[ $(pending) == "$RELAY_EVENTS" ]] || die "the outbox does not hold $RELAY_EVENTS pending rows"
+PAYLOAD_BYTES=$(sqlite3 "$DB" 'SELECT avg(length(payload)) FROM outbox' | cut -d. -f1)
+
+wait_quiet "relay"
+log "registrar relay: draining $RELAY_EVENTS events"
+T0=$(now_ms)
+"$BIN" relay --data-dir "$RELAY_DATA" --amqp-url "$AMQP_URL" >"$WORK/relay.log" 2>&1 &
+RELAY_PID=$!
+PIDS+=("$RELAY_PID")
+LAST_PROGRESS=$T0 LAST_PENDING=$RELAY_EVENTS
+while :; do
+  P=$(pending)
+  T1=$(now_ms)
+  [[ $P == 0 ]] && break
+  kill -0 "$RELAY_PID" 2>/dev/null || { tail -20 "$WORK/relay.log" >&2; die "the relay exited"; }
+  if ((P != LAST_PENDING)); then LAST_PENDING=$P LAST_PROGRESS=$T1; fi
+  ((T1 - LAST_PROGRESS > 30000)) && { tail -20 "$WORK/relay.log" >&2; die "the relay made no progress for 30 s ($P pending)"; }
+  sleep 0.1
+done
+RELAY_MS=$((T1 - T0))
+stop_pid "$RELAY_PID"
+RELAY_RATE=$(awk -v n="$RELAY_EVENTS" -v ms="$RELAY_MS" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
+# Steady state, from the outbox's own sent_at stamps: events after the first batch's stamp, over
+# the span from it to the last stamp (excludes the process start and first connect).
+STEADY=$(sqlite3 "$DB" "SELECT count(*) FILTER (WHERE sent_at > (SELECT min(sent_at) FROM outbox)),
+  (julianday(max(sent_at)) - julianday(min(sent_at))) * 86400.0 FROM outbox" | tr '|' ' ')
+RELAY_STEADY=$(awk -v s="$STEADY" 'BEGIN { split(s, a, " "); if (a[2] > 0) printf "%.0f", a[1] / a[2]; else print "n/a" }')
+SENT_LINES=$(grep -c '"User registration sent to RabbitMQ: ' "$WORK/relay.log" || true)
+QUEUED=$(amqp_node "const a=require('amqplib');(async()=>{const c=await a.connect(process.env.AMQP_URL);const ch=await c.createChannel();console.log((await ch.checkQueue('topic_validateJSON')).messageCount);await c.close()})()")
+delete_queue topic_validateJSON
+log "relay: $RELAY_EVENTS events in $RELAY_MS ms = $RELAY_RATE events/s (steady $RELAY_STEADY/s); $QUEUED in the queue"
+
+# ---------------------------------------------------------------- 5. register → consumer latency
+REG_DATA=$WORK/serve-data
+mkdir -p "$REG_DATA"
+log "registrar serve (production argon2 cost) with --amqp-url and --consumers audit"
+"$BIN" serve --listen 127.0.0.1:0 --data-dir "$REG_DATA" --amqp-url "$AMQP_URL" --consumers audit >"$WORK/serve.log" 2>&1 &
+PIDS+=($!)
+SERVE_PID=$!
+wait_until 30 "serve's listening line" grep -q '"msg":"listening"' "$WORK/serve.log"
+PORT=$(grep -m1 '"msg":"listening"' "$WORK/serve.log" | sed -n 's/.*"port":\([0-9]*\).*/\1/p')
+[[ -n $PORT ]] || die "no port in serve's listening line"
+wait_until 30 "the audit consumer" grep -q '"msg":"consuming from RabbitMQ"' "$WORK/serve.log"
+users() { sqlite3 -cmd '.timeout 5000' "$REG_DATA/registrar.db" 'SELECT count(*) FROM users'; }
+audit_lines() { [[ -f $REG_DATA/audit.jsonl ]] && wc -l <"$REG_DATA/audit.jsonl" || echo 0; }
+caught_up() { [[ $(audit_lines) -ge $(users) ]]; }
+
+wait_quiet "sign-up ceiling"
+log "sign-up ceiling: wrk -t2 -c16 -d${BURST_SECONDS}s -s bench/register.lua"
+wrk -t2 -c16 -d"${BURST_SECONDS}s" -s "$REPO/bench/register.lua" "http://127.0.0.1:$PORT" -- "rl$(date +%s | tail -c 6)" | tee "$WORK/burst.txt" >&2
+CEILING=$(sed -n 's/^REGISTER .*created_per_sec=\([0-9.]*\).*/\1/p' "$WORK/burst.txt")
+BURST_STATUSES=$(sed -n 's/^REGISTER .*statuses=\([^ ]*\).*/\1/p' "$WORK/burst.txt")
+[[ -n $CEILING ]] && awk -v c="$CEILING" 'BEGIN { exit !(c > 0) }' || die "no sign-up rate from wrk"
+RATE=$(awk -v c="$CEILING" 'BEGIN { r = c / 2; printf "%.1f", (r < 1 ? 1 : r) }')
+wait_until 120 "the audit consumer to catch up with the burst" caught_up
+
+cat >"$WORK/drive.js" <<'JS'
+// Open-loop sign-ups at a fixed rate: request i leaves at t0 + i / rate whatever the answers do.
+// Then waits for every created user's audit line and prints the latencies (JSON).
+const http = require('node:http');
+const fs = require('node:fs');
+const crypto = require('node:crypto');
+const [port, rate, seconds, auditFile] = [Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const total = Math.max(1, Math.round(rate * seconds));
+const answers = [];
+function register(i) {
+  const id = crypto.randomBytes(6).toString('hex');
+  const body = JSON.stringify({ email: `lat.${id}@bench.example.com`, username: `lat_${id}`, password: `Lat-${crypto.randomBytes(12).toString('base64url')}` });
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/auth/register', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        let userId;
+        try { userId = JSON.parse(Buffer.concat(chunks).toString()).user.id; } catch { /* not a 201 */ }
+        answers.push({ status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6, userId });
+        resolve();
+      });
+    });
+    req.on('error', (e) => { answers.push({ status: `error ${e.code || e.message}`, ms: NaN }); resolve(); });
+    req.end(body);
+  });
+}
+const pct = (sorted, p) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN;
+(async () => {
+  const inflight = [];
+  const start = Date.now();
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(register(i));
+  }
+  await Promise.all(inflight);
+  const elapsed = (Date.now() - start) / 1000;
+  const created = answers.filter((a) => a.status === 201);
+  const want = new Set(created.map((a) => a.userId));
+  const deadline = Date.now() + 120000;
+  let lines = [];
+  for (;;) {
+    lines = fs.existsSync(auditFile) ? fs.readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    const seen = new Set(lines.map((l) => l.payload && l.payload.data && l.payload.data.id).filter((id) => want.has(id)));
+    if (seen.size >= want.size || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const lat = lines.filter((l) => l.payload && l.payload.data && want.has(l.payload.data.id))
+    .map((l) => Date.parse(l.receivedAt) - Date.parse(l.occurredAt)).sort((a, b) => a - b);
+  const httpMs = created.map((a) => a.ms).sort((a, b) => a - b);
+  const statuses = {};
+  for (const a of answers) statuses[a.status] = (statuses[a.status] || 0) + 1;
+  console.log(JSON.stringify({
+    requests: total, rateTarget: rate, achieved: +(created.length / elapsed).toFixed(1), seconds: +elapsed.toFixed(1), statuses,
+    delivered: lat.length, expected: want.size,
+    latency: { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: lat[lat.length - 1] },
+    http: { p50: +pct(httpMs, 50).toFixed(1), p99: +pct(httpMs, 99).toFixed(1) },
+  }));
+  agent.destroy();
+})();
+JS
+wait_quiet "latency"
+LOAD_BEFORE_LATENCY=$(loadavg)
+log "register → audit latency: $RATE sign-ups/s (half of $CEILING) for ${LATENCY_SECONDS}s"
+node "$WORK/drive.js" "$PORT" "$RATE" "$LATENCY_SECONDS" "$REG_DATA/audit.jsonl" | tee "$WORK/latency.json" >&2
+LOAD_AFTER_LATENCY=$(loadavg)
+kill -0 "$SERVE_PID" 2>/dev/null || die "serve died during the run (log: $WORK/serve.log)"
+j() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));const v=process.argv[2].split(".").reduce((a,k)=>a&&a[k],o);console.log(typeof v==="object"?Object.entries(v).map(([k,n])=>k+":"+n).join(","):v)' "$WORK/latency.json" "$1"; }
+P50=$(j latency.p50) P90=$(j latency.p90) P99=$(j latency.p99) PMAX=$(j latency.max)
+
+# ---------------------------------------------------------------- 6. the table
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.0f %%", 100 * a / b }'; }
+mark() { awk -v ok="$1" 'BEGIN { print (ok ? "✅" : "❌") }'; }
+RATIO_OK=$(awk -v a="$RELAY_RATE" -v b="$BARE_BEST" 'BEGIN { print (b > 0 && a >= 0.7 * b) }')
+P99_OK=$(awk -v a="$P99" 'BEGIN { print (a != "" && a + 0 <= 50) }')
+mkdir -p "$RESULTS"
+OUT=$RESULTS/relay-latest.md
+{
+  echo "# registrar: RabbitMQ relay and event latency — $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other work;"
+  echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') (Release, SQLite WAL);"
+  echo "RabbitMQ $RABBIT_VERSION (private node on loopback, default settings); Node $(node --version), amqplib $PEER_AMQPLIB."
+  echo "Bare publisher: node-seed \`publish-bench.js\` ($BARE_MESSAGES persistent messages, confirms in windows of 1000, one durable queue), best of $BARE_RUNS."
+  echo "Relay: \`registrar relay\` draining $RELAY_EVENTS outbox rows (${PAYLOAD_BYTES}-byte bodies) put there with sqlite3, one durable queue (\`topic_validateJSON\`),"
+  echo "timed from the process start to no unsent row (polled every 100 ms); steady = from the outbox's first to last \`sent_at\`."
+  echo "Latency: \`serve --consumers audit\`, argon2id m=19 MiB t=2 p=1; ceiling from \`wrk -t2 -c16 -d${BURST_SECONDS}s\`, then open-loop sign-ups at half of it"
+  echo "for ${LATENCY_SECONDS}s; latency = audit line \`receivedAt\` − \`occurredAt\` (the event's commit-time stamp), ms resolution."
+  echo "Machine state before each phase (CPU in use by anything, load average 1/5/15 min):"
+  for c in "${CONDITIONS[@]}"; do echo "- $c"; done
+  echo "- after the latency run: load $LOAD_AFTER_LATENCY"
+  echo
+  echo "| measure | value | target |"
+  echo "|---|---:|---|"
+  echo "| bare publisher ceiling, messages/s (runs: $(IFS=/; echo "${BARE_RATES[*]}")) | $BARE_BEST | |"
+  echo "| relay throughput, events/s ($RELAY_EVENTS in $RELAY_MS ms; steady $RELAY_STEADY/s) | $RELAY_RATE | |"
+  echo "| relay / bare publisher | $(pct "$RELAY_RATE" "$BARE_BEST") | ≥ 70 % $(mark "$RATIO_OK") |"
+  echo "| relay: rows marked sent / messages in the queue / \"sent\" log lines | $RELAY_EVENTS / $QUEUED / $SENT_LINES | equal |"
+  echo "| sign-up ceiling (serve + relay + audit, wrk burst), sign-ups/s | $CEILING ($BURST_STATUSES) | |"
+  echo "| driven rate, sign-ups/s (target / achieved) | $RATE / $(j achieved) ($(j statuses)) | half the ceiling |"
+  echo "| register → audit consumer latency p50 / p90 / p99 / max, ms ($(j delivered) of $(j expected) events) | $P50 / $P90 / $P99 / $PMAX | p99 ≤ 50 ms $(mark "$P99_OK") (seed: 350 ms) |"
+  echo "| POST /auth/register response time p50 / p99, ms | $(j http.p50) / $(j http.p99) | |"
+} >"$OUT"
+cat "$OUT"
+echo >&2
+echo "written to ${OUT#"$REPO"/}" >&2
