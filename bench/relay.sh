@@ -100,9 +100,10 @@ wait_quiet() { # phase: waits up to QUIET_TIMEOUT s for ≤ QUIET_MAX_BUSY % CPU
     busy=$(cpu_busy_pct)
   done
   ((busy > QUIET_MAX_BUSY)) && echo "relay bench: warning: measuring $1 on a busy machine (${busy}% CPU in use)" >&2
-  CONDITIONS+=("$1: ${busy}% CPU busy, load $(loadavg)")
+  CONDITIONS+=("$1: before ${busy}% CPU busy, load $(loadavg)")
   return 0
 }
+phase_done() { CONDITIONS[-1]+="; after: load $(loadavg)"; }
 
 # ---------------------------------------------------------------- 1. install and build
 if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
@@ -148,6 +149,7 @@ for ((run = 1; run <= BARE_RUNS; run++)); do
   wait_quiet "bare publisher, run $run"
   log "bare publisher (node-seed publish-bench.js, amqplib $PEER_AMQPLIB), run $run of $BARE_RUNS"
   (cd "$PEER_DIR" && NODE_PATH=$PEER_NODE_PATH AMQP_URL=$AMQP_URL node publish-bench.js) | tee "$WORK/bare-$run.json" >&2
+  phase_done
   BARE_RATES+=("$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).perSecond)' "$WORK/bare-$run.json")")
 done
 BARE_BEST=$(printf '%s\n' "${BARE_RATES[@]}" | sort -n | tail -1)
@@ -196,6 +198,7 @@ while :; do
   sleep 0.1
 done
 RELAY_MS=$((T1 - T0))
+phase_done
 stop_pid "$RELAY_PID"
 RELAY_RATE=$(awk -v n="$RELAY_EVENTS" -v ms="$RELAY_MS" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
 # Steady state, from the outbox's own sent_at stamps: events after the first batch's stamp, over
@@ -226,6 +229,7 @@ caught_up() { [[ $(audit_lines) -ge $(users) ]]; }
 wait_quiet "sign-up ceiling"
 log "sign-up ceiling: wrk -t2 -c16 -d${BURST_SECONDS}s -s bench/register.lua"
 wrk -t2 -c16 -d"${BURST_SECONDS}s" -s "$REPO/bench/register.lua" "http://127.0.0.1:$PORT" -- "rl$(date +%s | tail -c 6)" | tee "$WORK/burst.txt" >&2
+phase_done
 CEILING=$(sed -n 's/^REGISTER .*created_per_sec=\([0-9.]*\).*/\1/p' "$WORK/burst.txt")
 BURST_STATUSES=$(sed -n 's/^REGISTER .*statuses=\([^ ]*\).*/\1/p' "$WORK/burst.txt")
 [[ -n $CEILING ]] && awk -v c="$CEILING" 'BEGIN { exit !(c > 0) }' || die "no sign-up rate from wrk"
@@ -299,10 +303,9 @@ const pct = (sorted, p) => sorted.length ? sorted[Math.min(sorted.length - 1, Ma
 })();
 JS
 wait_quiet "latency"
-LOAD_BEFORE_LATENCY=$(loadavg)
 log "register → audit latency: $RATE sign-ups/s (half of $CEILING) for ${LATENCY_SECONDS}s"
 node "$WORK/drive.js" "$PORT" "$RATE" "$LATENCY_SECONDS" "$REG_DATA/audit.jsonl" | tee "$WORK/latency.json" >&2
-LOAD_AFTER_LATENCY=$(loadavg)
+phase_done
 kill -0 "$SERVE_PID" 2>/dev/null || die "serve died during the run (log: $WORK/serve.log)"
 j() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));const v=process.argv[2].split(".").reduce((a,k)=>a&&a[k],o);console.log(typeof v==="object"?Object.entries(v).map(([k,n])=>k+":"+n).join(","):v)' "$WORK/latency.json" "$1"; }
 P50=$(j latency.p50) P90=$(j latency.p90) P99=$(j latency.p99) PMAX=$(j latency.max)
@@ -325,9 +328,8 @@ OUT=$RESULTS/relay-latest.md
   echo "timed from the process start to no unsent row (polled every 100 ms); steady = from the outbox's first to last \`sent_at\`."
   echo "Latency: \`serve --consumers audit\`, argon2id m=19 MiB t=2 p=1; ceiling from \`wrk -t2 -c16 -d${BURST_SECONDS}s\`, then open-loop sign-ups at half of it"
   echo "for ${LATENCY_SECONDS}s; latency = audit line \`receivedAt\` − \`occurredAt\` (the event's commit-time stamp), ms resolution."
-  echo "Machine state before each phase (CPU in use by anything, load average 1/5/15 min):"
+  echo "Machine state around each phase (CPU in use by anything just before; load average 1/5/15 min before and after):"
   for c in "${CONDITIONS[@]}"; do echo "- $c"; done
-  echo "- after the latency run: load $LOAD_AFTER_LATENCY"
   echo
   echo "| measure | value | target |"
   echo "|---|---:|---|"

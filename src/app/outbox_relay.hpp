@@ -10,7 +10,8 @@ namespace registrar::app {
 struct RelayOptions {
   std::string owner;                       // this relay's lease name (unique per process)
   std::size_t batch_size = 256;
-  std::chrono::milliseconds lease{30'000};  // a crashed relay's rows come back after this
+  // A crashed relay's rows come back after this; a pass (publish + confirms) must fit in it.
+  std::chrono::milliseconds lease{10'000};
 };
 
 struct RelayStats {

@@ -298,8 +298,13 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
     await audit.waitForLog((l) => l.msg === 'consuming from RabbitMQ', { what: 'the audit consumer to consume' });
 
     // A backlog, then more sign-ups while relays run and are killed.
-    const backlog = registrationLoops(server, { loops: 8, max: 600, prefix: 'bk' });
-    await backlog.done;
+    const backlogs = [];
+    const fillBacklog = async () => {
+      const b = registrationLoops(server, { loops: 8, max: 600, prefix: 'bk' });
+      await b.done;
+      backlogs.push(b);
+    };
+    await fillBacklog();
     let stop = false;
     const load = registrationLoops(server, { loops: 4, max: 400, periodMs: 5, prefix: 'rk', shouldStop: () => stop });
 
@@ -308,11 +313,13 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
     let killedAt;
     let leased = 0;
     for (let attempt = 1; attempt <= 5 && leased === 0; attempt++) {
+      if (attempt > 1) await fillBacklog();
       const relay = RoleProcess.start(['relay', ...common], { name: `relay ${attempt}` });
       procs.push(relay);
       await relay.waitForLog(isSent, { timeoutMs: 30_000, what: 'a confirmed publish' });
       await relay.kill9();
       killedAt = Date.now();
+      // The lease owner of a relay names its pid (inproc-<pid>-<random>).
       leased = server.sql(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND claimed_by LIKE 'inproc-${relay.pid}-%' AND claimed_until > ${killedAt}`)[0].n;
       t.diagnostic(`relay ${attempt} killed after logging ${relay.logs.filter(isSent).length} confirmed publishes; ${leased} unsent rows still leased to it`);
     }
@@ -326,7 +333,7 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
       stop = true;
       await load.done;
     }
-    const results = backlog.results.concat(load.results);
+    const results = backlogs.flatMap((b) => b.results).concat(load.results);
     assertAll201(results);
     const ids = new Set(results.map((r) => r.id));
     await eventually(() => {
@@ -336,8 +343,8 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
     }, { timeoutMs: 90_000, intervalMs: 250, what: 'every event relayed and audited after the relay was killed' });
     t.diagnostic(`all relayed and audited ${Date.now() - killedAt} ms after the kill (the dead relay's lease is 30 s)`);
 
-    await relay2.stop();
-    await audit.stop();
+    assert.deepEqual(await relay2.stop(), { code: 0, signal: null }, `relay exit; log tail:\n${relay2.logText().slice(-2000)}`);
+    assert.deepEqual(await audit.stop(), { code: 0, signal: null }, `consume audit exit; log tail:\n${audit.logText().slice(-2000)}`);
     const auditLines = server.auditLines();
     assert.equal(auditLines.filter((l) => l.torn).length, 0);
     assert.deepEqual(duplicates(auditLines.map((l) => l.eventId)), [], 'an event was audited twice');
@@ -417,7 +424,7 @@ test('poison messages land in registrar.audit.dlq after 3 attempts while valid e
     const lines = server.auditLines();
     assert.equal(lines.length, users.length, 'only the valid events are audited');
     assert.deepEqual(duplicates(lines.map((l) => l.eventId)), []);
-    await audit.stop();
+    assert.deepEqual(await audit.stop(), { code: 0, signal: null }, `consume audit exit; log tail:\n${audit.logText().slice(-2000)}`);
     await server.stopCleanly();
   } finally {
     await conn.close().catch(() => {});

@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <optional>
 #include <random>
 
 #include "adapters/http/problem.hpp"
@@ -50,6 +51,11 @@ std::string request_id_for(const Request& req) {
       std::all_of(given.begin(), given.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; }))
     return std::string(given);
   return new_request_id();
+}
+
+Response too_large(const Request& req, const RequestContext& ctx, std::size_t limit) {
+  return problem(req, ctx, {beast_http::status::payload_too_large, "payload_too_large", "Payload too large",
+                            "The request body exceeds " + std::to_string(limit) + " bytes"});
 }
 
 }  // namespace
@@ -135,7 +141,7 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
   bool linger = false;  // the client may still be sending a body we refused: drain it before closing
 
   std::string method, path;  // of the request being answered, for the access log
-  auto send = [&](Response res, const RequestContext& ctx, bool keep_alive) -> asio::awaitable<bool> {
+  auto send = [&](Response& res, const RequestContext& ctx, bool keep_alive) -> asio::awaitable<bool> {
     res.keep_alive(keep_alive);
     res.set("X-Request-Id", ctx.request_id);
     stream.expires_after(options_.write_timeout);
@@ -178,19 +184,24 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     stream.expires_after(options_.header_timeout);
     auto [hec, hn] = co_await beast_http::async_read_header(stream, buffer, parser, use_tuple);
     if (hec) {
+      // Responses are named locals, never temporaries inside a co_await expression: GCC 12
+      // destroys such temporaries twice when the coroutine suspends.
+      std::optional<Response> answer;
       if (hec == beast_http::error::header_limit) {
-        co_await send(problem(head_only, ctx, {beast_http::status::request_header_fields_too_large, "headers_too_large",
-                                              "Request header fields too large", "The request head exceeds the limit"}),
-                      ctx, false);
+        answer = problem(head_only, ctx, {beast_http::status::request_header_fields_too_large, "headers_too_large",
+                                          "Request header fields too large", "The request head exceeds the limit"});
+      } else if (hec == beast_http::error::body_limit) {
+        // Beast checks Content-Length against the body limit while parsing the head.
+        answer = too_large(head_only, ctx, options_.body_limit);
+        linger = true;
       } else if (hec == beast::error::timeout) {
-        co_await send(problem(head_only, ctx, {beast_http::status::request_timeout, "request_timeout", "Request timeout",
-                                              "The request head did not arrive in time"}),
-                      ctx, false);
+        answer = problem(head_only, ctx, {beast_http::status::request_timeout, "request_timeout", "Request timeout",
+                                          "The request head did not arrive in time"});
       } else if (hec.category() == beast_http::make_error_code(beast_http::error::bad_target).category()) {
-        co_await send(problem(head_only, ctx, {beast_http::status::bad_request, "bad_request", "Bad request",
-                                              "The request is not valid HTTP/1.1"}),
-                      ctx, false);
+        answer = problem(head_only, ctx, {beast_http::status::bad_request, "bad_request", "Bad request",
+                                          "The request is not valid HTTP/1.1"});
       }
+      if (answer) co_await send(*answer, ctx, false);
       break;
     }
     const Request& head = parser.get();
@@ -198,17 +209,14 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     method = std::string(head.method_string().substr(0, 16));
     path = std::string(target_path(head.target()).substr(0, 256));
 
-    auto too_large = [&] {
-      return problem(head, ctx, {beast_http::status::payload_too_large, "payload_too_large", "Payload too large",
-                                 "The request body exceeds " + std::to_string(options_.body_limit) + " bytes"});
-    };
     if (auto len = parser.content_length(); len && *len > options_.body_limit) {
-      co_await send(too_large(), ctx, false);
+      Response answer = too_large(head, ctx, options_.body_limit);
+      co_await send(answer, ctx, false);
       linger = true;
       break;
     }
     if (beast::iequals(head[beast_http::field::expect], "100-continue")) {
-      beast_http::response<beast_http::empty_body> cont{beast_http::status::continue_, head.version()};
+      beast_http::response<beast_http::empty_body> cont{beast_http::status::continue_, head.version()};  // named: see above
       stream.expires_after(options_.write_timeout);
       auto [ec, n] = co_await beast_http::async_write(stream, cont, use_tuple);
       if (ec) break;
@@ -217,19 +225,20 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
       stream.expires_after(options_.body_timeout);
       auto [bec, bn] = co_await beast_http::async_read(stream, buffer, parser, use_tuple);
       if (bec) {
+        std::optional<Response> answer;
         if (bec == beast_http::error::body_limit) {
-          co_await send(too_large(), ctx, false);
+          answer = too_large(head, ctx, options_.body_limit);
           linger = true;
         } else if (bec.category() == beast_http::make_error_code(beast_http::error::bad_target).category()) {
-          co_await send(problem(head, ctx, {beast_http::status::bad_request, "bad_request", "Bad request",
-                                            "The request body is not valid HTTP/1.1 framing"}),
-                        ctx, false);
+          answer = problem(head, ctx, {beast_http::status::bad_request, "bad_request", "Bad request",
+                                       "The request body is not valid HTTP/1.1 framing"});
         }
+        if (answer) co_await send(*answer, ctx, false);
         break;
       }
     }
 
-    auto res = co_await router_.handle(parser.get(), ctx);
+    Response res = co_await router_.handle(parser.get(), ctx);
     if (parser.get().method() == beast_http::verb::head) {
       // HEAD: the GET answer's headers, with its Content-Length, and no body.
       auto length = res.body().size();
@@ -237,7 +246,7 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
       res.content_length(length);
     }
     bool keep_alive = parser.get().keep_alive() && !draining_;
-    if (!co_await send(std::move(res), ctx, keep_alive) || !keep_alive) break;
+    if (!co_await send(res, ctx, keep_alive) || !keep_alive) break;
   }
 
   boost::system::error_code ec;
