@@ -86,10 +86,10 @@ class Storage {
     o.user = s.database.user;
     o.password = s.database.password;
     o.database = s.database.name;
-    // Every thread that may hold a connection at once: hashing threads (register/login run whole
+    // Every thread that may hold a connection at once: the cpu runner (2 × hashes; register/login run whole
     // use cases), store readers, the relay, consumers.
     store_threads_ = 8;
-    o.pool_size = or_cores(s.argon2.concurrency) + store_threads_ + 4;
+    o.pool_size = 2 * or_cores(s.argon2.concurrency) + store_threads_ + 4;
     pool_ = std::make_unique<adapters::mysql::MysqlPool>(o);
     // The server may still be starting (a deployment's usual race): retry for a while.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -276,7 +276,10 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   auto& dispatcher = events.dispatcher();
 
   app::Dependencies deps{storage.users(), hasher, tokens, clock, ids, dispatcher};
-  adapters::http::BlockingRunner cpu(hash_threads, settings.argon2.queue_limit);
+  // Twice as many runner threads as hashes at once: the hasher's own semaphore keeps argon2 at
+  // hash_threads (CPU and memory bound), while the spare threads overlap a use case's database
+  // commit (an fsync) with the next hash instead of leaving a core idle.
+  adapters::http::BlockingRunner cpu(hash_threads * 2, settings.argon2.queue_limit);
   adapters::http::BlockingRunner store_runner(storage.store_threads(), settings.argon2.queue_limit);
 
   asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));

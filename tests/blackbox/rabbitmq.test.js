@@ -320,8 +320,10 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
       await relay.kill9();
       killedAt = Date.now();
       // The lease owner of a relay names its pid (inproc-<pid>-<random>).
-      leased = server.sql(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND claimed_by LIKE 'inproc-${relay.pid}-%' AND claimed_until > ${killedAt}`)[0].n;
-      t.diagnostic(`relay ${attempt} killed after logging ${relay.logs.filter(isSent).length} confirmed publishes; ${leased} unsent rows still leased to it`);
+      const held = server.sql(`SELECT count(*) AS n, min(claimed_until) AS until FROM outbox WHERE sent_at IS NULL AND claimed_by LIKE 'inproc-${relay.pid}-%' AND claimed_until > ${killedAt}`)[0];
+      leased = held.n;
+      t.diagnostic(`relay ${attempt} killed after logging ${relay.logs.filter(isSent).length} confirmed publishes; ${leased} unsent rows still leased to it`
+        + (leased ? ` (lease ends ${held.until - killedAt} ms after the kill)` : ''));
     }
     assert.ok(leased > 0, 'no kill landed while a relay held a batch');
 
