@@ -2,8 +2,10 @@
 # Side-by-side benchmark of registrar and the Node peer (shared/peers/node-seed) on this machine.
 #
 #   bench/run.sh                      everything: install, build (Release), run, print the table
+#   DB=mysql bench/run.sh             the same with registrar on MySQL: the peer's private MariaDB
+#                                     (a database of its own there), over TCP loopback
 #
-# Environment: DURATION (wrk run length, default 15s), CEILING_SECONDS (argon2 ceiling, default 10),
+# Environment: DB (sqlite, the default, or mysql), DURATION (wrk run length, default 15s), CEILING_SECONDS (argon2 ceiling, default 10),
 # PEER_DIR (default <repo>/../shared/peers/node-seed), SKIP_INSTALL=1, SKIP_BUILD=1,
 # QUIET_MAX_BUSY / QUIET_TIMEOUT (each phase first waits up to 300 s for the machine to use at most
 # 15 % of its CPU; the CPU that other processes used during each phase is reported, since other
@@ -13,10 +15,13 @@
 # Release (build-release/), starts a private MariaDB for the peer, the peer, and registrar on free
 # loopback ports; measures the argon2id ceiling, sign-ups/s and GET /users/me (req/s and latency
 # percentiles) for both, registrar's resident memory; prints a markdown table and writes it to
-# bench/results/latest.md. Every process it starts is stopped on exit, whatever happens.
+# bench/results/latest.md (DB=mysql: latest-mysql.md). Every process it starts is stopped on exit,
+# whatever happens.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+DB=${DB:-sqlite}
+[[ $DB == sqlite || $DB == mysql ]] || { echo "bench: DB must be sqlite or mysql, not $DB" >&2; exit 2; }
 PEER_DIR=${PEER_DIR:-$REPO/../shared/peers/node-seed}
 DURATION=${DURATION:-15s}
 CEILING_SECONDS=${CEILING_SECONDS:-10}
@@ -191,6 +196,13 @@ mariadbd --no-defaults --user=root --datadir="$DB_DIR" --port="$DB_PORT" --socke
 PIDS+=($!)
 wait_until 60 "MariaDB" mariadb-admin --no-defaults --socket="$DB_SOCK" -uroot ping
 mariadb --no-defaults --socket="$DB_SOCK" -uroot -e "CREATE DATABASE IF NOT EXISTS peer; CREATE USER IF NOT EXISTS 'peer'@'localhost' IDENTIFIED BY 'peer'; CREATE USER IF NOT EXISTS 'peer'@'127.0.0.1' IDENTIFIED BY 'peer'; GRANT ALL ON peer.* TO 'peer'@'localhost'; GRANT ALL ON peer.* TO 'peer'@'127.0.0.1';"
+DB_PID=${PIDS[-1]}
+REG_DB_ARGS=()
+if [[ $DB == mysql ]]; then
+  # registrar's own database and user on the same server (the peer keeps `peer`).
+  mariadb --no-defaults --socket="$DB_SOCK" -uroot -e "CREATE DATABASE IF NOT EXISTS registrar CHARACTER SET utf8mb4; CREATE USER IF NOT EXISTS 'registrar'@'127.0.0.1' IDENTIFIED BY 'registrar'; GRANT ALL ON registrar.* TO 'registrar'@'127.0.0.1';"
+  REG_DB_ARGS=(--database-url "mysql://registrar:registrar@127.0.0.1:$DB_PORT/registrar")
+fi
 
 log "starting the Node peer"
 PEER_PORT=$(free_port)
@@ -203,7 +215,7 @@ wait_until 30 "the Node peer" curl -fsS "http://127.0.0.1:$PEER_PORT/healthz"
 log "starting registrar"
 REG_DATA=$WORK/registrar-data
 mkdir -p "$REG_DATA"
-"$BUILD_DIR/registrar" serve --listen 127.0.0.1:0 --data-dir "$REG_DATA" >"$WORK/registrar.log" 2>&1 &
+"$BUILD_DIR/registrar" serve --listen 127.0.0.1:0 --data-dir "$REG_DATA" "${REG_DB_ARGS[@]}" >"$WORK/registrar.log" 2>&1 &
 REG_PID=$!
 PIDS+=("$REG_PID")
 wait_until 30 "registrar's listening line" grep -q '"msg":"listening"' "$WORK/registrar.log"
@@ -234,6 +246,13 @@ register_rate registrar "$REG_PORT"
 register_rate node "$PEER_PORT"
 
 # ---------------------------------------------------------------- 5. GET /users/me
+proc_ticks() { # pid → CPU ticks (user + system) it used so far
+  local rest
+  rest=$(sed 's/^.*) //' "/proc/$1/stat")
+  # shellcheck disable=SC2086
+  set -- $rest
+  echo $((${12} + ${13}))
+}
 token_for() { # port → access token of a fresh user
   local port=$1 body
   body=$(printf '{"email":"me%s@bench.example.com","username":"me%s","password":"Bench-me-%s-pw"}' "$RANDOM$RANDOM" "$RANDOM$RANDOM" "$RANDOM")
@@ -250,8 +269,15 @@ me_rate() { # name port
   curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me" >/dev/null || die "GET /users/me fails on $name"
   log "GET /users/me: $name (wrk -t2 -c64 -d$DURATION --latency)"
   f=$WORK/me-$name.txt
+  local server_pid=$REG_PID s0 d0 t0 s1 d1 t1
+  [[ $name == node ]] && server_pid=$PEER_PID
+  s0=$(proc_ticks "$server_pid") d0=$(proc_ticks "$DB_PID") t0=$(cpu_totals | cut -d' ' -f2)
   measure_phase "/users/me $name" "$f" \
     wrk -t2 -c64 -d"$DURATION" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port/users/me"
+  s1=$(proc_ticks "$server_pid") d1=$(proc_ticks "$DB_PID") t1=$(cpu_totals | cut -d' ' -f2)
+  # Where the machine's CPU went during the phase (percent of all cores): the server, MariaDB, wrk.
+  awk -v s="$((s1 - s0))" -v d="$((d1 - d0))" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v w="$(cat "$f.time")" \
+    'BEGIN { split(w, a, " "); printf "%.0f / %.0f / %.0f", 100 * s / t, 100 * d / t, 100 * (a[1] + a[2]) * hz / t }' >"$WORK/me-$name.cpu"
   sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$f" >"$WORK/me-$name.rate"
   for p in 50 90 99; do to_ms "$(awk -v p="$p%" '$1 == p { print $2 }' "$f")" >"$WORK/me-$name.p$p"; echo >>"$WORK/me-$name.p$p"; done
   (grep -o 'Non-2xx or 3xx responses: [0-9]*' "$f" | grep -o '[0-9]*$' || echo 0) >"$WORK/me-$name.non2xx"
@@ -266,7 +292,13 @@ kill -0 "$REG_PID" 2>/dev/null || die "registrar died during the run (log: $WORK
 kill -0 "$PEER_PID" 2>/dev/null || die "the Node peer died during the run (log: $WORK/peer.log)"
 REG_RSS=$(rss_mb "$REG_PID") REG_HWM=$(hwm_mb "$REG_PID")
 PEER_RSS=$(rss_mb "$PEER_PID") PEER_HWM=$(hwm_mb "$PEER_PID")
-USERS=$(sqlite3 "$REG_DATA/registrar.db" 'SELECT count(*) FROM users' 2>/dev/null || echo '?')
+if [[ $DB == mysql ]]; then
+  USERS=$(mariadb --no-defaults --socket="$DB_SOCK" -uroot -N -B -e 'SELECT count(*) FROM registrar.users' 2>/dev/null || echo '?')
+  OUTBOX=$(mariadb --no-defaults --socket="$DB_SOCK" -uroot -N -B -e 'SELECT count(*) FROM registrar.outbox' 2>/dev/null || echo '?')
+else
+  USERS=$(sqlite3 "$REG_DATA/registrar.db" 'SELECT count(*) FROM users' 2>/dev/null || echo '?')
+  OUTBOX=$(sqlite3 "$REG_DATA/registrar.db" 'SELECT count(*) FROM outbox' 2>/dev/null || echo '?')
+fi
 
 # ---------------------------------------------------------------- 7. the table
 r() { cat "$WORK/$1"; }
@@ -279,11 +311,16 @@ REG_ME=$(r me-registrar.rate) NODE_ME=$(r me-node.rate)
 REG_P99=$(r me-registrar.p99)
 mkdir -p "$RESULTS"
 OUT=$RESULTS/latest.md
+REG_BACKEND="SQLite WAL"
+if [[ $DB == mysql ]]; then
+  OUT=$RESULTS/latest-mysql.md
+  REG_BACKEND="MySQL: the peer's MariaDB server, own database, over TCP loopback (the peer: Unix socket)"
+fi
 {
-  echo "# registrar vs Node peer — $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "# registrar$([[ $DB == mysql ]] && echo ' on MySQL') vs Node peer — $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);"
-  echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') (Release, SQLite WAL, in-process events);"
+  echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') (Release, $REG_BACKEND, in-process events);"
   echo "peer: node-seed server.js on Node $(node --version), MariaDB $(mariadbd --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*-MariaDB' | head -1), no AMQP."
   echo "wrk on the same machine: sign-ups \`wrk -t2 -c16 -d$DURATION -s bench/register.lua\` (only 201s counted),"
   echo "\`GET /users/me\` \`wrk -t2 -c64 -d$DURATION --latency\` with one user's token. argon2id m=19 MiB, t=2, p=1 everywhere."
@@ -302,9 +339,10 @@ OUT=$RESULTS/latest.md
   echo "| GET /users/me req/s (64 conns) | $REG_ME | $NODE_ME | $(ratio "$REG_ME" "$NODE_ME") | ≥ 10× $(mark "$(awk -v a="$REG_ME" -v b="$NODE_ME" 'BEGIN { print (a >= 10 * b) }')") |"
   echo "| GET /users/me p50 / p90 / p99, ms | $(r me-registrar.p50) / $(r me-registrar.p90) / $REG_P99 | $(r me-node.p50) / $(r me-node.p90) / $(r me-node.p99) | | p99 < 5 ms $(mark "$(awk -v a="$REG_P99" 'BEGIN { print (a < 5) }')") |"
   echo "| GET /users/me non-2xx answers | $(r me-registrar.non2xx) | $(r me-node.non2xx) | | 0 |"
+  echo "| CPU during GET /users/me, % of all cores: server / MariaDB / wrk | $(r me-registrar.cpu) | $(r me-node.cpu) | | |"
   echo "| resident memory after the run, MB (VmRSS; peak VmHWM) | $REG_RSS (peak $REG_HWM) | $PEER_RSS (peak $PEER_HWM; + MariaDB) | | < 64 MB $(mark "$(awk -v a="$REG_RSS" 'BEGIN { print (a < 64) }')") |"
   echo
-  echo "registrar held $USERS users at the end of the run."
+  echo "registrar held $USERS users and $OUTBOX outbox rows at the end of the run."
 } >"$OUT"
 cat "$OUT"
 echo >&2

@@ -194,22 +194,27 @@ struct Consumers {
 
 // Outbox → bus → consumers. Embedded: an in-process bus calls the consumers. With --amqp-url: the
 // relay publishes to RabbitMQ (confirms) and each consumer runs on its own durable queue.
-class EventPath {
+class EventPath final : public ports::OutboxSignal {
  public:
   EventPath(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
             const std::vector<std::string>& consumer_names)
       : consumers_(s, storage, clock, consumer_names) {
     adapters::inproc::DispatcherOptions dispatch;
+    unsigned relay_loops = 1;
     if (s.amqp_url.empty()) {
       std::vector<std::reference_wrapper<ports::EventConsumer>> refs;
       for (auto& c : consumers_.list) refs.emplace_back(*c);
-      bus_ = std::make_unique<adapters::inproc::InProcessEventBus>(refs, [&log](const std::string& consumer, const domain::EventEnvelope& e, const std::string&) {
+      buses_.push_back(std::make_unique<adapters::inproc::InProcessEventBus>(refs, [&log](const std::string& consumer, const domain::EventEnvelope& e, const std::string&) {
         log.warn("consumer failed an event; it will be retried", {{"consumer", consumer}, {"eventId", e.id}, {"type", e.type}});
-      });
+      }));
       description_ = "in-process";
     } else {
       auto options = amqp_options(s);
-      bus_ = std::make_unique<adapters::amqp::AmqpEventBus>(options, log);
+      // Two relay loops, each with its own connection, claim disjoint batches (the outbox lease
+      // keeps them apart and per-user order intact): while one waits for the broker's confirms,
+      // the other prepares and publishes its batch.
+      relay_loops = 2;
+      for (unsigned i = 0; i < relay_loops; ++i) buses_.push_back(std::make_unique<adapters::amqp::AmqpEventBus>(options, log));
       for (auto& c : consumers_.list) {
         runners_.push_back(std::make_unique<adapters::amqp::AmqpConsumerRunner>(options, consumer_options(s), *c, log));
         runners_.back()->start();
@@ -218,29 +223,34 @@ class EventPath {
       dispatch.poll_interval = std::chrono::milliseconds(250);
       description_ = "rabbitmq " + adapters::amqp::parse_amqp_url(options.url).redacted();
     }
-    dispatcher_ = std::make_unique<adapters::inproc::OutboxDispatcher>(storage.outbox(), *bus_, dispatch);
-    dispatcher_->start();
+    for (auto& bus : buses_) {
+      dispatchers_.push_back(std::make_unique<adapters::inproc::OutboxDispatcher>(storage.outbox(), *bus, dispatch));
+      dispatchers_.back()->start();
+    }
   }
-  ~EventPath() { stop(); }
+  ~EventPath() override { stop(); }
 
-  adapters::inproc::OutboxDispatcher& dispatcher() { return *dispatcher_; }
+  // Wakes every relay loop after a commit.
+  void notify() override {
+    for (auto& d : dispatchers_) d->notify();
+  }
   const std::string& description() const { return description_; }
 
   // Delivers what the last requests committed (anything left goes at the next start), then stops.
   void stop() {
-    if (!dispatcher_) return;
-    dispatcher_->notify();
-    dispatcher_->wait_idle(std::chrono::seconds(5));
-    dispatcher_->stop();
+    if (dispatchers_.empty()) return;
+    notify();
+    for (auto& d : dispatchers_) d->wait_idle(std::chrono::seconds(5));
+    for (auto& d : dispatchers_) d->stop();
     for (auto& r : runners_) r->stop();
-    dispatcher_.reset();
+    dispatchers_.clear();
   }
 
  private:
   Consumers consumers_;
-  std::unique_ptr<ports::EventBus> bus_;
+  std::vector<std::unique_ptr<ports::EventBus>> buses_;
   std::vector<std::unique_ptr<adapters::amqp::AmqpConsumerRunner>> runners_;
-  std::unique_ptr<adapters::inproc::OutboxDispatcher> dispatcher_;
+  std::vector<std::unique_ptr<adapters::inproc::OutboxDispatcher>> dispatchers_;
   std::string description_;
 };
 
@@ -273,9 +283,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
   EventPath events(settings, storage, clock, log, settings.consumers);
-  auto& dispatcher = events.dispatcher();
-
-  app::Dependencies deps{storage.users(), hasher, tokens, clock, ids, dispatcher};
+  app::Dependencies deps{storage.users(), hasher, tokens, clock, ids, events};
   // Twice as many runner threads as hashes at once: the hasher's own semaphore keeps argon2 at
   // hash_threads (CPU and memory bound), while the spare threads overlap a use case's database
   // commit (an fsync) with the next hash instead of leaving a core idle.

@@ -67,7 +67,7 @@ describe('api', () => {
     const user = newUser('hash');
     const res = await server.register(user);
     assert.equal(res.status, 201, res.text);
-    const rows = server.sql(`SELECT password_hash FROM users WHERE id = '${res.json.user.id}'`);
+    const rows = server.query(`SELECT password_hash FROM users WHERE id = '${res.json.user.id}'`);
     assert.equal(rows.length, 1);
     assert.match(rows[0].password_hash, /^\$argon2id\$/);
     assert.ok(!rows[0].password_hash.includes(user.password));
@@ -94,7 +94,7 @@ describe('api', () => {
     const statuses = results.map((r) => r.status);
     assert.equal(statuses.filter((s) => s === 201).length, 1, `statuses: ${statuses.join(',')}`);
     assert.equal(statuses.filter((s) => s === 409).length, 49, `statuses: ${statuses.join(',')}`);
-    const rows = server.sql(`SELECT count(*) AS n FROM users WHERE lower(email) = lower('${base.email}')`);
+    const rows = server.query(`SELECT count(*) AS n FROM users WHERE lower(email) = lower('${base.email}')`);
     assert.equal(rows[0].n, 1);
   });
 
@@ -132,7 +132,7 @@ describe('api', () => {
 
   it('a sign-up writes one outbox row and one audit line with the event format', async () => {
     const { user, id } = await server.registerNew('audit');
-    const rows = server.sql(`SELECT event_id, event_type, aggregate_id, payload FROM outbox WHERE aggregate_id = '${id}'`);
+    const rows = server.query(`SELECT event_id, event_type, aggregate_id, payload FROM outbox WHERE aggregate_id = '${id}'`);
     assert.equal(rows.length, 1);
     assert.equal(rows[0].event_type, 'user.registered');
     const line = await eventually(

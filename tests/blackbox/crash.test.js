@@ -28,7 +28,7 @@ describe('lifecycle', () => {
       const exit = await server.exited;
       assert.deepEqual(exit, { code: 0, signal: null }, `exit status; log tail:\n${server.logText().slice(-2000)}`);
       // The user and its event are durable.
-      const rows = server.sql(`SELECT u.id, (SELECT count(*) FROM outbox o WHERE o.aggregate_id = u.id) AS events FROM users u WHERE u.id = '${res.json.user.id}'`);
+      const rows = server.query(`SELECT u.id, (SELECT count(*) FROM outbox o WHERE o.aggregate_id = u.id) AS events FROM users u WHERE u.id = '${res.json.user.id}'`);
       assert.deepEqual(rows, [{ id: res.json.user.id, events: 1 }]);
     } finally {
       await server.dispose();
@@ -76,16 +76,16 @@ describe('lifecycle', () => {
       t.diagnostic(`201s before the crash: ${created.length}`);
 
       // Database: every user has exactly one user.registered row, every row has its user.
-      const usersWithoutOneEvent = server.sql(`SELECT u.id, (SELECT count(*) FROM outbox o WHERE o.aggregate_id = u.id AND o.event_type = 'user.registered') AS n FROM users u WHERE n <> 1`);
+      const usersWithoutOneEvent = server.query(`SELECT u.id, count(o.seq) AS n FROM users u LEFT JOIN outbox o ON o.aggregate_id = u.id AND o.event_type = 'user.registered' GROUP BY u.id HAVING count(o.seq) <> 1`);
       assert.deepEqual(usersWithoutOneEvent, [], 'users without exactly one outbox row');
-      const orphanEvents = server.sql('SELECT o.seq, o.aggregate_id FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.aggregate_id)');
+      const orphanEvents = server.query('SELECT o.seq, o.aggregate_id FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.aggregate_id)');
       assert.deepEqual(orphanEvents, [], 'outbox rows without their user');
-      const ids = new Set(server.sql('SELECT id FROM users').map((r) => r.id));
+      const ids = new Set(server.query('SELECT id FROM users').map((r) => r.id));
       const lost = created.filter((id) => !ids.has(id));
       assert.deepEqual(lost, [], 'users answered 201 but missing after the crash');
-      const events = server.sql('SELECT event_id, aggregate_id FROM outbox');
+      const events = server.query('SELECT event_id, aggregate_id FROM outbox');
       assert.equal(events.length, ids.size);
-      const dupIds = server.sql('SELECT event_id, count(*) AS n FROM outbox GROUP BY event_id HAVING n > 1');
+      const dupIds = server.query('SELECT event_id, count(*) AS n FROM outbox GROUP BY event_id HAVING n > 1');
       assert.deepEqual(dupIds, [], 'event ids are unique');
 
       const auditedBefore = new Set(server.auditLines().filter((l) => l.eventId).map((l) => l.eventId));
@@ -102,7 +102,7 @@ describe('lifecycle', () => {
         return events.every((e) => seen.has(e.event_id));
       }, { timeoutMs: 45_000, intervalMs: 100, what: 'every outbox event in audit.jsonl' });
       t.diagnostic(`all events audited ${Date.now() - restartedAt} ms after the restart`);
-      await eventually(() => server.sql('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL')[0].n === 0,
+      await eventually(() => server.query('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL')[0].n === 0,
         { timeoutMs: 45_000, intervalMs: 100, what: 'every outbox row marked sent' });
       t.diagnostic(`all outbox rows marked sent ${Date.now() - restartedAt} ms after the restart`);
       // Graceful stop, so that anything still on its way has been written before we count.

@@ -1,9 +1,14 @@
 'use strict';
 // Black-box harness: starts the real `registrar` binary on port 0 with a fresh data directory,
 // waits for its "listening" log line (event-driven), captures every log line, and offers HTTP
-// (keep-alive), raw TCP and SQLite helpers. Used by the *.test.js files beside it (node --test).
+// (keep-alive), raw TCP and database helpers. Used by the *.test.js files beside it (node --test).
+//
+// Backend: embedded SQLite by default. With REGISTRAR_TEST_DB=mysql every Server runs on MySQL
+// (MariaDB): one private server per test process (scripts/mariadb-private.sh, started on first use,
+// removed when the process exits), and a fresh database per Server, passed as --database-url.
+// The data dir stays per Server either way (generated secrets, audit.jsonl, messages.jsonl).
 
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, execFile, execFileSync } = require('node:child_process');
 const { createRequire } = require('node:module');
 const { EventEmitter } = require('node:events');
 const crypto = require('node:crypto');
@@ -19,6 +24,10 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const requireNode = createRequire(path.join(REPO_ROOT, 'tests', 'node', 'package.json'));
 
 const BIN = path.resolve(REPO_ROOT, process.env.REGISTRAR_BIN || path.join('build', 'registrar'));
+const MARIADB_SCRIPT = path.join(REPO_ROOT, 'scripts', 'mariadb-private.sh');
+// The backend every Server of this process runs on unless told otherwise ({ db } option).
+const TEST_DB = (process.env.REGISTRAR_TEST_DB || 'sqlite').toLowerCase();
+if (!['sqlite', 'mysql'].includes(TEST_DB)) throw new Error(`REGISTRAR_TEST_DB must be sqlite or mysql, not ${TEST_DB}`);
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 25_000; // above the server's 20 s shutdown grace
 
@@ -137,10 +146,137 @@ function parseResponses(buf, { atEof = false } = {}) {
   return { responses, rest: buf.subarray(offset) };
 }
 
+// ---- a private MariaDB server (for REGISTRAR_TEST_DB=mysql and MySQL-only tests) ----
+// The script's conventions: root without a password, only through DIR/mysqld.sock; the user
+// `registrar` (all privileges) over TCP with the password in DIR/password.
+class MariaDb {
+  constructor(dir) {
+    this.dir = dir;
+    this.socket = path.join(dir, 'mysqld.sock');
+  }
+
+  // Installs (first time) and starts the server, or returns at once if it runs already.
+  async start() {
+    const out = await runFile(MARIADB_SCRIPT, ['start', this.dir], { timeoutMs: 90_000 });
+    const m = /^mysql:\/\/([^:]+):([^@]+)@([^:/]+):(\d+)\//m.exec(out);
+    if (!m) throw new Error(`unexpected output of mariadb-private.sh start: ${out}`);
+    [, this.user, this.password, this.host] = m;
+    this.port = Number(m[4]);
+    return this;
+  }
+
+  stop() { return runFile(MARIADB_SCRIPT, ['stop', this.dir], { timeoutMs: 60_000 }); } // graceful
+  kill() { return runFile(MARIADB_SCRIPT, ['kill', this.dir], { timeoutMs: 30_000 }); } // SIGKILL
+
+  // The URL registrar connects with, for database `db`.
+  url(db) { return `mysql://${this.user}:${this.password}@${this.host}:${this.port}/${db}`; }
+
+  // Runs SQL as root over the socket; returns the rows as objects (see parseBatch).
+  query(sql, { db } = {}) {
+    const args = ['--no-defaults', '--protocol=socket', `--socket=${this.socket}`, '-uroot', '--batch'];
+    if (db) args.push(`--database=${db}`);
+    args.push('-e', sql);
+    return parseBatch(execFileSync('mariadb', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 }));
+  }
+
+  // A new, empty database; returns its name.
+  createDatabase(prefix = 'bb') {
+    const name = `${prefix}_${randomId(6)}`;
+    this.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    return name;
+  }
+
+  dropDatabase(name) { this.query(`DROP DATABASE IF EXISTS \`${name}\``); }
+
+  // Synchronous, for process exit: kill the server and delete its directory.
+  purgeSync() {
+    try { execFileSync(MARIADB_SCRIPT, ['kill', this.dir], { stdio: 'ignore', timeout: 30_000 }); } catch { /* best effort */ }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // A new server in a fresh directory under /tmp (short: the socket path must stay < 100 bytes),
+  // killed and removed when this process exits (also on SIGINT/SIGTERM).
+  static async create() {
+    installMariaDbCleanup();
+    const db = new MariaDb(fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-mdb-')));
+    liveMariaDbs.add(db);
+    try {
+      await db.start();
+    } catch (e) {
+      let errorLog = '';
+      try { errorLog = fs.readFileSync(path.join(db.dir, 'error.log'), 'utf8').slice(-3000); } catch { /* none */ }
+      throw new Error(`${e.message}\n--- mariadb error.log ---\n${errorLog}`);
+    }
+    return db;
+  }
+
+  async dispose() {
+    liveMariaDbs.delete(this);
+    this.purgeSync();
+  }
+}
+
+const liveMariaDbs = new Set();
+let mariaDbCleanupInstalled = false;
+function installMariaDbCleanup() {
+  if (mariaDbCleanupInstalled) return;
+  mariaDbCleanupInstalled = true;
+  process.on('exit', () => { for (const db of liveMariaDbs) db.purgeSync(); });
+  // The servers run in their own session (setsid): without this they would outlive an interrupted
+  // run. After cleaning up, the signal is raised again with its default action.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => { for (const db of liveMariaDbs) db.purgeSync(); process.kill(process.pid, sig); });
+  }
+}
+
+// The one shared server of this process (REGISTRAR_TEST_DB=mysql), started on first use.
+let sharedMariaDb;
+function mariadb() {
+  if (!sharedMariaDb) sharedMariaDb = MariaDb.create();
+  return sharedMariaDb;
+}
+
+function runFile(file, args, { timeoutMs }) {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(file)} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+// `mariadb --batch` output (a header line, then tab-separated rows with \t \n \\ \0 escaped and
+// NULL for null) as objects keyed by column name, like `sqlite3 -json`: integers become numbers
+// (counts, seq; ids here are UUIDs and never all digits), NULL becomes null.
+function parseBatch(out) {
+  const lines = out.split('\n');
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  if (!lines.length) return [];
+  const unescape = (v) => v.replace(/\\(.)/g, (_, c) => ({ t: '\t', n: '\n', 0: '\0', '\\': '\\' })[c] ?? c);
+  const columns = lines[0].split('\t').map(unescape);
+  return lines.slice(1).map((line) => {
+    const values = line.split('\t');
+    const row = {};
+    columns.forEach((c, i) => {
+      const v = values[i];
+      if (v === 'NULL') row[c] = null;
+      else if (/^-?\d{1,15}$/.test(v)) row[c] = Number(v);
+      else row[c] = unescape(v);
+    });
+    return row;
+  });
+}
+
 class Server extends EventEmitter {
-  constructor({ dataDir, args = [], env = {}, weakArgon2 = true } = {}) {
+  // db: 'sqlite' | 'mysql' (default: REGISTRAR_TEST_DB, else sqlite). With 'mysql', `mariadb` names
+  // the server to use (a MariaDb; default: this process's shared one) and the Server gets a fresh
+  // database on it on first start, kept across restarts and dropped by dispose().
+  constructor({ dataDir, args = [], env = {}, weakArgon2 = true, db = TEST_DB, mariadb: mdb } = {}) {
     super();
     this.setMaxListeners(100);
+    this.db = db;
+    this.mariadb = mdb || null;
+    this.database = null; // MySQL database name, once created
     this.ownsDataDir = !dataDir;
     this.dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-bb-'));
     this.extraArgs = args;
@@ -160,6 +296,7 @@ class Server extends EventEmitter {
   }
 
   get dbPath() { return path.join(this.dataDir, 'registrar.db'); }
+  get databaseUrl() { return this.db === 'mysql' && this.database ? this.mariadb.url(this.database) : `sqlite://${this.dbPath}`; }
   get auditPath() { return path.join(this.dataDir, 'audit.jsonl'); }
   get secretPath() { return path.join(this.dataDir, 'jwt-secret'); }
   get pid() { return this.child && this.child.pid; }
@@ -176,9 +313,14 @@ class Server extends EventEmitter {
   async start() {
     if (this.running) throw new Error('already running');
     if (!fs.existsSync(BIN)) throw new Error(`registrar binary not found at ${BIN} (set REGISTRAR_BIN or run scripts/build.sh)`);
+    if (this.db === 'mysql' && !this.database) {
+      if (!this.mariadb) this.mariadb = await mariadb();
+      this.database = this.mariadb.createDatabase();
+    }
     this.runs += 1;
     const run = this.runs;
     const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir];
+    if (this.db === 'mysql') args.push('--database-url', this.databaseUrl);
     const env = { ...process.env, ...this.extraEnv };
     if (this.weakArgon2) {
       // Cheap hashing keeps the suite fast; the production floor is exercised by the benchmarks.
@@ -287,6 +429,9 @@ class Server extends EventEmitter {
       if (this.running) await this.stop().catch(() => this.kill9());
     } finally {
       if (this.ownsDataDir && !process.env.KEEP_DATA) fs.rmSync(this.dataDir, { recursive: true, force: true });
+      if (this.database && !process.env.KEEP_DATA) {
+        try { this.mariadb.dropDatabase(this.database); } catch { /* the server may be down; it goes at exit */ }
+      }
     }
   }
 
@@ -482,7 +627,17 @@ class Server extends EventEmitter {
     });
   }
 
-  // ---- SQLite (the sqlite3 CLI, on the data dir's database) ----
+  // ---- the database ----
+  // Runs SQL on this server's database, whichever the backend (the sqlite3 CLI, or the mariadb CLI
+  // as root over the private server's socket); returns rows as objects keyed by column name, with
+  // integers as numbers. Write portable SQL (no column aliases in WHERE, …).
+  query(sql) {
+    if (this.db !== 'mysql') return this.sql(sql);
+    if (!this.database) throw new Error('query() before the first start(): no database yet');
+    return this.mariadb.query(sql, { db: this.database });
+  }
+
+  // SQLite only (the sqlite3 CLI, on the data dir's database).
   sql(query) {
     const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', this.dbPath, query], { encoding: 'utf8' });
     return out.trim() ? JSON.parse(out) : [];
@@ -519,6 +674,6 @@ function stripPerRequest(problem) {
 }
 
 module.exports = {
-  REPO_ROOT, BIN, Server, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
+  REPO_ROOT, BIN, TEST_DB, Server, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
   jwt: requireNode('jsonwebtoken'),
 };

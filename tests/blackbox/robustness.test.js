@@ -220,7 +220,7 @@ describe('robustness', () => {
     await server.waitForLog((l) => l.requestId === marker.json.requestId, { what: 'the marker request log line' });
     const text = server.logText();
     const secret = server.jwtSecret();
-    const hash = server.sql(`SELECT password_hash FROM users WHERE id = '${reg.json.user.id}'`)[0].password_hash;
+    const hash = server.query(`SELECT password_hash FROM users WHERE id = '${reg.json.user.id}'`)[0].password_hash;
     const leaks = {
       password: dave.password, weakPassword: weak, registerToken: reg.json.accessToken,
       loginToken: login.json.accessToken, tokenSignature: login.json.accessToken.split('.')[2],
