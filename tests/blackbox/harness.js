@@ -188,10 +188,12 @@ class MariaDb {
 
   dropDatabase(name) { this.query(`DROP DATABASE IF EXISTS \`${name}\``); }
 
-  // Synchronous, for process exit: kill the server and delete its directory.
+  // Synchronous, for process exit: kill the server and delete its directory (kept with KEEP_DATA=1:
+  // `scripts/mariadb-private.sh start DIR` brings it back for a look).
   purgeSync() {
     try { execFileSync(MARIADB_SCRIPT, ['kill', this.dir], { stdio: 'ignore', timeout: 30_000 }); } catch { /* best effort */ }
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.KEEP_DATA) process.stderr.write(`kept the MariaDB data in ${this.dir}\n`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   // A new server in a fresh directory under /tmp (short: the socket path must stay < 100 bytes),
