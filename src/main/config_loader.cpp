@@ -120,6 +120,8 @@ bool valid_consumer_name(std::string_view s) {
   return true;
 }
 
+bool is_http_url(std::string_view s) { return s.starts_with("http://"); }
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -160,6 +162,38 @@ Reason set_bool(std::string_view v, bool& out) {
   return std::nullopt;
 }
 
+// Free text (an issuer, a product name): non-empty, printable.
+Reason set_text(std::string_view v, std::string& out) {
+  if (v.empty() || has_control_chars(v)) return "expected non-empty text";
+  out = std::string(v);
+  return std::nullopt;
+}
+
+// A file or directory name: anything but empty. `expected` says which, for the message.
+Reason set_path(std::string_view v, const char* expected, std::filesystem::path& out) {
+  if (v.empty()) return expected;
+  out = v;
+  return std::nullopt;
+}
+
+// A comma-separated list: items trimmed, empty items skipped, each one `valid` (else the reason is
+// `expected`).
+Reason set_list(std::string_view v, bool (*valid)(std::string_view), const char* expected,
+                std::vector<std::string>& out) {
+  std::vector<std::string> items;
+  std::string_view rest = v;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    auto item = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (item.empty()) continue;
+    if (!valid(item)) return expected;
+    items.emplace_back(item);
+  }
+  out = std::move(items);
+  return std::nullopt;
+}
+
 struct Spec {
   std::string_view name;          // the flag without "--"; the environment variable derives from it
   std::string_view type;          // shown in help: --listen HOST:PORT
@@ -175,11 +209,7 @@ const Spec kSpecs[] = {
      "127.0.0.1:8080", false,
      [](const std::string& v, Settings& s, const Context&) { return set_listen(v, s.listen); }},
     {"data-dir", "DIR", "SQLite file, generated secrets, spools", "./data", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty()) return "expected a directory";
-       s.data_dir = v;
-       return std::nullopt;
-     }},
+     [](const std::string& v, Settings& s, const Context&) { return set_path(v, "expected a directory", s.data_dir); }},
     {"database-url", "URL", "sqlite://PATH or mysql://USER:PASS@HOST[:PORT]/DB",
      "sqlite://<data-dir>/registrar.db", true,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
@@ -202,17 +232,13 @@ const Spec kSpecs[] = {
      }},
     {"jwt-secret-file", "FILE", "file holding the JWT signing key (≥ 32 bytes); see REGISTRAR_JWT_SECRET",
      "<data-dir>/jwt-secret, generated on first run", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty()) return "expected a file name";
-       s.jwt.secret_file = v;
-       return std::nullopt;
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_path(v, "expected a file name", s.jwt.secret_file);
      }},
     {"admin-token-file", "FILE", "file holding the admin token (≥ 32 bytes); see REGISTRAR_ADMIN_TOKEN",
      "none: admin surfaces off", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty()) return "expected a file name";
-       s.admin_token_file = v;
-       return std::nullopt;
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_path(v, "expected a file name", s.admin_token_file);
      }},
     {"log-level", "LEVEL", "trace, debug, info, warn or error", "info", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
@@ -248,17 +274,9 @@ const Spec kSpecs[] = {
        return set_uint(v, 1024, 1024 * 1024, s.http.body_limit);
      }},
     {"jwt-issuer", "TEXT", "the tokens' iss", "registrar", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty() || has_control_chars(v)) return "expected non-empty text";
-       s.jwt.issuer = v;
-       return std::nullopt;
-     }},
+     [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jwt.issuer); }},
     {"jwt-audience", "TEXT", "the tokens' aud", "registrar", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty() || has_control_chars(v)) return "expected non-empty text";
-       s.jwt.audience = v;
-       return std::nullopt;
-     }},
+     [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jwt.audience); }},
     {"access-token-ttl", "SECONDS", "access token lifetime (60 to 86400)", "900", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
        std::int64_t seconds = 0;
@@ -298,47 +316,19 @@ const Spec kSpecs[] = {
        return std::nullopt;
      }},
     {"product-name", "TEXT", "product name used in the welcome message", "registrar", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty() || has_control_chars(v)) return "expected non-empty text";
-       s.mail.product_name = v;
-       return std::nullopt;
-     }},
+     [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.mail.product_name); }},
     {"webhook-urls", "LIST", "comma-separated http:// URLs the webhook consumer POSTs events to", "none", true,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       std::vector<std::string> urls;
-       std::string_view rest = v;
-       while (!rest.empty()) {
-         auto comma = rest.find(',');
-         auto item = trim(rest.substr(0, comma));
-         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-         if (item.empty()) continue;
-         if (!item.starts_with("http://")) return "expected comma-separated http:// URLs";
-         urls.emplace_back(item);
-       }
-       s.webhook.urls = std::move(urls);
-       return std::nullopt;
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_list(v, is_http_url, "expected comma-separated http:// URLs", s.webhook.urls);
      }},
     {"webhook-secret-file", "FILE", "file holding the webhook signing secret (whsec_…); see REGISTRAR_WEBHOOK_SECRET",
      "none", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       if (v.empty()) return "expected a file name";
-       s.webhook.secret_file = v;
-       return std::nullopt;
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_path(v, "expected a file name", s.webhook.secret_file);
      }},
     {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit", false,
-     [](const std::string& v, Settings& s, const Context&) -> Reason {
-       std::vector<std::string> names;
-       std::string_view rest = v;
-       while (!rest.empty()) {
-         auto comma = rest.find(',');
-         auto item = trim(rest.substr(0, comma));
-         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-         if (item.empty()) continue;
-         if (!valid_consumer_name(item)) return "expected comma-separated names of [a-z0-9_-]";
-         names.emplace_back(item);
-       }
-       s.consumers = std::move(names);
-       return std::nullopt;
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_list(v, valid_consumer_name, "expected comma-separated names of [a-z0-9_-]", s.consumers);
      }},
 };
 

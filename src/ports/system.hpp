@@ -1,5 +1,7 @@
 #pragma once
+#include <chrono>
 #include <string>
+
 #include "domain/time.hpp"
 
 namespace registrar::ports {
@@ -9,6 +11,13 @@ class Clock {
   virtual ~Clock() = default;
   virtual domain::Timestamp now() = 0;
 };
+
+// For adapters with an optional injected clock: its time, or else the system clock's at
+// millisecond precision (what the stores keep).
+inline domain::Timestamp now_from(Clock* clock) {
+  if (clock != nullptr) return clock->now();
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(domain::Clock::now());
+}
 
 // Unique, time-ordered ids (UUIDv7) for users and events.
 class IdGenerator {

@@ -9,11 +9,7 @@
 //     the broker stopped mid-run (count in = count out, each applied once by the audit consumer).
 // Tests wait for conditions with deadlines; retry delays are tens of milliseconds.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -40,6 +36,8 @@
 #include "adapters/sqlite/user_store.hpp"
 #include "app/events.hpp"
 #include "ports/errors.hpp"
+#include "support/captured_log.hpp"
+#include "support/events.hpp"
 #include "support/rabbitmq_server.hpp"
 
 namespace registrar {
@@ -51,13 +49,11 @@ using adapters::amqp::AmqpEventBus;
 using adapters::amqp::AmqpOptions;
 using adapters::amqp::ConsumerOptions;
 using Clock = std::chrono::steady_clock;
+using testing::CapturedLog;
+using testing::make_event;
+using testing::unique_name;
 
 constexpr auto kTimeout = 30s;  // only reached when a test fails
-
-std::string unique(std::string_view prefix) {
-  static std::atomic<int> n{0};
-  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = kTimeout) {
   auto deadline = Clock::now() + timeout;
@@ -67,36 +63,6 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
   return true;
 }
-
-domain::EventEnvelope make_event(const std::string& id, const std::string& user) {
-  domain::User u;
-  u.id = user;
-  u.email = user + "@example.com";
-  u.username = user;
-  u.created_at = domain::Timestamp(std::chrono::milliseconds(1'760'891'835'123));
-  return app::make_user_registered(u, id, domain::Timestamp(std::chrono::milliseconds(1'760'891'835'456)));
-}
-
-struct CapturedLog {
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200000);
-  adapters::logging::Logger logger{[this] {
-    auto l = std::make_shared<spdlog::logger>("test", sink);
-    l->set_pattern("%v");
-    l->set_level(spdlog::level::info);
-    return l;
-  }()};
-  std::string text() const {
-    std::string all;
-    for (const auto& line : sink->last_formatted()) all += line;
-    return all;
-  }
-  std::size_t count(std::string_view needle) const {
-    std::size_t n = 0;
-    for (const auto& line : sink->last_formatted())
-      if (line.find(needle) != std::string::npos) ++n;
-    return n;
-  }
-};
 
 // Records every delivery (with its time and attempt count); can be told to fail.
 class RecordingConsumer : public ports::EventConsumer {
@@ -146,7 +112,7 @@ class AmqpTest : public ::testing::Test {
     if (broker_ == nullptr) GTEST_SKIP() << "rabbitmq-server is not installed";
     if (!broker_->running()) broker_->start();  // a previous test's outage left it stopped
     options_.url = broker_->url();
-    options_.exchange = unique("exchange");
+    options_.exchange = unique_name("exchange");
     options_.queue = "";  // no seed queue: each test reads what it needs
     options_.heartbeat = 2s;
     options_.connect_timeout = 2s;
@@ -231,7 +197,7 @@ TEST(AmqpDecode, PoisonIsReportedNotThrown) {
 // The publisher under faults.
 
 TEST_F(AmqpTest, BrokerStoppedPublishThrowsAndTheSameBusRecoversAfterRestart) {
-  options_.queue = unique("seed-queue");
+  options_.queue = unique_name("seed-queue");
   AmqpEventBus bus(options_, log_.logger);
   publish(bus, 1, "before");
 
@@ -257,7 +223,7 @@ TEST_F(AmqpTest, AnIdlePublisherKeepsItsConnectionAndPublishesAfterwards) {
   // calls, so the bus's keepalive thread does it meanwhile, and a connection dropped anyway is
   // noticed by the next publish before it sends anything: no error, nothing lost.
   options_.heartbeat = 1s;
-  options_.queue = unique("idle-queue");
+  options_.queue = unique_name("idle-queue");
   AmqpEventBus bus(options_, log_.logger);
   publish(bus, 1, "first");
   std::this_thread::sleep_for(3500ms);
@@ -268,7 +234,7 @@ TEST_F(AmqpTest, AnIdlePublisherKeepsItsConnectionAndPublishesAfterwards) {
 TEST_F(AmqpTest, UnroutableEventsAreNotConfirmed) {
   // Routing by event name; the only queue binds "user.registered": another event type has no route.
   options_.routing = adapters::amqp::RoutingKeyMode::event_type;
-  options_.queue = unique("registered-only");
+  options_.queue = unique_name("registered-only");
   options_.binding_key = "user.registered";
   AmqpEventBus bus(options_, log_.logger);
   auto routable = make_event("routable", "u1");
@@ -295,7 +261,7 @@ TEST_F(AmqpTest, UnroutableEventsAreNotConfirmed) {
 
 TEST_F(AmqpTest, RunnerHandlesEachMessageOnceAndAcksIt) {
   RecordingConsumer consumer("audit");
-  auto copts = fast_consumer(unique("ok"));
+  auto copts = fast_consumer(unique_name("ok"));
   CapturedLog runner_log;
   AmqpConsumerRunner runner(options_, copts, consumer, runner_log.logger);
   runner.start();
@@ -326,7 +292,7 @@ TEST_F(AmqpTest, RunnerHandlesEachMessageOnceAndAcksIt) {
 TEST_F(AmqpTest, RunnerRetriesAFailureWithGrowingBackoff) {
   RecordingConsumer consumer("welcome");
   consumer.fail_when = [](const domain::EventEnvelope&, int seen) { return seen < 2; };  // fails twice
-  auto copts = fast_consumer(unique("retry"));
+  auto copts = fast_consumer(unique_name("retry"));
   copts.max_attempts = 5;
   copts.retry_initial = 200ms;
   AmqpConsumerRunner runner(options_, copts, consumer, log_.logger);
@@ -355,7 +321,7 @@ TEST_F(AmqpTest, RunnerRetriesAFailureWithGrowingBackoff) {
 TEST_F(AmqpTest, PoisonAndHopelessMessagesEndInTheDeadLetterQueueWhileOthersFlow) {
   RecordingConsumer consumer("webhook");
   consumer.fail_when = [](const domain::EventEnvelope& e, int) { return e.id == "hopeless"; };
-  auto copts = fast_consumer(unique("dlq"));  // 3 attempts
+  auto copts = fast_consumer(unique_name("dlq"));  // 3 attempts
   AmqpConsumerRunner runner(options_, copts, consumer, log_.logger);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
@@ -396,13 +362,13 @@ TEST_F(AmqpTest, PoisonAndHopelessMessagesEndInTheDeadLetterQueueWhileOthersFlow
 }
 
 TEST_F(AmqpTest, RunnersOfOneConsumerCompeteAndDifferentConsumersEachGetEverything) {
-  const std::string name = unique("shared");
+  const std::string name = unique_name("shared");
   RecordingConsumer first(name), second(name), other("other");
   first.work = second.work = 2ms;
   auto copts = fast_consumer(name);
   copts.prefetch = 4;
   AmqpConsumerRunner r1(options_, copts, first, log_.logger), r2(options_, copts, second, log_.logger),
-      r3(options_, fast_consumer(unique("other")), other, log_.logger);
+      r3(options_, fast_consumer(unique_name("other")), other, log_.logger);
   r1.start();
   r2.start();
   r3.start();
@@ -434,7 +400,7 @@ class RelayTest : public AmqpTest {
   void SetUp() override {
     AmqpTest::SetUp();
     if (IsSkipped()) return;
-    dir_ = std::filesystem::temp_directory_path() / unique("registrar-relay");
+    dir_ = std::filesystem::temp_directory_path() / unique_name("registrar-relay");
     std::filesystem::create_directories(dir_);
     db_ = std::make_unique<adapters::sqlite::SqliteDatabase>(dir_ / "registrar.db");
     adapters::sqlite::apply_migrations(*db_);
@@ -496,9 +462,9 @@ class RelayTest : public AmqpTest {
 };
 
 TEST_F(RelayTest, DeliversEveryOutboxEventAndEmptiesTheOutbox) {
-  options_.queue = unique("seed");  // the seed's queue gets every event too
+  options_.queue = unique_name("seed");  // the seed's queue gets every event too
   auto copts = fast_consumer("audit");
-  copts.queue_prefix = unique("relay") + ".";
+  copts.queue_prefix = unique_name("relay") + ".";
   AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
@@ -531,7 +497,7 @@ TEST_F(RelayTest, DeliversEveryOutboxEventAndEmptiesTheOutbox) {
 
 TEST_F(RelayTest, NothingIsLostWhenTheBrokerIsDownMidRun) {
   auto copts = fast_consumer("audit");
-  copts.queue_prefix = unique("outage") + ".";
+  copts.queue_prefix = unique_name("outage") + ".";
   AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));

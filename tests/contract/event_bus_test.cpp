@@ -10,10 +10,8 @@
 // of its own, so each AMQP test pays a broker start of a few seconds; running the binary directly
 // shares one). Every test uses names of its own, so tests sharing a broker do not interfere.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -25,26 +23,16 @@
 #include "adapters/logging/json_logger.hpp"
 #include "app/events.hpp"
 #include "ports/errors.hpp"
+#include "support/captured_log.hpp"
+#include "support/events.hpp"
 #include "support/rabbitmq_server.hpp"
 
 namespace registrar {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string unique(std::string_view prefix) {
-  static std::atomic<int> n{0};
-  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
-
-domain::EventEnvelope make_event(const std::string& id, const std::string& user) {
-  domain::User u;
-  u.id = user;
-  u.email = user + "@example.com";
-  u.username = user;
-  u.created_at = domain::Timestamp(std::chrono::milliseconds(1'760'891'835'123));
-  return app::make_user_registered(u, id, domain::Timestamp(std::chrono::milliseconds(1'760'891'835'456)));
-}
+using testing::make_event;
+using testing::unique_name;
 
 std::vector<domain::EventEnvelope> batch_of(int n, const std::string& prefix) {
   std::vector<domain::EventEnvelope> out;
@@ -58,20 +46,9 @@ std::vector<std::string> ids_of(const std::vector<domain::EventEnvelope>& events
   return ids;
 }
 
-// A logger whose lines a test can read (from any thread).
-struct CapturedLog {
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100000);
-  adapters::logging::Logger logger{[this] {
-    auto l = std::make_shared<spdlog::logger>("test", sink);
-    l->set_pattern("%v");
-    l->set_level(spdlog::level::debug);
-    return l;
-  }()};
-  std::string text() const {
-    std::string all;
-    for (const auto& line : sink->last_formatted()) all += line;
-    return all;
-  }
+// A log a test can read, at debug level: every line the bus writes.
+struct CapturedLog : testing::CapturedLog {
+  CapturedLog() : testing::CapturedLog(spdlog::level::debug, 100'000) {}
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -110,8 +87,8 @@ class RabbitMqBus final : public BusUnderTest {
  public:
   explicit RabbitMqBus(testing::RabbitMqServer& broker) : broker_(broker), client_(broker.port()) {
     options_.url = broker.url();
-    options_.exchange = unique("contract-exchange");
-    options_.queue = unique("contract-queue");
+    options_.exchange = unique_name("contract-exchange");
+    options_.queue = unique_name("contract-queue");
     bus_ = std::make_unique<adapters::amqp::AmqpEventBus>(options_, log_.logger);
   }
   ports::EventBus& bus() override { return *bus_; }
@@ -244,8 +221,8 @@ TEST_F(AmqpEventBusTest, SeedTopologyAndWireFormatAsInDesign) {
 TEST_F(AmqpEventBusTest, RoutesByEventNameWhenConfigured) {
   adapters::amqp::AmqpOptions options;
   options.url = broker_->url();
-  options.exchange = unique("by-name");
-  options.queue = unique("by-name-queue");
+  options.exchange = unique_name("by-name");
+  options.queue = unique_name("by-name-queue");
   options.routing = adapters::amqp::RoutingKeyMode::event_type;  // binding key defaults to "#"
   CapturedLog log;
   adapters::amqp::AmqpEventBus bus(options, log.logger);

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -42,12 +41,14 @@
 #include "ports/user_store.hpp"
 #include "support/fakes.hpp"
 #include "support/mariadb_server.hpp"
+#include "support/temp_dir.hpp"
 
 namespace registrar {
 namespace {
 
 using namespace std::chrono_literals;
 using ports::CreateUserOutcome;
+using testing::TempDir;
 
 // ---------------------------------------------------------------------------------------------
 // What a backend under test provides.
@@ -71,25 +72,6 @@ struct StorageFactory {
 };
 
 void PrintTo(const StorageFactory& f, std::ostream* os) { *os << f.name; }
-
-// A directory under $TMPDIR removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    auto base = std::filesystem::temp_directory_path() / "registrar-test-XXXXXX";
-    std::string buf = base.string();
-    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = buf;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 class SqliteStorage final : public StorageUnderTest {
  public:

@@ -24,6 +24,7 @@
 #include "ports/event_bus.hpp"
 #include "ports/outbox.hpp"
 #include "ports/password_hasher.hpp"
+#include "ports/processed_events.hpp"
 #include "ports/system.hpp"
 #include "ports/token_service.hpp"
 #include "ports/user_store.hpp"
@@ -356,6 +357,35 @@ class FakeEventBus : public ports::EventBus {
   mutable std::mutex mutex_;
   std::vector<domain::EventEnvelope> published_;
   int publish_calls_ = 0;
+};
+
+// ProcessedEvents in memory; like the database, it outlives the consumer instances using it.
+// `fail_next_marks` makes that many try_mark_processed calls throw ports::BackendUnavailable
+// (the database briefly down).
+class MemoryProcessedEvents : public ports::ProcessedEvents {
+ public:
+  int fail_next_marks = 0;
+  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override {
+    std::lock_guard lock(mutex_);
+    if (fail_next_marks > 0) {
+      --fail_next_marks;
+      throw ports::BackendUnavailable("processed events down for a test");
+    }
+    return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
+  }
+  bool is_processed(std::string_view consumer, std::string_view event_id) override {
+    std::lock_guard lock(mutex_);
+    return ids_.contains(std::string(consumer) + "/" + std::string(event_id));
+  }
+  // How many (consumer, event id) pairs are recorded.
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return ids_.size();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> ids_;
 };
 
 }  // namespace registrar::testing

@@ -360,6 +360,13 @@ inline RabbitMqServer* shared_rabbitmq() {
 }
 inline void shutdown_shared_rabbitmq() { shared_rabbitmq_slot().reset(); }
 
+// A name (exchange, queue, consumer) of its own on each call, "<prefix>-<pid>-<n>": tests sharing
+// a node never see each other's messages.
+inline std::string unique_name(std::string_view prefix) {
+  static std::atomic<int> n{0};
+  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A blocking AMQP client for assertions: fetch messages with their properties, count, purge,
 // delete, publish raw bytes. One connection, channel 1; throws std::runtime_error on any failure.

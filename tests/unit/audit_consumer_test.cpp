@@ -1,13 +1,11 @@
 // The audit consumer: one JSON line per event id, even across redeliveries and crashes.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <latch>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -17,52 +15,15 @@
 #include "adapters/audit/audit_consumer.hpp"
 #include "ports/errors.hpp"
 #include "support/fakes.hpp"
+#include "support/temp_dir.hpp"
 
 namespace registrar {
 namespace {
 
 namespace json = boost::json;
 using adapters::audit::AuditConsumer;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string buf = (std::filesystem::temp_directory_path() / "registrar-test-XXXXXX").string();
-    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = buf;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// ProcessedEvents in memory; it outlives consumer instances, as the database does a process.
-// `fail_next_marks` makes that many try_mark_processed calls throw (database briefly down).
-class MemoryProcessedEvents : public ports::ProcessedEvents {
- public:
-  int fail_next_marks = 0;
-  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override {
-    std::lock_guard lock(mutex_);
-    if (fail_next_marks > 0) {
-      --fail_next_marks;
-      throw ports::BackendUnavailable("processed events down for a test");
-    }
-    return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
-  }
-  bool is_processed(std::string_view consumer, std::string_view event_id) override {
-    std::lock_guard lock(mutex_);
-    return ids_.contains(std::string(consumer) + "/" + std::string(event_id));
-  }
-
- private:
-  std::mutex mutex_;
-  std::set<std::string> ids_;
-};
+using testing::MemoryProcessedEvents;
+using testing::TempDir;
 
 domain::EventEnvelope event(const std::string& id) {
   domain::EventEnvelope e;

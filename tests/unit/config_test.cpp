@@ -1,7 +1,6 @@
 // Settings: flags, environment, .env and defaults (main/config_loader), and secrets (main/secrets).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,11 +9,13 @@
 
 #include "main/config_loader.hpp"
 #include "main/secrets.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace registrar::config;
+using registrar::testing::TempDir;
 
 LoadResult load(std::vector<std::string> args, const Environment& env = {}, const DotEnv& dotenv = {}) {
   std::vector<const char*> argv{"registrar"};
@@ -453,22 +454,14 @@ TEST(Config, Version) {
 // ---------------------------------------------------------------------------------------------
 // Secrets
 
-// A fresh directory under the system temp dir, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "config_test.XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& content, fs::perms mode = fs::perms::owner_read |
-                                                                                       fs::perms::owner_write) {
-    auto file = path / name;
-    std::ofstream(file, std::ios::binary) << content;
-    fs::permissions(file, mode, fs::perm_options::replace);
-    return file;
-  }
-};
+// Writes `content` to the file `name` in `dir` with permissions `mode`; returns its path.
+fs::path write_file(const TempDir& dir, const std::string& name, const std::string& content,
+                    fs::perms mode = fs::perms::owner_read | fs::perms::owner_write) {
+  auto file = dir.path() / name;
+  std::ofstream(file, std::ios::binary) << content;
+  fs::permissions(file, mode, fs::perm_options::replace);
+  return file;
+}
 
 const std::string kSecret(40, 'k');
 const std::string kOtherSecret(40, 'o');
@@ -494,7 +487,7 @@ std::string secret_error(std::vector<std::string> args, const Environment& env =
 
 TEST(Secrets, JwtSecretFromEnvironmentOrDotEnv) {
   TempDir dir;
-  auto data = dir.path.string();
+  auto data = dir.path().string();
   auto s = resolved({"serve", "--data-dir", data}, {{"REGISTRAR_JWT_SECRET", kSecret}}).settings;
   EXPECT_EQ(s.jwt.secret, kSecret);
   EXPECT_EQ(s.jwt.secret_source, "env");
@@ -507,12 +500,12 @@ TEST(Secrets, JwtSecretFromEnvironmentOrDotEnv) {
   s = resolved({"serve", "--data-dir", data}, {}, {{"REGISTRAR_JWT_SECRET", kOtherSecret}}).settings;
   EXPECT_EQ(s.jwt.secret, kOtherSecret);
   EXPECT_EQ(s.jwt.secret_source, ".env");
-  EXPECT_FALSE(fs::exists(dir.path / "jwt-secret"));  // nothing generated
+  EXPECT_FALSE(fs::exists(dir.path() / "jwt-secret"));  // nothing generated
 }
 
 TEST(Secrets, JwtSecretFromAFileIsTrimmed) {
   TempDir dir;
-  auto file = dir.write("jwt", kSecret + " \n\n");
+  auto file = write_file(dir, "jwt", kSecret + " \n\n");
   auto s = resolved({"serve", "--jwt-secret-file", file.string()}).settings;
   EXPECT_EQ(s.jwt.secret, kSecret);
   EXPECT_EQ(s.jwt.secret_source, "file " + file.string());
@@ -523,7 +516,7 @@ TEST(Secrets, JwtSecretFromAFileIsTrimmed) {
 
 TEST(Secrets, TheHigherLayerWinsBetweenInlineSecretAndFile) {
   TempDir dir;
-  auto file = dir.write("jwt", kSecret);
+  auto file = write_file(dir, "jwt", kSecret);
   // A flag beats an inline secret in the environment or .env...
   auto s = resolved({"serve", "--jwt-secret-file", file.string()}, {{"REGISTRAR_JWT_SECRET", kOtherSecret}}).settings;
   EXPECT_EQ(s.jwt.secret, kSecret);
@@ -540,7 +533,7 @@ TEST(Secrets, TheHigherLayerWinsBetweenInlineSecretAndFile) {
 
 TEST(Secrets, JwtSecretGeneratedIntoTheDataDirThenReused) {
   TempDir dir;
-  auto data = dir.path / "nested" / "data";
+  auto data = dir.path() / "nested" / "data";
   auto first = resolved({"serve", "--data-dir", data.string()});
   auto file = data / "jwt-secret";
   EXPECT_EQ(first.settings.jwt.secret_source, "generated " + file.string());
@@ -564,7 +557,7 @@ TEST(Secrets, JwtSecretGeneratedIntoTheDataDirThenReused) {
   EXPECT_EQ(second.settings.jwt.secret_source, "data-dir " + file.string());
   EXPECT_TRUE(second.notes.empty());
 
-  auto third = resolved({"serve", "--data-dir", (dir.path / "elsewhere").string()});
+  auto third = resolved({"serve", "--data-dir", (dir.path() / "elsewhere").string()});
   EXPECT_NE(third.settings.jwt.secret, secret);  // random, not derived
 }
 
@@ -575,21 +568,21 @@ TEST(Secrets, ShortSecretsAreRejectedWithoutEchoingThem) {
       << line;
   EXPECT_EQ(line.find("tooshort-secret"), std::string::npos);
 
-  auto file = dir.write("short", "abc\n");
+  auto file = write_file(dir, "short", "abc\n");
   line = secret_error({"serve", "--jwt-secret-file", file.string()});
   EXPECT_TRUE(line.starts_with("registrar: --jwt-secret-file " + file.string() +
                                " (REGISTRAR_JWT_SECRET_FILE) is 3 bytes; at least 32"))
       << line;
 
-  dir.write("jwt-secret", "abc\n");  // a short key in the data dir is no better
-  line = secret_error({"serve", "--data-dir", dir.path.string()});
+  write_file(dir, "jwt-secret", "abc\n");  // a short key in the data dir is no better
+  line = secret_error({"serve", "--data-dir", dir.path().string()});
   EXPECT_NE(line.find("is 3 bytes"), std::string::npos) << line;
 
 }
 
 TEST(Secrets, MissingSecretFileIsAnError) {
   TempDir dir;
-  auto missing = (dir.path / "absent").string();
+  auto missing = (dir.path() / "absent").string();
   EXPECT_EQ(secret_error({"serve", "--jwt-secret-file", missing}),
             "registrar: cannot read --jwt-secret-file " + missing +
                 " (REGISTRAR_JWT_SECRET_FILE): No such file or directory");
@@ -597,7 +590,7 @@ TEST(Secrets, MissingSecretFileIsAnError) {
 
 TEST(Secrets, GroupOrWorldReadableFileGetsANote) {
   TempDir dir;
-  auto file = dir.write("jwt", kSecret, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  auto file = write_file(dir, "jwt", kSecret, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
   auto result = resolved({"serve", "--jwt-secret-file", file.string()});
   EXPECT_EQ(result.settings.jwt.secret, kSecret);
   ASSERT_EQ(result.notes.size(), 1u);
@@ -616,7 +609,7 @@ TEST(Secrets, AdminToken) {
   EXPECT_EQ(s.admin_token, kOtherSecret);
   EXPECT_EQ(s.admin_token_source, "env");
 
-  auto file = dir.write("admin", kOtherSecret + "\n");
+  auto file = write_file(dir, "admin", kOtherSecret + "\n");
   s = resolved({"serve", "--admin-token-file", file.string()}, {{"REGISTRAR_JWT_SECRET", kSecret}}).settings;
   EXPECT_EQ(s.admin_token, kOtherSecret);
   EXPECT_EQ(s.admin_token_source, "file " + file.string());

@@ -1,7 +1,6 @@
 // The embedded event path: InProcessEventBus + OutboxDispatcher over the real SQLite outbox.
 // Threaded tests wait on conditions with timeouts (never on sleeps) for what they expect to happen.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +19,7 @@
 #include "adapters/sqlite/outbox_store.hpp"
 #include "adapters/sqlite/user_store.hpp"
 #include "ports/errors.hpp"
+#include "support/temp_dir.hpp"
 
 namespace registrar {
 namespace {
@@ -28,25 +28,9 @@ using namespace std::chrono_literals;
 using adapters::inproc::DispatcherOptions;
 using adapters::inproc::InProcessEventBus;
 using adapters::inproc::OutboxDispatcher;
+using testing::TempDir;
 
 constexpr auto kTimeout = 10s;  // generous: only reached when a test fails
-
-class TempDir {
- public:
-  TempDir() {
-    std::string buf = (std::filesystem::temp_directory_path() / "registrar-test-XXXXXX").string();
-    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = buf;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A consumer that records what it handled and can be told to fail. Thread-safe; tests wait on
 // it for a number of handled events.

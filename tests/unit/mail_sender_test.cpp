@@ -3,10 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sodium.h>
-#include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
@@ -27,6 +24,8 @@
 #include "adapters/mail/smtp_mail_sender.hpp"
 #include "ports/errors.hpp"
 #include "support/fakes.hpp"
+#include "support/loopback_server.hpp"
+#include "support/temp_dir.hpp"
 
 namespace registrar {
 namespace {
@@ -37,23 +36,7 @@ using adapters::mail::FileMailSender;
 using adapters::mail::SmtpMailSender;
 using adapters::mail::SmtpOptions;
 using asio::ip::tcp;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string buf = (std::filesystem::temp_directory_path() / "registrar-mail-XXXXXX").string();
-    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = buf;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using testing::TempDir;
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -221,21 +204,8 @@ class FakeSmtpServer {
     std::string data;                   // what followed DATA, up to and including CRLF "." CRLF
   };
 
-  explicit FakeSmtpServer(Script script = {}) : script_(std::move(script)), acceptor_(ioc_) {
-    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen();
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-  ~FakeSmtpServer() {
-    ioc_.stop();
-    thread_.join();
-  }
-  std::uint16_t port() const { return port_; }
+  explicit FakeSmtpServer(Script script = {}) : script_(std::move(script)) {}
+  std::uint16_t port() const { return server_.port(); }
   std::vector<Session> sessions() const {
     std::lock_guard lock(mutex_);
     return sessions_;
@@ -247,17 +217,15 @@ class FakeSmtpServer {
   }
 
  private:
-  asio::awaitable<void> accept_loop() {
-    for (;;) {
-      auto socket = co_await acceptor_.async_accept(asio::use_awaitable);
-      std::size_t index;
-      {
-        std::lock_guard lock(mutex_);
-        sessions_.emplace_back();
-        index = sessions_.size() - 1;
-      }
-      asio::co_spawn(ioc_, serve(std::move(socket), index), asio::detached);
+  // Each connection is a session, recorded as it is accepted.
+  asio::awaitable<void> accept(tcp::socket socket) {
+    std::size_t index;
+    {
+      std::lock_guard lock(mutex_);
+      sessions_.emplace_back();
+      index = sessions_.size() - 1;
     }
+    return serve(std::move(socket), index);
   }
 
   void record(std::size_t index, auto&& fn) {
@@ -333,12 +301,10 @@ class FakeSmtpServer {
   }
 
   Script script_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
   mutable std::mutex mutex_;
   std::vector<Session> sessions_;
+  // Last: stopped before the state above goes.
+  testing::LoopbackServer server_{[this](tcp::socket socket) { return accept(std::move(socket)); }};
 };
 
 SmtpOptions smtp_options(std::uint16_t port) {

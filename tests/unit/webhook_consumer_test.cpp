@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,15 +15,14 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "adapters/consumers/webhook_consumer.hpp"
-#include "app/events.hpp"
 #include "ports/errors.hpp"
+#include "support/events.hpp"
 #include "support/fakes.hpp"
+#include "support/loopback_server.hpp"
 
 namespace registrar {
 namespace {
@@ -38,28 +35,10 @@ using adapters::consumers::PermanentFailure;
 using adapters::consumers::WebhookConsumer;
 using adapters::consumers::WebhookOptions;
 using asio::ip::tcp;
+using testing::MemoryProcessedEvents;
+using testing::user_registered;
 
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-class MemoryProcessedEvents : public ports::ProcessedEvents {
- public:
-  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override {
-    std::lock_guard lock(mutex_);
-    return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
-  }
-  bool is_processed(std::string_view consumer, std::string_view event_id) override {
-    std::lock_guard lock(mutex_);
-    return ids_.contains(std::string(consumer) + "/" + std::string(event_id));
-  }
-  std::size_t size() const {
-    std::lock_guard lock(mutex_);
-    return ids_.size();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::set<std::string> ids_;
-};
 
 // Records each request; answers each target with the statuses queued for it (then 200).
 class HookServer {
@@ -69,23 +48,8 @@ class HookServer {
     std::map<std::string, std::string> headers;  // lower-case names
   };
 
-  HookServer() : acceptor_(ioc_) {
-    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen();
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-  ~HookServer() {
-    ioc_.stop();
-    thread_.join();
-  }
-
-  std::string url(const std::string& target) const { return "http://127.0.0.1:" + std::to_string(port_) + target; }
-  std::uint16_t port() const { return port_; }
+  std::string url(const std::string& target) const { return "http://127.0.0.1:" + std::to_string(port()) + target; }
+  std::uint16_t port() const { return server_.port(); }
 
   // The next answers for `target` (path and query), in order; after them: 200.
   void answer(const std::string& target, std::vector<unsigned> statuses) {
@@ -109,13 +73,6 @@ class HookServer {
   }
 
  private:
-  asio::awaitable<void> accept_loop() {
-    for (;;) {
-      auto socket = co_await acceptor_.async_accept(asio::use_awaitable);
-      asio::co_spawn(ioc_, serve(std::move(socket)), asio::detached);
-    }
-  }
-
   asio::awaitable<void> serve(tcp::socket socket) {
     try {
       beast::flat_buffer buffer;
@@ -159,24 +116,13 @@ class HookServer {
     }
   }
 
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
   mutable std::mutex mutex_;
   std::map<std::string, std::deque<unsigned>> script_;
   std::chrono::milliseconds stall_{0};
   std::vector<Request> requests_;
+  // Last: stopped before the state above goes.
+  testing::LoopbackServer server_{[this](tcp::socket socket) { return serve(std::move(socket)); }};
 };
-
-domain::EventEnvelope registered(const std::string& event_id) {
-  domain::User u;
-  u.id = "0192a3b4-0000-7000-8000-000000000001";
-  u.email = "newuser@example.com";
-  u.username = "newuser";
-  u.created_at = domain::Timestamp{std::chrono::milliseconds{1'760'891'835'123}};
-  return app::make_user_registered(u, event_id, u.created_at + std::chrono::milliseconds{333});
-}
 
 std::vector<unsigned char> key_bytes() { return adapters::consumers::decode_webhook_secret(kSecret); }
 
@@ -238,7 +184,7 @@ class WebhookConsumerTest : public ::testing::Test {
 TEST_F(WebhookConsumerTest, ASignedPostArrivesWithTheStandardWebhooksHeaders) {
   auto consumer = make({server_.url("/hooks/a?tenant=1")});
   EXPECT_EQ(consumer->name(), "webhook");
-  const auto event = registered("evt-1");
+  const auto event = user_registered("evt-1");
   consumer->handle(event);
 
   const auto requests = server_.requests();
@@ -258,20 +204,20 @@ TEST_F(WebhookConsumerTest, ASignedPostArrivesWithTheStandardWebhooksHeaders) {
 
 TEST_F(WebhookConsumerTest, ARedeliveryPostsNothingNew) {
   auto consumer = make({server_.url("/a"), server_.url("/b")});
-  consumer->handle(registered("evt-1"));
-  consumer->handle(registered("evt-1"));
+  consumer->handle(user_registered("evt-1"));
+  consumer->handle(user_registered("evt-1"));
   // A new consumer instance (a restarted process) with the same ProcessedEvents: still nothing.
-  make({server_.url("/a"), server_.url("/b")})->handle(registered("evt-1"));
+  make({server_.url("/a"), server_.url("/b")})->handle(user_registered("evt-1"));
   EXPECT_EQ(server_.count("/a"), 1u);
   EXPECT_EQ(server_.count("/b"), 1u);
-  consumer->handle(registered("evt-2"));
+  consumer->handle(user_registered("evt-2"));
   EXPECT_EQ(server_.requests().size(), 4u);
 }
 
 TEST_F(WebhookConsumerTest, ATransientFailureIsRetriedWithBackoffWithinOneHandle) {
   server_.answer("/b", {500, 503});
   auto consumer = make({server_.url("/a"), server_.url("/b")});
-  consumer->handle(registered("evt-1"));
+  consumer->handle(user_registered("evt-1"));
   EXPECT_EQ(server_.count("/a"), 1u);
   EXPECT_EQ(server_.count("/b"), 3u);
   EXPECT_EQ(sleeps(), (std::vector<std::chrono::milliseconds>{std::chrono::milliseconds{200}, std::chrono::milliseconds{400}}));
@@ -282,13 +228,13 @@ TEST_F(WebhookConsumerTest, ATransientFailureIsRetriedWithBackoffWithinOneHandle
 TEST_F(WebhookConsumerTest, WhenRetriesRunOutOnlyTheFailedUrlIsPostedAgainOnRedelivery) {
   server_.answer("/b", {500, 500, 500});
   auto consumer = make({server_.url("/a"), server_.url("/b")});
-  EXPECT_THROW(consumer->handle(registered("evt-1")), ports::BackendUnavailable);
+  EXPECT_THROW(consumer->handle(user_registered("evt-1")), ports::BackendUnavailable);
   EXPECT_FALSE(processed_.is_processed("webhook", "evt-1"));
   EXPECT_EQ(server_.count("/a"), 1u);
   EXPECT_EQ(server_.count("/b"), 3u);
 
-  consumer->handle(registered("evt-1"));  // the runner's redelivery; /b answers 200 now
-  EXPECT_EQ(server_.count("/a"), 1u);     // already had it
+  consumer->handle(user_registered("evt-1"));  // the runner's redelivery; /b answers 200 now
+  EXPECT_EQ(server_.count("/a"), 1u);          // already had it
   EXPECT_EQ(server_.count("/b"), 4u);
   EXPECT_TRUE(processed_.is_processed("webhook", "evt-1"));
 }
@@ -296,14 +242,14 @@ TEST_F(WebhookConsumerTest, WhenRetriesRunOutOnlyTheFailedUrlIsPostedAgainOnRede
 TEST_F(WebhookConsumerTest, TimeoutAndRateLimitAnswersAreTransient) {
   server_.answer("/a", {408, 429});
   auto consumer = make({server_.url("/a")});
-  consumer->handle(registered("evt-1"));
+  consumer->handle(user_registered("evt-1"));
   EXPECT_EQ(server_.count("/a"), 3u);
 }
 
 TEST_F(WebhookConsumerTest, A400IsAPermanentFailureWithoutRetries) {
   server_.answer("/a", {400});
   auto consumer = make({server_.url("/a")});
-  EXPECT_THROW(consumer->handle(registered("evt-1")), PermanentFailure);
+  EXPECT_THROW(consumer->handle(user_registered("evt-1")), PermanentFailure);
   EXPECT_EQ(server_.count("/a"), 1u);
   EXPECT_TRUE(sleeps().empty());
   EXPECT_FALSE(processed_.is_processed("webhook", "evt-1"));
@@ -311,7 +257,7 @@ TEST_F(WebhookConsumerTest, A400IsAPermanentFailureWithoutRetries) {
 
 TEST_F(WebhookConsumerTest, ARedirectIsNotFollowedAndIsPermanent) {
   server_.answer("/a", {301});
-  EXPECT_THROW(make({server_.url("/a")})->handle(registered("evt-1")), PermanentFailure);
+  EXPECT_THROW(make({server_.url("/a")})->handle(user_registered("evt-1")), PermanentFailure);
   EXPECT_EQ(server_.count("/a"), 1u);
 }
 
@@ -321,7 +267,7 @@ TEST_F(WebhookConsumerTest, APermanentAndATransientFailureTogetherAreRetried) {
   auto consumer = make({server_.url("/a"), server_.url("/b")});
   // Not PermanentFailure: /b may still succeed, so the runner must retry.
   try {
-    consumer->handle(registered("evt-1"));
+    consumer->handle(user_registered("evt-1"));
     FAIL() << "expected a throw";
   } catch (const PermanentFailure&) {
     FAIL() << "a transient failure is left: the event must be retried";
@@ -332,22 +278,22 @@ TEST_F(WebhookConsumerTest, APermanentAndATransientFailureTogetherAreRetried) {
 
 TEST_F(WebhookConsumerTest, AMalformedEventThrowsAndPostsNothing) {
   auto consumer = make({server_.url("/a")});
-  auto event = registered("evt-1");
+  auto event = user_registered("evt-1");
   for (const char* body : {"", "{", "[]", R"({"event":"user.registered","pattern":"user.registered"})",
                            R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u","email":"a@b.c","username":"a","createdAt":"nope"},"timestamp":"2025-10-19T16:37:15.456Z"})"}) {
     event.payload = body;
     EXPECT_THROW(consumer->handle(event), MalformedEvent) << body;
   }
-  auto no_id = registered("");
+  auto no_id = user_registered("");
   EXPECT_THROW(consumer->handle(no_id), MalformedEvent);
-  auto bad_id = registered("evt\r\nX-Injected: 1");
+  auto bad_id = user_registered("evt\r\nX-Injected: 1");
   EXPECT_THROW(consumer->handle(bad_id), MalformedEvent);
   EXPECT_TRUE(server_.requests().empty());
   EXPECT_EQ(processed_.size(), 0u);
 }
 
 TEST_F(WebhookConsumerTest, OtherEventTypesAreIgnored) {
-  auto event = registered("evt-1");
+  auto event = user_registered("evt-1");
   event.type = "user.deleted";
   make({server_.url("/a")})->handle(event);
   EXPECT_TRUE(server_.requests().empty());
@@ -362,7 +308,7 @@ TEST_F(WebhookConsumerTest, ConnectionRefusedIsTransientAndNeverLeaksThePath) {
   }  // nothing listens there now
   auto consumer = make({url});
   try {
-    consumer->handle(registered("evt-1"));
+    consumer->handle(user_registered("evt-1"));
     FAIL() << "expected a throw";
   } catch (const ports::BackendUnavailable& e) {
     EXPECT_EQ(std::string(e.what()).find("s3cr3t"), std::string::npos) << e.what();
@@ -381,7 +327,7 @@ TEST_F(WebhookConsumerTest, AHungReceiverTimesOut) {
   WebhookConsumer consumer(std::move(o), processed_, clock_);
   const auto start = std::chrono::steady_clock::now();
   try {
-    consumer.handle(registered("evt-1"));
+    consumer.handle(user_registered("evt-1"));
     FAIL() << "expected a timeout";
   } catch (const ports::BackendUnavailable& e) {
     EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
@@ -401,7 +347,7 @@ TEST(WebhookSignature, MatchesTheStandardWebhooksExampleVector) {
 
 TEST(WebhookSignature, AgreesWithNodeCryptoOnAnEventBody) {
   if (std::system("node -e 0 >/dev/null 2>&1") != 0) GTEST_SKIP() << "node is not available";
-  const auto event = registered("0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b");
+  const auto event = user_registered("0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b");
   const std::string ts = "1760891835";
   // The body is JSON without single quotes, so it can travel in a single-quoted shell argument.
   ASSERT_EQ(event.payload.find('\''), std::string::npos);

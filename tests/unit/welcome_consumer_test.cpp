@@ -1,12 +1,10 @@
 // The welcome consumer (one welcome message per user.registered event, idempotent on the event
 // id) and the registry of built-in consumers.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -15,9 +13,10 @@
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 #include "adapters/mail/file_mail_sender.hpp"
-#include "app/events.hpp"
 #include "ports/errors.hpp"
+#include "support/events.hpp"
 #include "support/fakes.hpp"
+#include "support/temp_dir.hpp"
 
 namespace registrar {
 namespace {
@@ -25,49 +24,9 @@ namespace {
 using adapters::consumers::MalformedEvent;
 using adapters::consumers::PermanentFailure;
 using adapters::consumers::WelcomeConsumer;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string buf = (std::filesystem::temp_directory_path() / "registrar-welcome-XXXXXX").string();
-    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = buf;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// ProcessedEvents in memory. `fail_next_marks` makes that many try_mark_processed calls throw.
-class MemoryProcessedEvents : public ports::ProcessedEvents {
- public:
-  int fail_next_marks = 0;
-  bool try_mark_processed(std::string_view consumer, std::string_view event_id) override {
-    std::lock_guard lock(mutex_);
-    if (fail_next_marks > 0) {
-      --fail_next_marks;
-      throw ports::BackendUnavailable("processed events down for a test");
-    }
-    return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
-  }
-  bool is_processed(std::string_view consumer, std::string_view event_id) override {
-    std::lock_guard lock(mutex_);
-    return ids_.contains(std::string(consumer) + "/" + std::string(event_id));
-  }
-  std::size_t size() const {
-    std::lock_guard lock(mutex_);
-    return ids_.size();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::set<std::string> ids_;
-};
+using testing::MemoryProcessedEvents;
+using testing::TempDir;
+using testing::user_registered;
 
 // Records every message handed to it; `fail_with` makes the next send throw that.
 class RecordingMailSender : public ports::MailSender {
@@ -92,17 +51,8 @@ class RecordingMailSender : public ports::MailSender {
   std::vector<ports::MailMessage> sent_;
 };
 
-domain::EventEnvelope registered(const std::string& event_id, const std::string& username = "newuser") {
-  domain::User u;
-  u.id = "0192a3b4-0000-7000-8000-000000000001";
-  u.email = username + "@example.com";
-  u.username = username;
-  u.created_at = domain::Timestamp{std::chrono::milliseconds{1'760'891'835'123}};
-  return app::make_user_registered(u, event_id, u.created_at + std::chrono::milliseconds{333});
-}
-
 domain::EventEnvelope with_payload(std::string payload) {
-  auto e = registered("evt-bad");
+  auto e = user_registered("evt-bad");
   e.payload = std::move(payload);
   return e;
 }
@@ -116,7 +66,7 @@ class WelcomeConsumerTest : public ::testing::Test {
 
 TEST_F(WelcomeConsumerTest, SendsOneWelcomeMessageKeyedByTheEventId) {
   EXPECT_EQ(consumer_.name(), "welcome");
-  consumer_.handle(registered("evt-1"));
+  consumer_.handle(user_registered("evt-1"));
   const auto sent = mail_.sent();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].channel, "email");
@@ -130,10 +80,10 @@ TEST_F(WelcomeConsumerTest, SendsOneWelcomeMessageKeyedByTheEventId) {
 }
 
 TEST_F(WelcomeConsumerTest, ARedeliveryIsSkipped) {
-  consumer_.handle(registered("evt-1"));
-  consumer_.handle(registered("evt-1"));
-  consumer_.handle(registered("evt-2", "other"));
-  consumer_.handle(registered("evt-1"));
+  consumer_.handle(user_registered("evt-1"));
+  consumer_.handle(user_registered("evt-1"));
+  consumer_.handle(user_registered("evt-2", "other"));
+  consumer_.handle(user_registered("evt-1"));
   const auto sent = mail_.sent();
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[1].to, "other@example.com");
@@ -141,16 +91,16 @@ TEST_F(WelcomeConsumerTest, ARedeliveryIsSkipped) {
 
 TEST_F(WelcomeConsumerTest, ASendFailureLeavesTheEventUnprocessedForTheRetry) {
   mail_.fail_with = RecordingMailSender::Fail::transient;
-  EXPECT_THROW(consumer_.handle(registered("evt-1")), ports::BackendUnavailable);
+  EXPECT_THROW(consumer_.handle(user_registered("evt-1")), ports::BackendUnavailable);
   EXPECT_FALSE(processed_.is_processed("welcome", "evt-1"));
-  consumer_.handle(registered("evt-1"));
+  consumer_.handle(user_registered("evt-1"));
   EXPECT_EQ(mail_.sent().size(), 1u);
   EXPECT_TRUE(processed_.is_processed("welcome", "evt-1"));
 }
 
 TEST_F(WelcomeConsumerTest, ARejectedMessageIsAPermanentFailure) {
   mail_.fail_with = RecordingMailSender::Fail::rejected;
-  EXPECT_THROW(consumer_.handle(registered("evt-1")), PermanentFailure);
+  EXPECT_THROW(consumer_.handle(user_registered("evt-1")), PermanentFailure);
   EXPECT_FALSE(processed_.is_processed("welcome", "evt-1"));
 }
 
@@ -189,11 +139,11 @@ TEST_F(WelcomeConsumerTest, ExtraFieldsAreAllowed) {
 }
 
 TEST_F(WelcomeConsumerTest, OtherEventTypesAreIgnored) {
-  auto e = registered("evt-1");
+  auto e = user_registered("evt-1");
   e.type = "user.deleted";
   consumer_.handle(e);
   EXPECT_TRUE(mail_.sent().empty());
-  auto untyped = registered("evt-2");
+  auto untyped = user_registered("evt-2");
   untyped.type.clear();  // no AMQP type: the body decides
   consumer_.handle(untyped);
   EXPECT_EQ(mail_.sent().size(), 1u);
@@ -214,9 +164,9 @@ TEST(WelcomeConsumerWithFileSender, ARepeatedSendAfterAFailedRecordIsHarmless) {
   adapters::mail::FileMailSender mail(dir.path());
   WelcomeConsumer consumer(mail, processed, "Acme");
   processed.fail_next_marks = 1;
-  EXPECT_THROW(consumer.handle(registered("evt-1")), ports::BackendUnavailable);
-  consumer.handle(registered("evt-1"));
-  consumer.handle(registered("evt-1"));
+  EXPECT_THROW(consumer.handle(user_registered("evt-1")), ports::BackendUnavailable);
+  consumer.handle(user_registered("evt-1"));
+  consumer.handle(user_registered("evt-1"));
   EXPECT_TRUE(processed.is_processed("welcome", "evt-1"));
   std::ifstream in(dir.path() / "messages.jsonl");
   std::vector<std::string> lines;
@@ -262,7 +212,7 @@ TEST(BuiltinConsumers, MakesEachByName) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "audit.jsonl"));
 
   auto welcome = adapters::consumers::make_builtin_consumer("welcome", deps);
-  welcome->handle(registered("evt-1"));
+  welcome->handle(user_registered("evt-1"));
   ASSERT_EQ(mail.sent().size(), 1u);
   EXPECT_EQ(mail.sent()[0].subject, "Welcome to Acme");
 }

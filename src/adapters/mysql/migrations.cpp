@@ -91,14 +91,6 @@ constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
 };
 
-int latest(std::span<const Migration> migrations) { return migrations.empty() ? 0 : migrations.back().version; }
-
-void check_list(std::span<const Migration> migrations) {
-  for (std::size_t i = 0; i < migrations.size(); ++i)
-    if (migrations[i].version != static_cast<int>(i) + 1)
-      throw std::logic_error("mysql migrations must be numbered 1, 2, 3, … without gaps");
-}
-
 int read_version(Connection& c) {
   {
     auto q = c.query(kTableExists);
@@ -143,19 +135,6 @@ class MigrationLock {
 
 }  // namespace
 
-SchemaTooNew::SchemaTooNew(int database_version, int known_version)
-    : std::runtime_error(fmt::format(
-          "the database schema is at version {}, newer than the {} this registrar knows; "
-          "run a registrar at least as new as the one that migrated it",
-          database_version, known_version)),
-      database_version_(database_version),
-      known_version_(known_version) {}
-
-SchemaOutdated::SchemaOutdated(int database_version, int known_version)
-    : std::runtime_error(fmt::format("the database schema is at version {}, this registrar needs {}; "
-                                     "run `registrar migrate` first",
-                                     database_version, known_version)) {}
-
 std::span<const Migration> builtin_migrations() { return kMigrations; }
 
 int schema_version(MysqlPool& pool) {
@@ -163,16 +142,17 @@ int schema_version(MysqlPool& pool) {
 }
 
 std::vector<AppliedMigration> apply_migrations(MysqlPool& pool, std::span<const Migration> migrations) {
-  check_list(migrations);
+  const auto plan = ports::SchemaPlan::of(migrations);
+  plan.check_numbering("mysql");
   std::vector<AppliedMigration> applied;
   auto lease = pool.acquire();
   Connection& c = lease.connection();
   MigrationLock lock(c, pool.options().migration_lock_timeout);
   c.query(kCreateMigrationsTable).execute({});
   int current = read_version(c);
-  if (current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
+  plan.refuse_newer(current);
   for (const auto& m : migrations) {
-    if (m.version <= current) continue;
+    if (!plan.pending(m.version, current)) continue;
     for (auto statement : m.statements) c.query(statement).execute({});
     c.query(kInsertMigration).execute({std::int64_t{m.version}, m.name});
     applied.push_back({m.version, std::string(m.name)});
@@ -181,9 +161,7 @@ std::vector<AppliedMigration> apply_migrations(MysqlPool& pool, std::span<const 
 }
 
 void require_current_schema(MysqlPool& pool, std::span<const Migration> migrations) {
-  int current = schema_version(pool);
-  if (current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
-  if (current < latest(migrations)) throw SchemaOutdated(current, latest(migrations));
+  ports::SchemaPlan::of(migrations).require_current(schema_version(pool));
 }
 
 }  // namespace registrar::adapters::mysql

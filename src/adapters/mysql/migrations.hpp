@@ -12,42 +12,24 @@
 //    the migration again.
 // Migrations are never edited once released: a change is a new migration (in both adapters).
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "adapters/mysql/pool.hpp"
+#include "ports/schema.hpp"
 
 namespace registrar::adapters::mysql {
+
+// Shared by every adapter's migrations (ports/schema.hpp), also named here.
+using ports::AppliedMigration;
+using ports::SchemaOutdated;
+using ports::SchemaTooNew;
 
 struct Migration {
   int version;
   std::string_view name;
   std::span<const std::string_view> statements;  // one statement each (run as prepared statements)
-};
-
-struct AppliedMigration {
-  int version;
-  std::string name;
-  bool operator==(const AppliedMigration&) const = default;
-};
-
-// The database was migrated by a newer registrar than this one: the binary refuses to run on it.
-class SchemaTooNew : public std::runtime_error {
- public:
-  SchemaTooNew(int database_version, int known_version);
-  int database_version() const { return database_version_; }
-  int known_version() const { return known_version_; }
-
- private:
-  int database_version_, known_version_;
-};
-
-// The database has not been migrated to the version this binary needs (run `registrar migrate`).
-class SchemaOutdated : public std::runtime_error {
- public:
-  SchemaOutdated(int database_version, int known_version);
 };
 
 // This binary's migrations, in order.

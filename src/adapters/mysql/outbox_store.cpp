@@ -6,8 +6,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include "adapters/mysql/clock.hpp"
-
 namespace registrar::adapters::mysql {
 
 namespace {
@@ -92,7 +90,7 @@ void for_each_chunk(Connection& c, std::string_view sql, const std::vector<Param
 std::vector<domain::EventEnvelope> MysqlOutboxStore::claim(std::string_view owner, std::size_t limit,
                                                            std::chrono::milliseconds lease) {
   if (limit == 0) return {};
-  auto now = now_from(clock_);
+  auto now = ports::now_from(clock_);
   auto until = now + lease;
   auto limit64 = static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int32_t>::max()));
   return pool_.transact([&](Connection& c) {
@@ -129,7 +127,7 @@ std::vector<domain::EventEnvelope> MysqlOutboxStore::claim(std::string_view owne
 
 void MysqlOutboxStore::mark_sent(std::string_view owner, const std::vector<std::string>& event_ids) {
   if (event_ids.empty()) return;
-  auto sent_at = now_from(clock_);
+  auto sent_at = ports::now_from(clock_);
   pool_.transact([&](Connection& c) { for_each_chunk(c, kMarkSent, {sent_at, owner}, event_ids); });
 }
 

@@ -1,7 +1,5 @@
 #include "adapters/mysql/processed_events.hpp"
 
-#include "adapters/mysql/clock.hpp"
-
 namespace registrar::adapters::mysql {
 
 namespace {
@@ -19,7 +17,7 @@ constexpr std::string_view kSelectProcessed =
 }  // namespace
 
 bool MysqlProcessedEvents::try_mark_processed(std::string_view consumer, std::string_view event_id) {
-  auto processed_at = now_from(clock_);
+  auto processed_at = ports::now_from(clock_);
   try {
     pool_.transact([&](Connection& c) { c.query(kInsertProcessed).execute({consumer, event_id, processed_at}); });
     return true;

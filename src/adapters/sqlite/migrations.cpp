@@ -1,7 +1,5 @@
 #include "adapters/sqlite/migrations.hpp"
 
-#include <fmt/format.h>
-
 namespace registrar::adapters::sqlite {
 
 namespace {
@@ -67,14 +65,6 @@ constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
 };
 
-int latest(std::span<const Migration> migrations) { return migrations.empty() ? 0 : migrations.back().version; }
-
-void check_list(std::span<const Migration> migrations) {
-  for (std::size_t i = 0; i < migrations.size(); ++i)
-    if (migrations[i].version != static_cast<int>(i) + 1)
-      throw std::logic_error("sqlite migrations must be numbered 1, 2, 3, … without gaps");
-}
-
 int read_version(Connection& c) {
   {
     auto q = c.query(kTableExists);
@@ -88,19 +78,6 @@ int read_version(Connection& c) {
 
 }  // namespace
 
-SchemaTooNew::SchemaTooNew(int database_version, int known_version)
-    : std::runtime_error(fmt::format(
-          "the database schema is at version {}, newer than the {} this registrar knows; "
-          "run a registrar at least as new as the one that migrated it",
-          database_version, known_version)),
-      database_version_(database_version),
-      known_version_(known_version) {}
-
-SchemaOutdated::SchemaOutdated(int database_version, int known_version)
-    : std::runtime_error(fmt::format("the database schema is at version {}, this registrar needs {}; "
-                                     "run `registrar migrate` first",
-                                     database_version, known_version)) {}
-
 std::span<const Migration> builtin_migrations() { return kMigrations; }
 
 int schema_version(SqliteDatabase& db) {
@@ -108,7 +85,8 @@ int schema_version(SqliteDatabase& db) {
 }
 
 std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db, std::span<const Migration> migrations) {
-  check_list(migrations);
+  const auto plan = ports::SchemaPlan::of(migrations);
+  plan.check_numbering("sqlite");
   std::vector<AppliedMigration> applied;
   db.with_writer([&](Connection& c) {
     {
@@ -121,23 +99,21 @@ std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db, std::span<con
       // migrated in the meantime, and holding the write lock makes the check-then-apply atomic.
       Transaction tx(c);
       int current = read_version(c);
-      if (current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
-      if (m.version <= current) continue;
+      plan.refuse_newer(current);
+      if (!plan.pending(m.version, current)) continue;
       c.exec(std::string(m.sql).c_str());
       c.query(kInsertMigration).bind(1, std::int64_t{m.version}).bind(2, m.name).run();
       tx.commit();
       applied.push_back({m.version, std::string(m.name)});
     }
     // Also refuse when there was nothing to apply (empty list) but the database is ahead.
-    if (int current = read_version(c); current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
+    plan.refuse_newer(read_version(c));
   });
   return applied;
 }
 
 void require_current_schema(SqliteDatabase& db, std::span<const Migration> migrations) {
-  int current = schema_version(db);
-  if (current > latest(migrations)) throw SchemaTooNew(current, latest(migrations));
-  if (current < latest(migrations)) throw SchemaOutdated(current, latest(migrations));
+  ports::SchemaPlan::of(migrations).require_current(schema_version(db));
 }
 
 }  // namespace registrar::adapters::sqlite

@@ -51,7 +51,7 @@ constexpr std::string_view kPendingCount = "SELECT count(*) FROM outbox WHERE se
 std::vector<domain::EventEnvelope> SqliteOutboxStore::claim(std::string_view owner, std::size_t limit,
                                                             std::chrono::milliseconds lease) {
   if (limit == 0) return {};
-  auto now = unix_ms(now_from(clock_));
+  auto now = unix_ms(ports::now_from(clock_));
   auto limit64 = static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int32_t>::max()));
   auto rows = db_.write([&](Connection& c) {
     std::vector<std::pair<std::int64_t, domain::EventEnvelope>> out;
@@ -79,7 +79,7 @@ std::vector<domain::EventEnvelope> SqliteOutboxStore::claim(std::string_view own
 
 void SqliteOutboxStore::mark_sent(std::string_view owner, const std::vector<std::string>& event_ids) {
   if (event_ids.empty()) return;
-  auto sent_at = domain::to_iso8601(now_from(clock_));
+  auto sent_at = domain::to_iso8601(ports::now_from(clock_));
   db_.write([&](Connection& c) {
     for (const auto& id : event_ids) c.query(kMarkSent).bind(1, id).bind(2, owner).bind(3, sent_at).run();
   });

@@ -18,7 +18,7 @@ constexpr std::string_view kSelectProcessed =
 }  // namespace
 
 bool SqliteProcessedEvents::try_mark_processed(std::string_view consumer, std::string_view event_id) {
-  auto processed_at = domain::to_iso8601(now_from(clock_));
+  auto processed_at = domain::to_iso8601(ports::now_from(clock_));
   return db_.write([&](Connection& c) {
     c.query(kInsertProcessed).bind(1, consumer).bind(2, event_id).bind(3, processed_at).run();
     return c.changes() == 1;

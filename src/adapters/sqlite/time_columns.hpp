@@ -6,14 +6,8 @@
 
 #include "adapters/sqlite/connection.hpp"
 #include "domain/time.hpp"
-#include "ports/system.hpp"
 
 namespace registrar::adapters::sqlite {
-
-inline domain::Timestamp now_from(ports::Clock* clock) {
-  if (clock != nullptr) return clock->now();
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(domain::Clock::now());
-}
 
 inline std::int64_t unix_ms(domain::Timestamp t) { return t.time_since_epoch().count(); }
 
