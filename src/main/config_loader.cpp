@@ -148,6 +148,13 @@ Reason set_argon2(std::string_view text, std::uint32_t lo, std::uint32_t hi, con
   return reason;
 }
 
+Reason set_seconds(std::string_view v, std::int64_t lo, std::int64_t hi, std::chrono::seconds& out) {
+  std::int64_t seconds = 0;
+  auto reason = set_uint(v, lo, hi, seconds);
+  if (!reason) out = std::chrono::seconds(seconds);
+  return reason;
+}
+
 // A queue/exchange/routing-key name: AMQP short strings, printable, ≤ 255 bytes.
 Reason set_name(std::string_view v, std::string& out) {
   if (v.empty() || v.size() > 255 || has_control_chars(v)) return "expected a name of 1 to 255 printable bytes";
@@ -279,11 +286,13 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jwt.audience); }},
     {"access-token-ttl", "SECONDS", "access token lifetime (60 to 86400)", "900", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
-       std::int64_t seconds = 0;
-       auto reason = set_uint(v, 60, 86400, seconds);
-       if (!reason) s.jwt.access_ttl = std::chrono::seconds(seconds);
-       return reason;
+       return set_seconds(v, 60, 86400, s.jwt.access_ttl);
      }},
+    {"header-timeout", "SECONDS", "time to receive a whole request head (1 to 300); slower clients are disconnected", "10",
+     false,
+     [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 300, s.http.header_timeout); }},
+    {"idle-timeout", "SECONDS", "keep-alive connection idle time before it is closed (1 to 3600)", "60", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 3600, s.http.idle_timeout); }},
     {"amqp-exchange", "NAME", "RabbitMQ exchange (topic, durable)", "topic_validateJSON", false,
      [](const std::string& v, Settings& s, const Context&) { return set_name(v, s.amqp.exchange); }},
     {"amqp-routing-key", "KEY", "routing key of published events", "topic_validateJSON", false,

@@ -180,7 +180,8 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     parser.body_limit(options_.body_limit);
     Request head_only{};  // for answering before a request could be parsed
 
-    // The whole head must arrive within header_timeout (slowloris gets cut off).
+    // The whole head must arrive within header_timeout (slowloris gets cut off). On timeout
+    // Beast's tcp_stream closes the socket, so a slow client is disconnected without an answer.
     stream.expires_after(options_.header_timeout);
     auto [hec, hn] = co_await beast_http::async_read_header(stream, buffer, parser, use_tuple);
     if (hec) {
@@ -194,9 +195,6 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
         // Beast checks Content-Length against the body limit while parsing the head.
         answer = too_large(head_only, ctx, options_.body_limit);
         linger = true;
-      } else if (hec == beast::error::timeout) {
-        answer = problem(head_only, ctx, {beast_http::status::request_timeout, "request_timeout", "Request timeout",
-                                          "The request head did not arrive in time"});
       } else if (hec.category() == beast_http::make_error_code(beast_http::error::bad_target).category()) {
         answer = problem(head_only, ctx, {beast_http::status::bad_request, "bad_request", "Bad request",
                                           "The request is not valid HTTP/1.1"});
