@@ -212,6 +212,7 @@ class EventPath final : public ports::OutboxSignal {
       description_ = "in-process";
     } else {
       auto options = amqp_options(s);
+      for (auto& c : consumers_.list) options.consumer_queues.push_back(consumer_options(s).queue_prefix + c->name());
       // Two relay loops, each with its own connection, claim disjoint batches (the outbox lease
       // keeps them apart and per-user order intact): while one waits for the broker's confirms,
       // the other prepares and publishes its batch.

@@ -34,6 +34,10 @@ void declare_publisher_topology(Connection& connection, const AmqpOptions& optio
     connection.declare_queue(options.queue);
     connection.bind_queue(options.queue, options.exchange, options.effective_binding_key());
   }
+  for (const auto& queue : options.consumer_queues) {
+    connection.declare_queue(queue);
+    connection.bind_queue(queue, options.exchange, options.effective_binding_key());
+  }
 }
 
 AmqpEventBus::AmqpEventBus(AmqpOptions options, const logging::Logger& log)

@@ -45,6 +45,12 @@ struct AmqpOptions {
   // Shown as the connection name in RabbitMQ's management UI (a suffix tells publisher/consumer).
   std::string connection_name = "registrar";
 
+  // Work queues of consumers known to this process (registrar.<name>), declared and bound by the
+  // publisher too, exactly as their runners declare them (durable, classic): a message is routed
+  // only to queues that exist when it is published, so an event relayed before a consumer first
+  // connected would otherwise never reach that consumer.
+  std::vector<std::string> consumer_queues;
+
   std::string routing_key_for(const domain::EventEnvelope& event) const {
     return routing == RoutingKeyMode::event_type ? event.type : routing_key;
   }
