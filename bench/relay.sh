@@ -39,16 +39,9 @@ BROKER_DIR=/tmp/registrar-relaybench-rmq.$$.$RANDOM
 BROKER_PORT=
 PIDS=()
 
-log() { printf '\n== %s\n' "$*" >&2; }
-die() { printf 'relay bench: %s\n' "$*" >&2; exit 1; }
-
-stop_pid() { # pid: SIGTERM, up to 15 s, then SIGKILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+BENCH_NAME="relay bench"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 cleanup() {
   local rc=$? i
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
@@ -65,43 +58,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { # a free loopback port below 45536 (the broker uses PORT+20000 for distribution)
-  local p
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    p=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-    ((p < 45536)) && { echo "$p"; return; }
-  done
-  die "no free port below 45536"
-}
-wait_until() { # seconds description command...: polls the command every 0.1 s
-  local secs=$1 what=$2 i; shift 2
-  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  die "timed out after ${secs}s waiting for $what"
-}
 now_ms() { date +%s%3N; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# Share of the machine's CPU time in use over one second, in percent.
-cpu_busy_pct() {
-  local u n s i w q sq st t1 i1
-  read -r _ u n s i w q sq st _ </proc/stat
-  t1=$((u + n + s + i + w + q + sq + st)) i1=$((i + w))
-  sleep 1
-  read -r _ u n s i w q sq st _ </proc/stat
-  echo $((100 * ((u + n + s + i + w + q + sq + st - t1) - (i + w - i1)) / (u + n + s + i + w + q + sq + st - t1)))
-}
 CONDITIONS=()
-wait_quiet() { # phase: waits up to QUIET_TIMEOUT s for ≤ QUIET_MAX_BUSY % CPU use; records what it saw
-  local end=$((SECONDS + QUIET_TIMEOUT)) busy
-  busy=$(cpu_busy_pct)
-  while ((busy > QUIET_MAX_BUSY && SECONDS < end)); do
-    echo "relay bench: $1: the machine is busy (${busy}% CPU in use); waiting for it to settle" >&2
-    sleep 4
-    busy=$(cpu_busy_pct)
-  done
-  ((busy > QUIET_MAX_BUSY)) && echo "relay bench: warning: measuring $1 on a busy machine (${busy}% CPU in use)" >&2
-  CONDITIONS+=("$1: before ${busy}% CPU busy, load $(loadavg)")
-  return 0
+phase_start() { # phase: waits for a quiet machine and records what it saw
+  wait_quiet "$1"
+  CONDITIONS+=("$1: before ${QUIET_BUSY}% CPU busy, load $(loadavg)")
 }
 phase_done() { CONDITIONS[-1]+="; after: load $(loadavg)"; }
 
@@ -146,7 +109,7 @@ delete_queue() {
 # ---------------------------------------------------------------- 3. bare publisher ceiling
 BARE_RATES=()
 for ((run = 1; run <= BARE_RUNS; run++)); do
-  wait_quiet "bare publisher, run $run"
+  phase_start "bare publisher, run $run"
   log "bare publisher (node-seed publish-bench.js, amqplib $PEER_AMQPLIB), run $run of $BARE_RUNS"
   (cd "$PEER_DIR" && NODE_PATH=$PEER_NODE_PATH AMQP_URL=$AMQP_URL node publish-bench.js) | tee "$WORK/bare-$run.json" >&2
   phase_done
@@ -181,7 +144,7 @@ pending() { sqlite3 -cmd '.timeout 5000' "$DB" 'SELECT count(*) FROM outbox WHER
 [[ $(pending) == "$RELAY_EVENTS" ]] || die "the outbox does not hold $RELAY_EVENTS pending rows"
 PAYLOAD_BYTES=$(sqlite3 "$DB" 'SELECT avg(length(payload)) FROM outbox' | cut -d. -f1)
 
-wait_quiet "relay"
+phase_start "relay"
 log "registrar relay: draining $RELAY_EVENTS events"
 T0=$(now_ms)
 "$BIN" relay --data-dir "$RELAY_DATA" --amqp-url "$AMQP_URL" >"$WORK/relay.log" 2>&1 &
@@ -226,7 +189,7 @@ users() { sqlite3 -cmd '.timeout 5000' "$REG_DATA/registrar.db" 'SELECT count(*)
 audit_lines() { [[ -f $REG_DATA/audit.jsonl ]] && wc -l <"$REG_DATA/audit.jsonl" || echo 0; }
 caught_up() { [[ $(audit_lines) -ge $(users) ]]; }
 
-wait_quiet "sign-up ceiling"
+phase_start "sign-up ceiling"
 log "sign-up ceiling: wrk -t2 -c16 -d${BURST_SECONDS}s -s bench/register.lua"
 wrk -t2 -c16 -d"${BURST_SECONDS}s" -s "$REPO/bench/register.lua" "http://127.0.0.1:$PORT" -- "rl$(date +%s | tail -c 6)" | tee "$WORK/burst.txt" >&2
 phase_done
@@ -302,7 +265,7 @@ const pct = (sorted, p) => sorted.length ? sorted[Math.min(sorted.length - 1, Ma
   agent.destroy();
 })();
 JS
-wait_quiet "latency"
+phase_start "latency"
 log "register → audit latency: $RATE sign-ups/s (half of $CEILING) for ${LATENCY_SECONDS}s"
 node "$WORK/drive.js" "$PORT" "$RATE" "$LATENCY_SECONDS" "$REG_DATA/audit.jsonl" | tee "$WORK/latency.json" >&2
 phase_done
@@ -311,8 +274,6 @@ j() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"ut
 P50=$(j latency.p50) P90=$(j latency.p90) P99=$(j latency.p99) PMAX=$(j latency.max)
 
 # ---------------------------------------------------------------- 6. the table
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.0f %%", 100 * a / b }'; }
-mark() { awk -v ok="$1" 'BEGIN { print (ok ? "✅" : "❌") }'; }
 RATIO_OK=$(awk -v a="$RELAY_RATE" -v b="$BARE_BEST" 'BEGIN { print (b > 0 && a >= 0.7 * b) }')
 P99_OK=$(awk -v a="$P99" 'BEGIN { print (a != "" && a + 0 <= 50) }')
 mkdir -p "$RESULTS"

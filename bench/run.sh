@@ -30,16 +30,11 @@ RESULTS=$REPO/bench/results
 WORK=$(mktemp -d /tmp/registrar-bench.XXXXXX)
 PIDS=()
 
-log() { printf '\n== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-stop_pid() { # pid: SIGTERM, up to 15 s, then SIGKILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+BENCH_NAME=bench
+QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15}
+QUIET_TIMEOUT=${QUIET_TIMEOUT:-300}
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 cleanup() {
   local rc=$? pid
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
@@ -52,39 +47,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-
-wait_until() { # seconds description command...: polls the command every 0.1 s
-  local secs=$1 what=$2 i; shift 2
-  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  die "timed out after ${secs}s waiting for $what"
-}
-
-# Share of the machine's CPU time (all cores) in use over one second, in percent.
-cpu_busy_pct() {
-  local u n s i w q sq st t1 i1
-  read -r _ u n s i w q sq st _ </proc/stat
-  t1=$((u + n + s + i + w + q + sq + st)) i1=$((i + w))
-  sleep 1
-  read -r _ u n s i w q sq st _ </proc/stat
-  echo $((100 * ((u + n + s + i + w + q + sq + st - t1) - (i + w - i1)) / (u + n + s + i + w + q + sq + st - t1)))
-}
-# Waits (up to QUIET_TIMEOUT seconds) until the machine is quiet: other builds or tests running
-# next to a benchmark skew every figure. Records what it saw for the report.
-QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15}
-QUIET_TIMEOUT=${QUIET_TIMEOUT:-300}
-wait_quiet() { # phase name
-  local end=$((SECONDS + QUIET_TIMEOUT)) busy
-  busy=$(cpu_busy_pct)
-  while ((busy > QUIET_MAX_BUSY && SECONDS < end)); do
-    echo "bench: $1: the machine is busy (${busy}% CPU in use by other processes); waiting for it to settle" >&2
-    sleep 4
-    busy=$(cpu_busy_pct)
-  done
-  ((busy > QUIET_MAX_BUSY)) && echo "bench: warning: measuring $1 on a busy machine (${busy}% CPU in use)" >&2
-  return 0
-}
 
 # CPU time (ticks) used by the whole machine: "busy total".
 cpu_totals() {
@@ -303,8 +265,6 @@ fi
 # ---------------------------------------------------------------- 7. the table
 r() { cat "$WORK/$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.0f %%", 100 * a / b }'; }
-mark() { awk -v ok="$1" 'BEGIN { print (ok ? "✅" : "❌") }'; }
 
 REG_SIGNUPS=$(r register-registrar.rate) NODE_SIGNUPS=$(r register-node.rate)
 REG_ME=$(r me-registrar.rate) NODE_ME=$(r me-node.rate)
