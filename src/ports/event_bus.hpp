@@ -30,6 +30,14 @@ class EventConsumer {
   virtual std::string name() const = 0;
   // Applies the event; throws on failure (the event is then retried).
   virtual void handle(const domain::EventEnvelope& event) = 0;
+  // A consumer that can share work across a batch (one sync, one commit) overrides this: it applies
+  // all of `events` in order and returns true, or throws, after which any part of the batch may
+  // have been applied and the caller goes event by event with handle() (idempotency makes the
+  // repeat harmless). The default returns false at once: this consumer takes one event at a time.
+  virtual bool handle_batch(std::span<const domain::EventEnvelope> events) {
+    (void)events;
+    return false;
+  }
 };
 
 }  // namespace registrar::ports

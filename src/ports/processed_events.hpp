@@ -1,4 +1,6 @@
 #pragma once
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace registrar::ports {
@@ -14,6 +16,17 @@ class ProcessedEvents {
   // it already was (a redelivery). Safe to call concurrently: exactly one caller gets true.
   virtual bool try_mark_processed(std::string_view consumer, std::string_view event_id) = 0;
   virtual bool is_processed(std::string_view consumer, std::string_view event_id) = 0;
+
+  // Records every id of `event_ids` for `consumer`, ids already recorded included (they stay as
+  // they are), and returns how many were new. All or nothing: adapters do it in one transaction
+  // (one commit for a whole batch of events); this default records them one by one, which is
+  // idempotent, so a failure half-way is repaired by calling again.
+  virtual std::size_t mark_all_processed(std::string_view consumer, std::span<const std::string> event_ids) {
+    std::size_t added = 0;
+    for (const auto& id : event_ids)
+      if (try_mark_processed(consumer, id)) ++added;
+    return added;
+  }
 };
 
 }  // namespace registrar::ports

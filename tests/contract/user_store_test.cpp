@@ -554,6 +554,17 @@ TEST_P(UserStoreContract, ProcessedEventsDeduplicatePerConsumer) {
   EXPECT_TRUE(processed().try_mark_processed("welcome", "e1"));
 }
 
+TEST_P(UserStoreContract, ProcessedEventsRecordABatchCountingOnlyNewIds) {
+  EXPECT_TRUE(processed().try_mark_processed("audit", "e2"));
+  const std::vector<std::string> batch{"e1", "e2", "e3"};
+  EXPECT_EQ(processed().mark_all_processed("audit", batch), 2u);  // e2 was there already
+  for (const auto& id : batch) EXPECT_TRUE(processed().is_processed("audit", id)) << id;
+  EXPECT_EQ(processed().mark_all_processed("audit", batch), 0u);
+  EXPECT_EQ(processed().mark_all_processed("audit", {}), 0u);
+  EXPECT_FALSE(processed().is_processed("welcome", "e1"));  // per consumer
+  EXPECT_FALSE(processed().try_mark_processed("audit", "e3"));
+}
+
 TEST_P(UserStoreContract, ProcessedEventIdsCompareExactly) {
   EXPECT_TRUE(processed().try_mark_processed("audit", "e1"));
   for (const std::string& id : {std::string("e1 "), std::string("E1"), std::string("é1"), std::string(200, 'e')}) {

@@ -360,8 +360,9 @@ class FakeEventBus : public ports::EventBus {
 };
 
 // ProcessedEvents in memory; like the database, it outlives the consumer instances using it.
-// `fail_next_marks` makes that many try_mark_processed calls throw ports::BackendUnavailable
-// (the database briefly down).
+// `fail_next_marks` makes that many try_mark_processed / mark_all_processed calls throw
+// ports::BackendUnavailable (the database briefly down); mark_all_processed records all or nothing,
+// like the transaction of the real adapters, and counts its calls (`batch_marks`).
 class MemoryProcessedEvents : public ports::ProcessedEvents {
  public:
   int fail_next_marks = 0;
@@ -372,6 +373,21 @@ class MemoryProcessedEvents : public ports::ProcessedEvents {
       throw ports::BackendUnavailable("processed events down for a test");
     }
     return ids_.insert(std::string(consumer) + "/" + std::string(event_id)).second;
+  }
+  std::size_t mark_all_processed(std::string_view consumer, std::span<const std::string> event_ids) override {
+    std::lock_guard lock(mutex_);
+    ++batch_marks_;
+    if (fail_next_marks > 0) {
+      --fail_next_marks;
+      throw ports::BackendUnavailable("processed events down for a test");
+    }
+    std::size_t added = 0;
+    for (const auto& id : event_ids) added += ids_.insert(std::string(consumer) + "/" + id).second ? 1 : 0;
+    return added;
+  }
+  int batch_marks() const {
+    std::lock_guard lock(mutex_);
+    return batch_marks_;
   }
   bool is_processed(std::string_view consumer, std::string_view event_id) override {
     std::lock_guard lock(mutex_);
@@ -386,6 +402,7 @@ class MemoryProcessedEvents : public ports::ProcessedEvents {
  private:
   mutable std::mutex mutex_;
   std::set<std::string> ids_;
+  int batch_marks_ = 0;
 };
 
 }  // namespace registrar::testing

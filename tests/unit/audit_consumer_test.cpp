@@ -178,6 +178,56 @@ TEST_F(AuditConsumerTest, AFailureToRecordDoesNotWriteTheLineTwice) {
   EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1"}));
 }
 
+TEST_F(AuditConsumerTest, ABatchIsWrittenInOrderOnceAndRecordedInOneCall) {
+  AuditConsumer audit(file(), processed_, clock_);
+  audit.handle(event("e2"));
+  const int marks_before = processed_.batch_marks();
+  // e2 is a redelivery, e1 comes twice in the batch: neither gets a second line.
+  std::vector<domain::EventEnvelope> batch{event("e1"), event("e2"), event("e3"), event("e1"), event("e4")};
+  EXPECT_TRUE(audit.handle_batch(batch));
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e2", "e1", "e3", "e4"}));
+  EXPECT_EQ(processed_.batch_marks() - marks_before, 1);  // one transaction for the batch
+  for (const char* id : {"e1", "e3", "e4"}) EXPECT_TRUE(processed_.is_processed("audit", id)) << id;
+  // The whole batch again: nothing new.
+  EXPECT_TRUE(audit.handle_batch(batch));
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e2", "e1", "e3", "e4"}));
+}
+
+TEST_F(AuditConsumerTest, RecoveryRecordsEveryUnrecordedLineOfTheLastBatch) {
+  // A crash after a batch (e2, e3, e4) was durably written but before its ids were recorded.
+  {
+    AuditConsumer audit(file(), processed_, clock_);
+    audit.handle(event("e1"));
+  }
+  std::string text = read_file(file());
+  for (const char* id : {"e2", "e3", "e4"}) text += adapters::audit::audit_line(event(id), clock_.now()) + "\n";
+  write_file(file(), text);
+
+  AuditConsumer audit(file(), processed_, clock_);
+  for (const char* id : {"e1", "e2", "e3", "e4"}) EXPECT_TRUE(processed_.is_processed("audit", id)) << id;
+  std::vector<domain::EventEnvelope> redelivery{event("e2"), event("e3"), event("e4"), event("e5")};
+  audit.handle_batch(redelivery);  // only e5 is new
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2", "e3", "e4", "e5"}));
+}
+
+TEST_F(AuditConsumerTest, RecoveryLeavesAFileThatEndsInAForeignLineAsIs) {
+  write_file(file(), adapters::audit::audit_line(event("e1"), clock_.now()) + "\nnot an audit record\n");
+  AuditConsumer audit(file(), processed_, clock_);  // does not throw, records nothing
+  EXPECT_FALSE(processed_.is_processed("audit", "e1"));
+  audit.handle(event("e2"));
+  EXPECT_EQ(lines_of(read_file(file())).size(), 3u);
+}
+
+TEST_F(AuditConsumerTest, AFailureToRecordABatchDoesNotWriteItsLinesTwice) {
+  AuditConsumer audit(file(), processed_, clock_);
+  processed_.fail_next_marks = 1;
+  std::vector<domain::EventEnvelope> first{event("e1"), event("e2")};
+  EXPECT_THROW(audit.handle_batch(first), ports::BackendUnavailable);  // lines written, ids not recorded
+  std::vector<domain::EventEnvelope> retry{event("e1"), event("e2"), event("e3")};
+  EXPECT_TRUE(audit.handle_batch(retry));  // records the pending ids first, then writes e3 only
+  EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2", "e3"}));
+}
+
 TEST_F(AuditConsumerTest, ANonJsonPayloadIsKeptAsAString) {
   AuditConsumer audit(file(), processed_, clock_);
   auto e = event("e1");

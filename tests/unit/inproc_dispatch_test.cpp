@@ -9,6 +9,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,31 @@ std::vector<std::string> ids_of(const std::vector<domain::EventEnvelope>& events
   return ids;
 }
 
+// A consumer that takes whole batches (as the audit consumer does); records each batch's size.
+class BatchingConsumer : public RecordingConsumer {
+ public:
+  using RecordingConsumer::RecordingConsumer;
+  bool fail_batches = false;
+
+  bool handle_batch(std::span<const domain::EventEnvelope> events) override {
+    {
+      std::lock_guard lock(batch_mutex_);
+      batch_sizes_.push_back(events.size());
+    }
+    if (fail_batches) throw std::runtime_error("batch failure for a test");
+    for (const auto& e : events) handle(e);
+    return true;
+  }
+  std::vector<std::size_t> batch_sizes() const {
+    std::lock_guard lock(batch_mutex_);
+    return batch_sizes_;
+  }
+
+ private:
+  mutable std::mutex batch_mutex_;
+  std::vector<std::size_t> batch_sizes_;
+};
+
 // ---------------------------------------------------------------------------------------------
 // InProcessEventBus alone.
 
@@ -132,6 +158,31 @@ TEST(InProcessEventBus, KeepsPerAggregateOrderWhenAConsumerFails) {
   EXPECT_EQ(bus.publish(batch), (std::vector<std::string>{"u2-first"}));
   EXPECT_EQ(ids_of(welcome.handled()), (std::vector<std::string>{"u2-first"}));
   EXPECT_EQ(welcome.attempts("u1-second"), 0);
+}
+
+TEST(InProcessEventBus, GivesABatchingConsumerTheWholeBatchInOneCall) {
+  BatchingConsumer audit("audit");
+  RecordingConsumer welcome("welcome");
+  InProcessEventBus bus({audit, welcome});
+  std::vector<domain::EventEnvelope> batch = {event("e1", "u1"), event("e2", "u2"), event("e3", "u1")};
+  EXPECT_EQ(bus.publish(batch), (std::vector<std::string>{"e1", "e2", "e3"}));
+  EXPECT_EQ(audit.batch_sizes(), (std::vector<std::size_t>{3}));
+  EXPECT_EQ(ids_of(audit.handled()), (std::vector<std::string>{"e1", "e2", "e3"}));
+  EXPECT_EQ(ids_of(welcome.handled()), (std::vector<std::string>{"e1", "e2", "e3"}));
+}
+
+TEST(InProcessEventBus, AFailedBatchIsRetriedEventByEvent) {
+  BatchingConsumer audit("audit");
+  audit.fail_batches = true;
+  audit.fail_when = [](const domain::EventEnvelope& e, int) { return e.id == "e2"; };
+  std::vector<std::string> logged;
+  InProcessEventBus bus({audit}, [&](const std::string& consumer, const domain::EventEnvelope& e,
+                                     const std::string&) { logged.push_back(consumer + ":" + e.id); });
+  std::vector<domain::EventEnvelope> batch = {event("e1", "u1"), event("e2", "u2"), event("e3", "u3")};
+  // Only the event that fails on its own is held back.
+  EXPECT_EQ(bus.publish(batch), (std::vector<std::string>{"e1", "e3"}));
+  EXPECT_EQ(ids_of(audit.handled()), (std::vector<std::string>{"e1", "e3"}));
+  EXPECT_EQ(logged, (std::vector<std::string>{"audit:e2"}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +287,46 @@ TEST_F(DispatcherTest, WakesOnNotifyWithoutWaitingForThePollInterval) {
   EXPECT_EQ(audit.handled().at(0).id, "event-1");
   ASSERT_TRUE(dispatcher.wait_idle(kTimeout));
   EXPECT_EQ(outbox_.pending_count(), 0u);
+}
+
+TEST_F(DispatcherTest, UnderLoadNotifiedPassesStartOneLingerApartSoEventsShareABatch) {
+  BatchingConsumer audit("audit");
+  InProcessEventBus bus({audit});
+  auto options = fast_options();
+  options.linger = 1s;  // long enough that the five commits below surely fall inside it
+  OutboxDispatcher dispatcher(outbox_, bus, options);
+  dispatcher.start();
+  ASSERT_TRUE(dispatcher.wait_idle(kTimeout));
+  create_users(1);
+  dispatcher.notify();  // the first notified pass starts at once, linger or not
+  ASSERT_TRUE(audit.wait_for_handled(1));
+  for (int i = 0; i < 5; ++i) {
+    create_users(1);
+    dispatcher.notify();
+  }
+  ASSERT_TRUE(audit.wait_for_handled(6));
+  ASSERT_TRUE(dispatcher.wait_idle(kTimeout));
+  dispatcher.stop();
+  EXPECT_EQ(audit.batch_sizes(), (std::vector<std::size_t>{1, 5}));
+  EXPECT_EQ(outbox_.pending_count(), 0u);
+}
+
+TEST_F(DispatcherTest, StopCutsTheLingerShort) {
+  RecordingConsumer audit("audit");
+  InProcessEventBus bus({audit});
+  auto options = fast_options();
+  options.linger = std::chrono::hours(1);
+  OutboxDispatcher dispatcher(outbox_, bus, options);
+  dispatcher.start();
+  ASSERT_TRUE(dispatcher.wait_idle(kTimeout));
+  create_users(1);
+  dispatcher.notify();
+  ASSERT_TRUE(audit.wait_for_handled(1));  // not delayed: no notified pass before it
+  create_users(1);
+  dispatcher.notify();  // this one waits for the linger …
+  auto stopped = std::async(std::launch::async, [&] { dispatcher.stop(); });
+  EXPECT_EQ(stopped.wait_for(kTimeout), std::future_status::ready);  // … which stop() ends
+  EXPECT_EQ(outbox_.pending_count(), 1u);  // left for the next start (at least once)
 }
 
 // A bus that is "down" for its first `outages` calls, then delivers through `next`.

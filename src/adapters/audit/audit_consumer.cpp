@@ -61,6 +61,16 @@ std::string read_range(int fd, off_t start, off_t end) {
   return s;
 }
 
+// The eventId of an audit line, or nullopt if the line is not an audit record.
+std::optional<std::string> event_id_of(const std::string& text) {
+  std::error_code ec;
+  json::value line = json::parse(text, ec);
+  if (ec || !line.is_object()) return std::nullopt;
+  const auto* v = line.as_object().if_contains("eventId");
+  if (v == nullptr || !v->is_string()) return std::nullopt;
+  return std::string(v->get_string().data(), v->get_string().size());
+}
+
 }  // namespace
 
 std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp received_at) {
@@ -111,23 +121,29 @@ void AuditConsumer::recover() {
     if (size == 0) return;
   }
 
-  // 2. The last complete line was durably written, but the process may have died before recording
-  //    its id. Record it now, so the redelivery of that event is skipped, not written twice.
-  auto prev_nl = last_newline_before(fd_, size - 1);
-  off_t start = prev_nl ? *prev_nl + 1 : 0;
-  std::string text = read_range(fd_, start, size - 1);
-  std::error_code ec;
-  json::value line = json::parse(text, ec);
-  const json::string* id = nullptr;
-  if (!ec && line.is_object())
-    if (auto* v = line.as_object().if_contains("eventId")) id = v->if_string();
-  if (id == nullptr) {
-    spdlog::warn("audit log: the last line is not an audit record; left as is");
-    return;
+  // 2. The last batch of complete lines was durably written, but the process may have died before
+  //    recording their ids. Walking back from the end, collect the ids not recorded yet; the first
+  //    recorded one marks the end of that batch (batches are recorded whole, in file order).
+  std::vector<std::string> unrecorded;
+  off_t end = size - 1;  // the newline ending the line being looked at
+  while (end >= 0) {
+    auto prev_nl = last_newline_before(fd_, end);
+    off_t start = prev_nl ? *prev_nl + 1 : 0;
+    auto id = event_id_of(read_range(fd_, start, end));
+    if (!id) {
+      spdlog::warn("audit log: a line that is not an audit record ends the file's recovery scan; left as is");
+      break;
+    }
+    if (processed_.is_processed(kName, *id)) break;
+    unrecorded.push_back(std::move(*id));
+    if (!prev_nl) break;
+    end = *prev_nl;
   }
-  std::string event_id(id->data(), id->size());
-  if (processed_.try_mark_processed(kName, event_id))
-    spdlog::info("audit log: recorded event {} written just before a crash", event_id);
+  if (unrecorded.empty()) return;
+  std::reverse(unrecorded.begin(), unrecorded.end());
+  processed_.mark_all_processed(kName, unrecorded);
+  spdlog::info("audit log: recorded {} event(s) written just before a crash, the last {}", unrecorded.size(),
+               unrecorded.back());
 }
 
 void AuditConsumer::append_durably(const std::string& line) {
@@ -148,19 +164,34 @@ void AuditConsumer::append_durably(const std::string& line) {
   if (::fdatasync(fd_) != 0) undo("fdatasync failed", errno);
 }
 
-void AuditConsumer::handle(const domain::EventEnvelope& event) {
-  std::lock_guard lock(mutex_);
-  // A line written earlier whose id could not be recorded: record it before anything else.
-  if (unrecorded_) {
-    processed_.try_mark_processed(kName, *unrecorded_);
-    unrecorded_.reset();
-  }
-  if (processed_.is_processed(kName, event.id)) return;  // redelivery: already in the file
+void AuditConsumer::handle(const domain::EventEnvelope& event) { handle_batch({&event, 1}); }
 
-  append_durably(audit_line(event, clock_.now()) + '\n');
-  unrecorded_ = event.id;
-  processed_.try_mark_processed(kName, event.id);
-  unrecorded_.reset();
+bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) {
+  std::lock_guard lock(mutex_);
+  // Lines written earlier whose ids could not be recorded: record them before anything else.
+  if (!unrecorded_.empty()) {
+    processed_.mark_all_processed(kName, unrecorded_);
+    unrecorded_.clear();
+  }
+
+  std::vector<std::string> ids;
+  std::string lines;
+  const auto received_at = clock_.now();
+  for (const auto& event : events) {
+    if (std::find(ids.begin(), ids.end(), event.id) != ids.end()) continue;  // twice in this batch
+    if (processed_.is_processed(kName, event.id)) continue;                  // redelivery: already in the file
+    lines += audit_line(event, received_at);
+    lines += '\n';
+    ids.push_back(event.id);
+  }
+  if (ids.empty()) return true;
+
+  // One write and one fdatasync for the batch, then one transaction recording all its ids.
+  append_durably(lines);
+  unrecorded_ = std::move(ids);
+  processed_.mark_all_processed(kName, unrecorded_);
+  unrecorded_.clear();
+  return true;
 }
 
 }  // namespace registrar::adapters::audit

@@ -2,8 +2,9 @@
 // The built-in "audit" consumer: one JSON line per event in an append-only file.
 #include <filesystem>
 #include <mutex>
-#include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "ports/event_bus.hpp"
 #include "ports/processed_events.hpp"
@@ -17,17 +18,19 @@ namespace registrar::adapters::audit {
 // addresses). Exactly one line per event id, even though delivery is at-least-once and the
 // process may be killed at any instant:
 //
-//  * Events are handled one at a time under a mutex. An event already recorded in ProcessedEvents
-//    is skipped. Otherwise its line is appended with a single write() and made durable with
-//    fdatasync(), and only THEN is its id recorded as processed.
+//  * Events are handled a batch at a time under a mutex. Events already recorded in
+//    ProcessedEvents are skipped. The lines of the others are appended with a single write() and
+//    made durable with one fdatasync(), and only THEN are their ids recorded as processed, all in
+//    one transaction (so a batch costs one sync of the file and one commit, whatever its size).
 //  * So a crash can leave just two states that need repair, both at the end of the file:
 //     - a partial last line (the write or its sync did not complete): its id was never recorded,
 //       the event will be delivered again, so the fragment is truncated away;
-//     - a complete last line whose id is not recorded (killed between the sync and the record):
-//       the line is there, so the id is recorded now, and the redelivery will be skipped.
+//     - complete last lines whose ids are not recorded (killed between the sync and the record):
+//       the lines are there, so their ids are recorded now, and the redeliveries will be skipped.
+//       Walking back from the end, the first line whose id is recorded ends that batch.
 //    The constructor performs this repair before any new line is written. The same repair runs
-//    in-process when recording an id fails (the database was briefly unavailable): the next
-//    handle() records the pending id first instead of writing the line again.
+//    in-process when recording ids fails (the database was briefly unavailable): the next
+//    handle_batch() records the pending ids first instead of writing the lines again.
 //  * One process writes a given file (run the audit consumer in one place).
 class AuditConsumer final : public ports::EventConsumer {
  public:
@@ -43,6 +46,7 @@ class AuditConsumer final : public ports::EventConsumer {
   std::string name() const override { return kName; }
   // Throws ports::BackendUnavailable if the line cannot be written durably or the id recorded.
   void handle(const domain::EventEnvelope& event) override;
+  bool handle_batch(std::span<const domain::EventEnvelope> events) override;
 
   const std::filesystem::path& path() const { return path_; }
 
@@ -55,7 +59,7 @@ class AuditConsumer final : public ports::EventConsumer {
   ports::Clock& clock_;
   int fd_ = -1;
   std::mutex mutex_;
-  std::optional<std::string> unrecorded_;  // id whose line is written but not yet recorded
+  std::vector<std::string> unrecorded_;  // ids whose lines are written but not yet recorded
 };
 
 // The audit line for `event` received at `received_at`, without the trailing newline. A payload

@@ -26,6 +26,15 @@ std::vector<std::string> InProcessEventBus::publish(std::span<const domain::Even
   std::vector<bool> ok(events.size(), true);
   for (ports::EventConsumer& consumer : consumers_) {
     const std::string name = consumer.name();
+    // The common case: the whole batch in one call (one sync and one commit for the audit file).
+    // If that fails, go event by event, so that one bad event or aggregate holds back only itself.
+    try {
+      if (consumer.handle_batch(events)) continue;
+    } catch (const std::exception& e) {
+      spdlog::debug("consumer {} failed a batch of {} events ({}); retrying them one by one", name, events.size(), e.what());
+    } catch (...) {
+      spdlog::debug("consumer {} failed a batch of {} events; retrying them one by one", name, events.size());
+    }
     std::set<std::string_view> blocked_aggregates;  // aggregates this consumer failed in this batch
     for (std::size_t i = 0; i < events.size(); ++i) {
       const auto& event = events[i];

@@ -77,8 +77,11 @@ std::chrono::milliseconds OutboxDispatcher::jittered(std::chrono::milliseconds b
 void OutboxDispatcher::run() {
   enum class Next { drain, poll, retry_soon, back_off };
   auto backoff = options_.backoff_initial;
+  auto pass_started = std::chrono::steady_clock::time_point::min();
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    // Only passes that a commit asked for count for the linger (not the first, poll or retry ones).
+    if (notified_) pass_started = std::chrono::steady_clock::now();
     notified_ = false;  // this pass will see everything committed before the notify()
     lock.unlock();
 
@@ -116,9 +119,11 @@ void OutboxDispatcher::run() {
         idle_cv_.notify_all();
         wake_.wait_for(lock, options_.poll_interval, [&] { return stopping_ || notified_; });
         idle_ = false;
-        // Woken by a commit: linger a moment so the commits right behind it share this pass
-        // (one claim and one mark-sent transaction for several events instead of one each).
-        if (notified_ && options_.linger.count() > 0) wake_.wait_for(lock, options_.linger, [&] { return stopping_; });
+        // Woken by a commit. Under load, passes start at most one linger apart, so the commits
+        // made meanwhile share the next pass (one claim, one mark-sent, one batch for each
+        // consumer) instead of a pass each. After a quiet spell the pass starts at once.
+        if (notified_ && options_.linger.count() > 0)
+          wake_.wait_until(lock, pass_started + options_.linger, [&] { return stopping_; });
         break;
       case Next::retry_soon:
         // A new event (notify) may be for a healthy aggregate: let it cut the wait short.

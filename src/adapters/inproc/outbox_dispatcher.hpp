@@ -18,7 +18,7 @@ namespace registrar::adapters::inproc {
 struct DispatcherOptions {
   app::RelayOptions relay;                          // owner (empty → generated, unique), batch, lease
   std::chrono::milliseconds poll_interval{1000};    // safety net: catches events no notify() announced
-  std::chrono::milliseconds linger{0};              // after a notify(), wait this long to batch more events
+  std::chrono::milliseconds linger{0};              // least time between the starts of notified passes (batches events under load)
   std::chrono::milliseconds backoff_initial{100};   // after a failed pass, doubling …
   std::chrono::milliseconds backoff_max{10'000};    // … up to this, with jitter
 };

@@ -11,6 +11,12 @@ namespace {
 constexpr std::string_view kInsertProcessed =
     "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)";
 
+// For a batch: a duplicate of the primary key leaves the row as it is and reports 0 affected rows
+// (and only that key: other errors still fail the statement).
+constexpr std::string_view kUpsertProcessed =
+    "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?) "
+    "ON DUPLICATE KEY UPDATE event_id = event_id";
+
 constexpr std::string_view kSelectProcessed =
     "SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = ? AND event_id = ?)";
 
@@ -25,6 +31,22 @@ bool MysqlProcessedEvents::try_mark_processed(std::string_view consumer, std::st
     if (e.is_duplicate_key() && e.key() == "PRIMARY") return false;
     throw;
   }
+}
+
+std::size_t MysqlProcessedEvents::mark_all_processed(std::string_view consumer,
+                                                    std::span<const std::string> event_ids) {
+  if (event_ids.empty()) return 0;
+  auto processed_at = ports::now_from(clock_);
+  std::size_t added = 0;
+  pool_.transact([&](Connection& c) {
+    added = 0;  // a retried transaction counts again from the start
+    auto q = c.query(kUpsertProcessed);
+    for (const auto& id : event_ids) {
+      q.execute({consumer, id, processed_at});
+      added += q.affected_rows() == 1 ? 1 : 0;
+    }
+  });
+  return added;
 }
 
 bool MysqlProcessedEvents::is_processed(std::string_view consumer, std::string_view event_id) {

@@ -6,13 +6,15 @@
 namespace registrar::adapters::mysql {
 
 // ports::ProcessedEvents on MySQL/MariaDB (table processed_events). Each successful
-// try_mark_processed is a committed transaction.
+// try_mark_processed (and mark_all_processed) is a committed transaction.
 class MysqlProcessedEvents final : public ports::ProcessedEvents {
  public:
   explicit MysqlProcessedEvents(MysqlPool& pool, ports::Clock* clock = nullptr) : pool_(pool), clock_(clock) {}
 
   bool try_mark_processed(std::string_view consumer, std::string_view event_id) override;
   bool is_processed(std::string_view consumer, std::string_view event_id) override;
+  // One transaction for the whole batch.
+  std::size_t mark_all_processed(std::string_view consumer, std::span<const std::string> event_ids) override;
 
  private:
   MysqlPool& pool_;

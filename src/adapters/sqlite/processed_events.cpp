@@ -25,6 +25,20 @@ bool SqliteProcessedEvents::try_mark_processed(std::string_view consumer, std::s
   });
 }
 
+std::size_t SqliteProcessedEvents::mark_all_processed(std::string_view consumer,
+                                                     std::span<const std::string> event_ids) {
+  if (event_ids.empty()) return 0;
+  auto processed_at = domain::to_iso8601(ports::now_from(clock_));
+  return db_.write([&](Connection& c) {
+    std::size_t added = 0;
+    for (const auto& id : event_ids) {
+      c.query(kInsertProcessed).bind(1, consumer).bind(2, id).bind(3, processed_at).run();
+      added += static_cast<std::size_t>(c.changes());
+    }
+    return added;
+  });
+}
+
 bool SqliteProcessedEvents::is_processed(std::string_view consumer, std::string_view event_id) {
   return db_.read([&](Connection& c) {
     auto q = c.query(kSelectProcessed);
