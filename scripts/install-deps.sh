@@ -11,6 +11,9 @@ APT_PACKAGES=(
   libmariadb-dev mariadb-server mariadb-client
   librabbitmq-dev rabbitmq-server
   libgtest-dev libgmock-dev libbenchmark-dev
+  # scripts/fuzz.sh: clang, its compiler-rt (libclang_rt.fuzzer/asan/ubsan: only Recommended by
+  # clang-14, so named here) and llvm-symbolizer for readable sanitizer stacks
+  clang libclang-rt-14-dev llvm-14
 )
 # Node.js + npm (the black-box tests and the npm build input): the machine's own Node 20 when
 # present (its package bundles npm); Debian's otherwise.
