@@ -205,6 +205,12 @@ register_rate() { # name port → created/s
   echo "$line" | sed -n 's/.*statuses=\([^ ]*\).*/\1/p' >"$WORK/register-$name.statuses"
 }
 register_rate registrar "$REG_PORT"
+# The ceiling again, right after registrar's sign-ups: the machine is shared and its speed drifts
+# over minutes, so registrar's rate is compared with the mean of the ceilings just before and after.
+measure_phase "argon2 ceiling (after)" "$WORK/ceiling-after.txt" "$BUILD_DIR/argon2_ceiling" --threads "$(nproc)" --seconds "$CEILING_SECONDS"
+CEILING_BEFORE=$CEILING
+CEILING_AFTER=$(sed -n 's/^RESULT .*hashes_per_sec=\([0-9.]*\).*/\1/p' "$WORK/ceiling-after.txt")
+CEILING=$(awk -v a="$CEILING_BEFORE" -v b="$CEILING_AFTER" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 register_rate node "$PEER_PORT"
 
 # ---------------------------------------------------------------- 5. GET /users/me
@@ -292,7 +298,7 @@ fi
   echo
   echo "| measure | registrar | Node peer | registrar / Node | target |"
   echo "|---|---:|---:|---:|---|"
-  echo "| argon2id ceiling, hashes/s ($(nproc) threads: $MS_PER_HASH ms per hash per core; one core alone: $MS_ONE_CORE ms) | $CEILING | | | |"
+  echo "| argon2id ceiling, hashes/s (mean of $CEILING_BEFORE before and $CEILING_AFTER after registrar's sign-ups; $(nproc) threads: $MS_PER_HASH ms per hash per core; one core alone: $MS_ONE_CORE ms) | $CEILING | | | |"
   echo "| sign-ups/s (201s) | $REG_SIGNUPS | $NODE_SIGNUPS | $(ratio "$REG_SIGNUPS" "$NODE_SIGNUPS") | |"
   echo "| sign-ups vs argon2 ceiling | $(pct "$REG_SIGNUPS" "$CEILING") | $(pct "$NODE_SIGNUPS" "$CEILING") | | ≥ 90 % $(mark "$(awk -v a="$REG_SIGNUPS" -v b="$CEILING" 'BEGIN { print (a >= 0.9 * b) }')") |"
   echo "| sign-up answers by status | $(r register-registrar.statuses) | $(r register-node.statuses) | | |"
