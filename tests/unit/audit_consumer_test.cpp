@@ -210,6 +210,18 @@ TEST_F(AuditConsumerTest, RecoveryRecordsEveryUnrecordedLineOfTheLastBatch) {
   EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2", "e3", "e4", "e5"}));
 }
 
+TEST_F(AuditConsumerTest, ABatchLargerThanTheMaximumIsWrittenInSlices) {
+  AuditConsumer audit(file(), processed_, clock_);
+  std::vector<domain::EventEnvelope> batch;
+  for (std::size_t i = 0; i < AuditConsumer::kMaxBatch + 3; ++i) batch.push_back(event("e" + std::to_string(i)));
+  const int marks_before = processed_.batch_marks();
+  EXPECT_TRUE(audit.handle_batch(batch));
+  EXPECT_EQ(processed_.batch_marks() - marks_before, 2);
+  auto ids = event_ids_in(file());
+  ASSERT_EQ(ids.size(), batch.size());
+  EXPECT_EQ(ids.back(), batch.back().id);
+}
+
 TEST_F(AuditConsumerTest, RecoveryLeavesAFileThatEndsInAForeignLineAsIs) {
   write_file(file(), adapters::audit::audit_line(event("e1"), clock_.now()) + "\nnot an audit record\n");
   AuditConsumer audit(file(), processed_, clock_);  // does not throw, records nothing

@@ -30,7 +30,7 @@ off_t file_size(int fd) {
 
 // Position of the last '\n' in [0, end), reading backwards in chunks; nullopt if there is none.
 std::optional<off_t> last_newline_before(int fd, off_t end) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = 8 * 1024;  // a few audit lines: recovery looks at the last lines only
   std::vector<char> buf(kChunk);
   while (end > 0) {
     off_t start = std::max<off_t>(0, end - kChunk);
@@ -124,9 +124,10 @@ void AuditConsumer::recover() {
   // 2. The last batch of complete lines was durably written, but the process may have died before
   //    recording their ids. Walking back from the end, collect the ids not recorded yet; the first
   //    recorded one marks the end of that batch (batches are recorded whole, in file order).
+  // At most one batch (kMaxBatch lines) can be unrecorded, so the walk never reads further back.
   std::vector<std::string> unrecorded;
   off_t end = size - 1;  // the newline ending the line being looked at
-  while (end >= 0) {
+  while (end >= 0 && unrecorded.size() < kMaxBatch) {
     auto prev_nl = last_newline_before(fd_, end);
     off_t start = prev_nl ? *prev_nl + 1 : 0;
     auto id = event_id_of(read_range(fd_, start, end));
@@ -167,6 +168,11 @@ void AuditConsumer::append_durably(const std::string& line) {
 void AuditConsumer::handle(const domain::EventEnvelope& event) { handle_batch({&event, 1}); }
 
 bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) {
+  // Recovery walks back over at most one batch: larger batches are written in slices of kMaxBatch.
+  while (events.size() > kMaxBatch) {
+    handle_batch(events.first(kMaxBatch));
+    events = events.subspan(kMaxBatch);
+  }
   std::lock_guard lock(mutex_);
   // Lines written earlier whose ids could not be recorded: record them before anything else.
   if (!unrecorded_.empty()) {

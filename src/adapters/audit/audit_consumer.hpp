@@ -35,6 +35,8 @@ namespace registrar::adapters::audit {
 class AuditConsumer final : public ports::EventConsumer {
  public:
   static constexpr const char* kName = "audit";
+  // Most lines written (and recorded) at once; recovery looks back at most this far.
+  static constexpr std::size_t kMaxBatch = 1024;
 
   // Opens (creates with 0600) `file` and repairs the crash window described above. `processed`
   // and `clock` must outlive the consumer. Throws std::system_error if the file cannot be opened.
