@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 
+#include "adapters/http/framing.hpp"
 #include "adapters/http/problem.hpp"
 
 namespace registrar::adapters::http {
@@ -207,6 +208,13 @@ asio::awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     method = std::string(head.method_string().substr(0, 16));
     path = std::string(target_path(head.target()).substr(0, 256));
 
+    if (auto bad_framing = framing_problem(head)) {
+      // Ambiguous framing (request smuggling): answer and close before reading any body.
+      Response answer = problem(head, ctx, std::move(*bad_framing));
+      co_await send(answer, ctx, false);
+      linger = true;
+      break;
+    }
     if (auto len = parser.content_length(); len && *len > options_.body_limit) {
       Response answer = too_large(head, ctx, options_.body_limit);
       co_await send(answer, ctx, false);
