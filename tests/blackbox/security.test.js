@@ -11,6 +11,7 @@
 // harness starts) unless REGISTRAR_TEST_DB picks one backend.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -524,6 +525,38 @@ describe('security: header floods, slow bodies and request smuggling', () => {
     } finally {
       clearTimeout(guard);
       for (const s of sockets) s.destroy();
+    }
+  });
+
+  it('a connection flood that exhausts the file descriptors pauses accepting (one warning, retries 100 ms apart) instead of a busy loop flooding the log, and serving resumes', async () => {
+    const s = await Server.start({ args: ['--log-level', 'debug'] });
+    const flood = [];
+    try {
+      const soft = /^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${s.pid}/limits`, 'utf8'))[1];
+      const inUse = fs.readdirSync(`/proc/${s.pid}/fd`).length;
+      execFileSync('prlimit', ['--pid', String(s.pid), `--nofile=${inUse + 4}:`]); // the soft limit only
+      for (let i = 0; i < 40; i++) {
+        const c = net.connect(s.port, '127.0.0.1');
+        c.on('error', () => {});
+        flood.push(c);
+      }
+      let warnings = 0; // (a second warning ends the wait at once: the loop does not pause)
+      await s.waitForLog((l) => (l.msg === 'accept still failing' && l.failedAccepts >= 4) || (/^accept failed/.test(l.msg) && ++warnings >= 2),
+        { what: 'three retries of a failing accept' });
+      const retries = s.logs.filter((l) => l.msg === 'accept still failing').map((l) => Date.parse(l.ts));
+      for (let i = 1; i < retries.length; i++) {
+        assert.ok(retries[i] - retries[i - 1] >= 80, `retries ${retries[i] - retries[i - 1]} ms apart: a busy loop`);
+      }
+      assert.equal(s.logs.filter((l) => l.level === 'warn' && /^accept failed/.test(l.msg)).length, 1, 'one warning per episode');
+      for (const c of flood) c.destroy(); // the server's descriptors come back as it sees the closes
+      await s.waitForLog((l) => l.msg === 'accepting connections again', { what: 'accepting again' });
+      const res = await s.request('GET', '/healthz', { agent: false });
+      assert.equal(res.status, 200);
+      execFileSync('prlimit', ['--pid', String(s.pid), `--nofile=${soft}:`]);
+      await s.stopCleanly();
+    } finally {
+      for (const c of flood) c.destroy();
+      await s.dispose();
     }
   });
 

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -21,6 +22,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 
 struct HttpServer::Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
@@ -76,13 +78,26 @@ tcp::endpoint HttpServer::listen(const tcp::endpoint& endpoint) {
 }
 
 asio::awaitable<void> HttpServer::accept_loop() {
+  // Failed accepts in a row. EMFILE/ENFILE and friends leave the connection in the backlog, so an
+  // immediate retry fails again at once: without a pause a flood that exhausts the descriptors
+  // would turn this loop into a busy loop writing a log line per turn. So: pause between retries,
+  // warn once per episode, and say when accepting works again (the OS recovers as connections close).
+  std::uint64_t failed_accepts = 0;
   while (!draining_) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-      // EMFILE and friends: log and keep accepting (the OS recovers as connections close).
-      log_.warn("accept failed", {{"error", ec.message()}});
+      if (failed_accepts++ == 0)
+        log_.warn("accept failed; pausing new connections", {{"error", ec.message()}, {"retryInMs", kAcceptRetryPause.count()}});
+      else
+        log_.debug("accept still failing", {{"error", ec.message()}, {"failedAccepts", failed_accepts}});
+      asio::steady_timer pause(acceptor_.get_executor(), kAcceptRetryPause);
+      co_await pause.async_wait(use_tuple);
       continue;
+    }
+    if (failed_accepts != 0) {
+      log_.info("accepting connections again", {{"failedAccepts", failed_accepts}});
+      failed_accepts = 0;
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto conn = std::make_shared<Connection>(std::move(socket));
