@@ -11,8 +11,10 @@
 //
 // Invariants (FUZZ_CHECK):
 //  - decode: the payload is the body unchanged; the id is the message_id, else "body-" + 32 hex
-//    digits that depend on the body only; poison (error) exactly when the body is not a JSON object
-//    or no type can be found; decoding is deterministic;
+//    digits that depend on the body only; poison (error) exactly when the body is not a JSON object,
+//    no type can be found, or message_id/type are not UTF-8 text; decoding is deterministic;
+//  - times: a "timestamp"/"createdAt" that parse_iso8601 accepts is in the year written, and
+//    to_iso8601 of it parses back to the same instant;
 //  - audit: the line is one line of JSON whose eventId/type are the event's and whose occurredAt
 //    parses back to the event's time: the audit file's crash recovery re-reads these lines, so an
 //    unparsable line would stop it;
@@ -31,6 +33,7 @@
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
+#include "domain/credentials.hpp"
 #include "support/check.hpp"
 #include "support/fakes.hpp"
 
@@ -51,15 +54,37 @@ bool is_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+// An ISO 8601 time from a body: if parse_iso8601 accepts it, the time it gives is in the year the
+// text says, and to_iso8601 writes it so that it parses back to the same instant.
+void check_time_text(const json::value* v) {
+  if (v == nullptr || !v->is_string()) return;
+  const std::string_view s(v->get_string().data(), v->get_string().size());
+  const auto t = domain::parse_iso8601(s);
+  if (!t) return;
+  FUZZ_CHECK(domain::parse_iso8601(domain::to_iso8601(*t)) == t, "to_iso8601 of a parsed time does not parse back");
+  long long year = 0;
+  std::size_t i = (s[0] == '+' || s[0] == '-') ? 1 : 0;
+  for (; i < s.size() && s[i] != '-'; ++i) year = year * 10 + (s[i] - '0');
+  if (s[0] == '-') year = -year;
+  const std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(*t)};
+  FUZZ_CHECK(static_cast<int>(ymd.year()) == year, "parse_iso8601 gave a time in another year than the text");
+}
+
 void check_decoded(const amqp::InboundMessage& in, const amqp::DecodedMessage& out) {
   const domain::EventEnvelope& e = out.event;
   FUZZ_CHECK(e.payload == in.body, "the payload is not the body unchanged");
   FUZZ_CHECK(e.attempts == in.previous_failures, "attempts differ from x-attempts");
-  if (in.message_id && !in.message_id->empty()) {
+  const bool id_is_text = !in.message_id || domain::utf8_length(*in.message_id);
+  const bool type_is_text = !in.type || domain::utf8_length(*in.type);
+  if (in.message_id && !in.message_id->empty() && id_is_text) {
     FUZZ_CHECK(e.id == *in.message_id, "the id is not the message_id");
   } else {
     FUZZ_CHECK(e.id.size() == 5 + 32 && e.id.starts_with("body-") && is_hex(e.id.substr(5)),
                "a derived id that is not body-<32 hex>");
+  }
+  if (!id_is_text || !type_is_text) {
+    FUZZ_CHECK(out.error.has_value(), "a message_id or type that is not UTF-8 text was not refused");
+    return;
   }
   boost::system::error_code ec;
   const json::value body = json::parse(in.body, ec);
@@ -68,6 +93,9 @@ void check_decoded(const amqp::InboundMessage& in, const amqp::DecodedMessage& o
     FUZZ_CHECK(out.error.has_value(), "a body that is not a JSON object was not refused");
     return;
   }
+  check_time_text(body.as_object().if_contains("timestamp"));
+  if (const json::value* d = body.as_object().if_contains("data"); d && d->is_object())
+    check_time_text(d->as_object().if_contains("createdAt"));
   FUZZ_CHECK(out.error.has_value() == e.type.empty(), "refused with a type, or accepted without one");
   if (in.type && !in.type->empty()) FUZZ_CHECK(e.type == *in.type, "the type property was not used");
 }

@@ -18,10 +18,11 @@
 //    documented ranges;
 //  - redact_url is idempotent and hides the userinfo password; parse_database_url gives a mysql
 //    host and database name when it accepts a mysql:// URL; parse_smtp_url's errors never contain
-//    the password; a decoded webhook secret is ≥ 24 bytes.
+//    the password; a webhook secret is accepted only in the base64 alphabet, as ≥ 24 bytes.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <vector>
 
@@ -109,6 +110,10 @@ void check_values(const dotenv::Map& values) {
 
     try {
       FUZZ_CHECK(adapters::consumers::decode_webhook_secret(value).size() >= 24, "a webhook key under 24 bytes");
+      const std::string_view b64 = std::string_view(value).starts_with("whsec_") ? std::string_view(value).substr(6) : value;
+      FUZZ_CHECK(std::all_of(b64.begin(), b64.end(),
+                             [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '='; }),
+                 "a webhook secret with bytes outside the base64 alphabet was accepted");
     } catch (const std::invalid_argument& e) {
       if (value.size() >= 24) FUZZ_CHECK(!contains(e.what(), value), "a webhook secret error shows the secret");
     }

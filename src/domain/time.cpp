@@ -11,6 +11,8 @@ namespace {
 
 using namespace std::chrono;
 
+constexpr int kMaxYear = 32767;  // static_cast<int>(year::max())
+
 void append_digits(std::string& out, long long value, int width) {
   char buf[24];
   int n = 0;
@@ -90,6 +92,9 @@ std::optional<Timestamp> parse_iso8601(std::string_view s) {
     y = read_digits(s, pos, 4);
   }
   if (!y || !expect(s, pos, '-')) return std::nullopt;
+  // std::chrono::year holds -32767..32767; a six-digit year beyond that was silently truncated to
+  // 16 bits, giving a time in another year (found by fuzz/fuzz_amqp_message).
+  if (*y > kMaxYear) return std::nullopt;
   const auto mo = read_digits(s, pos, 2);
   if (!mo || !expect(s, pos, '-')) return std::nullopt;
   const auto d = read_digits(s, pos, 2);

@@ -250,6 +250,18 @@ TEST_F(AuditConsumerTest, ANonJsonPayloadIsKeptAsAString) {
   EXPECT_EQ(json::parse(lines[0]).as_object().at("payload"), "not json\nat all");
 }
 
+// Found by fuzz/fuzz_amqp_message: Boost.JSON reads 1e400 as infinity and writes it back as
+// `Infinity`, so such a payload made a line that is not JSON (and stopped the crash recovery).
+TEST_F(AuditConsumerTest, APayloadWithANumberBeyondDoubleIsKeptAsAString) {
+  auto e = event("e1");
+  e.payload = R"({"event":"user.registered","n":[1,{"m":-1e400}],"data":{"id":"u1"}})";
+  const auto line = json::parse(adapters::audit::audit_line(e, clock_.now()));  // throws if not JSON
+  EXPECT_EQ(line.at("eventId").as_string(), "e1");
+  EXPECT_EQ(line.at("payload").as_string(), e.payload);
+  e.payload = R"({"n":1e308})";  // in range: still embedded as JSON
+  EXPECT_TRUE(json::parse(adapters::audit::audit_line(e, clock_.now())).at("payload").is_object());
+}
+
 TEST_F(AuditConsumerTest, AFailedWriteThrowsBackendUnavailableAndRecordsNothing) {
   // /dev/full accepts open() and fails every write() with ENOSPC.
   if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "/dev/full is not available";

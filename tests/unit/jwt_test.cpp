@@ -145,6 +145,28 @@ TEST_F(JwtTest, IssueRefusesEmptySubject) {
   EXPECT_THROW(service.issue("", TokenType::access), std::invalid_argument);
 }
 
+// Found by fuzz/fuzz_jwt: a subject that is not UTF-8 went into the claims as it was, and verify()
+// then refused the token issue() had just made (malformed JSON). Refused at issue() now.
+TEST_F(JwtTest, IssueRefusesSubjectThatIsNotUtf8) {
+  EXPECT_THROW(service.issue("user-\xff", TokenType::access), std::invalid_argument);
+  EXPECT_THROW(service.issue("\xed\xa0\x80", TokenType::session), std::invalid_argument);  // a surrogate
+  const auto issued = service.issue("us\xc3\xa9r \x01\"\\", TokenType::access);  // UTF-8 with escapes
+  const auto r = service.verify(issued.token, TokenType::access);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->subject, "us\xc3\xa9r \x01\"\\");
+}
+
+// Found by fuzz/fuzz_jwt: a long subject of control characters (each escaped to 6 bytes) gave a
+// token over the 8 KiB cap, which verify() refuses unparsed. issue() refuses to make it now.
+TEST_F(JwtTest, IssueRefusesASubjectWhoseTokenWouldExceedTheCap) {
+  EXPECT_THROW(service.issue(std::string(1400, '\0'), TokenType::access), std::invalid_argument);
+  EXPECT_THROW(service.issue(std::string(7000, 'u'), TokenType::access), std::invalid_argument);
+  const std::string longest_plain(900, '\x01');
+  const auto issued = service.issue(longest_plain, TokenType::access);
+  EXPECT_LE(issued.token.size(), Hs256TokenService::kMaxTokenBytes);
+  ASSERT_TRUE(service.verify(issued.token, TokenType::access).has_value());
+}
+
 TEST_F(JwtTest, HandBuiltTokenVerifies) {
   auto r = service.verify(make_token(kHeader, payload()), TokenType::access);
   ASSERT_TRUE(r.has_value());
@@ -362,6 +384,22 @@ TEST_F(JwtTest, GarbageBase64IsRefused) {
   auto token = make_token(kHeader, payload());
   token.back() = '*';
   EXPECT_EQ(error_of(token), TokenError::malformed);
+}
+
+// Found by fuzz/fuzz_jwt: libsodium 1.0.18 decodes any byte 0x80-0xFF as '_' (63), so a token
+// whose signature had each '_' re-spelled as such a byte still verified.
+TEST_F(JwtTest, BytesOutsideTheAlphabetAreRefusedEvenWhereLibsodiumWouldDecodeThem) {
+  const auto underscore_in_signature = [](const std::string& t) { return t.find('_', t.rfind('.')); };
+  std::string token;
+  for (int i = 0; token.empty() || underscore_in_signature(token) == std::string::npos; ++i)
+    token = service.issue("user-" + std::to_string(i), TokenType::access).token;
+  ASSERT_TRUE(service.verify(token, TokenType::access).has_value());
+  std::string respelled = token;
+  respelled[underscore_in_signature(token)] = '\xdf';
+  EXPECT_EQ(error_of(respelled), TokenError::malformed);
+  std::string header_high = token;
+  header_high[0] = '\x80';
+  EXPECT_EQ(error_of(header_high), TokenError::malformed);
 }
 
 TEST_F(JwtTest, NonCanonicalTrailingBitsAreRefused) {

@@ -91,6 +91,17 @@ TEST(ParseIso8601, RejectsImpossibleDatesAndTimes) {
   EXPECT_TRUE(parse_iso8601("2024-02-29T00:00:00.000Z"));
 }
 
+// Found by fuzz/fuzz_amqp_message: "+275760-…" (JavaScript's largest year) was read into
+// std::chrono::year (16 bits) and came out as a time in the year -20606.
+TEST(ParseIso8601, RejectsYearsBeyondWhatChronoYearHolds) {
+  EXPECT_EQ(parse_iso8601("+032767-12-31T23:59:59.999Z"), ms(971'890'963'199'999));
+  EXPECT_EQ(parse_iso8601("-032767-01-01T00:00:00.000Z"), ms(-1'096'193'779'200'000));
+  EXPECT_EQ(parse_iso8601("+032768-01-01T00:00:00.000Z"), std::nullopt);
+  EXPECT_EQ(parse_iso8601("-032768-01-01T00:00:00.000Z"), std::nullopt);
+  EXPECT_EQ(parse_iso8601("+275760-09-13T00:00:00.000Z"), std::nullopt);
+  EXPECT_EQ(parse_iso8601("+999999-12-31T23:59:59.999Z"), std::nullopt);
+}
+
 TEST(Iso8601, RoundTripsAcrossARange) {
   // A stride that is not a whole number of seconds, minutes or days visits many field values.
   for (long long v = -5'000'000'000'000; v <= 5'000'000'000'000; v += 7'777'777'777) {

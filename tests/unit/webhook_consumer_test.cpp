@@ -371,6 +371,10 @@ TEST(WebhookSecret, AcceptsThePrefixOrBareBase64AndRefusesJunk) {
   EXPECT_THROW(adapters::consumers::decode_webhook_secret("whsec_not base64!"), std::invalid_argument);
   EXPECT_THROW(adapters::consumers::decode_webhook_secret("whsec_c2hvcnQ="), std::invalid_argument);  // 5 bytes
   EXPECT_THROW(adapters::consumers::decode_webhook_secret(""), std::invalid_argument);
+  // libsodium 1.0.18 decodes bytes 0x80-0xFF as '/': a secret with one is refused, not misread.
+  std::string high = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  high[10] = '\xaf';
+  EXPECT_THROW(adapters::consumers::decode_webhook_secret(high), std::invalid_argument);
 }
 
 TEST(WebhookConsumerOptions, RefusesBadConfiguration) {

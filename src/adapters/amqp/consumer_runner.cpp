@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "domain/credentials.hpp"  // utf8_length
 #include "ports/errors.hpp"
 
 namespace registrar::adapters::amqp {
@@ -17,6 +18,7 @@ namespace {
 
 constexpr std::string_view kAttemptsHeader = "x-attempts";
 constexpr std::size_t kMaxErrorHeader = 512;
+constexpr std::uint64_t kMaxTimestampSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
 
 std::string hex(const unsigned char* p, std::size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -97,9 +99,20 @@ DecodedMessage decode_message(const InboundMessage& message) {
   auto& e = out.event;
   e.payload = message.body;
   e.attempts = message.previous_failures;
-  e.id = message.message_id && !message.message_id->empty() ? *message.message_id : body_id(message.body);
-  if (message.type && !message.type->empty()) e.type = *message.type;
-  if (message.timestamp)
+  // AMQP short strings are bytes, but the id and type go into JSON (audit lines, log lines) and must
+  // read back the same (the audit log's crash recovery matches ids it re-reads): bytes that are not
+  // UTF-8 text make the message poison, and such an id is not used, even in the log.
+  const bool id_is_text = !message.message_id || domain::utf8_length(*message.message_id).has_value();
+  const bool type_is_text = !message.type || domain::utf8_length(*message.type).has_value();
+  e.id = message.message_id && !message.message_id->empty() && id_is_text ? *message.message_id : body_id(message.body);
+  if (message.type && !message.type->empty() && type_is_text) e.type = *message.type;
+  if (!id_is_text || !type_is_text) {
+    out.error = !id_is_text ? "the message_id property is not UTF-8 text" : "the type property is not UTF-8 text";
+    return out;
+  }
+  // The property is any 64-bit count of seconds; past year 9999 it is ignored (in milliseconds the
+  // largest values overflow: undefined behaviour, found by fuzz/fuzz_amqp_message).
+  if (message.timestamp && *message.timestamp <= kMaxTimestampSeconds)
     e.occurred_at = domain::Timestamp(std::chrono::seconds(static_cast<long long>(*message.timestamp)));
 
   std::error_code ec;

@@ -34,9 +34,11 @@ struct InboundMessage {
 //   type         = the type property; else the body's "event", else its "pattern"
 //   payload      = the body bytes, unchanged
 //   aggregate_id = the body's data.id, if a string
-//   occurred_at  = the body's "timestamp" (ISO 8601, ms), else the timestamp property
+//   occurred_at  = the body's "timestamp" (ISO 8601, ms), else the timestamp property (if not past
+//                  the year 9999)
 //   attempts     = previous failures (x-attempts)
-// A body that is not a JSON object, or an event without a type, gives `error` (no user data in it).
+// A body that is not a JSON object, an event without a type, or a message_id / type property that
+// is not UTF-8 text (then the id is the body-derived one) gives `error` (no user data in it).
 struct DecodedMessage {
   domain::EventEnvelope event;
   std::optional<std::string> error;

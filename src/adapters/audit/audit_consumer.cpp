@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <system_error>
 #include <vector>
 
@@ -71,6 +72,23 @@ std::optional<std::string> event_id_of(const std::string& text) {
   return std::string(v->get_string().data(), v->get_string().size());
 }
 
+// True if `v` holds a number Boost.JSON read as ±infinity (a literal beyond double's range such as
+// 1e400): it serialises that as `Infinity`, which is not JSON.
+bool has_non_finite_number(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_: return !std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& item : v.get_array())
+        if (has_non_finite_number(item)) return true;
+      return false;
+    case json::kind::object:
+      for (const auto& member : v.get_object())
+        if (has_non_finite_number(member.value())) return true;
+      return false;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp received_at) {
@@ -81,7 +99,9 @@ std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp rec
   line["receivedAt"] = domain::to_iso8601(received_at);
   std::error_code ec;
   json::value payload = json::parse(event.payload, ec);
-  if (ec) payload = json::string(event.payload);
+  // Kept as text if it is not JSON, or holds a number the line could not carry as JSON (found by
+  // fuzz/fuzz_amqp_message: `Infinity` in a line stopped the crash recovery that re-reads it).
+  if (ec || has_non_finite_number(payload)) payload = json::string(event.payload);
   line["payload"] = std::move(payload);
   // JSON escapes control characters inside strings, so the line has no raw newline.
   return json::serialize(line);

@@ -109,6 +109,13 @@ std::vector<unsigned char> decode_webhook_secret(std::string_view secret) {
   init_sodium();
   if (secret.starts_with(kSecretPrefix)) secret.remove_prefix(kSecretPrefix.size());
   if (secret.empty()) throw std::invalid_argument("webhook: the secret is empty");
+  // Only the standard alphabet: libsodium 1.0.18 (Debian 12) decodes every byte 0x80–0xFF as if it
+  // were '/', which would turn a mistyped secret into a key the receiver does not have.
+  const auto b64_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+  };
+  if (!std::all_of(secret.begin(), secret.end(), b64_char))
+    throw std::invalid_argument("webhook: the secret is not whsec_<base64>");
   std::vector<unsigned char> key(secret.size());
   std::size_t length = 0;
   bool ok = false;

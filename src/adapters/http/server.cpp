@@ -47,7 +47,13 @@ std::string new_request_id() {
   return id;
 }
 
-// A client-supplied X-Request-Id is kept when it is short and plain (it is logged).
+Response too_large(const Request& req, const RequestContext& ctx, std::size_t limit) {
+  return problem(req, ctx, {beast_http::status::payload_too_large, "payload_too_large", "Payload too large",
+                            "The request body exceeds " + std::to_string(limit) + " bytes"});
+}
+
+}  // namespace
+
 std::string request_id_for(const Request& req) {
   auto given = req["X-Request-Id"];
   if (!given.empty() && given.size() <= 64 &&
@@ -55,13 +61,6 @@ std::string request_id_for(const Request& req) {
     return std::string(given);
   return new_request_id();
 }
-
-Response too_large(const Request& req, const RequestContext& ctx, std::size_t limit) {
-  return problem(req, ctx, {beast_http::status::payload_too_large, "payload_too_large", "Payload too large",
-                            "The request body exceeds " + std::to_string(limit) + " bytes"});
-}
-
-}  // namespace
 
 HttpServer::HttpServer(asio::io_context& ioc, const Router& router, const logging::Logger& log, ServerOptions options)
     : ioc_(ioc), router_(router), log_(log), options_(options), acceptor_(asio::make_strand(ioc)) {}

@@ -24,6 +24,10 @@ struct ServerOptions {
   bool access_log = true;
 };
 
+// The request id of `req`: a client-supplied X-Request-Id when it is short and plain (it is logged
+// and echoed), else a fresh random one.
+std::string request_id_for(const Request& req);
+
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& ioc, const Router& router, const logging::Logger& log, ServerOptions options);

@@ -2,11 +2,14 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+
+#include "domain/credentials.hpp"  // utf8_length
 
 namespace registrar::adapters::jwt {
 
@@ -35,10 +38,17 @@ std::string b64url_encode(const unsigned char* data, std::size_t size) {
 
 std::string b64url_encode(std::string_view s) { return b64url_encode(bytes(s), s.size()); }
 
+bool is_b64url_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
 // Strict base64url: only the URL-safe alphabet, no padding, no whitespace, zero trailing bits
 // (libsodium rejects non-canonical encodings), the whole input consumed, non-empty.
+// The alphabet is checked here first: libsodium 1.0.18 (Debian 12) decodes every byte 0x80–0xFF as
+// if it were '_', so each '_' of a signature could be re-spelled 128 ways and the token would
+// still verify (found by fuzz/fuzz_jwt).
 std::optional<std::string> b64url_decode(std::string_view in) {
-  if (in.empty()) return std::nullopt;
+  if (in.empty() || !std::all_of(in.begin(), in.end(), is_b64url_char)) return std::nullopt;
   std::string out(in.size() / 4 * 3 + 3, '\0');
   std::size_t len = 0;
   if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(),
@@ -127,6 +137,8 @@ std::array<unsigned char, crypto_auth_hmacsha256_BYTES> Hs256TokenService::mac(
 
 ports::IssuedToken Hs256TokenService::issue(std::string_view subject, TokenType type) {
   if (subject.empty()) throw std::invalid_argument("token subject must not be empty");
+  // Claims are JSON text: a subject that is not UTF-8 would make a token verify() refuses.
+  if (!domain::utf8_length(subject)) throw std::invalid_argument("token subject must be UTF-8 text");
   const auto ttl = type == TokenType::access ? options_.access_ttl : options_.session_ttl;
   const auto iat = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
 
@@ -145,6 +157,9 @@ ports::IssuedToken Hs256TokenService::issue(std::string_view subject, TokenType 
   std::string token = header_b64_ + '.' + b64url_encode(json::serialize(claims));
   const auto signature = mac(token);
   token += '.' + b64url_encode(signature.data(), signature.size());
+  // A subject long enough (or escaped enough: JSON writes a control byte as 6) to push the token
+  // past the cap verify() enforces would make a token that never verifies (found by fuzz/fuzz_jwt).
+  if (token.size() > kMaxTokenBytes) throw std::invalid_argument("token subject too long: the token would exceed 8 KiB");
   return {std::move(token), ttl};
 }
 

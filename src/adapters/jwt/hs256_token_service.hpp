@@ -40,6 +40,8 @@ class Hs256TokenService final : public ports::TokenService {
   Hs256TokenService(const Hs256TokenService&) = delete;
   Hs256TokenService& operator=(const Hs256TokenService&) = delete;
 
+  // Throws std::invalid_argument for an empty subject, one that is not UTF-8 text, or one so long
+  // that the token would exceed kMaxTokenBytes: whatever it returns, verify() accepts.
   ports::IssuedToken issue(std::string_view subject, ports::TokenType type) override;
   domain::Expected<ports::VerifiedToken, ports::TokenError> verify(std::string_view token,
                                                                    ports::TokenType expected) override;
