@@ -4,6 +4,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -435,6 +436,14 @@ constexpr const char* kFooter = R"(Secrets never have flags (a command line is v
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
 
+// RFC 3986 scheme: a letter, then letters, digits, '+', '-' or '.'.
+bool is_scheme(std::string_view s) {
+  const auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  return !s.empty() && alpha(s[0]) && std::all_of(s.begin() + 1, s.end(), [&](char c) {
+    return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+  });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -451,11 +460,15 @@ Environment capture_environment(const char* const* envp) {
 }
 
 std::string redact_url(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  auto start = scheme_end + 3;
   auto at = url.rfind('@');
-  if (at == std::string_view::npos || at < start) return std::string(url);
+  if (at == std::string_view::npos) return std::string(url);
+  // The userinfo starts after SCHEME:// when the text opens with a valid scheme; otherwise (a
+  // mistyped URL such as mysql:/u:pw@h/db, which is exactly what an error message shows) everything
+  // before the last '@' may hold the password, so all of it counts (found by fuzz/fuzz_dotenv_config).
+  std::size_t start = 0;
+  if (auto scheme_end = url.find("://"); scheme_end != std::string_view::npos && scheme_end > 0 &&
+                                          scheme_end + 3 <= at && is_scheme(url.substr(0, scheme_end)))
+    start = scheme_end + 3;
   std::string_view userinfo = url.substr(start, at - start);
   // USER:PASS keeps USER (useful when debugging); a lone token may itself be a password (some
   // Redis clients read redis://PASS@host that way), so it goes entirely.

@@ -255,6 +255,12 @@ TEST(Config, RedactUrl) {
   EXPECT_EQ(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
   EXPECT_EQ(redact_url("mysql://u:p@ss:w@rd@host/db"), "mysql://u:***@host/db");  // malformed: still hidden
   EXPECT_EQ(redact_url("not a url"), "not a url");
+  // Mistyped URLs are what error messages show: without a SCHEME:// the password is still hidden
+  // (found by fuzz/fuzz_dotenv_config).
+  EXPECT_EQ(redact_url("mysql:/app:hunter2@db/reg"), "mysql:***@db/reg");
+  EXPECT_EQ(redact_url("my sql://app:hunter2@db/reg"), "my sql:***@db/reg");
+  EXPECT_EQ(redact_url("x:y:hunter2@db:q//ql://u:hunter2@db/r"), "x:***@db/r");
+  EXPECT_EQ(redact_url(redact_url("x:y:hunter2@db:q//ql://u:hunter2@db/r")), "x:***@db/r");
 }
 
 TEST(Config, OptionalUrlsAcceptTheirSchemesAndEmptyMeansNone) {
