@@ -1,17 +1,168 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs every test suite.
-#   scripts/test.sh            all: unit + contract (ctest) and black-box (real binary, node --test)
-#   scripts/test.sh unit       the fast inner-loop subset (unit tests only)
+# Installs dependencies, builds, and runs the test suites, in stages:
+#
+#   scripts/test.sh [all]    every stage below, in this order (what CI runs: .ci/run)
+#   scripts/test.sh unit     the fast inner-loop subset: the normal build's unit tests only
+#   scripts/test.sh normal   normal build (build/): unit + contract tests (ctest), every black-box test
+#   scripts/test.sh asan     AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/):
+#                            unit + contract tests and the black-box suite against build-asan/registrar
+#   scripts/test.sh tsan     ThreadSanitizer build (build-tsan/): the same
+#   scripts/test.sh fuzz     fuzz smoke run: scripts/fuzz.sh --seconds 15 (skipped while it does not exist)
+#
+# Several stages may be named (scripts/test.sh asan tsan). Every named stage runs even when an
+# earlier one failed; the run fails if any stage did, and ends with each stage's wall time.
+#
+# Sanitizer stages: the builds stop at the first report (-fno-sanitize-recover=all), and every
+# instrumented process (test executables, and the registrar servers the black-box tests start)
+# writes its reports to <build dir>/sanitizer-reports/ (ASAN_OPTIONS/UBSAN_OPTIONS/TSAN_OPTIONS
+# log_path): a report there fails the stage, whatever the tests concluded, and is printed. Known
+# reports from uninstrumented system libraries are suppressed in tests/sanitizers/*.supp, each
+# entry with its reason. Under the sanitizers the black-box suite leaves out SANITIZER_BLACKBOX_SKIP
+# (the long fault-injection files; they run in the normal stage) and the harness's waits get
+# REGISTRAR_TEST_TIMEOUT_SCALE more time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:-all}
+ROOT=$PWD
+JOBS=$(nproc)
+
+ALL_STAGES=(normal asan tsan fuzz)
+# Black-box files that only the normal stage runs: long fault-injection runs whose time goes
+# into waiting for brokers and databases to go down and come back, not into our code.
+SANITIZER_BLACKBOX_SKIP=${SANITIZER_BLACKBOX_SKIP:-"mysql_faults.test.js"}
+
+usage() { echo "usage: scripts/test.sh [all | unit | normal | asan | tsan | fuzz ...]" >&2; exit 2; }
+
+stages=()
+for arg in "${@:-all}"; do
+  case "$arg" in
+    all) stages+=("${ALL_STAGES[@]}") ;;
+    unit|normal|asan|tsan|fuzz) stages+=("$arg") ;;
+    *) usage ;;
+  esac
+done
+
+# ---- stage bookkeeping: wall time and outcome of each, printed at the end whatever happens ----
+summary=()
+failed=0
+print_summary() {
+  ((${#summary[@]})) || return 0
+  echo
+  echo "==== test stages (wall time) ===="
+  printf '%s\n' "${summary[@]}"
+}
+trap print_summary EXIT
+
+run_stage() {
+  local name=$1
+  shift
+  echo
+  echo "==== stage $name ===="
+  local start=$SECONDS status
+  # A subshell with errexit of its own (not under `||`, which would switch errexit off inside):
+  # a failing command ends the stage there, and the next stage still runs.
+  set +e
+  ( set -e; "$@" )
+  status=$?
+  set -e
+  local took=$((SECONDS - start)) outcome=ok
+  if ((status == 77)); then
+    outcome=skipped
+  elif ((status != 0)); then
+    outcome="FAILED (exit $status)"
+    failed=1
+  fi
+  summary+=("$(printf '  %-7s %3dm%02ds  %s' "$name" $((took / 60)) $((took % 60)) "$outcome")")
+  echo "==== stage $name: $outcome in ${took}s ===="
+}
+
+# ---- stages ----
+stage_unit() {
+  scripts/build.sh RelWithDebInfo build
+  ctest --test-dir build --output-on-failure -j"$JOBS" -L unit
+}
+
+stage_normal() {
+  scripts/build.sh RelWithDebInfo build
+  ctest --test-dir build --output-on-failure -j"$JOBS"
+  REGISTRAR_BIN="$ROOT/build/registrar" node --test --test-concurrency=1 tests/blackbox/
+}
+
+# Sets the sanitizer runtime options for every process started from here on: reports go to
+# files under $1 (one per process: <tool>.<pid>), the first report ends the process, and the
+# suppression files of tests/sanitizers/ apply where they exist.
+sanitizer_env() {
+  local reports=$1 supp=$ROOT/tests/sanitizers
+  local asan="log_path=$reports/asan:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1"
+  asan+=":check_initialization_order=1:strict_init_order=1:print_summary=1"
+  local ubsan="log_path=$reports/ubsan:halt_on_error=1:print_stacktrace=1"
+  local lsan="print_suppressions=0"
+  local tsan="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1:history_size=4"
+  [[ -f $supp/asan.supp ]] && asan+=":suppressions=$supp/asan.supp"
+  [[ -f $supp/ubsan.supp ]] && ubsan+=":suppressions=$supp/ubsan.supp"
+  [[ -f $supp/lsan.supp ]] && lsan+=":suppressions=$supp/lsan.supp"
+  [[ -f $supp/tsan.supp ]] && tsan+=":suppressions=$supp/tsan.supp"
+  export ASAN_OPTIONS=$asan UBSAN_OPTIONS=$ubsan LSAN_OPTIONS=$lsan TSAN_OPTIONS=$tsan
+  export REGISTRAR_TEST_TIMEOUT_SCALE=${REGISTRAR_TEST_TIMEOUT_SCALE:-3}
+}
+
+# Fails (printing them) if any sanitizer report was written under $1.
+check_reports() {
+  local reports=$1 files=()
+  shopt -s nullglob
+  files=("$reports"/*)
+  shopt -u nullglob
+  ((${#files[@]} == 0)) && { echo "no sanitizer reports"; return 0; }
+  local f
+  for f in "${files[@]}"; do
+    echo "---- sanitizer report $f ----"
+    cat "$f"
+  done
+  echo "${#files[@]} sanitizer report(s) in $reports" >&2
+  return 1
+}
+
+# stage_sanitized NAME SANITIZERS: build into build-NAME with -fsanitize=SANITIZERS, then run
+# ctest (unit + contract) and the black-box suite against that binary; a sanitizer report fails it.
+stage_sanitized() {
+  local name=$1 sanitize=$2 dir=build-$1
+  local reports=$ROOT/$dir/sanitizer-reports
+  mkdir -p "$ROOT/$dir"
+  rm -rf "$reports"
+  mkdir -p "$reports"
+  # Exported before the build too: test discovery runs the instrumented test executables.
+  sanitizer_env "$reports"
+  local status=0
+  CMAKE_ARGS="${CMAKE_ARGS:-} -DREGISTRAR_SANITIZE=$sanitize -DREGISTRAR_BUILD_BENCH=OFF" \
+    scripts/build.sh RelWithDebInfo "$dir" || status=$?
+  if ((status == 0)); then
+    ctest --test-dir "$dir" --output-on-failure -j"$JOBS" || status=$?
+    local files=() f
+    for f in tests/blackbox/*.test.js; do
+      [[ " $SANITIZER_BLACKBOX_SKIP " == *" $(basename "$f") "* ]] && { echo "black-box: $f runs in the normal stage only"; continue; }
+      files+=("$f")
+    done
+    REGISTRAR_TEST_SANITIZER=$name REGISTRAR_BIN="$ROOT/$dir/registrar" node --test --test-concurrency=1 "${files[@]}" || status=$?
+  fi
+  check_reports "$reports" || status=1
+  return "$status"
+}
+
+stage_fuzz() {
+  if [[ ! -f scripts/fuzz.sh ]]; then
+    echo "scripts/fuzz.sh does not exist: fuzz stage skipped"
+    return 77
+  fi
+  bash scripts/fuzz.sh --seconds 15
+}
+
 scripts/install-deps.sh
-scripts/build.sh
-case "$what" in
-  unit)
-    ctest --test-dir build --output-on-failure -j"$(nproc)" -L unit ;;
-  all)
-    ctest --test-dir build --output-on-failure -j"$(nproc)"
-    REGISTRAR_BIN="$PWD/build/registrar" node --test --test-concurrency=1 tests/blackbox/ ;;
-  *) echo "usage: scripts/test.sh [all|unit]" >&2; exit 2 ;;
-esac
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    unit) run_stage unit stage_unit ;;
+    normal) run_stage normal stage_normal ;;
+    asan) run_stage asan stage_sanitized asan address,undefined ;;
+    tsan) run_stage tsan stage_sanitized tsan thread ;;
+    fuzz) run_stage fuzz stage_fuzz ;;
+  esac
+done
+exit "$failed"

@@ -28,6 +28,14 @@ const MARIADB_SCRIPT = path.join(REPO_ROOT, 'scripts', 'mariadb-private.sh');
 // The backend every Server of this process runs on unless told otherwise ({ db } option).
 const TEST_DB = (process.env.REGISTRAR_TEST_DB || 'sqlite').toLowerCase();
 if (!['sqlite', 'mysql'].includes(TEST_DB)) throw new Error(`REGISTRAR_TEST_DB must be sqlite or mysql, not ${TEST_DB}`);
+// Sanitizer builds run several times slower: scripts/test.sh sets REGISTRAR_TEST_TIMEOUT_SCALE and
+// every wait of the harness (deadline, eventually, start/stop) and of the tests (scaled()) grows by it.
+const TIMEOUT_SCALE = Number(process.env.REGISTRAR_TEST_TIMEOUT_SCALE || 1);
+if (!(TIMEOUT_SCALE >= 1)) throw new Error(`REGISTRAR_TEST_TIMEOUT_SCALE must be a number >= 1, not ${process.env.REGISTRAR_TEST_TIMEOUT_SCALE}`);
+function scaled(ms) { return Math.round(ms * TIMEOUT_SCALE); }
+// The sanitizer stage this run is part of (scripts/test.sh sets it: asan or tsan), else ''. A test
+// that cannot run under the sanitizer runtimes skips itself with the reason (it runs in the normal stage).
+const SANITIZER = process.env.REGISTRAR_TEST_SANITIZER || '';
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 25_000; // above the server's 20 s shutdown grace
 
@@ -40,6 +48,7 @@ process.on('exit', () => {
 });
 
 function deadline(ms, what) {
+  ms = scaled(ms);
   let timer;
   const promise = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
@@ -50,6 +59,7 @@ function deadline(ms, what) {
 // Polls `probe` (sync or async) every `intervalMs` until it returns a truthy value or the deadline
 // passes. For "eventually" conditions that have no event to wait on (a file being appended to).
 async function eventually(probe, { timeoutMs = 15_000, intervalMs = 50, what = 'condition' } = {}) {
+  timeoutMs = scaled(timeoutMs);
   const end = Date.now() + timeoutMs;
   let last;
   for (;;) {
@@ -676,6 +686,6 @@ function stripPerRequest(problem) {
 }
 
 module.exports = {
-  REPO_ROOT, BIN, TEST_DB, Server, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
+  REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
   jwt: requireNode('jsonwebtoken'),
 };

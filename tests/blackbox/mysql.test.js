@@ -14,10 +14,11 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+const { scaled } = require('./harness');
 const path = require('node:path');
 
 const CORE_FILES = ['api', 'validation', 'tokens', 'robustness', 'crash'].map((n) => `${n}.test.js`);
-const FILE_TIMEOUT_MS = 180_000;
+const FILE_TIMEOUT_MS = scaled(180_000);
 
 function runOnMysql(file) {
   return new Promise((resolve, reject) => {
