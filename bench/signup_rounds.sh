@@ -2,8 +2,9 @@
 # Sign-ups against the argon2id ceiling in paired rounds, for a machine whose speed drifts.
 #
 #   bench/signup_rounds.sh [ROUNDS]        default 6 rounds; extra `registrar serve` flags via SERVE_ARGS
+#   DB=mysql bench/signup_rounds.sh [ROUNDS]   the same on a private MariaDB (scripts/mariadb-private.sh)
 #
-# One registrar (SQLite, defaults, Release build in build-release/) serves all rounds. Each round
+# One registrar (SQLite or MySQL, defaults, Release build in build-release/) serves all rounds. Each round
 # measures the ceiling (4 s), registrar's sign-ups (wrk -t2 -c16, 8 s, unique users, only 201s
 # counted) and the ceiling again (4 s), and prints sign-ups / mean of the two ceilings, with the
 # machine's idle share in each phase and the CPU (all processes) per hash and per sign-up. The last
@@ -25,10 +26,21 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   "$REPO/scripts/build.sh" Release "$BUILD_DIR" >/dev/null
 fi
 
+DB=${DB:-sqlite}
+[[ $DB == sqlite || $DB == mysql ]] || die "DB must be sqlite or mysql, not $DB"
 WORK=$(mktemp -d /tmp/registrar-rounds.XXXXXX)
 REG_PID=
-cleanup() { [[ -n $REG_PID ]] && stop_pid "$REG_PID"; rm -rf "$WORK"; }
+cleanup() {
+  [[ -n $REG_PID ]] && stop_pid "$REG_PID"
+  [[ $DB == mysql ]] && "$REPO/scripts/mariadb-private.sh" purge "$WORK/mariadb" >/dev/null 2>&1
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
+DB_ARGS=()
+if [[ $DB == mysql ]]; then
+  log "starting a private MariaDB"
+  DB_ARGS=(--database-url "$("$REPO/scripts/mariadb-private.sh" start "$WORK/mariadb")")
+fi
 
 cpu_ticks() { awk '/^cpu /{ print $2+$3+$4+$7+$8+$9, $5+$6 }' /proc/stat; }  # busy idle(+iowait)
 ceiling() { # → hashes hashes/s busy-ticks idle-ticks
@@ -41,7 +53,7 @@ ceiling() { # → hashes hashes/s busy-ticks idle-ticks
 
 PORT=$(free_port)
 # shellcheck disable=SC2086
-"$BUILD_DIR/registrar" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" ${SERVE_ARGS:-} >"$WORK/registrar.log" 2>&1 &
+"$BUILD_DIR/registrar" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" "${DB_ARGS[@]}" ${SERVE_ARGS:-} >"$WORK/registrar.log" 2>&1 &
 REG_PID=$!
 wait_until 30 "registrar /readyz" curl -fsS "http://127.0.0.1:$PORT/readyz"
 

@@ -88,6 +88,7 @@ std::size_t occurrences(std::string_view haystack, std::string_view needle) {
 // as `url` has. Not "any of them": the same text may occur elsewhere by chance, e.g. ":" + "//user"
 // + "@" in "smtp://user@" (found by this target).
 bool shows_password(std::string_view text, std::string_view url, std::string_view password) {
+  if (password == "***") return false;  // the mask itself (a value holding an already redacted URL)
   const std::string needle = ":" + std::string(password) + "@";
   return occurrences(text, needle) >= occurrences(url, needle);
 }
