@@ -120,6 +120,54 @@ check_reports() {
   return 1
 }
 
+# A report the runtime writes anywhere but where check_reports looks would go unseen, and the stage
+# would pass whatever happened. So each stage first proves the plumbing: small programs with a known
+# bug, built with the stage's flags and run with its options (reports to a directory of their own),
+# must each leave a report and fail. One exception, found by these canaries: GCC's UBSan linked
+# beside ASan ignores log_path and prints to stderr; there the canary must fail with the report on
+# stderr (a test executable that aborts fails its ctest case; the black-box harness copies such
+# lines from a server's stderr into the reports directory). $1: asan or tsan.
+check_canaries() {
+  local name=$1 dir=$ROOT/build-$1/sanitizer-canary
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  local -A programs=()
+  if [[ $name == asan ]]; then
+    programs[heap-overflow]='int main(int argc, char**) { int* p = new int[argc]; int v = p[argc]; delete[] p; return v; }'
+    programs[signed-overflow]='#include <climits>
+int main(int argc, char**) { int x = INT_MAX; x += argc; return x == 0; }'
+  else
+    programs[data-race]='#include <thread>
+int counter = 0;
+int main() { auto bump = [] { for (int i = 0; i < 100000; ++i) ++counter; };
+  std::thread a(bump), b(bump); a.join(); b.join(); return counter == 0; }'
+  fi
+  local sanitize=address,undefined
+  [[ $name == tsan ]] && sanitize=thread
+  local bug
+  for bug in "${!programs[@]}"; do
+    mkdir -p "$dir/$bug"
+    c++ -std=c++20 -O1 -g -pthread -fsanitize=$sanitize -fno-sanitize-recover=all -x c++ - -o "$dir/$bug/canary" \
+      <<<"${programs[$bug]}"
+    local rc=0
+    ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$dir/$bug/report" UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$dir/$bug/report" \
+      TSAN_OPTIONS="$TSAN_OPTIONS:log_path=$dir/$bug/report" "$dir/$bug/canary" 2>"$dir/$bug/stderr" || rc=$?
+    if ((rc == 0)); then
+      echo "the $name canary ($bug) exited 0: sanitizer reports do not stop the process" >&2
+      return 1
+    fi
+    if compgen -G "$dir/$bug/report*" >/dev/null; then
+      echo "$name canary ($bug): failed with a report in its log_path, as it must"
+    elif [[ $bug == signed-overflow ]] && grep -q "runtime error:" "$dir/$bug/stderr"; then
+      echo "$name canary ($bug): failed with the report on stderr (GCC's UBSan beside ASan)"
+    else
+      echo "the $name canary ($bug) left no report where it is checked" >&2
+      cat "$dir/$bug/stderr" >&2
+      return 1
+    fi
+  done
+}
+
 # stage_sanitized NAME SANITIZERS: build into build-NAME with -fsanitize=SANITIZERS, then run
 # ctest (unit + contract) and the black-box suite against that binary; a sanitizer report fails it.
 stage_sanitized() {
@@ -130,6 +178,7 @@ stage_sanitized() {
   mkdir -p "$reports"
   # Exported before the build too: test discovery runs the instrumented test executables.
   sanitizer_env "$reports"
+  check_canaries "$name"
   local status=0
   CMAKE_ARGS="${CMAKE_ARGS:-} -DREGISTRAR_SANITIZE=$sanitize -DREGISTRAR_BUILD_BENCH=OFF" \
     scripts/build.sh RelWithDebInfo "$dir" || status=$?
@@ -140,7 +189,7 @@ stage_sanitized() {
       [[ " $SANITIZER_BLACKBOX_SKIP " == *" $(basename "$f") "* ]] && { echo "black-box: $f runs in the normal stage only"; continue; }
       files+=("$f")
     done
-    REGISTRAR_TEST_SANITIZER=$name REGISTRAR_BIN="$ROOT/$dir/registrar" node --test --test-concurrency=1 "${files[@]}" || status=$?
+    REGISTRAR_TEST_SANITIZER=$name REGISTRAR_TEST_SANITIZER_REPORTS=$reports REGISTRAR_BIN="$ROOT/$dir/registrar" node --test --test-concurrency=1 "${files[@]}" || status=$?
   fi
   check_reports "$reports" || status=1
   return "$status"

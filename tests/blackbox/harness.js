@@ -36,6 +36,11 @@ function scaled(ms) { return Math.round(ms * TIMEOUT_SCALE); }
 // The sanitizer stage this run is part of (scripts/test.sh sets it: asan or tsan), else ''. A test
 // that cannot run under the sanitizer runtimes skips itself with the reason (it runs in the normal stage).
 const SANITIZER = process.env.REGISTRAR_TEST_SANITIZER || '';
+// Where that stage collects sanitizer reports. Most reach it by themselves (log_path), but GCC's
+// UBSan, when linked beside ASan, ignores log_path and prints to stderr: any such line a server
+// prints is copied there, so the stage fails on it whatever the test concluded.
+const SANITIZER_REPORTS = process.env.REGISTRAR_TEST_SANITIZER_REPORTS || '';
+const SANITIZER_LINE = /runtime error:|ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer/;
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 25_000; // above the server's 20 s shutdown grace
 
@@ -364,6 +369,9 @@ class Server extends EventEmitter {
           } catch { /* not JSON: kept as text, flagged by the structured-log test */ }
         }
         this.lines.push(entry);
+        if (SANITIZER_REPORTS && SANITIZER_LINE.test(text)) {
+          fs.appendFileSync(path.join(SANITIZER_REPORTS, `stderr-of-registrar.${child.pid}`), `${text}\n`);
+        }
         if (process.env.BB_ECHO) process.stderr.write(`[registrar ${this.child ? this.child.pid : '?'} ${name}] ${text}\n`);
         this.emit('line', entry);
       });
