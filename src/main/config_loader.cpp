@@ -466,7 +466,7 @@ std::string redact_url(std::string_view url) {
   // mistyped URL such as mysql:/u:pw@h/db, which is exactly what an error message shows) everything
   // before the last '@' may hold the password, so all of it counts (found by fuzz/fuzz_dotenv_config).
   std::size_t start = 0;
-  if (auto scheme_end = url.find("://"); scheme_end != std::string_view::npos && scheme_end > 0 &&
+  if (auto scheme_end = url.find("://"); scheme_end != std::string_view::npos &&
                                           scheme_end + 3 <= at && is_scheme(url.substr(0, scheme_end)))
     start = scheme_end + 3;
   std::string_view userinfo = url.substr(start, at - start);
