@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "adapters/sodium/base64.hpp"
 #include "ports/errors.hpp"
 
 namespace registrar::adapters::consumers {
@@ -109,24 +110,10 @@ std::vector<unsigned char> decode_webhook_secret(std::string_view secret) {
   init_sodium();
   if (secret.starts_with(kSecretPrefix)) secret.remove_prefix(kSecretPrefix.size());
   if (secret.empty()) throw std::invalid_argument("webhook: the secret is empty");
-  // Only the standard alphabet: libsodium 1.0.18 (Debian 12) decodes every byte 0x80–0xFF as if it
-  // were '/', which would turn a mistyped secret into a key the receiver does not have.
-  const auto b64_char = [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
-  };
-  if (!std::all_of(secret.begin(), secret.end(), b64_char))
-    throw std::invalid_argument("webhook: the secret is not whsec_<base64>");
-  std::vector<unsigned char> key(secret.size());
-  std::size_t length = 0;
-  bool ok = false;
-  for (int variant : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING}) {
-    if (sodium_base642bin(key.data(), key.size(), secret.data(), secret.size(), nullptr, &length, nullptr, variant) == 0) {
-      ok = true;
-      break;
-    }
-  }
-  if (!ok) throw std::invalid_argument("webhook: the secret is not whsec_<base64>");
-  key.resize(length);
+  std::optional<std::string> decoded = sodium::base64_decode(secret, sodium_base64_VARIANT_ORIGINAL);
+  if (!decoded) decoded = sodium::base64_decode(secret, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  if (!decoded) throw std::invalid_argument("webhook: the secret is not whsec_<base64>");
+  std::vector<unsigned char> key(decoded->begin(), decoded->end());
   if (key.size() < kMinKeyBytes)
     throw std::invalid_argument("webhook: the secret is too short (at least " + std::to_string(kMinKeyBytes) +
                                 " bytes of key, base64-encoded after whsec_)");
