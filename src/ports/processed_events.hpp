@@ -2,6 +2,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 namespace registrar::ports {
 
@@ -17,10 +18,22 @@ class ProcessedEvents {
   virtual bool try_mark_processed(std::string_view consumer, std::string_view event_id) = 0;
   virtual bool is_processed(std::string_view consumer, std::string_view event_id) = 0;
 
+  // The ids of `event_ids` recorded for `consumer`. Adapters ask for a whole batch at once; this
+  // default asks id by id.
+  virtual std::unordered_set<std::string> processed_among(std::string_view consumer,
+                                                          std::span<const std::string> event_ids) {
+    std::unordered_set<std::string> found;
+    for (const auto& id : event_ids)
+      if (is_processed(consumer, id)) found.insert(id);
+    return found;
+  }
+
   // Records every id of `event_ids` for `consumer`, ids already recorded included (they stay as
   // they are), and returns how many were new. All or nothing: adapters do it in one transaction
   // (one commit for a whole batch of events); this default records them one by one, which is
-  // idempotent, so a failure half-way is repaired by calling again.
+  // idempotent, so a failure half-way is repaired by calling again. (If the connection to a
+  // database breaks after the batch was applied, the adapter applies it again: the count may then
+  // miss ids the lost attempt recorded, never the records.)
   virtual std::size_t mark_all_processed(std::string_view consumer, std::span<const std::string> event_ids) {
     std::size_t added = 0;
     for (const auto& id : event_ids)

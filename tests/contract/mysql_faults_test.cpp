@@ -26,6 +26,7 @@
 #include "ports/errors.hpp"
 #include "support/fakes.hpp"
 #include "support/mariadb_server.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace registrar {
 namespace {
@@ -111,7 +112,7 @@ class MysqlFaults : public ::testing::Test {
   my::MysqlOptions options() const {
     my::MysqlOptions o;
     o.host = server_->host();
-    o.port = server_->port();
+    o.port = port_override_ != 0 ? port_override_ : server_->port();
     o.user = server_->user();
     o.password = server_->password();
     o.database = database_;
@@ -179,6 +180,7 @@ class MysqlFaults : public ::testing::Test {
   testing::MariaDbServer* server_ = nullptr;
   std::string database_;
   std::size_t pool_size_ = 4;
+  std::uint16_t port_override_ = 0;  // connect there (a TcpProxy) instead of to the server
   std::chrono::seconds lock_wait_timeout_{3};
   std::chrono::seconds read_timeout_{2};
   std::unique_ptr<my::MysqlPool> pool_;
@@ -266,6 +268,45 @@ TEST_F(MysqlFaults, ARestartBetweenCallsIsInvisibleToCallers) {
   EXPECT_EQ(create(new_user("c")), CreateUserOutcome::created);
   EXPECT_TRUE(processed_->try_mark_processed("audit", "e1"));
   EXPECT_EQ(outbox_->pending_count(), 3u);
+}
+
+// The connection breaks after the server applied a one-round-trip write but before its answer
+// arrived (a network failure at the worst moment): the pool sends the write again on a fresh
+// connection, and the adapter must recognise its own first attempt rather than report a conflict
+// with itself or apply anything twice.
+TEST_F(MysqlFaults, AWriteWhoseAnswerIsLostIsAppliedOnceAndReportedAsDone) {
+  testing::TcpProxy proxy(server_->host(), server_->port());
+  port_override_ = proxy.port();
+  reopen_with(1);  // one connection: the cut is always on the pooled one
+
+  auto a = new_user("a");
+  ASSERT_EQ(create(a), CreateUserOutcome::created);
+  auto b = new_user("b");
+  proxy.cut_next_reply();
+  EXPECT_EQ(create(b), CreateUserOutcome::created);  // applied by the first call, found by the repeat
+  EXPECT_EQ(proxy.cuts(), 1);
+  EXPECT_EQ(pool_->stats().discarded, 1u);
+  EXPECT_TRUE(users_->find_by_id(b.user.id));
+  EXPECT_EQ(admin()->count("SELECT COUNT(*) FROM outbox WHERE event_id = 'event-b'"), 1);
+  // A real conflict found by a repeat is still a conflict: c's first call fails on a's email, the
+  // answer is lost, the repeat fails the same way and c's id is not there.
+  auto c = new_user("c");
+  c.email_canonical = a.email_canonical;
+  proxy.cut_next_reply();
+  EXPECT_EQ(create(c), CreateUserOutcome::email_taken);
+  EXPECT_EQ(proxy.cuts(), 2);
+  EXPECT_FALSE(users_->find_by_id(c.user.id));
+
+  // The relay's and the consumers' batch writes are idempotent: a lost answer is harmless.
+  ASSERT_EQ(outbox_->claim("relay-1", 10, 30s).size(), 2u);
+  proxy.cut_next_reply();
+  outbox_->mark_sent("relay-1", {a.event.id, b.event.id});
+  EXPECT_EQ(outbox_->pending_count(), 0u);
+  proxy.cut_next_reply();
+  processed_->mark_all_processed("audit", std::vector<std::string>{a.event.id, b.event.id});
+  EXPECT_EQ(processed_->processed_among("audit", std::vector<std::string>{a.event.id, b.event.id}).size(), 2u);
+  EXPECT_EQ(proxy.cuts(), 4);
+  EXPECT_EQ(admin()->count("SELECT COUNT(*) FROM users"), 2);
 }
 
 TEST_F(MysqlFaults, PingFailsWhileTheServerIsDownAndSucceedsAfter) {
@@ -474,31 +515,33 @@ TEST_F(MysqlFaults, MigrationsAreRecordedAppliedOnceAndRefuseANewerSchema) {
     auto applied = my::apply_migrations(pool);
     ASSERT_EQ(applied.size(), my::builtin_migrations().size());
     EXPECT_EQ(applied[0], (my::AppliedMigration{1, "users, outbox, processed_events"}));
+    EXPECT_EQ(applied[1], (my::AppliedMigration{2, "create_user in one round trip"}));
     EXPECT_TRUE(my::apply_migrations(pool).empty());
     EXPECT_NO_THROW(my::require_current_schema(pool));
+    const int known = my::builtin_migrations().back().version;
 
     // Incremental: only the new version runs.
-    constexpr std::string_view two[] = {"CREATE TABLE IF NOT EXISTS extra (x INT) ENGINE = InnoDB"};
-    std::vector<my::Migration> v2(my::builtin_migrations().begin(), my::builtin_migrations().end());
-    v2.push_back({2, "extra", two});
-    EXPECT_EQ(my::apply_migrations(pool, v2), (std::vector<my::AppliedMigration>{{2, "extra"}}));
-    EXPECT_EQ(my::schema_version(pool), 2);
+    constexpr std::string_view extra[] = {"CREATE TABLE IF NOT EXISTS extra (x INT) ENGINE = InnoDB"};
+    std::vector<my::Migration> next(my::builtin_migrations().begin(), my::builtin_migrations().end());
+    next.push_back({known + 1, "extra", extra});
+    EXPECT_EQ(my::apply_migrations(pool, next), (std::vector<my::AppliedMigration>{{known + 1, "extra"}}));
+    EXPECT_EQ(my::schema_version(pool), known + 1);
     // A failing migration is not recorded; the schema stays at the last whole version.
     constexpr std::string_view bad[] = {"CREATE TABLE users (x INT)"};
-    auto v3 = v2;
-    v3.push_back({3, "bad", bad});
-    EXPECT_THROW(my::apply_migrations(pool, v3), my::MysqlError);
-    EXPECT_EQ(my::schema_version(pool), 2);
-    // This binary (which knows only v1) refuses the database now at v2.
+    auto with_bad = next;
+    with_bad.push_back({known + 2, "bad", bad});
+    EXPECT_THROW(my::apply_migrations(pool, with_bad), my::MysqlError);
+    EXPECT_EQ(my::schema_version(pool), known + 1);
+    // This binary (which knows only the built-in versions) refuses the database now ahead of it.
     try {
       my::apply_migrations(pool);
       ADD_FAILURE() << "expected SchemaTooNew";
     } catch (const my::SchemaTooNew& e) {
-      EXPECT_EQ(e.database_version(), 2);
-      EXPECT_EQ(e.known_version(), 1);
+      EXPECT_EQ(e.database_version(), known + 1);
+      EXPECT_EQ(e.known_version(), known);
     }
     EXPECT_THROW(my::require_current_schema(pool), my::SchemaTooNew);
-    EXPECT_EQ(admin()->count("SELECT COUNT(*) FROM `" + fresh + "`.schema_migrations"), 2);
+    EXPECT_EQ(admin()->count("SELECT COUNT(*) FROM `" + fresh + "`.schema_migrations"), known + 1);
   }
   server_->drop_database(fresh);
 }

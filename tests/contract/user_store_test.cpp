@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "adapters/mysql/migrations.hpp"
@@ -397,6 +398,26 @@ TEST_P(UserStoreContract, MarkSentRemovesFromPendingAndIsIdempotent) {
   EXPECT_EQ(ids_of(outbox().claim("relay-2", 10, 30s)), (std::vector<std::string>{"event-b"}));
 }
 
+TEST_P(UserStoreContract, BatchesLargerThanOneStatementAreMarkedAndReleasedWhole) {
+  // Adapters may split a batch into several statements (MySQL: 16 ids each); 1, 16, 17 and 40 ids
+  // cover a single statement, a full one, and a batch spread over several.
+  std::vector<std::string> all;
+  for (int i = 0; i < 74; ++i) all.push_back(create_ok("k" + std::to_string(i)).event.id);
+  ASSERT_EQ(outbox().claim("relay-1", 100, 30s).size(), all.size());
+  std::size_t at = 0;
+  for (std::size_t n : {1u, 16u, 17u}) {
+    outbox().mark_sent("relay-1", std::vector<std::string>(all.begin() + at, all.begin() + at + n));
+    at += n;
+    EXPECT_EQ(outbox().pending_count(), all.size() - at) << n;
+  }
+  // The remaining 40 go back, each with one more attempt, and are all claimable again.
+  std::vector<std::string> rest(all.begin() + at, all.end());
+  outbox().release("relay-1", rest);
+  auto again = outbox().claim("relay-2", 100, 30s);
+  EXPECT_EQ(ids_of(again), rest);
+  for (const auto& e : again) EXPECT_EQ(e.attempts, 1) << e.id;
+}
+
 TEST_P(UserStoreContract, ReleaseGivesTheRowBackAndCountsAnAttempt) {
   create_ok("a");
   ASSERT_EQ(outbox().claim("relay-1", 10, 30s).size(), 1u);
@@ -565,6 +586,32 @@ TEST_P(UserStoreContract, ProcessedEventsRecordABatchCountingOnlyNewIds) {
   EXPECT_FALSE(processed().try_mark_processed("audit", "e3"));
 }
 
+TEST_P(UserStoreContract, ProcessedAmongFindsTheRecordedIdsOfABatch) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back("e" + std::to_string(i));
+  EXPECT_TRUE(processed().processed_among("audit", ids).empty());
+  EXPECT_TRUE(processed().processed_among("audit", {}).empty());
+  // Every third id recorded, spread over the batch (MySQL asks 16 ids per statement).
+  std::vector<std::string> recorded;
+  for (std::size_t i = 0; i < ids.size(); i += 3) recorded.push_back(ids[i]);
+  EXPECT_EQ(processed().mark_all_processed("audit", recorded), recorded.size());
+  auto found = processed().processed_among("audit", ids);
+  EXPECT_EQ(found, std::unordered_set<std::string>(recorded.begin(), recorded.end()));
+  // Ids compare exactly; repeats in the batch are fine; other consumers are not seen.
+  const std::vector<std::string> near{"e0 ", "E0", "e0", "e0", "é0"};
+  EXPECT_EQ(processed().processed_among("audit", near), (std::unordered_set<std::string>{"e0"}));
+  EXPECT_TRUE(processed().processed_among("welcome", ids).empty());
+}
+
+TEST_P(UserStoreContract, ALargeBatchIsRecordedWholeCountingOnlyNewIds) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back("e" + std::to_string(i));
+  EXPECT_EQ(processed().mark_all_processed("audit", std::vector<std::string>(ids.begin(), ids.begin() + 17)), 17u);
+  EXPECT_EQ(processed().mark_all_processed("audit", ids), 23u);
+  EXPECT_EQ(processed().processed_among("audit", ids).size(), ids.size());
+  EXPECT_EQ(processed().mark_all_processed("audit", ids), 0u);
+}
+
 TEST_P(UserStoreContract, ProcessedEventIdsCompareExactly) {
   EXPECT_TRUE(processed().try_mark_processed("audit", "e1"));
   for (const std::string& id : {std::string("e1 "), std::string("E1"), std::string("é1"), std::string(200, 'e')}) {
@@ -610,6 +657,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, UserStoreContract, ::testing::ValuesIn(kBacke
 // SQLite specifics.
 
 namespace sq = adapters::sqlite;
+namespace my = adapters::mysql;
 
 TEST(SqliteAdapter, PathFromUrl) {
   EXPECT_EQ(sq::sqlite_path_from_url("sqlite:///var/lib/registrar/registrar.db"), "/var/lib/registrar/registrar.db");
@@ -662,6 +710,15 @@ TEST(SqliteAdapter, MigrationsAreRecordedAndAppliedOnce) {
   });
   EXPECT_EQ(recorded.first, static_cast<std::int64_t>(applied.size()));
   EXPECT_TRUE(domain::parse_iso8601(recorded.second).has_value()) << recorded.second;
+}
+
+TEST(Migrations, BothBackendsNumberAndNameTheirSchemaVersionsAlike) {
+  // A database moved between backends, or an operator reading `schema_migrations`, sees the same
+  // history: each version means the same change in both dialects.
+  std::vector<std::pair<int, std::string>> sqlite, mysql;
+  for (const auto& m : sq::builtin_migrations()) sqlite.emplace_back(m.version, m.name);
+  for (const auto& m : my::builtin_migrations()) mysql.emplace_back(m.version, m.name);
+  EXPECT_EQ(sqlite, mysql);
 }
 
 TEST(SqliteAdapter, IncrementalMigrationAppliesOnlyTheNewVersion) {

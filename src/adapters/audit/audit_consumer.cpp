@@ -201,11 +201,15 @@ bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) 
   }
 
   std::vector<std::string> ids;
+  ids.reserve(events.size());
+  for (const auto& event : events) ids.push_back(event.id);
+  const auto recorded = processed_.processed_among(kName, ids);  // one query for the batch
+  ids.clear();
   std::string lines;
   const auto received_at = clock_.now();
   for (const auto& event : events) {
     if (std::find(ids.begin(), ids.end(), event.id) != ids.end()) continue;  // twice in this batch
-    if (processed_.is_processed(kName, event.id)) continue;                  // redelivery: already in the file
+    if (recorded.contains(event.id)) continue;                               // redelivery: already in the file
     lines += audit_line(event, received_at);
     lines += '\n';
     ids.push_back(event.id);

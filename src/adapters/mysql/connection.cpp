@@ -309,6 +309,16 @@ Query& Query::execute(std::span<const Param> params) {
     s.bind_result_buffers();
     if (mysql_stmt_bind_result(s.stmt, s.result_binds.data()) != 0) fail();
     if (mysql_stmt_store_result(s.stmt) != 0) fail();
+  } else {
+    // A CALL answers with more than one packet (the procedure's results, then the CALL's own
+    // status); an error raised inside the procedure may only arrive with a later one. Read them all
+    // so that the connection is in sync and no error goes unseen.
+    while (mysql_stmt_more_results(s.stmt)) {
+      int rc = mysql_stmt_next_result(s.stmt);
+      if (rc > 0) fail();
+      if (rc < 0) break;
+      mysql_stmt_free_result(s.stmt);
+    }
   }
   return *this;
 }

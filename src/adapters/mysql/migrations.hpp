@@ -29,7 +29,9 @@ using ports::SchemaTooNew;
 struct Migration {
   int version;
   std::string_view name;
-  std::span<const std::string_view> statements;  // one statement each (run as prepared statements)
+  // One constant statement each, run over the text protocol: the server cannot prepare some DDL
+  // (CREATE PROCEDURE), and migrations carry no values.
+  std::span<const std::string_view> statements;
 };
 
 // This binary's migrations, in order.

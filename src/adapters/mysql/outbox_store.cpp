@@ -1,5 +1,7 @@
 #include "adapters/mysql/outbox_store.hpp"
 
+#include "adapters/mysql/batch.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -42,10 +44,9 @@ ORDER BY o.seq
 LIMIT ?
 FOR UPDATE SKIP LOCKED)sql";
 
-// Statements over a batch of rows take a fixed-size IN list (one prepared statement per kind);
-// a shorter batch repeats its last key, which matches the same row again and changes nothing.
-constexpr std::size_t kChunk = 16;
+// Statements over a batch of rows take a fixed-size IN list of kChunk keys (batch.hpp).
 #define REGISTRAR_IN_16 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+static_assert(kChunk == 16);
 
 // Writes the lease (?1 owner, ?2 deadline) on rows this transaction has locked.
 constexpr std::string_view kLease =
@@ -70,19 +71,17 @@ constexpr std::string_view kPendingCount = "SELECT COUNT(*) FROM outbox WHERE se
 
 // Runs `sql` once per chunk of `keys`, with `head` as its leading parameters.
 template <class Key>
-void for_each_chunk(Connection& c, std::string_view sql, const std::vector<Param>& head, const std::vector<Key>& keys) {
-  for (std::size_t at = 0; at < keys.size(); at += kChunk) {
-    std::vector<Param> params = head;
-    for (std::size_t i = 0; i < kChunk; ++i) {
-      const Key& k = keys[std::min(at + i, keys.size() - 1)];
-      if constexpr (std::is_same_v<Key, std::string>) {
-        params.emplace_back(std::string_view(k));
-      } else {
-        params.emplace_back(k);
-      }
-    }
-    c.query(sql).execute(params);
-  }
+void run_chunks(Connection& c, std::string_view sql, const std::vector<Param>& head, std::span<const Key> keys) {
+  for_each_chunk(
+      head, keys,
+      [](std::vector<Param>& params, const Key& k) {
+        if constexpr (std::is_same_v<Key, std::string>) {
+          params.emplace_back(std::string_view(k));
+        } else {
+          params.emplace_back(k);
+        }
+      },
+      [&](const std::vector<Param>& params) { c.query(sql).execute(params); });
 }
 
 }  // namespace
@@ -120,20 +119,23 @@ std::vector<domain::EventEnvelope> MysqlOutboxStore::claim(std::string_view owne
         events.push_back(std::move(e));
       }
     }
-    if (!seqs.empty()) for_each_chunk(c, kLease, {owner, until}, seqs);
+    if (!seqs.empty()) run_chunks<std::int64_t>(c, kLease, {owner, until}, seqs);
     return events;
   });
 }
 
+// Both statements below are idempotent (they only touch rows still unsent and leased by `owner`):
+// a batch of one chunk runs as one statement in one round trip (write_batch).
 void MysqlOutboxStore::mark_sent(std::string_view owner, const std::vector<std::string>& event_ids) {
   if (event_ids.empty()) return;
   auto sent_at = ports::now_from(clock_);
-  pool_.transact([&](Connection& c) { for_each_chunk(c, kMarkSent, {sent_at, owner}, event_ids); });
+  write_batch(pool_, event_ids.size(),
+              [&](Connection& c) { run_chunks<std::string>(c, kMarkSent, {sent_at, owner}, event_ids); });
 }
 
 void MysqlOutboxStore::release(std::string_view owner, const std::vector<std::string>& event_ids) {
   if (event_ids.empty()) return;
-  pool_.transact([&](Connection& c) { for_each_chunk(c, kRelease, {owner}, event_ids); });
+  write_batch(pool_, event_ids.size(), [&](Connection& c) { run_chunks<std::string>(c, kRelease, {owner}, event_ids); });
 }
 
 std::size_t MysqlOutboxStore::pending_count() {

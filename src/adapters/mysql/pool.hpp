@@ -9,9 +9,10 @@
 //    out, killed) is closed instead of being returned, together with the idle ones (which most
 //    likely died with it); the next caller opens a fresh one. So the pool recovers by itself when
 //    the server comes back, without anyone recreating it.
-//  - read() and transact() run a unit of work and retry it where that is safe: on a fresh
-//    connection when a pooled one turned out dead before anything was committed, and (transact)
-//    when InnoDB aborted it for a deadlock or a lock wait timeout. Everything else propagates.
+//  - read(), transact() and atomic() run a unit of work and retry it where that is safe: on a
+//    fresh connection when a pooled one turned out dead (before anything was committed, or, for
+//    atomic(), telling the unit it may be a repeat), and (transact, atomic) when InnoDB aborted it
+//    for a deadlock or a lock wait timeout. Everything else propagates.
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -113,6 +114,35 @@ class MysqlPool {
         back_off(conflicts);
       } catch (const ports::BackendUnavailable&) {
         if (!c.broken() || !lease.reused() || c.commit_sent() || attempt >= kStaleRetries) throw;
+      }
+    }
+  }
+
+  // Runs f(Connection&, bool repeat) in autocommit mode, where f sends ONE statement that the
+  // server applies whole or not at all: a CALL of a procedure that runs its own transaction, or a
+  // single-statement write. It takes one round trip where transact() takes at least three. Runs f
+  // again:
+  //  - when the server rolled it back for a deadlock or lock wait timeout (as transact());
+  //  - when a pooled connection turned out dead. Unlike in transact(), the statement may have
+  //    been sent and applied before the connection broke (its answer lost), so f runs again on a
+  //    fresh connection with repeat = true and must recognise its own earlier success (the row with
+  //    its id already there); an idempotent statement needs nothing more.
+  // Errors on a connection opened for this call are not retried: the server is really gone.
+  template <class F>
+  auto atomic(F&& f) -> std::invoke_result_t<F&, Connection&, bool> {
+    int conflicts = 0;
+    bool repeat = false;
+    for (int attempt = 0;; ++attempt) {
+      Lease lease = acquire();
+      try {
+        return f(lease.connection(), repeat);
+      } catch (const MysqlError& e) {
+        if (!e.is_conflict()) throw;
+        if (++conflicts > kConflictRetries) throw_conflicts_exhausted(e);
+        back_off(conflicts);
+      } catch (const ports::BackendUnavailable&) {
+        if (!lease.connection().broken() || !lease.reused() || attempt >= kStaleRetries) throw;
+        repeat = true;
       }
     }
   }

@@ -4,13 +4,10 @@ namespace registrar::adapters::mysql {
 
 namespace {
 
-constexpr std::string_view kInsertUser =
-    "INSERT INTO users (id, email, email_canonical, username, username_canonical, password_hash, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)";
+// Both rows in one transaction, in one round trip (the procedure of migration 2).
+constexpr std::string_view kCreateUser = "CALL registrar_create_user(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-constexpr std::string_view kInsertOutbox =
-    "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at, attempts) "
-    "VALUES (?, ?, ?, ?, ?, ?)";
+constexpr std::string_view kUserIdExists = "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)";
 
 // utf8mb4_bin compares like SQLite (bytes) except that it ignores trailing spaces ('a' = 'a ').
 // So each lookup also returns the key column as stored (the last column), and the adapter keeps
@@ -29,6 +26,12 @@ constexpr std::string_view kEmailOrUsernameTaken =
     "SELECT (SELECT email_canonical FROM users WHERE email_canonical = ?), "
     "       (SELECT username_canonical FROM users WHERE username_canonical = ?)";
 
+bool user_id_exists(Connection& c, std::string_view id) {
+  auto q = c.query(kUserIdExists);
+  q.execute({id});
+  return q.fetch() && q.int64(0) != 0;
+}
+
 // The UNIQUE keys of migration 1, as ER_DUP_ENTRY names them.
 constexpr std::string_view kEmailKey = "users_email_canonical";
 constexpr std::string_view kUsernameKey = "users_username_canonical";
@@ -41,13 +44,19 @@ ports::CreateUserOutcome MysqlUserStore::create_user(const domain::User& user, s
   try {
     // One transaction for both rows (the transactional outbox): the event exists if and only if
     // the user does. Any failure rolls both back.
-    pool_.transact([&](Connection& c) {
-      c.query(kInsertUser)
-          .execute({user.id, user.email, email_canonical, user.username, username_canonical, user.password_hash,
-                    user.created_at});
-      c.query(kInsertOutbox)
-          .execute({event.id, event.type, event.aggregate_id, event.payload, event.occurred_at,
-                    std::int64_t{event.attempts}});
+    pool_.atomic([&](Connection& c, bool repeat) {
+      try {
+        c.query(kCreateUser)
+            .execute({user.id, user.email, email_canonical, user.username, username_canonical, user.password_hash,
+                      user.created_at, event.id, event.type, event.aggregate_id, event.payload, event.occurred_at,
+                      std::int64_t{event.attempts}});
+      } catch (const MysqlError& e) {
+        // A repeat after a connection broke mid-call: if the first call was applied (only its
+        // answer was lost), this one collides with its rows. The user's id is ours alone: if it is
+        // there, this sign-up was created by the first call.
+        if (repeat && e.is_duplicate_key() && user_id_exists(c, user.id)) return;
+        throw;
+      }
     });
     return ports::CreateUserOutcome::created;
   } catch (const MysqlError& e) {

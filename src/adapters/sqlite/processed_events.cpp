@@ -39,12 +39,27 @@ std::size_t SqliteProcessedEvents::mark_all_processed(std::string_view consumer,
   });
 }
 
+namespace {
+bool is_processed_on(Connection& c, std::string_view consumer, std::string_view event_id) {
+  auto q = c.query(kSelectProcessed);
+  q.bind(1, consumer).bind(2, event_id);
+  q.step();
+  return q.int64(0) != 0;
+}
+}  // namespace
+
 bool SqliteProcessedEvents::is_processed(std::string_view consumer, std::string_view event_id) {
+  return db_.read([&](Connection& c) { return is_processed_on(c, consumer, event_id); });
+}
+
+std::unordered_set<std::string> SqliteProcessedEvents::processed_among(std::string_view consumer,
+                                                                      std::span<const std::string> event_ids) {
+  // In-process: one lookup per id, all on one reader connection.
   return db_.read([&](Connection& c) {
-    auto q = c.query(kSelectProcessed);
-    q.bind(1, consumer).bind(2, event_id);
-    q.step();
-    return q.int64(0) != 0;
+    std::unordered_set<std::string> found;
+    for (const auto& id : event_ids)
+      if (is_processed_on(c, consumer, id)) found.insert(id);
+    return found;
   });
 }
 

@@ -13,6 +13,8 @@ class SqliteProcessedEvents final : public ports::ProcessedEvents {
 
   bool try_mark_processed(std::string_view consumer, std::string_view event_id) override;
   bool is_processed(std::string_view consumer, std::string_view event_id) override;
+  std::unordered_set<std::string> processed_among(std::string_view consumer,
+                                                  std::span<const std::string> event_ids) override;
   // One transaction (one fsync) for the whole batch.
   std::size_t mark_all_processed(std::string_view consumer, std::span<const std::string> event_ids) override;
 
