@@ -278,7 +278,8 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                           .iterations = settings.argon2.iterations,
                                           .concurrency = hash_threads,
                                           .queue_limit = 0,  // admission is bounded by the cpu runner below
-                                          .on_slot_held = {}});
+                                          .on_slot_held = {},
+                                          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : ""});
   adapters::jwt::Hs256TokenService tokens({.secret = settings.jwt.secret,
                                            .issuer = settings.jwt.issuer,
                                            .audience = settings.jwt.audience,
@@ -336,7 +337,8 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"port", endpoint.port()},
                          {"database", std::string(storage.kind())},
                          {"events", events.description()},
-                         {"hashConcurrency", hash_threads}});
+                         {"hashConcurrency", hash_threads},
+                         {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
 
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < or_cores(settings.http.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });

@@ -22,6 +22,7 @@ struct Argon2 {
   // p=1: libsodium's argon2id is single-lane by construction.
   unsigned concurrency = 0;              // hashes at once; 0 = number of cores
   unsigned queue_limit = 256;            // waiting sign-ups/logins beyond this get 503
+  bool processes = true;                 // hash in worker processes (adapters/sodium/hash_workers.hpp)
 };
 
 struct Http {

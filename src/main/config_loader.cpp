@@ -271,6 +271,9 @@ const Spec kSpecs[] = {
      }},
     {"hash-concurrency", "N", "password hashes computed at once; 0 = number of cores", "0", false,
      [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 0, 1024, s.argon2.concurrency); }},
+    {"hash-processes", "BOOL", "hash in worker processes (faster: no address-space contention) or in threads",
+     "true", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.argon2.processes); }},
     {"hash-queue-limit", "N", "sign-ups/logins waiting for a hash beyond this get 503", "256", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_uint(v, 0, 1'000'000, s.argon2.queue_limit);

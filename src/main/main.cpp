@@ -2,6 +2,7 @@
 #include <iostream>
 #include <variant>
 
+#include "adapters/sodium/hash_workers.hpp"
 #include "main/composition.hpp"
 #include "main/config_loader.hpp"
 #include "main/dotenv.hpp"
@@ -11,6 +12,9 @@ extern char** environ;
 
 int main(int argc, char** argv) {
   using namespace registrar;
+  // A password-hashing worker started by the service itself (adapters/sodium/hash_workers.hpp):
+  // no settings, no .env, no logging; it serves its socket until the service closes it.
+  if (argc >= 2 && argv[1] == adapters::sodium::kHashWorkerCommand) return adapters::sodium::run_hash_worker(argc, argv);
   auto print_exit = [](const config::Exit& e) {
     if (!e.out.empty()) std::cout << e.out << std::flush;
     if (!e.err.empty()) std::cerr << e.err << (e.err.back() == '\n' ? "" : "\n");

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "adapters/sodium/hash_workers.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
 
@@ -76,7 +77,15 @@ Argon2Hasher::Argon2Hasher(Argon2Options options) : options_(std::move(options))
   dummy_hash_ = hash_unbounded(
       std::string_view(reinterpret_cast<const char*>(random_password.data()), random_password.size()));
   sodium_memzero(random_password.data(), random_password.size());
+
+  if (!options_.worker_executable.empty())
+    workers_ = std::make_unique<HashWorkers>(HashWorkersOptions{.executable = options_.worker_executable,
+                                                                .count = slots_,
+                                                                .memory_kib = options_.memory_kib,
+                                                                .iterations = options_.iterations});
 }
+
+Argon2Hasher::~Argon2Hasher() = default;
 
 std::string Argon2Hasher::hash(std::string_view password) {
   SlotGuard slot(*this);
@@ -109,21 +118,33 @@ bool Argon2Hasher::needs_rehash(std::string_view phc_hash) const {
   return crypto_pwhash_str_needs_rehash(c_phc.data(), opslimit_, memlimit_) != 0;
 }
 
-std::string Argon2Hasher::hash_unbounded(std::string_view password) const {
+std::string argon2id_hash(std::string_view password, std::uint32_t memory_kib, std::uint32_t iterations) {
   std::array<char, crypto_pwhash_STRBYTES> out{};
   // The whole password is hashed, whatever its length or bytes (NULs included): no truncation.
-  if (crypto_pwhash_str_alg(out.data(), bytes_of(password), password.size(), opslimit_, memlimit_,
-                            crypto_pwhash_ALG_ARGON2ID13) != 0)
+  if (crypto_pwhash_str_alg(out.data(), bytes_of(password), password.size(), iterations,
+                            static_cast<std::size_t>(memory_kib) * 1024, crypto_pwhash_ALG_ARGON2ID13) != 0)
     throw std::runtime_error("argon2id hashing failed (out of memory?)");
   return std::string(out.data());
 }
 
-bool Argon2Hasher::verify_unbounded(std::string_view phc_hash, std::string_view password) const {
+bool argon2id_verify(std::string_view phc_hash, std::string_view password) {
   std::array<char, crypto_pwhash_STRBYTES> c_phc{};
   if (!to_c_phc(phc_hash, c_phc)) return false;
   // Reads m, t and the algorithm from the string itself, so hashes made with other parameters
   // (older settings, other argon2id implementations) still verify.
   return crypto_pwhash_str_verify(c_phc.data(), bytes_of(password), password.size()) == 0;
+}
+
+std::string Argon2Hasher::hash_unbounded(std::string_view password) const {
+  if (workers_ && password.size() <= HashWorkers::kMaxPassword) return workers_->hash(password);
+  return argon2id_hash(password, options_.memory_kib, options_.iterations);
+}
+
+bool Argon2Hasher::verify_unbounded(std::string_view phc_hash, std::string_view password) const {
+  std::array<char, crypto_pwhash_STRBYTES> c_phc{};
+  if (!to_c_phc(phc_hash, c_phc)) return false;  // checked here: the workers expect a readable string
+  if (workers_ && password.size() <= HashWorkers::kMaxPassword) return workers_->verify(phc_hash, password);
+  return argon2id_verify(phc_hash, password);
 }
 
 }  // namespace registrar::adapters::sodium

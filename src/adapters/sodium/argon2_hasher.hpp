@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -10,6 +11,14 @@
 #include "ports/password_hasher.hpp"
 
 namespace registrar::adapters::sodium {
+
+class HashWorkers;
+
+// The libsodium calls themselves, in the calling thread: argon2id with m = memory_kib and
+// t = iterations, as a PHC string (std::runtime_error if libsodium fails, e.g. out of memory); and
+// verification of `password` against a PHC string (false for a string libsodium cannot read).
+std::string argon2id_hash(std::string_view password, std::uint32_t memory_kib, std::uint32_t iterations);
+bool argon2id_verify(std::string_view phc_hash, std::string_view password);
 
 struct Argon2Options {
   std::uint32_t memory_kib = 19 * 1024;  // m (OWASP floor 19 MiB); libsodium's minimum is 8 KiB
@@ -19,6 +28,9 @@ struct Argon2Options {
   // Instrumentation hook, run while an operation holds a slot (tests use it to observe the
   // bound). Leave empty in production.
   std::function<void()> on_slot_held;
+  // Non-empty: hashes run in `concurrency` worker processes of this binary (hash_workers.hpp says
+  // why), which must call run_hash_worker() for kHashWorkerCommand. Empty: in the calling thread.
+  std::string worker_executable;
 };
 
 // argon2id password hashing (libsodium crypto_pwhash, PHC string format).
@@ -30,6 +42,7 @@ struct Argon2Options {
 class Argon2Hasher final : public ports::PasswordHasher {
  public:
   explicit Argon2Hasher(Argon2Options options = {});
+  ~Argon2Hasher() override;
 
   std::string hash(std::string_view password) override;
   bool verify(std::string_view phc_hash, std::string_view password) override;
@@ -41,6 +54,7 @@ class Argon2Hasher final : public ports::PasswordHasher {
 
   unsigned concurrency() const { return slots_; }
   unsigned waiting() const;  // callers currently blocked for a slot (for metrics and tests)
+  HashWorkers* workers() const { return workers_.get(); }  // null when hashing in-process
 
  private:
   class SlotGuard;
@@ -59,6 +73,7 @@ class Argon2Hasher final : public ports::PasswordHasher {
   unsigned waiting_ = 0;
 
   std::string dummy_hash_;  // a hash of a random password with our own parameters
+  std::unique_ptr<HashWorkers> workers_;
 };
 
 }  // namespace registrar::adapters::sodium
