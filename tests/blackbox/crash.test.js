@@ -3,24 +3,19 @@
 // by a restart (transactional outbox: no user without its event, every event delivered once).
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { Server, newUser, eventually } = require('./harness');
-
-function vmRssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
+const { Server, newUser, eventually, treeRssKiB } = require('./harness');
 
 describe('lifecycle', () => {
   it('SIGTERM during an in-flight register: the request still gets its 201, then exit 0', async (t) => {
     // An expensive hash (256 MiB) makes the request last long enough to be caught in flight; the
-    // server's resident memory growing by the hash's memory tells us that it is hashing now.
+    // resident memory of the server and its hash workers growing by the hash's memory tells us that
+    // it is hashing now.
     const server = await Server.start({ weakArgon2: false, args: ['--argon2-memory-kib', String(256 * 1024), '--argon2-iterations', '3'] });
     try {
-      const baseline = vmRssKiB(server.pid);
+      const baseline = treeRssKiB(server.pid);
       const user = newUser('term');
       const pending = server.register(user);
-      await eventually(() => vmRssKiB(server.pid) - baseline > 128 * 1024, { intervalMs: 2, timeoutMs: 10_000, what: 'the server to start hashing (RSS +128 MiB)' });
+      await eventually(() => treeRssKiB(server.pid) - baseline > 128 * 1024, { intervalMs: 2, timeoutMs: 10_000, what: 'the server to start hashing (RSS +128 MiB)' });
       server.child.kill('SIGTERM');
       const res = await pending;
       assert.equal(res.status, 201, res.text);

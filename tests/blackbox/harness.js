@@ -687,6 +687,30 @@ function assertProblem(res, status, code) {
   return res.json;
 }
 
+// The pids of a process's children (the server's hash workers), from /proc.
+function childPids(pid) {
+  const pids = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) pids.push(Number(entry));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
+function vmRssKiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; } // gone meanwhile
+}
+
+// Resident memory of a server and its hash workers together: a hash's memory is in a worker.
+function treeRssKiB(pid) { return [pid, ...childPids(pid)].reduce((sum, p) => sum + vmRssKiB(p), 0); }
+
 // Problem bodies compared without their per-request fields.
 function stripPerRequest(problem) {
   const { requestId, instance, ...rest } = problem || {};
@@ -695,5 +719,6 @@ function stripPerRequest(problem) {
 
 module.exports = {
   REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
+  childPids, vmRssKiB, treeRssKiB,
   jwt: requireNode('jsonwebtoken'),
 };

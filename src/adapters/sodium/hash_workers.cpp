@@ -19,6 +19,8 @@
 #include "adapters/sodium/argon2_hasher.hpp"
 #include "ports/errors.hpp"
 
+#include <spdlog/spdlog.h>
+
 extern char** environ;
 
 namespace registrar::adapters::sodium {
@@ -271,6 +273,8 @@ std::string HashWorkers::call(std::string& request) {
       throw std::runtime_error("argon2id in a hash worker: " + (answer.empty() ? std::string("empty answer") : answer.substr(1)));
     }
     // Dead or hung: replace it, and try once more on the new one.
+    spdlog::warn("hash worker {} stopped answering (it died or hung for {} ms); starting another", w.pid,
+                 options_.timeout.count());
     stop(w, true);
     Worker fresh;
     try {

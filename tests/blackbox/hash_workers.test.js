@@ -1,0 +1,94 @@
+'use strict';
+// Password hashing in worker processes (adapters/sodium/hash_workers.hpp), seen from outside: one
+// worker per hash slot, none of the service's secrets in them, sign-ups and logins going on when a
+// worker is killed, no worker left behind when the service dies, and --hash-processes false.
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const { Server, newUser, eventually, childPids } = require('./harness');
+
+function alive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch { return false; }
+}
+
+function listening(server) { return server.logs.find((l) => l.msg === 'listening'); }
+
+describe('hash workers', () => {
+  it('one worker per hash slot, holding none of the service secrets', async () => {
+    const secret = 'jwt-secret-for-the-worker-test-0123456789abcdef';
+    const server = await Server.start({ env: { REGISTRAR_JWT_SECRET: secret }, args: ['--hash-concurrency', '3'] });
+    try {
+      assert.equal(listening(server).hashIn, 'processes');
+      const workers = childPids(server.pid);
+      assert.equal(workers.length, 3, `children of ${server.pid}: ${workers}`);
+      const user = newUser('hw');
+      assert.equal((await server.register(user)).status, 201);
+      for (const pid of workers) {
+        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        assert.equal(cmdline[1], '__hash-worker');
+        if (process.getuid() === 0) { // a worker's /proc files are root's (it is not dumpable)
+          const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+          assert.ok(!environ.includes(secret) && !environ.includes('REGISTRAR_'), environ);
+          assert.deepEqual(fs.readdirSync(`/proc/${pid}/fd`).map(Number).sort(), [0, 1, 2, 3]);
+        }
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a worker killed with SIGKILL: sign-ups and logins go on, the worker is replaced', async () => {
+    const server = await Server.start({ args: ['--hash-concurrency', '2'] });
+    try {
+      const [victim] = childPids(server.pid);
+      process.kill(victim, 'SIGKILL');
+      await eventually(() => !alive(victim) || childPids(server.pid).includes(victim) === false, { what: 'the worker to die' });
+      const users = Array.from({ length: 6 }, (_, i) => newUser(`hk${i}`));
+      const answers = await Promise.all(users.map((u) => server.register(u)));
+      assert.deepEqual(answers.map((r) => r.status), users.map(() => 201), answers.map((r) => r.text).join('\n'));
+      for (const u of users) {
+        const res = await server.login({ email: u.email, password: u.password });
+        assert.equal(res.status, 200, res.text);
+      }
+      const now = childPids(server.pid).filter(alive);
+      assert.equal(now.length, 2, `workers now: ${now}`);
+      assert.ok(!now.includes(victim));
+      await server.waitForLog((l) => l.level === 'warn' && /hash worker \d+ stopped answering/.test(l.msg), { what: 'the replacement warning' });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('no worker outlives a service killed with SIGKILL', async () => {
+    const server = await Server.start();
+    const workers = childPids(server.pid);
+    assert.ok(workers.length >= 1);
+    server.child.kill('SIGKILL');
+    await server.exited;
+    await eventually(() => workers.every((pid) => !alive(pid)), { what: `workers ${workers} to exit` });
+  });
+
+  it('a graceful stop ends the workers too', async () => {
+    const server = await Server.start();
+    const workers = childPids(server.pid);
+    const exit = await server.stop();
+    assert.deepEqual(exit, { code: 0, signal: null });
+    await eventually(() => workers.every((pid) => !alive(pid)), { what: `workers ${workers} to exit` });
+  });
+
+  it('--hash-processes false hashes in the service threads', async () => {
+    const server = await Server.start({ args: ['--hash-processes', 'false'] });
+    try {
+      assert.equal(listening(server).hashIn, 'threads');
+      assert.deepEqual(childPids(server.pid), []);
+      const user = newUser('ht');
+      assert.equal((await server.register(user)).status, 201);
+      assert.equal((await server.login({ email: user.email, password: user.password })).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
