@@ -183,6 +183,12 @@ TEST(HashWorkers, AnExecutableThatCannotStartIsAClearError) {
   }
 }
 
+TEST(HashWorkers, ABinaryThatDoesNotAnswerAsAWorkerFailsTheStart) {
+  auto o = cheap(1);
+  o.executable = "/bin/true";  // runs, exits at once
+  EXPECT_THROW(so::HashWorkers workers(o), std::runtime_error);
+}
+
 TEST(Argon2HasherWithWorkers, HashesVerifiesAndKeepsOverlongPasswordsInProcess) {
   so::Argon2Options o;
   o.memory_kib = 8;

@@ -128,9 +128,16 @@ int run_hash_worker(int argc, char** argv) {
 HashWorkers::HashWorkers(HashWorkersOptions options) : options_(std::move(options)) {
   if (options_.count == 0) throw std::invalid_argument("hash workers: count must be at least 1");
   try {
+    // Each worker must answer once before the service relies on it: a binary that does not run as
+    // a worker (a wrong path, a sandbox refusing exec) fails the start, not every later sign-up.
+    // Verifying a tiny hash made here costs microseconds.
+    const auto probe = request_of(kOpVerify, "probe", argon2id_hash("probe", 8, 1));
     for (unsigned i = 0; i < options_.count; ++i) {
       workers_.push_back(spawn());
       idle_.push_back(i);
+      std::string answer;
+      if (!exchange(workers_.back(), probe, answer) || answer != std::string(1, kOk) + '1')
+        throw std::runtime_error("hash workers: " + options_.executable + " started but did not answer as a hash worker");
     }
   } catch (...) {
     for (auto& w : workers_) stop(w, true);
