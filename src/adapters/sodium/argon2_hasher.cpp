@@ -70,19 +70,20 @@ Argon2Hasher::Argon2Hasher(Argon2Options options) : options_(std::move(options))
   slots_ = options_.concurrency != 0 ? options_.concurrency
                                       : std::max(1U, std::thread::hardware_concurrency());
 
-  // The dummy hash is of a random password nobody knows; verifying against it costs exactly
-  // what verifying a real user's hash costs, so "no such user" cannot be told apart by timing.
-  std::array<unsigned char, 32> random_password{};
-  randombytes_buf(random_password.data(), random_password.size());
-  dummy_hash_ = hash_unbounded(
-      std::string_view(reinterpret_cast<const char*>(random_password.data()), random_password.size()));
-  sodium_memzero(random_password.data(), random_password.size());
-
   if (!options_.worker_executable.empty())
     workers_ = std::make_unique<HashWorkers>(HashWorkersOptions{.executable = options_.worker_executable,
                                                                 .count = slots_,
                                                                 .memory_kib = options_.memory_kib,
                                                                 .iterations = options_.iterations});
+
+  // The dummy hash is of a random password nobody knows; verifying against it costs exactly
+  // what verifying a real user's hash costs, so "no such user" cannot be told apart by timing.
+  // (Made by a worker when there are workers, so the service itself never maps the hash memory.)
+  std::array<unsigned char, 32> random_password{};
+  randombytes_buf(random_password.data(), random_password.size());
+  dummy_hash_ = hash_unbounded(
+      std::string_view(reinterpret_cast<const char*>(random_password.data()), random_password.size()));
+  sodium_memzero(random_password.data(), random_password.size());
 }
 
 Argon2Hasher::~Argon2Hasher() = default;
