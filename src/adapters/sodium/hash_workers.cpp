@@ -140,7 +140,7 @@ HashWorkers::HashWorkers(HashWorkersOptions options) : options_(std::move(option
         throw std::runtime_error("hash workers: " + options_.executable + " started but did not answer as a hash worker");
     }
   } catch (...) {
-    for (auto& w : workers_) stop(w, true);
+    for (auto& w : workers_) kill_and_reap(w);
     throw;
   }
 }
@@ -153,9 +153,16 @@ HashWorkers::~HashWorkers() {
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   for (auto& w : workers_) {
-    while (w.pid > 0 && ::waitpid(w.pid, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
+    while (w.pid > 0) {
+      pid_t r = ::waitpid(w.pid, nullptr, WNOHANG);
+      if (r == w.pid || (r < 0 && errno != EINTR)) {
+        w.pid = -1;  // reaped (or not ours to wait for): never signal a pid that may be reused
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    stop(w, true);  // no-op for a reaped worker (waitpid fails), kills and reaps a stuck one
+    }
+    kill_and_reap(w);  // kills and reaps a worker still there after the grace time; no-op otherwise
   }
 }
 
@@ -211,11 +218,11 @@ HashWorkers::Worker HashWorkers::spawn() const {
   return Worker{pid, sv[0]};
 }
 
-void HashWorkers::stop(Worker& w, bool kill_first) noexcept {
+void HashWorkers::kill_and_reap(Worker& w) noexcept {
   if (w.fd >= 0) ::close(w.fd);
   w.fd = -1;
   if (w.pid > 0) {
-    if (kill_first) ::kill(w.pid, SIGKILL);
+    ::kill(w.pid, SIGKILL);
     while (::waitpid(w.pid, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
@@ -282,7 +289,7 @@ std::string HashWorkers::call(std::string& request) {
     // Dead or hung: replace it, and try once more on the new one.
     spdlog::warn("hash worker {} stopped answering (it died or hung for {} ms); starting another", w.pid,
                  options_.timeout.count());
-    stop(w, true);
+    kill_and_reap(w);
     Worker fresh;
     try {
       fresh = spawn();

@@ -75,7 +75,9 @@ class HashWorkers {
     int fd = -1;
   };
   Worker spawn() const;
-  static void stop(Worker& w, bool kill_first) noexcept;
+  // Closes the socket, SIGKILLs the worker (alive or a zombie: its pid is not reused before it is
+  // reaped) and reaps it.
+  static void kill_and_reap(Worker& w) noexcept;
   std::string call(std::string& request);
   bool exchange(const Worker& w, const std::string& request, std::string& answer) const;
 
