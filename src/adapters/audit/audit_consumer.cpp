@@ -200,11 +200,12 @@ bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) 
     unrecorded_.clear();
   }
 
-  std::vector<std::string> ids;
-  ids.reserve(events.size());
-  for (const auto& event : events) ids.push_back(event.id);
-  const auto recorded = processed_.processed_among(kName, ids);  // one query for the batch
-  ids.clear();
+  std::vector<std::string> batch_ids;
+  batch_ids.reserve(events.size());
+  for (const auto& event : events) batch_ids.push_back(event.id);
+  const auto recorded = processed_.processed_among(kName, batch_ids);  // one query for the batch
+
+  std::vector<std::string> ids;  // those to write, each once
   std::string lines;
   const auto received_at = clock_.now();
   for (const auto& event : events) {

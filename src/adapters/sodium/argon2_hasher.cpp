@@ -142,10 +142,10 @@ std::string Argon2Hasher::hash_unbounded(std::string_view password) const {
 }
 
 bool Argon2Hasher::verify_unbounded(std::string_view phc_hash, std::string_view password) const {
+  if (!workers_ || password.size() > HashWorkers::kMaxPassword) return argon2id_verify(phc_hash, password);
   std::array<char, crypto_pwhash_STRBYTES> c_phc{};
   if (!to_c_phc(phc_hash, c_phc)) return false;  // checked here: the workers expect a readable string
-  if (workers_ && password.size() <= HashWorkers::kMaxPassword) return workers_->verify(phc_hash, password);
-  return argon2id_verify(phc_hash, password);
+  return workers_->verify(phc_hash, password);
 }
 
 }  // namespace registrar::adapters::sodium
