@@ -1,7 +1,7 @@
 // An AMQP delivery as the consumer runner sees it (properties + body, anyone may publish to the
 // exchange) → decode_message() → what the built-in consumers do with the decoded event that is
 // pure: the audit line (audit_line), the user.registered parser the welcome and webhook consumers
-// share (parse_user_registered), the welcome consumer's handle() over in-memory mail and
+// share (app::parse_user_registered), the welcome consumer's handle() over in-memory mail and
 // ProcessedEvents, its message rendering and the SMTP dot-stuffing of that message, and the webhook
 // signature. No broker, no files, no network.
 //
@@ -28,11 +28,12 @@
 #include <vector>
 
 #include "adapters/amqp/consumer_runner.hpp"
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 #include "adapters/consumers/builtin.hpp"
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
+#include "app/events.hpp"
 #include "domain/credentials.hpp"
 #include "support/check.hpp"
 #include "support/fakes.hpp"
@@ -101,7 +102,7 @@ void check_decoded(const amqp::InboundMessage& in, const amqp::DecodedMessage& o
 }
 
 void check_audit_line(const domain::EventEnvelope& e, domain::Timestamp received_at) {
-  const std::string line = adapters::audit::audit_line(e, received_at);
+  const std::string line = adapters::consumers::audit_line(e, received_at);
   FUZZ_CHECK(line.find('\n') == std::string::npos, "an audit line with a raw newline");
   boost::system::error_code ec;
   const json::value v = json::parse(line, ec);
@@ -155,11 +156,7 @@ void check_dot_stuffed(std::string_view text, std::string_view stuffed) {
 }
 
 void check_welcome(const domain::EventEnvelope& event) {
-  std::optional<consumers::UserRegistered> user;
-  try {
-    user = consumers::parse_user_registered(event);
-  } catch (const consumers::MalformedEvent&) {
-  }
+  const auto user = app::parse_user_registered(event);
   RecordingMail mail;
   testing::MemoryProcessedEvents processed;
   consumers::WelcomeConsumer welcome(mail, processed, "registrar");

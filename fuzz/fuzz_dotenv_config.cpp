@@ -1,7 +1,7 @@
 // The settings path: a .env file (dotenv::parse) and the command line → load_settings() with every
 // value's validation (listen address, URLs through Boost.URL, numbers, lists, names, secrets'
-// precedence), then the inline secrets' checks (resolve_secrets for REGISTRAR_JWT_SECRET /
-// REGISTRAR_ADMIN_TOKEN given in .env or the environment: no file is read or written), and the
+// precedence), then the inline JWT key's checks (resolve_jwt_secret for a REGISTRAR_JWT_SECRET given
+// in .env or the environment: no file is read or written), and the
 // parsers of single values: parse_database_url, redact_url, parse_smtp_url, decode_webhook_secret.
 //
 // Input: byte 0 = flags (bit 0: canary secrets in the environment; bit 1: command-line arguments
@@ -38,7 +38,6 @@ using namespace registrar;
 namespace {
 
 constexpr std::string_view kCanaryJwt = "canary-jwt-secret-5c1d0f7e9a2b4c6d8e0f1a3b5c7d9e1f";
-constexpr std::string_view kCanaryAdmin = "canary-admin-token-4b6d8f0a2c4e6f8a0b2c4d6e8f0a1b3c";
 constexpr std::string_view kCanaryWebhook = "whsec_Y2FuYXJ5LXdlYmhvb2stc2VjcmV0LTEyMzQ1Njc4";
 
 bool valid_key(std::string_view k) {
@@ -147,7 +146,8 @@ std::string variable_of(std::string_view err) {
 
 void check_settings(const config::Settings& s) {
   FUZZ_CHECK(!s.listen.host.empty(), "an empty listen host");
-  FUZZ_CHECK(!s.database_url.empty(), "no database URL");
+  if (s.database.kind == config::Database::Kind::sqlite)
+    FUZZ_CHECK(!s.database.sqlite_path.empty(), "an sqlite database without a path");
   FUZZ_CHECK(s.http.body_limit >= 1024 && s.http.body_limit <= 1024 * 1024, "body limit out of range");
   FUZZ_CHECK(s.amqp.prefetch >= 1 && s.amqp.max_attempts >= 1, "prefetch or max attempts of 0");
   FUZZ_CHECK(s.jwt.access_ttl.count() >= 60 && s.jwt.access_ttl.count() <= 86400, "access token TTL out of range");
@@ -200,9 +200,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> secrets;
   if (flags & 1) {
     env["REGISTRAR_JWT_SECRET"] = kCanaryJwt;
-    env["REGISTRAR_ADMIN_TOKEN"] = kCanaryAdmin;
     env["REGISTRAR_WEBHOOK_SECRET"] = kCanaryWebhook;
-    secrets = {std::string(kCanaryJwt), std::string(kCanaryAdmin), std::string(kCanaryWebhook)};
+    secrets = {std::string(kCanaryJwt), std::string(kCanaryWebhook)};
   }
   // A canary the input itself contains (libFuzzer learns strings from comparisons) may legitimately
   // be echoed as some other setting's value: only the others count.
@@ -223,7 +222,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (exit->err.find("Run 'registrar --help'") == std::string::npos)  // not a CLI11 parse error
       FUZZ_CHECK(std::count(exit->err.begin(), exit->err.end(), '\n') == 1, "a settings error over several lines");
     const std::string var = variable_of(exit->err);
-    for (const char* url_var : {"REGISTRAR_DATABASE_URL", "REGISTRAR_REDIS_URL", "REGISTRAR_AMQP_URL", "REGISTRAR_SMTP_URL"})
+    for (const char* url_var : {"REGISTRAR_DATABASE_URL", "REGISTRAR_AMQP_URL", "REGISTRAR_SMTP_URL"})
       if (var == url_var)
         if (auto it = parsed.values.find(var); it != parsed.values.end())
           if (const std::string pw = url_password(it->second); !pw.empty())
@@ -235,13 +234,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_settings(loaded.settings);
   for (const auto& note : loaded.notes) check_no_secret(note, secrets);
 
-  // 3. The inline secrets (REGISTRAR_JWT_SECRET / REGISTRAR_ADMIN_TOKEN from env or .env): their
-  //    length check reads no file. Secrets from files or the data dir are left alone here.
-  const auto inline_source = [](const std::string& s) { return s == "env" || s == ".env"; };
+  // 3. The inline JWT key (REGISTRAR_JWT_SECRET from env or .env): its length check reads no file.
+  //    Secrets from files or the data dir are left alone here.
   config::Settings& s = loaded.settings;
-  if (inline_source(s.jwt.secret_source) && (s.admin_token_source.empty() || inline_source(s.admin_token_source))) {
+  if (s.jwt.secret_source == "env" || s.jwt.secret_source == ".env") {
     std::vector<std::string> notes;
-    if (auto exit = config::resolve_secrets(s, notes)) {
+    if (auto exit = config::resolve_jwt_secret(s, notes)) {
       FUZZ_CHECK(exit->code == 2, "a bad inline secret did not exit with 2");
       check_no_secret(exit->err, secrets);
       check_no_secret(exit->out, secrets);

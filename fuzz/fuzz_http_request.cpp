@@ -70,7 +70,7 @@ void check_token_round_trip(World& world, const http::Response& res) {
   FUZZ_CHECK(token && user && user->is_object(), "a 200/201 auth answer without accessToken and user");
   http::Request me{beast_http::verb::get, "/users/me", 11};
   me.set(beast_http::field::authorization, "Bearer " + std::string(*token));
-  http::RequestContext ctx{"round-trip", "fuzz", std::chrono::steady_clock::now()};
+  http::RequestContext ctx{.request_id = "round-trip", .client_ip = "127.0.0.1", .peer_ip = "127.0.0.1"};
   const http::Response mine = world.handle(me, ctx);
   check_response(mine, ctx);
   FUZZ_CHECK(mine.result_int() == 200, "GET /users/me with a token the API just issued is not 200");
@@ -106,8 +106,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // such a head is not a request to re-serialise (Beast would write its TE fields back with a
     // de-chunked body: found by this target before the framing check existed in it).
     if (auto problem = http::framing_problem(parser.get())) {
-      const auto code = static_cast<unsigned>(problem->status);
+      const auto code = static_cast<unsigned>(problem->type.status);
       FUZZ_CHECK(code == 400 || code == 501, "a framing problem that is neither 400 nor 501");
+      return 0;
+    }
+    // No Host, several, or an invalid one: the server answers 400 and closes (RFC 9112 §3.2).
+    if (auto problem = http::host_problem(parser.get())) {
+      FUZZ_CHECK(problem->type.status == beast_http::status::bad_request, "a Host problem that is not 400");
       return 0;
     }
     if (auto len = parser.content_length(); len && *len > limits.body_limit) return 0;  // 413 before the body
@@ -117,7 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const http::Request& req = parser.get();
     check_reserialises(req);
 
-    http::RequestContext ctx{http::request_id_for(req), "fuzz", std::chrono::steady_clock::now()};
+    http::RequestContext ctx{.request_id = http::request_id_for(req), .client_ip = "127.0.0.1", .peer_ip = "127.0.0.1"};
     const std::string given_id(req["X-Request-Id"]);
     FUZZ_CHECK(!ctx.request_id.empty() && ctx.request_id.size() <= 64, "a request id outside 1–64 bytes");
     FUZZ_CHECK(ctx.request_id == given_id || ctx.request_id.size() == 24, "the request id is neither given nor ours");

@@ -13,10 +13,10 @@
 //  - after a 201: the user in the answer is the normalised input; logging in with the email as
 //    given, or with the username in upper case, finds that user; a wrong password does not;
 //    registering again is 409; the access token verifies to the user's id; the outbox holds one
-//    user.registered event that the consumers' parser (parse_user_registered) and the audit line
+//    user.registered event that the consumers' parser (app::parse_user_registered) and the audit line
 //    accept, naming the same user.
-#include "adapters/audit/audit_consumer.hpp"
-#include "adapters/consumers/builtin.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
+#include "app/events.hpp"
 #include "domain/credentials.hpp"
 #include "support/harness.hpp"
 
@@ -44,7 +44,7 @@ std::string problem_code(const http::Response& res) {
 
 http::Response post(World& world, std::string_view target, const json::object& body) {
   const http::Request req = json_request(beast_http::verb::post, target, json::serialize(body));
-  http::RequestContext ctx{http::request_id_for(req), "fuzz", std::chrono::steady_clock::now()};
+  http::RequestContext ctx{.request_id = http::request_id_for(req), .client_ip = "127.0.0.1", .peer_ip = "127.0.0.1"};
   http::Response res = world.handle(req, ctx);
   check_response(res, ctx);
   return res;
@@ -90,10 +90,12 @@ void after_registration(World& world, const json::object& sent, const http::Resp
   FUZZ_CHECK(outbox.size() == 1, "a 201 without exactly one outbox event");
   const domain::EventEnvelope& event = outbox.front().event;
   FUZZ_CHECK(event.type == domain::kUserRegistered && event.aggregate_id == id, "the event is not user.registered of the user");
-  const adapters::consumers::UserRegistered seen = adapters::consumers::parse_user_registered(event);  // throws if not
+  const auto parsed = app::parse_user_registered(event);
+  FUZZ_CHECK(parsed.has_value(), "the consumers' parser refuses the event of a registration");
+  const app::UserRegistered& seen = *parsed;
   FUZZ_CHECK(seen.user_id == id && user.at("email").as_string() == seen.email && seen.username == username,
              "the consumers read another user from the event than the one registered");
-  const auto line = parse_json(adapters::audit::audit_line(event, world.clock.now()));
+  const auto line = parse_json(adapters::consumers::audit_line(event, world.clock.now()));
   FUZZ_CHECK(line && line->is_object() && line->as_object().at("payload").is_object(),
              "the audit line of a registration is not JSON with the event as payload");
 }
@@ -109,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   World world;
   const http::Request req = json_request(beast_http::verb::post, target, text, media.value);
-  http::RequestContext ctx{http::request_id_for(req), "fuzz", std::chrono::steady_clock::now()};
+  http::RequestContext ctx{.request_id = http::request_id_for(req), .client_ip = "127.0.0.1", .peer_ip = "127.0.0.1"};
   const http::Response res = world.handle(req, ctx);
   check_response(res, ctx);
   const unsigned status = res.result_int();

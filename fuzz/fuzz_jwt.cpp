@@ -2,7 +2,7 @@
 // later, the Socket.IO handshake and Create_User jobs).
 //
 // Input: byte 0 picks a mode, the rest feeds it:
-//   0  a raw token string → verify() as access and as session token;
+//   0  a raw token string → verify() as an access token;
 //   1  header JSON and claims JSON (arbitrary bytes, split by FuzzedDataProvider) that the harness
 //      base64url-encodes and signs with the service's key, so the checks after the signature
 //      (algorithm allowlist, crit, typ, iss, aud, exp/iat/nbf, sub) are reached; also verified with
@@ -12,8 +12,8 @@
 // Invariants (FUZZ_CHECK): verify() never accepts a token over 8 KiB, without exactly three
 // segments, or with a header whose alg is not "HS256"; whatever it accepts has a non-empty subject,
 // the requested type and a validity window containing now (± leeway), all read back from the claims
-// independently; a token the service issued verifies, as its own type only, and stops verifying once
-// expired or changed in any byte.
+// independently; a token the service issued verifies, and stops verifying once expired or changed in
+// any byte.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <sodium.h>
 
@@ -42,7 +42,6 @@ Hs256Options options(std::string_view secret = kSecret) {
   Hs256Options o;
   o.secret = std::string(secret);
   o.access_ttl = std::chrono::seconds{900};
-  o.session_ttl = std::chrono::seconds{600};
   o.leeway = std::chrono::seconds{kLeeway};
   return o;
 }
@@ -98,8 +97,7 @@ void check_accepted(std::string_view token, TokenType type, const ports::Verifie
   FUZZ_CHECK(alg && alg->is_string() && alg->get_string() == "HS256", "accepted an algorithm other than HS256");
   FUZZ_CHECK(!header->contains("crit"), "accepted a token with crit");
   const json::value* typ = claims->if_contains("typ");
-  FUZZ_CHECK(typ && typ->is_string() && typ->get_string() == (type == TokenType::access ? "access" : "session"),
-             "accepted a token of another type");
+  FUZZ_CHECK(typ && typ->is_string() && typ->get_string() == "access", "accepted a token of another type");
   FUZZ_CHECK(v.type == type, "verified type differs from the one asked for");
   const json::value* sub = claims->if_contains("sub");
   FUZZ_CHECK(sub && sub->is_string() && !v.subject.empty() && sub->get_string() == v.subject,
@@ -122,11 +120,9 @@ void check_accepted(std::string_view token, TokenType type, const ports::Verifie
     FUZZ_CHECK(nbf->is_int64() && nbf->get_int64() <= now + kLeeway, "accepted before nbf");
 }
 
-void verify_both(Hs256TokenService& service, std::string_view token, std::int64_t now) {
-  for (TokenType type : {TokenType::access, TokenType::session}) {
-    const auto r = service.verify(token, type);
-    if (r) check_accepted(token, type, *r, now);
-  }
+void verify_access(Hs256TokenService& service, std::string_view token, std::int64_t now) {
+  const auto r = service.verify(token, TokenType::access);
+  if (r) check_accepted(token, TokenType::access, *r, now);
 }
 
 }  // namespace
@@ -140,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   switch (data[0] % 3) {
     case 0:
-      verify_both(service, rest, now);
+      verify_access(service, rest, now);
       break;
 
     case 1: {
@@ -148,11 +144,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::string header = in.ConsumeRandomLengthString(512);
       const std::string claims = in.ConsumeRemainingBytesAsString();
       const std::string token = sign(header, claims, kSecret);
-      verify_both(service, token, now);
+      verify_access(service, token, now);
       testing::FixedClock other_clock;
       Hs256TokenService other(options("another-secret-another-secret-32"), other_clock);
-      for (TokenType type : {TokenType::access, TokenType::session})
-        FUZZ_CHECK(!other.verify(token, type), "a token signed with another key verified");
+      FUZZ_CHECK(!other.verify(token, TokenType::access), "a token signed with another key verified");
       break;
     }
 
@@ -184,9 +179,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto ok = service.verify(issued.token, TokenType::access);
       FUZZ_CHECK(ok && ok->subject == subject, "a token issue() made does not verify to its subject");
       check_accepted(issued.token, TokenType::access, *ok, now);
-      FUZZ_CHECK(!service.verify(issued.token, TokenType::session) &&
-                     service.verify(issued.token, TokenType::session).error() == TokenError::wrong_type,
-                 "an access token verified as a session token, or failed for another reason");
       std::string changed = issued.token;
       changed[flip_at % changed.size()] = static_cast<char>(changed[flip_at % changed.size()] ^ flip_bits);
       FUZZ_CHECK(!service.verify(changed, TokenType::access), "a token changed in one byte still verified");

@@ -19,6 +19,7 @@
 
 #include "adapters/http/auth_api.hpp"
 #include "adapters/http/router.hpp"
+#include "adapters/http/middleware.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/jwt/hs256_token_service.hpp"
 #include "adapters/logging/json_logger.hpp"
@@ -61,35 +62,39 @@ struct World {
   adapters::jwt::Hs256TokenService tokens{jwt_options(), clock};
   testing::SequentialIds ids{"id-"};
   testing::CountingSignal signal;
-  app::Dependencies deps{users, hasher, tokens, clock, ids, signal};
-  http::BlockingRunner inline_runner{0, 0};  // 0 threads: runs the use case inline
-  http::Router router{null_logger()};
+  app::RegisterUser register_user{users, hasher, tokens, clock, ids, signal};
+  app::Login login{users, hasher, tokens};
+  app::CurrentUser current_user{tokens, users};
+  adapters::threads::BlockingRunner inline_runner{0, 0};  // 0 threads: runs the use case inline
+  http::Router router;
+  http::Pipeline pipeline{router};  // the service's middleware, as `registrar serve` runs it
 
   World() {
-    http::add_auth_routes(router, {deps, inline_runner, inline_runner, [] {}});
+    http::middleware::use_standard(pipeline, null_logger(), {});
+    http::add_auth_routes(router, {register_user, login, current_user, inline_runner, inline_runner, [] {}});
     domain::User seed{"user-seed", "seed@example.com", "seeduser", "hash:" + std::string(kSeedPassword), clock.now()};
     users.seed(seed, "seed@example.com", "seeduser");
   }
 
   std::string seed_token() { return tokens.issue("user-seed", ports::TokenType::access).token; }
 
-  // Router::handle run to completion (the handlers never wait on I/O here).
+  // The request through the pipeline to completion (the handlers never wait on I/O here).
   http::Response handle(const http::Request& req, http::RequestContext& ctx) {
     boost::asio::io_context ioc;
     std::optional<http::Response> out;
     std::exception_ptr error;
-    boost::asio::co_spawn(ioc, router.handle(req, ctx), [&](std::exception_ptr e, http::Response r) {
+    boost::asio::co_spawn(ioc, pipeline.handle(req, ctx), [&](std::exception_ptr e, http::Response r) {
       error = e;
       out = std::move(r);
     });
     ioc.run();
-    FUZZ_CHECK(!error, "Router::handle let an exception escape (it must map every failure to a response)");
-    FUZZ_CHECK(out.has_value(), "Router::handle did not complete");
+    FUZZ_CHECK(!error, "the pipeline let an exception escape (it must map every failure to a response)");
+    FUZZ_CHECK(out.has_value(), "the pipeline did not complete");
     return std::move(*out);
   }
 
   http::Response handle(const http::Request& req) {
-    http::RequestContext ctx{http::request_id_for(req), "fuzz", std::chrono::steady_clock::now()};
+    http::RequestContext ctx{.request_id = http::request_id_for(req), .client_ip = "127.0.0.1", .peer_ip = "127.0.0.1"};
     return handle(req, ctx);
   }
 };

@@ -1,10 +1,12 @@
 #include "app/events.hpp"
+
 #include <boost/json.hpp>
 
 namespace registrar::app {
 
+namespace json = boost::json;
+
 domain::EventEnvelope make_user_registered(const domain::User& user, std::string event_id, domain::Timestamp now) {
-  namespace json = boost::json;
   json::object data;
   data["id"] = user.id;
   data["email"] = user.email;
@@ -22,6 +24,59 @@ domain::EventEnvelope make_user_registered(const domain::User& user, std::string
   e.payload = json::serialize(body);
   e.occurred_at = now;
   return e;
+}
+
+namespace {
+
+// The first problem found in a body; parse_user_registered() turns it into its error value.
+struct Malformed {
+  std::string reason;
+};
+
+const json::string& required_string(const json::object& o, std::string_view key, std::string_view where) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) throw Malformed{"missing " + std::string(where) + std::string(key)};
+  const json::string* s = v->if_string();
+  if (s == nullptr || s->empty()) throw Malformed{std::string(where) + std::string(key) + " is not a non-empty string"};
+  return *s;
+}
+
+domain::Timestamp required_time(const json::object& o, std::string_view key, std::string_view where) {
+  const json::string& s = required_string(o, key, where);
+  auto t = domain::parse_iso8601(std::string_view(s.data(), s.size()));
+  if (!t) throw Malformed{std::string(where) + std::string(key) + " is not an ISO 8601 time"};
+  return *t;
+}
+
+UserRegistered parse(std::string_view payload) {
+  std::error_code ec;
+  json::value body = json::parse(payload, ec);
+  if (ec) throw Malformed{"the body is not JSON"};
+  const json::object* o = body.if_object();
+  if (o == nullptr) throw Malformed{"the body is not a JSON object"};
+  if (required_string(*o, "event", "") != domain::kUserRegistered) throw Malformed{R"("event" is not "user.registered")"};
+  if (required_string(*o, "pattern", "") != domain::kUserRegistered)
+    throw Malformed{R"("pattern" is not "user.registered")"};
+  const json::value* data_value = o->if_contains("data");
+  const json::object* data = data_value ? data_value->if_object() : nullptr;
+  if (data == nullptr) throw Malformed{R"("data" is missing or not an object)"};
+  UserRegistered u;
+  u.user_id = std::string(required_string(*data, "id", "data."));
+  u.email = std::string(required_string(*data, "email", "data."));
+  u.username = std::string(required_string(*data, "username", "data."));
+  u.created_at = required_time(*data, "createdAt", "data.");
+  u.timestamp = required_time(*o, "timestamp", "");
+  return u;
+}
+
+}  // namespace
+
+domain::Expected<UserRegistered, std::string> parse_user_registered(const domain::EventEnvelope& event) {
+  try {
+    return parse(event.payload);
+  } catch (const Malformed& m) {
+    return domain::make_error<UserRegistered>("user.registered: " + m.reason);
+  }
 }
 
 }  // namespace registrar::app

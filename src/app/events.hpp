@@ -1,7 +1,11 @@
 #pragma once
-// The wire format of events (DESIGN.md): a contract other software relies on.
+// The wire format of events (DESIGN.md "Wire formats"): a contract other software relies on. Both
+// directions live here: the body the sign-up writes, and how a consumer reads it back.
 #include <string>
+
 #include "domain/event.hpp"
+#include "domain/expected.hpp"
+#include "domain/time.hpp"
 #include "domain/user.hpp"
 
 namespace registrar::app {
@@ -9,5 +13,20 @@ namespace registrar::app {
 // {"event":"user.registered","pattern":"user.registered",
 //  "data":{"id","email","username","createdAt"},"timestamp":"…"}
 domain::EventEnvelope make_user_registered(const domain::User& user, std::string event_id, domain::Timestamp now);
+
+// The body of a `user.registered` event, as a consumer reads it.
+struct UserRegistered {
+  std::string user_id;
+  std::string email;
+  std::string username;
+  domain::Timestamp created_at{};
+  domain::Timestamp timestamp{};
+};
+
+// Parses event.payload strictly: a JSON object; "event" and "pattern" equal to "user.registered";
+// data.id/email/username non-empty strings; createdAt and timestamp ISO 8601. Extra fields are
+// allowed (what the NestJS sign-up service or a later version of ours adds). A body that is not
+// that format gives the first problem found, which never quotes the body (it holds PII).
+domain::Expected<UserRegistered, std::string> parse_user_registered(const domain::EventEnvelope& event);
 
 }  // namespace registrar::app

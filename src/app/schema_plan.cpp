@@ -1,8 +1,8 @@
-#include "ports/schema.hpp"
+#include "app/schema_plan.hpp"
 
 #include <string>
 
-namespace registrar::ports {
+namespace registrar::app {
 
 SchemaTooNew::SchemaTooNew(int database_version, int known_version)
     : std::runtime_error("the database schema is at version " + std::to_string(database_version) +
@@ -10,11 +10,6 @@ SchemaTooNew::SchemaTooNew(int database_version, int known_version)
                          " this registrar knows; run a registrar at least as new as the one that migrated it"),
       database_version_(database_version),
       known_version_(known_version) {}
-
-SchemaOutdated::SchemaOutdated(int database_version, int known_version)
-    : std::runtime_error("the database schema is at version " + std::to_string(database_version) +
-                         ", this registrar needs " + std::to_string(known_version) +
-                         "; run `registrar migrate` first") {}
 
 void SchemaPlan::check_numbering(std::string_view adapter) const {
   for (std::size_t i = 0; i < versions_.size(); ++i)
@@ -26,9 +21,4 @@ void SchemaPlan::refuse_newer(int current) const {
   if (current > latest()) throw SchemaTooNew(current, latest());
 }
 
-void SchemaPlan::require_current(int current) const {
-  refuse_newer(current);
-  if (current < latest()) throw SchemaOutdated(current, latest());
-}
-
-}  // namespace registrar::ports
+}  // namespace registrar::app

@@ -14,16 +14,9 @@
 
 namespace registrar::app {
 
-// What the use cases need, passed in by the composition root.
-struct Dependencies {
-  ports::UserStore& users;
-  ports::PasswordHasher& hasher;
-  ports::TokenService& tokens;
-  ports::Clock& clock;
-  ports::IdGenerator& ids;
-  ports::OutboxSignal& outbox_signal;
-  domain::PasswordPolicy password_policy{};
-};
+// Each use case is a small struct that names exactly the ports it needs (references, set by the
+// composition root with designated initializers) and runs with operator(). They keep no state
+// of their own, so one instance serves all the threads that run it.
 
 struct RegisterCommand {
   std::string email, username, password;
@@ -36,7 +29,17 @@ struct AuthResult {
 
 // Validates, hashes the password, writes user + user.registered event in one transaction,
 // wakes the outbox relay and issues an access token.
-domain::Expected<AuthResult, domain::DomainError> register_user(Dependencies& deps, const RegisterCommand& cmd);
+struct RegisterUser {
+  ports::UserStore& users;
+  ports::PasswordHasher& hasher;
+  ports::TokenService& tokens;
+  ports::Clock& clock;
+  ports::IdGenerator& ids;
+  ports::OutboxSignal& outbox_signal;
+  domain::PasswordPolicy password_policy{};
+
+  domain::Expected<AuthResult, domain::DomainError> operator()(const RegisterCommand& cmd) const;
+};
 
 struct LoginCommand {
   std::string login;  // an email or a username
@@ -45,9 +48,20 @@ struct LoginCommand {
 
 // One answer (invalid_credentials) for every failure, and the same argon2 work whether or not
 // the user exists.
-domain::Expected<AuthResult, domain::DomainError> login(Dependencies& deps, const LoginCommand& cmd);
+struct Login {
+  ports::UserStore& users;
+  ports::PasswordHasher& hasher;
+  ports::TokenService& tokens;
+
+  domain::Expected<AuthResult, domain::DomainError> operator()(const LoginCommand& cmd) const;
+};
 
 // The user a valid access token names.
-domain::Expected<domain::User, domain::DomainError> current_user(Dependencies& deps, std::string_view bearer_token);
+struct CurrentUser {
+  ports::TokenService& tokens;
+  ports::UserStore& users;
+
+  domain::Expected<domain::User, domain::DomainError> operator()(std::string_view bearer_token) const;
+};
 
 }  // namespace registrar::app

@@ -18,7 +18,6 @@ enum class ErrorKind {
   conflict,             // email or username already taken (deliberately not saying which)
   invalid_credentials,  // login failed, for whatever reason
   unauthenticated,      // missing, malformed, expired or forged token
-  not_found,
 };
 
 struct DomainError {

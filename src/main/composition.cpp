@@ -8,19 +8,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
-#include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "adapters/amqp/consumer_runner.hpp"
 #include "adapters/amqp/event_bus.hpp"
 #include "adapters/consumers/builtin.hpp"
 #include "adapters/http/auth_api.hpp"
-#include "adapters/http/offload.hpp"
 #include "adapters/http/router.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/inproc/event_bus.hpp"
-#include "adapters/inproc/outbox_dispatcher.hpp"
 #include "adapters/jwt/hs256_token_service.hpp"
 #include "adapters/logging/json_logger.hpp"
 #include "adapters/mail/file_mail_sender.hpp"
@@ -28,12 +26,14 @@
 #include "adapters/sodium/argon2_hasher.hpp"
 #include "adapters/sodium/random_ids.hpp"
 #include "adapters/sodium/sodium.hpp"
-#include "adapters/sodium/system_clock.hpp"
+#include "adapters/system/system_clock.hpp"
+#include "adapters/threads/blocking_runner.hpp"
 #include "adapters/mysql/migrations.hpp"
 #include "adapters/mysql/outbox_store.hpp"
 #include "adapters/mysql/pool.hpp"
 #include "adapters/mysql/processed_events.hpp"
 #include "adapters/mysql/user_store.hpp"
+#include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -155,20 +155,13 @@ adapters::amqp::ConsumerOptions consumer_options(const config::Settings& s) {
   return o;
 }
 
-std::string read_secret_file(const std::filesystem::path& file, std::string_view what) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UsageError(std::string(what) + ": cannot read " + file.string());
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  return text;
-}
-
 // The built-in consumers named in the settings, with what they need (mail sender, webhook secret).
 struct Consumers {
   std::unique_ptr<ports::MailSender> mail;
   std::vector<std::unique_ptr<ports::EventConsumer>> list;
 
-  Consumers(const config::Settings& s, Storage& storage, ports::Clock& clock, const std::vector<std::string>& names) {
+  Consumers(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
+            const std::vector<std::string>& names) {
     if (s.mail.smtp_url.empty()) {
       mail = std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
     } else {
@@ -176,16 +169,14 @@ struct Consumers {
       smtp.from = s.mail.from;
       mail = std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
     }
-    std::string webhook_secret = s.webhook.secret;
-    if (webhook_secret.empty() && !s.webhook.secret_file.empty())
-      webhook_secret = read_secret_file(s.webhook.secret_file, "--webhook-secret-file");
     adapters::consumers::BuiltinConsumerDeps deps{.data_dir = s.data_dir,
                                                   .processed = storage.processed(),
                                                   .clock = clock,
+                                                  .log = log,
                                                   .mail = *mail,
                                                   .product_name = s.mail.product_name,
                                                   .webhook_urls = s.webhook.urls,
-                                                  .webhook_secret = webhook_secret};
+                                                  .webhook_secret = s.webhook.secret};  // resolve_secrets() read its file
     for (const auto& name : names) {
       try {
         list.push_back(adapters::consumers::make_builtin_consumer(name, deps));
@@ -202,20 +193,18 @@ class EventPath final : public ports::OutboxSignal {
  public:
   EventPath(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
             const std::vector<std::string>& consumer_names)
-      : consumers_(s, storage, clock, consumer_names) {
-    adapters::inproc::DispatcherOptions dispatch;
+      : consumers_(s, storage, clock, log, consumer_names) {
+    adapters::relay::RelayLoopOptions loop_options;
     // Under load, relay passes start at most one linger apart, so the events committed meanwhile
     // share a pass: one claim and one mark-sent transaction, and one write + sync + commit in the
     // audit consumer, for the whole batch. Idle, an event goes at once. Embedded consumers are not
     // waited on by anyone, so they batch more (≤ 50 ms of delay) than RabbitMQ's (≤ 5 ms).
-    dispatch.linger = std::chrono::milliseconds(50);
+    loop_options.linger = std::chrono::milliseconds(50);
     unsigned relay_loops = 1;
     if (s.amqp_url.empty()) {
       std::vector<std::reference_wrapper<ports::EventConsumer>> refs;
       for (auto& c : consumers_.list) refs.emplace_back(*c);
-      buses_.push_back(std::make_unique<adapters::inproc::InProcessEventBus>(refs, [&log](const std::string& consumer, const domain::EventEnvelope& e, const std::string&) {
-        log.warn("consumer failed an event; it will be retried", {{"consumer", consumer}, {"eventId", e.id}, {"type", e.type}});
-      }));
+      buses_.push_back(std::make_unique<adapters::inproc::InProcessEventBus>(refs, log));
       description_ = "in-process";
     } else {
       auto options = amqp_options(s);
@@ -230,38 +219,38 @@ class EventPath final : public ports::OutboxSignal {
         runners_.back()->start();
       }
       // Other processes' commits do not notify this relay: poll more often than embedded.
-      dispatch.poll_interval = std::chrono::milliseconds(250);
-      dispatch.linger = std::chrono::milliseconds(5);
+      loop_options.poll_interval = std::chrono::milliseconds(250);
+      loop_options.linger = std::chrono::milliseconds(5);
       description_ = "rabbitmq " + adapters::amqp::parse_amqp_url(options.url).redacted();
     }
     for (auto& bus : buses_) {
-      dispatchers_.push_back(std::make_unique<adapters::inproc::OutboxDispatcher>(storage.outbox(), *bus, dispatch));
-      dispatchers_.back()->start();
+      relay_loops_.push_back(std::make_unique<adapters::relay::OutboxRelayLoop>(storage.outbox(), *bus, log, loop_options));
+      relay_loops_.back()->start();
     }
   }
   ~EventPath() override { stop(); }
 
   // Wakes every relay loop after a commit.
   void notify() override {
-    for (auto& d : dispatchers_) d->notify();
+    for (auto& l : relay_loops_) l->notify();
   }
   const std::string& description() const { return description_; }
 
   // Delivers what the last requests committed (anything left goes at the next start), then stops.
   void stop() {
-    if (dispatchers_.empty()) return;
+    if (relay_loops_.empty()) return;
     notify();
-    for (auto& d : dispatchers_) d->wait_idle(std::chrono::seconds(5));
-    for (auto& d : dispatchers_) d->stop();
+    for (auto& l : relay_loops_) l->wait_idle(std::chrono::seconds(5));
+    for (auto& l : relay_loops_) l->stop();
     for (auto& r : runners_) r->stop();
-    dispatchers_.clear();
+    relay_loops_.clear();
   }
 
  private:
   Consumers consumers_;
   std::vector<std::unique_ptr<ports::EventBus>> buses_;
   std::vector<std::unique_ptr<adapters::amqp::AmqpConsumerRunner>> runners_;
-  std::vector<std::unique_ptr<adapters::inproc::OutboxDispatcher>> dispatchers_;
+  std::vector<std::unique_ptr<adapters::relay::OutboxRelayLoop>> relay_loops_;
   std::string description_;
 };
 
@@ -275,7 +264,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::sodium::ensure_sodium();
   Storage storage(settings, log);
 
-  adapters::sodium::SystemClock clock;
+  adapters::system::SystemClock clock;
   adapters::sodium::UuidV7Generator ids(clock);
   const unsigned hash_threads = or_cores(settings.argon2.concurrency);
   adapters::sodium::Argon2Hasher hasher({.memory_kib = settings.argon2.memory_kib,
@@ -283,36 +272,48 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                           .concurrency = hash_threads,
                                           .queue_limit = 0,  // admission is bounded by the cpu runner below
                                           .on_slot_held = {},
-                                          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : ""});
+                                          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : "",
+                                          .log = &log});
   adapters::jwt::Hs256TokenService tokens({.secret = settings.jwt.secret,
                                            .issuer = settings.jwt.issuer,
                                            .audience = settings.jwt.audience,
                                            .access_ttl = settings.jwt.access_ttl,
-                                           .session_ttl = settings.jwt.access_ttl,
                                            .leeway = settings.jwt.leeway},
                                           clock);
 
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
   EventPath events(settings, storage, clock, log, settings.consumers);
-  app::Dependencies deps{storage.users(), hasher, tokens, clock, ids, events};
+  const app::RegisterUser register_user{.users = storage.users(),
+                                        .hasher = hasher,
+                                        .tokens = tokens,
+                                        .clock = clock,
+                                        .ids = ids,
+                                        .outbox_signal = events};
+  const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens};
+  const app::CurrentUser current_user{.tokens = tokens, .users = storage.users()};
   // Twice as many runner threads as hashes at once: the hasher's own semaphore keeps argon2 at
   // hash_threads (CPU and memory bound), while the spare threads overlap a use case's database
   // commit (an fsync) with the next hash instead of leaving a core idle.
-  adapters::http::BlockingRunner cpu(hash_threads * 2, settings.argon2.queue_limit);
-  adapters::http::BlockingRunner store_runner(storage.store_threads(), settings.argon2.queue_limit);
+  adapters::threads::BlockingRunner cpu(hash_threads * 2, settings.argon2.queue_limit);
+  adapters::threads::BlockingRunner store_runner(storage.store_threads(), settings.argon2.queue_limit);
 
   asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
-  adapters::http::Router router(log);
-  adapters::http::add_auth_routes(router, {deps, cpu, store_runner, [&storage] { storage.users().ping(); }});
-  adapters::http::HttpServer server(ioc, router, log,
+  adapters::http::Router router;
+  adapters::http::add_auth_routes(router, {register_user, login, current_user, cpu, store_runner,
+                                           [&storage] { storage.users().ping(); }});
+  adapters::http::Pipeline pipeline(router);
+  adapters::http::middleware::use_standard(pipeline, log,
+                                           {.trusted_proxies = settings.http.trusted_proxies,
+                                            .access_log = settings.access_log,
+                                            .on_failure = {}});
+  adapters::http::HttpServer server(ioc, pipeline, log,
                                     {.body_limit = settings.http.body_limit,
                                      .header_limit = settings.http.header_limit,
                                      .header_timeout = settings.http.header_timeout,
                                      .body_timeout = settings.http.body_timeout,
                                      .idle_timeout = settings.http.idle_timeout,
-                                     .write_timeout = std::chrono::seconds(30),
-                                     .access_log = settings.access_log});
+                                     .write_timeout = std::chrono::seconds(30)});
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
 
   // Graceful shutdown: SIGTERM/SIGINT stop accepting, close idle connections, and let in-flight
@@ -371,7 +372,7 @@ int run_relay(const config::Settings& settings, const Logger& log) {
   if (settings.amqp_url.empty())
     throw UsageError("relay: needs --amqp-url (RabbitMQ); without it, `serve` relays the outbox in-process");
   Storage storage(settings, log);
-  adapters::sodium::SystemClock clock;
+  adapters::system::SystemClock clock;
   EventPath events(settings, storage, clock, log, {});
   log.info("relaying", {{"events", events.description()}});
   wait_for_signal(log);
@@ -386,8 +387,8 @@ int run_consume(const config::Settings& settings, const Logger& log) {
     throw UsageError("consume " + settings.consumer_name +
                      ": needs --amqp-url (RabbitMQ); without it, `serve` runs the built-in consumers in-process");
   Storage storage(settings, log);
-  adapters::sodium::SystemClock clock;
-  Consumers consumers(settings, storage, clock, {settings.consumer_name});
+  adapters::system::SystemClock clock;
+  Consumers consumers(settings, storage, clock, log, {settings.consumer_name});
   adapters::amqp::AmqpConsumerRunner runner(amqp_options(settings), consumer_options(settings), *consumers.list.front(), log);
   runner.start();
   log.info("consuming", {{"consumer", settings.consumer_name}});
@@ -395,6 +396,19 @@ int run_consume(const config::Settings& settings, const Logger& log) {
   runner.stop();
   log.info("stopped", {{"consumer", settings.consumer_name}});
   return 0;
+}
+
+// Reads the secrets the command needs (main/secrets.hpp), logging the warnings; if one is missing
+// or bad, prints why and returns the exit code.
+std::optional<int> resolve_secrets(config::Settings& settings, const Logger& log) {
+  std::vector<std::string> notes;
+  if (auto exit = config::resolve_secrets(settings, notes)) {
+    if (!exit->out.empty()) std::cout << exit->out;
+    if (!exit->err.empty()) std::cerr << exit->err;
+    return exit->code;
+  }
+  for (const auto& note : notes) log.warn(note);
+  return std::nullopt;
 }
 
 int list_consumers() {
@@ -406,20 +420,13 @@ int list_consumers() {
 
 int run(config::Settings settings, const std::vector<std::string>& notes) {
   Logger log(settings.log_level);
-  log.capture_spdlog_default();
   for (const auto& note : notes) log.warn(note);
   try {
     switch (settings.command) {
       case config::Command::migrate:
         return run_migrate(settings, log);
       case config::Command::serve: {
-        std::vector<std::string> secret_notes;
-        if (auto exit = config::resolve_secrets(settings, secret_notes)) {
-          if (!exit->out.empty()) std::cout << exit->out;
-          if (!exit->err.empty()) std::cerr << exit->err << "\n";
-          return exit->code;
-        }
-        for (const auto& note : secret_notes) log.warn(note);
+        if (auto exit = resolve_secrets(settings, log)) return *exit;
         // Where the key came from, never its value.
         log.info(settings.jwt.secret_source.starts_with("generated") ? "generated a new JWT signing key" : "JWT signing key loaded",
                  {{"source", settings.jwt.secret_source}});
@@ -427,11 +434,10 @@ int run(config::Settings settings, const std::vector<std::string>& notes) {
       }
       case config::Command::consume:
         if (settings.list_consumers) return list_consumers();
+        if (auto exit = resolve_secrets(settings, log)) return *exit;
         return run_consume(settings, log);
       case config::Command::relay:
         return run_relay(settings, log);
-      case config::Command::worker:
-        throw UsageError("worker: needs --redis-url (the Create_User queue on Redis)");
     }
   } catch (const UsageError& e) {
     std::cerr << "registrar: " << e.what() << "\n";

@@ -3,13 +3,13 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
+#include "adapters/http/client_address.hpp"
 
 namespace registrar::config {
 
-enum class Command { serve, worker, relay, consume, migrate };
+enum class Command { serve, relay, consume, migrate };
 
 struct Listen {
   std::string host = "127.0.0.1";
@@ -33,6 +33,8 @@ struct Http {
   std::chrono::seconds idle_timeout{60};    // keep-alive between requests
   std::chrono::seconds shutdown_grace{20};  // in-flight requests get this long on SIGTERM
   unsigned threads = 0;                     // I/O threads; 0 = number of cores
+  // Peers whose X-Forwarded-For names the client (load balancers, reverse proxies); none by default.
+  adapters::http::TrustedProxies trusted_proxies;
 };
 
 struct Jwt {
@@ -48,7 +50,7 @@ struct Jwt {
   std::chrono::seconds leeway{30};
 };
 
-// The parsed --database-url (the string form stays in Settings::database_url).
+// The parsed --database-url.
 struct Database {
   enum class Kind { sqlite, mysql };
   Kind kind = Kind::sqlite;
@@ -60,12 +62,13 @@ struct Database {
   std::string name;
 };
 
-// RabbitMQ topology and consumer behaviour (used when --amqp-url is set).
+// RabbitMQ topology and consumer behaviour (used when --amqp-url is set). The defaults are the
+// topology of the NestJS sign-up service whose message structure we keep (DESIGN.md "Wire formats").
 struct Amqp {
   std::string exchange = "topic_validateJSON";     // topic, durable
-  std::string routing_key = "topic_validateJSON";  // the seed's key
+  std::string routing_key = "topic_validateJSON";  // that service's routing key
   bool route_by_event = false;                     // true: routing key = event name (user.registered)
-  std::string queue = "topic_validateJSON";        // the seed's queue, declared and bound; "" = none
+  std::string queue = "topic_validateJSON";        // that service's queue, declared and bound; "" = none
   unsigned prefetch = 16;                          // unacked deliveries per consumer
   unsigned max_attempts = 5;                       // deliveries before the dead-letter queue
 };
@@ -79,8 +82,9 @@ struct Mail {
 
 struct Webhook {
   std::vector<std::string> urls;      // http:// endpoints the webhook consumer POSTs to
-  std::string secret;                 // whsec_… (Standard Webhooks); env or file only
-  std::filesystem::path secret_file;  // --webhook-secret-file
+  std::string secret;                 // whsec_… (Standard Webhooks); env, or read from secret_file by
+                                      // resolve_webhook_secret() (main/secrets.hpp)
+  std::filesystem::path secret_file;  // --webhook-secret-file / REGISTRAR_WEBHOOK_SECRET_FILE
 };
 
 struct Settings {
@@ -89,13 +93,8 @@ struct Settings {
   bool list_consumers = false;  // `consume --list`
   Listen listen;
   std::filesystem::path data_dir = "./data";
-  std::string database_url;  // empty → sqlite://<data-dir>/registrar.db (the loader fills it in)
-  Database database;         // database_url, parsed
-  std::string redis_url;     // empty → in-process code store and queue
-  std::string amqp_url;      // empty → in-process event dispatch
-  std::optional<std::string> admin_token;  // ≥ 32 bytes; none → admin surfaces off
-  std::string admin_token_source;          // like Jwt::secret_source ("env", ".env", "file <path>")
-  std::filesystem::path admin_token_file;  // --admin-token-file / REGISTRAR_ADMIN_TOKEN_FILE
+  Database database;     // --database-url; default sqlite://<data-dir>/registrar.db
+  std::string amqp_url;  // empty → in-process event dispatch
   std::string log_level = "info";
   bool access_log = true;  // one line per HTTP request; benchmarks turn it off
   Argon2 argon2;

@@ -1,6 +1,7 @@
 #include "main/config_loader.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -9,7 +10,10 @@
 #include <charconv>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <sstream>
+
+#include "adapters/sodium/hex.hpp"
 
 namespace registrar::config {
 namespace {
@@ -43,16 +47,13 @@ bool has_control_chars(std::string_view s) {
 
 // A value echoed in a message: quoted, on one line, control characters escaped.
 std::string quote_value(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::string out = "\"";
   for (unsigned char c : s) {
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
+      out += "\\x" + adapters::sodium::hex_encode(std::span(&c, 1));
     } else {
       out += static_cast<char>(c);
     }
@@ -79,13 +80,7 @@ Reason set_listen(std::string_view text, Listen& out) {
   return std::nullopt;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// The checks shared by the network URLs (mysql, redis, amqp): a known scheme, a host, a valid port.
+// The checks shared by the network URLs (mysql, amqp, smtp): a known scheme, a host, a valid port.
 // `expected` describes the accepted form, for the message.
 Reason check_network_url(std::string_view text, std::initializer_list<std::string_view> schemes,
                          const std::string& expected, boost::urls::url_view& out) {
@@ -93,7 +88,7 @@ Reason check_network_url(std::string_view text, std::initializer_list<std::strin
   if (!parsed) return expected;
   out = *parsed;
   bool known = false;
-  for (auto s : schemes) known = known || lower(out.scheme()) == s;
+  for (auto s : schemes) known = known || boost::beast::iequals(out.scheme(), s);
   if (!known) return expected;
   if (out.encoded_host().empty()) return "missing host; " + expected;
   if (out.has_port()) {
@@ -224,14 +219,7 @@ const Spec kSpecs[] = {
        auto parsed = parse_database_url(v);
        if (auto* reason = std::get_if<std::string>(&parsed)) return *reason;
        s.database = std::get<Database>(std::move(parsed));
-       s.database_url = v;
        return std::nullopt;
-     }},
-    {"redis-url", "URL", "redis:// or rediss:// (code store and job queue)",
-     "none: in-process code store and queue", true,
-     [](const std::string& v, Settings& s, const Context&) {
-       return set_optional_url(v, {"redis", "rediss"}, "expected redis[s]://[USER:PASS@]HOST[:PORT][/DB]",
-                               s.redis_url);
      }},
     {"amqp-url", "URL", "amqp:// or amqps:// (RabbitMQ event bus)", "none: in-process event dispatch", true,
      [](const std::string& v, Settings& s, const Context&) {
@@ -242,11 +230,6 @@ const Spec kSpecs[] = {
      "<data-dir>/jwt-secret, generated on first run", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_path(v, "expected a file name", s.jwt.secret_file);
-     }},
-    {"admin-token-file", "FILE", "file holding the admin token (≥ 32 bytes); see REGISTRAR_ADMIN_TOKEN",
-     "none: admin surfaces off", false,
-     [](const std::string& v, Settings& s, const Context&) {
-       return set_path(v, "expected a file name", s.admin_token_file);
      }},
     {"log-level", "LEVEL", "trace, debug, info, warn or error", "info", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
@@ -300,13 +283,25 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 300, s.http.body_timeout); }},
     {"idle-timeout", "SECONDS", "keep-alive connection idle time before it is closed (1 to 3600)", "60", false,
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 3600, s.http.idle_timeout); }},
+    {"trusted-proxies", "CIDRS",
+     "comma-separated networks (10.0.0.0/8, ::1) whose X-Forwarded-For names the client; from any other peer "
+     "the header is ignored",
+     "none", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       auto parsed = adapters::http::TrustedProxies::parse(v);
+       if (!parsed) return "expected a comma-separated list of IP networks in CIDR notation (10.0.0.0/8, ::1/128)";
+       s.http.trusted_proxies = std::move(*parsed);
+       return std::nullopt;
+     }},
     {"amqp-exchange", "NAME", "RabbitMQ exchange (topic, durable)", "topic_validateJSON", false,
      [](const std::string& v, Settings& s, const Context&) { return set_name(v, s.amqp.exchange); }},
     {"amqp-routing-key", "KEY", "routing key of published events", "topic_validateJSON", false,
      [](const std::string& v, Settings& s, const Context&) { return set_name(v, s.amqp.routing_key); }},
     {"amqp-route-by-event", "BOOL", "route by event name (user.registered) instead of the fixed key", "false",
      false, [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.amqp.route_by_event); }},
-    {"amqp-queue", "NAME", "the seed's queue, declared and bound to the exchange (empty: none)",
+    {"amqp-queue", "NAME",
+     "queue of the NestJS sign-up service registrar replaces, declared and bound to the exchange so that "
+     "its consumers still get the events (empty: none)",
      "topic_validateJSON", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
        if (v.empty()) {
@@ -434,7 +429,6 @@ void add_settings(CLI::App& app, std::map<std::string, std::string>& flags) {
 constexpr const char* kFooter = R"(Secrets never have flags (a command line is visible to other local users):
   REGISTRAR_JWT_SECRET          JWT signing key, ≥ 32 bytes; or --jwt-secret-file; else generated
                                 into <data-dir>/jwt-secret on first run
-  REGISTRAR_ADMIN_TOKEN         admin token, ≥ 32 bytes; or --admin-token-file; none: admin off
   REGISTRAR_WEBHOOK_SECRET      webhook signing secret (whsec_…); or --webhook-secret-file
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
@@ -485,7 +479,7 @@ std::variant<Database, std::string> parse_database_url(std::string_view url) {
   Database db;
   // sqlite://PATH takes PATH verbatim (sqlite://./data/x.db, sqlite:///var/lib/x.db): a file path is
   // not a URL authority, so it is not parsed as one.
-  if (lower(url.substr(0, 9)) == "sqlite://") {
+  if (boost::beast::iequals(url.substr(0, 9), "sqlite://")) {
     if (url.size() == 9) return "missing PATH; " + expected;
     db.kind = Database::Kind::sqlite;
     db.sqlite_path = std::string(url.substr(9));
@@ -507,7 +501,7 @@ std::variant<Database, std::string> parse_database_url(std::string_view url) {
 
 LoadResult load_settings(int argc, const char* const* argv, const Environment& env, const DotEnv& dotenv) {
   std::map<std::string, std::string> flags;
-  CLI::App app{"registrar: user registration service (HTTP API, Socket.IO, jobs, events)", "registrar"};
+  CLI::App app{"registrar: user registration service (HTTP API, user.registered events)", "registrar"};
   app.set_version_flag("--version", "registrar " + std::string(kVersion));
   app.require_subcommand(0, 1);
   app.footer(kFooter);
@@ -519,8 +513,7 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
     const char* help;
   };
   const Sub subs[] = {
-      {Command::serve, "serve", "API + Socket.IO (+ worker, relay, built-in consumers)"},
-      {Command::worker, "worker", "Create_User jobs only"},
+      {Command::serve, "serve", "API (+ the outbox relay and the built-in consumers)"},
       {Command::relay, "relay", "outbox → RabbitMQ only"},
       {Command::consume, "consume", "one built-in consumer: consume NAME (consume --list names them)"},
       {Command::migrate, "migrate", "apply schema migrations"},
@@ -552,7 +545,7 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
 
   auto selected = app.get_subcommands();
   if (selected.empty())
-    return usage_error("a command is required: serve, worker, relay, consume NAME or migrate (see --help)");
+    return usage_error("a command is required: serve, relay, consume NAME or migrate (see --help)");
 
   Loaded loaded;
   Settings& s = loaded.settings;
@@ -588,20 +581,13 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
     }
   }
   if (!database_given) {
-    auto path = s.data_dir / "registrar.db";
-    s.database_url = "sqlite://" + path.string();
     s.database.kind = Database::Kind::sqlite;
-    s.database.sqlite_path = path;
+    s.database.sqlite_path = s.data_dir / "registrar.db";
   }
 
   if (auto exit = choose_secret(layers, "jwt-secret-file", "REGISTRAR_JWT_SECRET", s.jwt.secret,
                                 s.jwt.secret_source, s.jwt.secret_file))
     return *exit;
-  std::string admin_token;
-  if (auto exit = choose_secret(layers, "admin-token-file", "REGISTRAR_ADMIN_TOKEN", admin_token,
-                                s.admin_token_source, s.admin_token_file))
-    return *exit;
-  if (!s.admin_token_source.empty()) s.admin_token = admin_token;
   std::string webhook_source;
   if (auto exit = choose_secret(layers, "webhook-secret-file", "REGISTRAR_WEBHOOK_SECRET", s.webhook.secret,
                                 webhook_source, s.webhook.secret_file))

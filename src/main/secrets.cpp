@@ -1,7 +1,6 @@
 #include "main/secrets.hpp"
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -12,12 +11,12 @@
 #include <iterator>
 #include <sstream>
 
+#include "adapters/sodium/random_ids.hpp"
+
 namespace registrar::config {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr std::uintmax_t kMaxSecretFileBytes = 64 * 1024;  // anything bigger is not a key file
 
 Exit fail(int code, const std::string& message) { return Exit{code, "", "registrar: " + message + "\n"}; }
 
@@ -32,28 +31,6 @@ std::string mode_text(fs::perms p) {
   std::ostringstream out;
   out << '0' << std::oct << (static_cast<unsigned>(p) & 0777);
   return out.str();
-}
-
-// Reads a secret file into `out` (trailing whitespace trimmed). `what` names it in messages.
-std::optional<Exit> read_secret_file(const fs::path& path, const std::string& what, std::string& out,
-                                     std::vector<std::string>& notes) {
-  std::error_code ec;
-  auto status = fs::status(path, ec);
-  if (ec) return fail(2, "cannot read " + what + ": " + ec.message());
-  if (!fs::is_regular_file(status)) return fail(2, "cannot read " + what + ": not a regular file");
-  if (fs::file_size(path, ec) > kMaxSecretFileBytes) return fail(2, what + " is too large to be a key");
-
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(2, "cannot read " + what + ": " + std::strerror(errno));
-  std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) return fail(2, "cannot read " + what);
-  while (!content.empty() && std::isspace(static_cast<unsigned char>(content.back()))) content.pop_back();
-
-  auto perms = status.permissions();
-  if ((perms & (fs::perms::group_read | fs::perms::others_read)) != fs::perms::none)
-    notes.push_back(what + " is readable by group/others (mode " + mode_text(perms) + "); chmod 600 it");
-  out = std::move(content);
-  return std::nullopt;
 }
 
 bool write_all(int fd, const std::string& data) {
@@ -81,14 +58,9 @@ std::optional<Exit> create_secret_file(const fs::path& dir, const fs::path& file
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);  // 0700
   }
 
-  if (sodium_init() < 0) return fail(1, "libsodium failed to initialise");
-  unsigned char bytes[32];
-  randombytes_buf(bytes, sizeof bytes);
-  constexpr int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-  char encoded[sodium_base64_ENCODED_LEN(sizeof bytes, variant)];
-  sodium_bin2base64(encoded, sizeof encoded, bytes, sizeof bytes, variant);
-  sodium_memzero(bytes, sizeof bytes);
-  secret = encoded;  // 43 characters: the key is these bytes, as it will be when read back
+  // 256 random bits as 43 characters of base64url: the key is these characters, as it will be
+  // when read back.
+  secret = adapters::sodium::random_secret_base64url(32);
 
   std::string temp = (dir / ".jwt-secret.XXXXXX").string();
   int fd = ::mkstemp(temp.data());
@@ -154,28 +126,45 @@ std::optional<Exit> resolve_jwt_secret(Settings& settings, std::vector<std::stri
   return check_length(jwt.secret, what);
 }
 
-std::optional<Exit> resolve_admin_token(Settings& settings, std::vector<std::string>& notes) {
-  if (inline_source(settings.admin_token_source)) {
-    if (!settings.admin_token) settings.admin_token.emplace();
-    return check_length(*settings.admin_token, "REGISTRAR_ADMIN_TOKEN (from " + settings.admin_token_source + ")");
-  }
-  if (settings.admin_token_file.empty()) {
-    settings.admin_token.reset();  // admin surfaces off
-    return std::nullopt;
-  }
+std::optional<Exit> resolve_webhook_secret(Settings& settings, std::vector<std::string>& notes) {
+  auto& webhook = settings.webhook;
+  if (!webhook.secret.empty() || webhook.secret_file.empty()) return std::nullopt;
   std::string what =
-      "--admin-token-file " + settings.admin_token_file.string() + " (REGISTRAR_ADMIN_TOKEN_FILE)";
-  std::string token;
-  if (auto exit = read_secret_file(settings.admin_token_file, what, token, notes)) return exit;
-  if (auto exit = check_length(token, what)) return exit;
-  settings.admin_token = std::move(token);
-  settings.admin_token_source = "file " + settings.admin_token_file.string();
-  return std::nullopt;
+      "--webhook-secret-file " + webhook.secret_file.string() + " (REGISTRAR_WEBHOOK_SECRET_FILE)";
+  return read_secret_file(webhook.secret_file, what, webhook.secret, notes);
 }
 
 std::optional<Exit> resolve_secrets(Settings& settings, std::vector<std::string>& notes) {
-  if (auto exit = resolve_jwt_secret(settings, notes)) return exit;
-  return resolve_admin_token(settings, notes);
+  switch (settings.command) {
+    case Command::serve:
+      if (auto exit = resolve_jwt_secret(settings, notes)) return exit;
+      return resolve_webhook_secret(settings, notes);
+    case Command::consume:
+      return resolve_webhook_secret(settings, notes);
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<Exit> read_secret_file(const fs::path& path, const std::string& what, std::string& out,
+                                     std::vector<std::string>& notes) {
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec) return fail(2, "cannot read " + what + ": " + ec.message());
+  if (!fs::is_regular_file(status)) return fail(2, "cannot read " + what + ": not a regular file");
+  if (fs::file_size(path, ec) > kMaxSecretFileBytes) return fail(2, what + " is too large to be a key");
+
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(2, "cannot read " + what + ": " + std::strerror(errno));
+  std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return fail(2, "cannot read " + what);
+  while (!content.empty() && std::isspace(static_cast<unsigned char>(content.back()))) content.pop_back();
+
+  auto perms = status.permissions();
+  if ((perms & (fs::perms::group_read | fs::perms::others_read)) != fs::perms::none)
+    notes.push_back(what + " is readable by group/others (mode " + mode_text(perms) + "); chmod 600 it");
+  out = std::move(content);
+  return std::nullopt;
 }
 
 }  // namespace registrar::config

@@ -6,8 +6,10 @@
 
 namespace registrar::ports {
 
-// Kinds of token the service issues; a token of one kind is refused where another is expected.
-enum class TokenType { access, session };
+// Kinds of token the service issues, named in each token (the JWT `typ` claim). verify() refuses a
+// token of another kind (TokenError::wrong_type), so kinds added later (or other services' tokens
+// signed with the same key) cannot stand in for one another.
+enum class TokenType { access };
 
 struct IssuedToken {
   std::string token;

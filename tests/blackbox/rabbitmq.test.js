@@ -18,8 +18,8 @@ const {
   amqp, Broker, QueueConsumer, RoleProcess, consumerQueues, deleteQueues, duplicates, freePort, queueDepth, readJsonLines, sleep,
 } = require('./support/rabbitmq');
 
-const SEED_QUEUE = 'topic_validateJSON';
-const SEED_EXCHANGE = 'topic_validateJSON';
+const NESTJS_QUEUE = 'topic_validateJSON';
+const NESTJS_EXCHANGE = 'topic_validateJSON';
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 let broker;
@@ -33,14 +33,14 @@ after(async () => {
 });
 
 async function resetTopology() {
-  await deleteQueues(broker.url, [SEED_QUEUE, ...consumerQueues('audit'), ...consumerQueues('welcome')]);
+  await deleteQueues(broker.url, [NESTJS_QUEUE, ...consumerQueues('audit'), ...consumerQueues('welcome')]);
 }
 
 const sortedKeys = (o) => Object.keys(o).sort();
 const isSent = (l) => typeof l.msg === 'string' && l.msg.startsWith('User registration sent to RabbitMQ: ');
 
-// The seed's user.registered body for the user a 201 answered with.
-function assertSeedBody(body, user) {
+// The NestJS sign-up service's user.registered body for the user a 201 answered with.
+function assertNestJsBody(body, user) {
   assert.deepEqual(sortedKeys(body), ['data', 'event', 'pattern', 'timestamp'], `body keys: ${JSON.stringify(body)}`);
   assert.equal(body.event, 'user.registered');
   assert.equal(body.pattern, 'user.registered');
@@ -101,15 +101,15 @@ function assertAll201(results) {
 
 // ---------------------------------------------------------------------------------------------
 
-test('register → audit, welcome and a plain amqplib consumer get user.registered in the seed structure', async () => {
+test('register → audit, welcome and a plain amqplib consumer get user.registered in the NestJS service's structure', async () => {
   await resetTopology();
-  const seed = await QueueConsumer.start(broker.url, SEED_QUEUE);
+  const nestjs = await QueueConsumer.start(broker.url, NESTJS_QUEUE);
   const server = await Server.start({ args: ['--amqp-url', broker.url, '--consumers', 'audit,welcome'] });
   try {
     const { res } = await server.registerNew('mq');
     const user = res.json.user;
 
-    // audit: one line, the payload exactly the seed's body
+    // audit: one line, the payload exactly the NestJS service's body
     const line = await eventually(() => server.auditLines().find((l) => l.payload && l.payload.data && l.payload.data.id === user.id),
       { timeoutMs: 20_000, what: 'the audit line of the new user' });
     assert.deepEqual(sortedKeys(line), ['eventId', 'occurredAt', 'payload', 'receivedAt', 'type']);
@@ -117,7 +117,7 @@ test('register → audit, welcome and a plain amqplib consumer get user.register
     assert.match(line.eventId, /^[0-9a-f-]{36}$/);
     assert.match(line.occurredAt, ISO_MS);
     assert.match(line.receivedAt, ISO_MS);
-    assertSeedBody(line.payload, user);
+    assertNestJsBody(line.payload, user);
     const eventId = line.eventId;
 
     // welcome: the message and its spool file (named by the event id)
@@ -129,11 +129,11 @@ test('register → audit, welcome and a plain amqplib consumer get user.register
     assert.equal(spool.to, user.email);
     assert.equal(spool.idempotencyKey, eventId);
 
-    // the plain amqplib consumer of the seed queue: body and properties
-    const msg = await eventually(() => seed.messages.find((m) => m.properties.messageId === eventId),
-      { timeoutMs: 20_000, what: `a delivery with message_id ${eventId} on ${SEED_QUEUE}` });
+    // the plain amqplib consumer of the NestJS service's queue: body and properties
+    const msg = await eventually(() => nestjs.messages.find((m) => m.properties.messageId === eventId),
+      { timeoutMs: 20_000, what: `a delivery with message_id ${eventId} on ${NESTJS_QUEUE}` });
     const body = JSON.parse(msg.body.toString('utf8'));
-    assertSeedBody(body, user);
+    assertNestJsBody(body, user);
     assert.deepEqual(body, line.payload);
     assert.equal(body.id, undefined, 'no top-level id (NestJS would take the body for a request)');
     assert.equal(msg.properties.messageId, eventId);
@@ -142,10 +142,10 @@ test('register → audit, welcome and a plain amqplib consumer get user.register
     assert.equal(msg.properties.type, 'user.registered');
     assert.equal(typeof msg.properties.timestamp, 'number');
     assert.ok(Math.abs(msg.properties.timestamp - Date.now() / 1000) < 120, `timestamp (s) ${msg.properties.timestamp}`);
-    assert.equal(msg.fields.exchange, SEED_EXCHANGE);
+    assert.equal(msg.fields.exchange, NESTJS_EXCHANGE);
     assert.equal(msg.fields.routingKey, 'topic_validateJSON');
 
-    // the logs: the seed's publish line, and one delivery to each built-in consumer
+    // the logs: the NestJS service's publish line, and one delivery to each built-in consumer
     await server.waitForLog((l) => l.msg === `User registration sent to RabbitMQ: ${user.email}` && l.eventId === eventId,
       { what: 'the "User registration sent to RabbitMQ" line' });
     for (const consumer of ['audit', 'welcome']) {
@@ -154,7 +154,7 @@ test('register → audit, welcome and a plain amqplib consumer get user.register
     }
     await server.stopCleanly();
   } finally {
-    await seed.stop();
+    await nestjs.stop();
     await server.dispose();
   }
 });
@@ -190,7 +190,7 @@ test('a NestJS @EventPattern("user.registered") consumer (Transport.RMQ, noAck f
       transport: Transport.RMQ,
       options: {
         urls: [broker.url],
-        queue: SEED_QUEUE,
+        queue: NESTJS_QUEUE,
         queueOptions: { durable: true }, // as registrar declares it (a mismatch closes the channel)
         noAck: false,
         prefetchCount: 16,
@@ -217,7 +217,7 @@ test('a NestJS @EventPattern("user.registered") consumer (Transport.RMQ, noAck f
 
 test('broker outage ≥ 30 s under sign-ups: every sign-up 201, every event delivered once per consumer after', async (t) => {
   await resetTopology();
-  const seed = await QueueConsumer.start(broker.url, SEED_QUEUE);
+  const nestjs = await QueueConsumer.start(broker.url, NESTJS_QUEUE);
   const server = await Server.start({ args: ['--amqp-url', broker.url, '--consumers', 'audit,welcome'] });
   try {
     let stop = false;
@@ -251,9 +251,9 @@ test('broker outage ≥ 30 s under sign-ups: every sign-up 201, every event deli
       const welcomed = new Set(welcomeLines(server).map((m) => m.to));
       return [...ids].every((id) => audited.has(id))
         && results.every((r) => welcomed.has(r.user.email))
-        && seed.messageIds().size >= ids.size
+        && nestjs.messageIds().size >= ids.size
         && pendingOutbox(server) === 0;
-    }, { timeoutMs: 120_000, intervalMs: 250, what: 'every event at audit, welcome and the seed queue after the outage' });
+    }, { timeoutMs: 120_000, intervalMs: 250, what: 'every event at audit, welcome and the NestJS queue after the outage' });
     t.diagnostic(`all delivered ${Date.now() - upAt} ms after the broker was back (${Date.now() - t0} ms after the sign-ups ended)`);
 
     // Stop the consumers (what is still in flight goes back to the queue), then count effects.
@@ -273,13 +273,13 @@ test('broker outage ≥ 30 s under sign-ups: every sign-up 201, every event deli
     assert.equal(spoolFiles(server).length, results.length, 'spool files = sign-ups');
 
     // the plain consumer: count in = count out (deduplicated by message_id)
-    const seedIds = seed.messageIds();
-    assert.deepEqual([...seedIds].sort(), [...auditIds].sort(), 'seed-queue message ids = audited event ids');
+    const nestjsIds = nestjs.messageIds();
+    assert.deepEqual([...nestjsIds].sort(), [...auditIds].sort(), 'NestJS-queue message ids = audited event ids');
     const deliveries = server.logs.filter((l) => l.msg === 'Received message');
-    t.diagnostic(`seed queue: ${seed.messages.length} deliveries for ${seedIds.size} events (${seed.connections} connections); `
+    t.diagnostic(`NestJS queue: ${nestjs.messages.length} deliveries for ${nestjsIds.size} events (${nestjs.connections} connections); `
       + `built-in consumers: ${deliveries.length} deliveries for ${2 * results.length} effects`);
   } finally {
-    await seed.stop();
+    await nestjs.stop();
     await server.dispose();
   }
 });
@@ -291,7 +291,7 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
   const server = await Server.start({ args: ['--amqp-url', `amqp://guest:guest@127.0.0.1:${closedPort}/`, '--consumers', ''] });
   const common = ['--data-dir', server.dataDir, '--amqp-url', broker.url];
   const procs = [];
-  const seed = await QueueConsumer.start(broker.url, SEED_QUEUE);
+  const nestjs = await QueueConsumer.start(broker.url, NESTJS_QUEUE);
   try {
     const audit = RoleProcess.start(['consume', 'audit', ...common], { name: 'consume audit' });
     procs.push(audit);
@@ -319,8 +319,8 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
       await relay.waitForLog(isSent, { timeoutMs: 30_000, what: 'a confirmed publish' });
       await relay.kill9();
       killedAt = Date.now();
-      // The lease owner of a relay names its pid (inproc-<pid>-<random>).
-      const held = server.sql(`SELECT count(*) AS n, min(claimed_until) AS until FROM outbox WHERE sent_at IS NULL AND claimed_by LIKE 'inproc-${relay.pid}-%' AND claimed_until > ${killedAt}`)[0];
+      // The lease owner of a relay names its pid (relay-<pid>-<random>).
+      const held = server.sql(`SELECT count(*) AS n, min(claimed_until) AS until FROM outbox WHERE sent_at IS NULL AND claimed_by LIKE 'relay-${relay.pid}-%' AND claimed_until > ${killedAt}`)[0];
       leased = held.n;
       t.diagnostic(`relay ${attempt} killed after logging ${relay.logs.filter(isSent).length} confirmed publishes; ${leased} unsent rows still leased to it`
         + (leased ? ` (lease ends ${held.until - killedAt} ms after the kill)` : ''));
@@ -353,15 +353,15 @@ test('relay killed -9 mid-batch under sign-ups: every event delivered, audited e
     assert.equal(auditLines.length, results.length, 'audit lines = sign-ups');
     const outboxIds = server.sql('SELECT event_id FROM outbox').map((r) => r.event_id).sort();
     assert.deepEqual(auditLines.map((l) => l.eventId).sort(), outboxIds, 'audited events = outbox events');
-    await eventually(() => seed.messageIds().size >= outboxIds.length, { timeoutMs: 20_000, what: 'the seed queue to have every event' });
-    assert.deepEqual([...seed.messageIds()].sort(), outboxIds, 'seed-queue message ids = outbox events');
+    await eventually(() => nestjs.messageIds().size >= outboxIds.length, { timeoutMs: 20_000, what: 'the NestJS queue to have every event' });
+    assert.deepEqual([...nestjs.messageIds()].sort(), outboxIds, 'NestJS-queue message ids = outbox events');
     const deliveries = audit.logs.filter((l) => l.msg === 'Received message').length;
-    t.diagnostic(`${results.length} events; broker deliveries: seed queue ${seed.messages.length}, audit consumer ${deliveries} `
-      + `(${duplicates(seed.messages.map((m) => m.properties.messageId)).length} events published twice: confirmed before a kill, not yet marked sent)`);
+    t.diagnostic(`${results.length} events; broker deliveries: NestJS queue ${nestjs.messages.length}, audit consumer ${deliveries} `
+      + `(${duplicates(nestjs.messages.map((m) => m.properties.messageId)).length} events published twice: confirmed before a kill, not yet marked sent)`);
     await server.stopCleanly();
   } finally {
     for (const p of procs) await p.kill9();
-    await seed.stop();
+    await nestjs.stop();
     await server.dispose();
   }
 });
@@ -388,7 +388,7 @@ test('poison messages land in registrar.audit.dlq after 3 attempts while valid e
       users.push((await server.registerNew('ok')).res.json.user);
       if (i % 2 === 0 && poison[i / 2]) {
         const p = poison[i / 2];
-        ch.publish(SEED_EXCHANGE, 'topic_validateJSON', p.body, { persistent: true, contentType: 'application/json', messageId: p.messageId });
+        ch.publish(NESTJS_EXCHANGE, 'topic_validateJSON', p.body, { persistent: true, contentType: 'application/json', messageId: p.messageId });
         await ch.waitForConfirms();
       }
     }

@@ -5,7 +5,7 @@
 //   * AmqpConsumerRunner: success acks once; failures retried with backoff through the delay
 //     queues; poison and hopeless messages end in the DLQ after N deliveries while others flow;
 //     competing runners split a queue, different consumers each get everything.
-//   * The relay: OutboxDispatcher + SQLite outbox + AmqpEventBus delivers 500 events, also with
+//   * The relay: OutboxRelayLoop + SQLite outbox + AmqpEventBus delivers 500 events, also with
 //     the broker stopped mid-run (count in = count out, each applied once by the audit consumer).
 // Tests wait for conditions with deadlines; retry delays are tens of milliseconds.
 #include <gtest/gtest.h>
@@ -25,15 +25,15 @@
 
 #include "adapters/amqp/consumer_runner.hpp"
 #include "adapters/amqp/event_bus.hpp"
-#include "adapters/audit/audit_consumer.hpp"
-#include "adapters/inproc/outbox_dispatcher.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 #include "adapters/logging/json_logger.hpp"
-#include "adapters/sodium/system_clock.hpp"
+#include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
 #include "adapters/sqlite/processed_events.hpp"
 #include "adapters/sqlite/user_store.hpp"
+#include "adapters/system/system_clock.hpp"
 #include "app/events.hpp"
 #include "ports/errors.hpp"
 #include "support/captured_log.hpp"
@@ -113,7 +113,7 @@ class AmqpTest : public ::testing::Test {
     if (!broker_->running()) broker_->start();  // a previous test's outage left it stopped
     options_.url = broker_->url();
     options_.exchange = unique_name("exchange");
-    options_.queue = "";  // no seed queue: each test reads what it needs
+    options_.queue = "";  // no NestJS-service queue: each test reads what it needs
     options_.heartbeat = 2s;
     options_.connect_timeout = 2s;
     options_.confirm_timeout = 5s;
@@ -167,8 +167,8 @@ TEST(AmqpDecode, EnvelopeFromPropertiesAndBody) {
   EXPECT_EQ(d.event.attempts, 2);
 }
 
-TEST(AmqpDecode, SeedMessagesWithoutPropertiesGetAStableIdAndTheBodysType) {
-  // What the seed's Node producer sends: no message_id, no type property.
+TEST(AmqpDecode, NestJsMessagesWithoutPropertiesGetAStableIdAndTheBodysType) {
+  // What the NestJS sign-up service sends: no message_id, no type property.
   adapters::amqp::InboundMessage m;
   m.body = make_event("ignored", "user-2").payload;
   auto a = adapters::amqp::decode_message(m), b = adapters::amqp::decode_message(m);
@@ -197,7 +197,7 @@ TEST(AmqpDecode, PoisonIsReportedNotThrown) {
 // The publisher under faults.
 
 TEST_F(AmqpTest, BrokerStoppedPublishThrowsAndTheSameBusRecoversAfterRestart) {
-  options_.queue = unique_name("seed-queue");
+  options_.queue = unique_name("nestjs-queue");
   AmqpEventBus bus(options_, log_.logger);
   publish(bus, 1, "before");
 
@@ -395,7 +395,7 @@ TEST_F(AmqpTest, RunnersOfOneConsumerCompeteAndDifferentConsumersEachGetEverythi
 }
 
 // ---------------------------------------------------------------------------------------------
-// The relay: OutboxDispatcher(SQLite outbox, AmqpEventBus) → exchange → runner(audit consumer).
+// The relay: OutboxRelayLoop(SQLite outbox, AmqpEventBus) → exchange → runner(audit consumer).
 
 class RelayTest : public AmqpTest {
  protected:
@@ -409,7 +409,7 @@ class RelayTest : public AmqpTest {
     users_ = std::make_unique<adapters::sqlite::SqliteUserStore>(*db_);
     outbox_ = std::make_unique<adapters::sqlite::SqliteOutboxStore>(*db_);
     processed_ = std::make_unique<adapters::sqlite::SqliteProcessedEvents>(*db_);
-    audit_ = std::make_unique<adapters::audit::AuditConsumer>(dir_ / "audit.jsonl", *processed_, clock_);
+    audit_ = std::make_unique<adapters::consumers::AuditConsumer>(dir_ / "audit.jsonl", *processed_, clock_, log_.logger);
   }
   void TearDown() override {
     audit_.reset();
@@ -444,8 +444,8 @@ class RelayTest : public AmqpTest {
     return ids;
   }
 
-  static adapters::inproc::DispatcherOptions relay_options() {
-    adapters::inproc::DispatcherOptions o;
+  static adapters::relay::RelayLoopOptions relay_options() {
+    adapters::relay::RelayLoopOptions o;
     o.relay.batch_size = 64;
     o.poll_interval = 200ms;
     o.backoff_initial = 50ms;
@@ -454,42 +454,42 @@ class RelayTest : public AmqpTest {
   }
 
   std::filesystem::path dir_;
-  adapters::sodium::SystemClock clock_;
+  adapters::system::SystemClock clock_;
   std::unique_ptr<adapters::sqlite::SqliteDatabase> db_;
   std::unique_ptr<adapters::sqlite::SqliteUserStore> users_;
   std::unique_ptr<adapters::sqlite::SqliteOutboxStore> outbox_;
   std::unique_ptr<adapters::sqlite::SqliteProcessedEvents> processed_;
-  std::unique_ptr<adapters::audit::AuditConsumer> audit_;
+  std::unique_ptr<adapters::consumers::AuditConsumer> audit_;
   ports::OutboxSignal* signal_ = nullptr;
 };
 
 TEST_F(RelayTest, DeliversEveryOutboxEventAndEmptiesTheOutbox) {
-  options_.queue = unique_name("seed");  // the seed's queue gets every event too
+  options_.queue = unique_name("nestjs");  // the NestJS service's queue gets every event too
   auto copts = fast_consumer("audit");
   copts.queue_prefix = unique_name("relay") + ".";
   AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
 
-  AmqpEventBus bus(options_, log_.logger);  // used by the dispatcher's thread only
-  adapters::inproc::OutboxDispatcher dispatcher(*outbox_, bus, relay_options());
-  signal_ = &dispatcher;
-  dispatcher.start();
+  AmqpEventBus bus(options_, log_.logger);  // used by the relay loop's thread only
+  adapters::relay::OutboxRelayLoop relay(*outbox_, bus, log_.logger, relay_options());
+  signal_ = &relay;
+  relay.start();
   auto t0 = Clock::now();
   register_users(0, 500);
 
   auto written = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-  ASSERT_TRUE(wait_until([&] { return dispatcher.counters().sent >= 500; })) << dispatcher.counters().sent;
+  ASSERT_TRUE(wait_until([&] { return relay.counters().sent >= 500; })) << relay.counters().sent;
   auto relayed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
   ASSERT_TRUE(wait_until([&] { return runner.counters().handled >= 500; })) << runner.counters().handled;
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-  ASSERT_TRUE(dispatcher.wait_idle(kTimeout));
-  dispatcher.stop();
+  ASSERT_TRUE(relay.wait_idle(kTimeout));
+  relay.stop();
   runner.stop();
   std::cout << "[ timing   ] 500 sign-ups written in " << written.count() << " ms, all confirmed by RabbitMQ after "
             << relayed.count() << " ms, all audited (fdatasync each) after " << elapsed.count() << " ms\n";
   EXPECT_EQ(outbox_->pending_count(), 0u);
-  EXPECT_EQ(dispatcher.counters().sent, 500u);
+  EXPECT_EQ(relay.counters().sent, 500u);
   auto ids = audited();
   EXPECT_EQ(ids.size(), 500u);
   for (const auto& [id, n] : ids) EXPECT_EQ(n, 1) << id;
@@ -504,9 +504,9 @@ TEST_F(RelayTest, NothingIsLostWhenTheBrokerIsDownMidRun) {
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
   AmqpEventBus bus(options_, log_.logger);
-  adapters::inproc::OutboxDispatcher dispatcher(*outbox_, bus, relay_options());
-  signal_ = &dispatcher;
-  dispatcher.start();
+  adapters::relay::OutboxRelayLoop relay(*outbox_, bus, log_.logger, relay_options());
+  signal_ = &relay;
+  relay.start();
 
   register_users(0, 200);
   ASSERT_TRUE(wait_until([&] { return runner.counters().handled >= 50; }));
@@ -518,11 +518,11 @@ TEST_F(RelayTest, NothingIsLostWhenTheBrokerIsDownMidRun) {
   register_users(400, 500);
 
   ASSERT_TRUE(wait_until([&] { return audited().size() == 500; }, 60s)) << audited().size();
-  ASSERT_TRUE(dispatcher.wait_idle(kTimeout));
-  dispatcher.stop();
+  ASSERT_TRUE(relay.wait_idle(kTimeout));
+  relay.stop();
   runner.stop();
   EXPECT_EQ(outbox_->pending_count(), 0u);
-  EXPECT_GT(dispatcher.counters().failures, 0u) << "the relay saw the outage";
+  EXPECT_GT(relay.counters().failures, 0u) << "the relay saw the outage";
   EXPECT_GT(runner.counters().connection_failures, 0u) << "the runner saw the outage";
   auto ids = audited();  // count in = count out, each applied once despite redeliveries
   ASSERT_EQ(ids.size(), 500u);

@@ -4,7 +4,7 @@
 //   * confirm every event of a batch (ids in batch order) when the delivery path is healthy,
 //   * deliver each confirmed event with its id, type and payload bytes unchanged, in order.
 // Then what is specific to RabbitMQ: the wire format of DESIGN.md, byte for byte, with its AMQP
-// properties; routing by event name; the seed's log line.
+// properties; routing by event name; the NestJS sign-up service's log line.
 //
 // The broker is started once per test process, on first use (ctest runs each test in a process
 // of its own, so each AMQP test pays a broker start of a few seconds; running the binary directly
@@ -64,7 +64,7 @@ class BusUnderTest {
 
 class InProcessBus final : public BusUnderTest, public ports::EventConsumer {
  public:
-  InProcessBus() : bus_({*this}) {}
+  InProcessBus() : bus_({*this}, log_.logger) {}
   ports::EventBus& bus() override { return bus_; }
   std::vector<domain::EventEnvelope> delivered(std::size_t) override {
     std::lock_guard lock(mutex_);
@@ -77,12 +77,13 @@ class InProcessBus final : public BusUnderTest, public ports::EventConsumer {
   }
 
  private:
+  CapturedLog log_;  // declared before the bus, which logs to it
   adapters::inproc::InProcessEventBus bus_;
   std::mutex mutex_;
   std::vector<domain::EventEnvelope> handled_;
 };
 
-// AmqpEventBus with an exchange and seed queue of its own; "delivered" = what the queue holds.
+// AmqpEventBus with an exchange and NestJS-service queue of its own; "delivered" = what the queue holds.
 class RabbitMqBus final : public BusUnderTest {
  public:
   explicit RabbitMqBus(testing::RabbitMqServer& broker) : broker_(broker), client_(broker.port()) {
@@ -177,7 +178,7 @@ class AmqpEventBusTest : public ::testing::Test {
   testing::RabbitMqServer* broker_ = nullptr;
 };
 
-TEST_F(AmqpEventBusTest, SeedTopologyAndWireFormatAsInDesign) {
+TEST_F(AmqpEventBusTest, NestJsTopologyAndWireFormatAsInDesign) {
   // The defaults: exchange topic_validateJSON (topic, durable), key and queue topic_validateJSON.
   adapters::amqp::AmqpOptions options;
   options.url = broker_->url();
@@ -212,7 +213,7 @@ TEST_F(AmqpEventBusTest, SeedTopologyAndWireFormatAsInDesign) {
   EXPECT_EQ(m->timestamp, 1'760'891'835u);
   EXPECT_FALSE(client.get("topic_validateJSON").has_value()) << "exactly one message";
 
-  // The seed's log line, at publish (after the confirm), at info level.
+  // The NestJS service's log line, at publish (after the confirm), at info level.
   auto text = log.text();
   EXPECT_NE(text.find("User registration sent to RabbitMQ: newuser@example.com"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("level":"info")"), std::string::npos) << text;

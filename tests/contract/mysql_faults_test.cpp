@@ -511,13 +511,11 @@ TEST_F(MysqlFaults, MigrationsAreRecordedAppliedOnceAndRefuseANewerSchema) {
   {
     my::MysqlPool pool(o);
     EXPECT_EQ(my::schema_version(pool), 0);
-    EXPECT_THROW(my::require_current_schema(pool), my::SchemaOutdated);
     auto applied = my::apply_migrations(pool);
     ASSERT_EQ(applied.size(), my::builtin_migrations().size());
     EXPECT_EQ(applied[0], (my::AppliedMigration{1, "users, outbox, processed_events"}));
     EXPECT_EQ(applied[1], (my::AppliedMigration{2, "create_user in one round trip"}));
     EXPECT_TRUE(my::apply_migrations(pool).empty());
-    EXPECT_NO_THROW(my::require_current_schema(pool));
     const int known = my::builtin_migrations().back().version;
 
     // Incremental: only the new version runs.
@@ -540,7 +538,6 @@ TEST_F(MysqlFaults, MigrationsAreRecordedAppliedOnceAndRefuseANewerSchema) {
       EXPECT_EQ(e.database_version(), known + 1);
       EXPECT_EQ(e.known_version(), known);
     }
-    EXPECT_THROW(my::require_current_schema(pool), my::SchemaTooNew);
     EXPECT_EQ(admin()->count("SELECT COUNT(*) FROM `" + fresh + "`.schema_migrations"), known + 1);
   }
   server_->drop_database(fresh);

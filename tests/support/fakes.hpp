@@ -215,8 +215,9 @@ class FakeHasher : public ports::PasswordHasher {
   std::atomic<int> hash_calls{0}, verify_calls{0}, verify_dummy_calls{0};
 };
 
-// Tokens are readable: "tok:<subject>:<access|session>". verify() parses them back, so a token
-// of the wrong type gives TokenError::wrong_type and anything else unparsable is malformed.
+// Tokens are readable: "tok:<subject>:<type>" ("access" for TokenType::access). verify() parses them
+// back, so a token of another type gives TokenError::wrong_type and anything else unparsable is
+// malformed.
 // Tokens listed in `expired` verify as TokenError::expired.
 class FakeTokenService : public ports::TokenService {
  public:
@@ -224,7 +225,12 @@ class FakeTokenService : public ports::TokenService {
 
   std::chrono::seconds expires_in{900};
 
-  static std::string type_name(ports::TokenType t) { return t == ports::TokenType::access ? "access" : "session"; }
+  static std::string type_name(ports::TokenType t) {
+    switch (t) {
+      case ports::TokenType::access: return "access";
+    }
+    return "";
+  }
   static std::string make(std::string_view subject, ports::TokenType type) {
     return "tok:" + std::string(subject) + ":" + type_name(type);
   }
@@ -243,14 +249,13 @@ class FakeTokenService : public ports::TokenService {
     if (colon < prefix.size()) return E::malformed;
     const std::string_view subject = token.substr(prefix.size(), colon - prefix.size());
     const std::string_view type = token.substr(colon + 1);
-    if (subject.empty() || (type != "access" && type != "session")) return E::malformed;
+    if (subject.empty() || type.empty()) return E::malformed;
     {
       std::lock_guard lock(mutex_);
       if (expired.contains(std::string(token))) return E::expired;
     }
-    const auto actual = type == "access" ? ports::TokenType::access : ports::TokenType::session;
-    if (actual != expected) return E::wrong_type;
-    return ports::VerifiedToken{std::string(subject), actual, kIssuedAt, kIssuedAt + expires_in};
+    if (type != type_name(expected)) return E::wrong_type;
+    return ports::VerifiedToken{std::string(subject), expected, kIssuedAt, kIssuedAt + expires_in};
   }
 
   void expire(std::string token) {

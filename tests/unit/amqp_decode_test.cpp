@@ -6,7 +6,7 @@
 #include <string>
 
 #include "adapters/amqp/consumer_runner.hpp"
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 #include "domain/time.hpp"
 
 namespace {
@@ -48,7 +48,7 @@ TEST(AmqpDecode, Utf8PropertiesReachTheAuditLineIntact) {
   m.body = kBody;
   const auto d = decode_message(m);
   ASSERT_FALSE(d.error.has_value());
-  const auto line = boost::json::parse(registrar::adapters::audit::audit_line(d.event, d.event.occurred_at));
+  const auto line = boost::json::parse(registrar::adapters::consumers::audit_line(d.event, d.event.occurred_at));
   EXPECT_EQ(line.at("eventId").as_string(), *m.message_id);
 }
 

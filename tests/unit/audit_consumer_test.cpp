@@ -12,8 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 #include "ports/errors.hpp"
+#include "support/captured_log.hpp"
 #include "support/fakes.hpp"
 #include "support/temp_dir.hpp"
 
@@ -21,7 +22,7 @@ namespace registrar {
 namespace {
 
 namespace json = boost::json;
-using adapters::audit::AuditConsumer;
+using adapters::consumers::AuditConsumer;
 using testing::MemoryProcessedEvents;
 using testing::TempDir;
 
@@ -70,10 +71,11 @@ class AuditConsumerTest : public ::testing::Test {
   TempDir dir_;
   MemoryProcessedEvents processed_;
   testing::FixedClock clock_{domain::Timestamp{std::chrono::milliseconds{1'760'891'836'000}}};
+  testing::CapturedLog log_;
 };
 
 TEST_F(AuditConsumerTest, AppendsOneJsonLinePerEvent) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   EXPECT_EQ(audit.name(), "audit");
   audit.handle(event("e1"));
   audit.handle(event("e2"));
@@ -95,7 +97,7 @@ TEST_F(AuditConsumerTest, AppendsOneJsonLinePerEvent) {
 }
 
 TEST_F(AuditConsumerTest, TheFileIsPrivate) {
-  AuditConsumer audit(dir_.path() / "sub" / "audit.jsonl", processed_, clock_);
+  AuditConsumer audit(dir_.path() / "sub" / "audit.jsonl", processed_, clock_, log_.logger);
   struct stat st {};
   ASSERT_EQ(::stat(audit.path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -103,18 +105,18 @@ TEST_F(AuditConsumerTest, TheFileIsPrivate) {
 
 TEST_F(AuditConsumerTest, ARedeliveredEventWritesNothing) {
   {
-    AuditConsumer audit(file(), processed_, clock_);
+    AuditConsumer audit(file(), processed_, clock_, log_.logger);
     audit.handle(event("e1"));
     audit.handle(event("e1"));
   }
-  AuditConsumer restarted(file(), processed_, clock_);
+  AuditConsumer restarted(file(), processed_, clock_, log_.logger);
   restarted.handle(event("e1"));
   restarted.handle(event("e2"));
   EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2"}));
 }
 
 TEST_F(AuditConsumerTest, ConcurrentDuplicateDeliveriesWriteEachEventOnce) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   constexpr int kThreads = 8, kEvents = 25;
   std::latch start(kThreads);
   std::vector<std::thread> threads;
@@ -131,15 +133,17 @@ TEST_F(AuditConsumerTest, ConcurrentDuplicateDeliveriesWriteEachEventOnce) {
 
 TEST_F(AuditConsumerTest, RecoveryTruncatesAPartialLastLine) {
   {
-    AuditConsumer audit(file(), processed_, clock_);
+    AuditConsumer audit(file(), processed_, clock_, log_.logger);
     audit.handle(event("e1"));
   }
   auto complete = read_file(file());
   // A crash in the middle of writing e2's line: the fragment has no newline, e2 was not recorded.
   write_file(file(), complete + R"({"eventId":"e2","type":"user.regis)");
 
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   EXPECT_EQ(read_file(file()), complete);
+  EXPECT_EQ(log_.count(R"("msg":"audit log: removed an incomplete last line left by an interrupted write")"), 1u)
+      << log_.text();
   EXPECT_FALSE(processed_.is_processed("audit", "e2"));
   audit.handle(event("e2"));  // the redelivery writes it whole
   EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2"}));
@@ -147,7 +151,7 @@ TEST_F(AuditConsumerTest, RecoveryTruncatesAPartialLastLine) {
 
 TEST_F(AuditConsumerTest, RecoveryTruncatesAFileThatIsOnlyAFragment) {
   write_file(file(), R"({"eventId":"e1","ty)");
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   EXPECT_EQ(read_file(file()), "");
   audit.handle(event("e1"));
   EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1"}));
@@ -156,21 +160,22 @@ TEST_F(AuditConsumerTest, RecoveryTruncatesAFileThatIsOnlyAFragment) {
 TEST_F(AuditConsumerTest, RecoveryRecordsACompleteLastLineThatWasNotRecorded) {
   // A crash after e2's line was durably written but before its id was recorded.
   {
-    AuditConsumer audit(file(), processed_, clock_);
+    AuditConsumer audit(file(), processed_, clock_, log_.logger);
     audit.handle(event("e1"));
   }
-  write_file(file(), read_file(file()) + adapters::audit::audit_line(event("e2"), clock_.now()) + "\n");
+  write_file(file(), read_file(file()) + adapters::consumers::audit_line(event("e2"), clock_.now()) + "\n");
   ASSERT_FALSE(processed_.is_processed("audit", "e2"));
 
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   EXPECT_TRUE(processed_.is_processed("audit", "e2"));
+  EXPECT_EQ(log_.count(R"("events":1,"lastEventId":"e2")"), 1u) << log_.text();
   audit.handle(event("e2"));  // the redelivery is skipped: no second line
   audit.handle(event("e3"));
   EXPECT_EQ(event_ids_in(file()), (std::vector<std::string>{"e1", "e2", "e3"}));
 }
 
 TEST_F(AuditConsumerTest, AFailureToRecordDoesNotWriteTheLineTwice) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   processed_.fail_next_marks = 1;
   EXPECT_THROW(audit.handle(event("e1")), ports::BackendUnavailable);  // line written, id not recorded
   audit.handle(event("e1"));  // the retry records the pending id instead of writing again
@@ -179,7 +184,7 @@ TEST_F(AuditConsumerTest, AFailureToRecordDoesNotWriteTheLineTwice) {
 }
 
 TEST_F(AuditConsumerTest, ABatchIsWrittenInOrderOnceAndRecordedInOneCall) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   audit.handle(event("e2"));
   const int marks_before = processed_.batch_marks();
   // e2 is a redelivery, e1 comes twice in the batch: neither gets a second line.
@@ -196,14 +201,14 @@ TEST_F(AuditConsumerTest, ABatchIsWrittenInOrderOnceAndRecordedInOneCall) {
 TEST_F(AuditConsumerTest, RecoveryRecordsEveryUnrecordedLineOfTheLastBatch) {
   // A crash after a batch (e2, e3, e4) was durably written but before its ids were recorded.
   {
-    AuditConsumer audit(file(), processed_, clock_);
+    AuditConsumer audit(file(), processed_, clock_, log_.logger);
     audit.handle(event("e1"));
   }
   std::string text = read_file(file());
-  for (const char* id : {"e2", "e3", "e4"}) text += adapters::audit::audit_line(event(id), clock_.now()) + "\n";
+  for (const char* id : {"e2", "e3", "e4"}) text += adapters::consumers::audit_line(event(id), clock_.now()) + "\n";
   write_file(file(), text);
 
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   for (const char* id : {"e1", "e2", "e3", "e4"}) EXPECT_TRUE(processed_.is_processed("audit", id)) << id;
   std::vector<domain::EventEnvelope> redelivery{event("e2"), event("e3"), event("e4"), event("e5")};
   audit.handle_batch(redelivery);  // only e5 is new
@@ -211,7 +216,7 @@ TEST_F(AuditConsumerTest, RecoveryRecordsEveryUnrecordedLineOfTheLastBatch) {
 }
 
 TEST_F(AuditConsumerTest, ABatchLargerThanTheMaximumIsWrittenInSlices) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   std::vector<domain::EventEnvelope> batch;
   for (std::size_t i = 0; i < AuditConsumer::kMaxBatch + 3; ++i) batch.push_back(event("e" + std::to_string(i)));
   const int marks_before = processed_.batch_marks();
@@ -223,15 +228,16 @@ TEST_F(AuditConsumerTest, ABatchLargerThanTheMaximumIsWrittenInSlices) {
 }
 
 TEST_F(AuditConsumerTest, RecoveryLeavesAFileThatEndsInAForeignLineAsIs) {
-  write_file(file(), adapters::audit::audit_line(event("e1"), clock_.now()) + "\nnot an audit record\n");
-  AuditConsumer audit(file(), processed_, clock_);  // does not throw, records nothing
+  write_file(file(), adapters::consumers::audit_line(event("e1"), clock_.now()) + "\nnot an audit record\n");
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);  // does not throw, records nothing
   EXPECT_FALSE(processed_.is_processed("audit", "e1"));
+  EXPECT_EQ(log_.count("a line that is not an audit record ends the file's recovery scan"), 1u) << log_.text();
   audit.handle(event("e2"));
   EXPECT_EQ(lines_of(read_file(file())).size(), 3u);
 }
 
 TEST_F(AuditConsumerTest, AFailureToRecordABatchDoesNotWriteItsLinesTwice) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   processed_.fail_next_marks = 1;
   std::vector<domain::EventEnvelope> first{event("e1"), event("e2")};
   EXPECT_THROW(audit.handle_batch(first), ports::BackendUnavailable);  // lines written, ids not recorded
@@ -241,7 +247,7 @@ TEST_F(AuditConsumerTest, AFailureToRecordABatchDoesNotWriteItsLinesTwice) {
 }
 
 TEST_F(AuditConsumerTest, ANonJsonPayloadIsKeptAsAString) {
-  AuditConsumer audit(file(), processed_, clock_);
+  AuditConsumer audit(file(), processed_, clock_, log_.logger);
   auto e = event("e1");
   e.payload = "not json\nat all";
   audit.handle(e);
@@ -255,17 +261,17 @@ TEST_F(AuditConsumerTest, ANonJsonPayloadIsKeptAsAString) {
 TEST_F(AuditConsumerTest, APayloadWithANumberBeyondDoubleIsKeptAsAString) {
   auto e = event("e1");
   e.payload = R"({"event":"user.registered","n":[1,{"m":-1e400}],"data":{"id":"u1"}})";
-  const auto line = json::parse(adapters::audit::audit_line(e, clock_.now()));  // throws if not JSON
+  const auto line = json::parse(adapters::consumers::audit_line(e, clock_.now()));  // throws if not JSON
   EXPECT_EQ(line.at("eventId").as_string(), "e1");
   EXPECT_EQ(line.at("payload").as_string(), e.payload);
   e.payload = R"({"n":1e308})";  // in range: still embedded as JSON
-  EXPECT_TRUE(json::parse(adapters::audit::audit_line(e, clock_.now())).at("payload").is_object());
+  EXPECT_TRUE(json::parse(adapters::consumers::audit_line(e, clock_.now())).at("payload").is_object());
 }
 
 TEST_F(AuditConsumerTest, AFailedWriteThrowsBackendUnavailableAndRecordsNothing) {
   // /dev/full accepts open() and fails every write() with ENOSPC.
   if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "/dev/full is not available";
-  AuditConsumer audit("/dev/full", processed_, clock_);
+  AuditConsumer audit("/dev/full", processed_, clock_, log_.logger);
   EXPECT_THROW(audit.handle(event("e1")), ports::BackendUnavailable);
   EXPECT_FALSE(processed_.is_processed("audit", "e1"));
 }

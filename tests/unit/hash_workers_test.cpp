@@ -20,10 +20,12 @@
 #include <thread>
 
 #include "adapters/sodium/argon2_hasher.hpp"
+#include "support/captured_log.hpp"
 
 namespace {
 
 namespace so = registrar::adapters::sodium;
+using registrar::testing::CapturedLog;
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 
@@ -61,7 +63,8 @@ bool wait_until(P probe, std::chrono::milliseconds limit = 10s) {
 }
 
 TEST(HashWorkers, AnswersAgreeWithInProcessLibsodiumBothWays) {
-  so::HashWorkers workers(cheap());
+  CapturedLog log;
+  so::HashWorkers workers(cheap(), log.logger);
   const auto phc = workers.hash("correct horse battery staple");
   EXPECT_EQ(phc.rfind("$argon2id$v=19$m=8,t=1,p=1$", 0), 0u) << phc;
   EXPECT_TRUE(so::argon2id_verify(phc, "correct horse battery staple"));
@@ -85,7 +88,8 @@ TEST(HashWorkers, AnswersAgreeWithInProcessLibsodiumBothWays) {
 }
 
 TEST(HashWorkers, ManyCallersShareTheWorkers) {
-  so::HashWorkers workers(cheap(2));
+  CapturedLog log;
+  so::HashWorkers workers(cheap(2), log.logger);
   std::vector<std::future<bool>> calls;
   for (int i = 0; i < 16; ++i)
     calls.push_back(std::async(std::launch::async, [&, i] {
@@ -97,13 +101,15 @@ TEST(HashWorkers, ManyCallersShareTheWorkers) {
 }
 
 TEST(HashWorkers, DeadWorkersAreReplacedAndTheCallsStillAnswer) {
-  so::HashWorkers workers(cheap(2));
+  CapturedLog log;
+  so::HashWorkers workers(cheap(2), log.logger);
   auto before = workers.pids();
   for (auto pid : before) ASSERT_EQ(::kill(pid, SIGKILL), 0);
   // Sequential calls reuse the most recently freed worker: the first call finds it dead, replaces
   // it, and runs on the new one; the calls after it use that one too.
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(so::argon2id_verify(workers.hash("pw"), "pw"));
   EXPECT_EQ(workers.replaced(), 1u);
+  EXPECT_EQ(log.count(R"("msg":"hash worker stopped answering (it died or hung); starting another")"), 1u) << log.text();
   const auto now = workers.pids();
   EXPECT_EQ(std::count_if(now.begin(), now.end(), [&](pid_t p) { return alive(p); }), 1);
   for (auto pid : before) EXPECT_FALSE(alive(pid)) << pid;  // dead (the replaced one reaped)
@@ -114,7 +120,8 @@ TEST(HashWorkers, AWorkerKilledInTheMiddleOfAHashIsReplacedAndTheHashStillReturn
   auto o = cheap(1);
   o.memory_kib = 128 * 1024;
   o.iterations = 3;
-  so::HashWorkers workers(o);
+  CapturedLog log;
+  so::HashWorkers workers(o, log.logger);
   const pid_t first = workers.pids().at(0);
   const long baseline = rss_kib(first);
   auto pending = std::async(std::launch::async, [&] { return workers.hash("in flight"); });
@@ -129,13 +136,15 @@ TEST(HashWorkers, AWorkerKilledInTheMiddleOfAHashIsReplacedAndTheHashStillReturn
 TEST(HashWorkers, AHungWorkerIsReplacedAfterTheTimeout) {
   auto o = cheap(1);
   o.timeout = 300ms;
-  so::HashWorkers workers(o);
+  CapturedLog log;
+  so::HashWorkers workers(o, log.logger);
   const pid_t first = workers.pids().at(0);
   ASSERT_EQ(::kill(first, SIGSTOP), 0);
   const auto started = std::chrono::steady_clock::now();
   EXPECT_TRUE(so::argon2id_verify(workers.hash("pw"), "pw"));
   EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
   EXPECT_EQ(workers.replaced(), 1u);
+  EXPECT_EQ(log.count(R"("pid":)" + std::to_string(first)), 1u) << log.text();
   EXPECT_FALSE(alive(first));
 }
 
@@ -145,7 +154,8 @@ TEST(HashWorkers, WorkersInheritNoSecretsAndNoDescriptors) {
   // A descriptor the service opened without close-on-exec (a library may) is not passed on.
   int leaky = ::open("/dev/null", O_RDONLY);
   ASSERT_GE(leaky, 0);
-  so::HashWorkers workers(cheap(1));
+  CapturedLog log;
+  so::HashWorkers workers(cheap(1), log.logger);
   const auto pid = workers.pids().at(0);
   ::unsetenv("REGISTRAR_JWT_SECRET");
   ::close(leaky);
@@ -165,7 +175,8 @@ TEST(HashWorkers, WorkersInheritNoSecretsAndNoDescriptors) {
 TEST(HashWorkers, WorkersAreGoneWithThePool) {
   std::vector<pid_t> pids;
   {
-    so::HashWorkers workers(cheap(3));
+    CapturedLog log;
+    so::HashWorkers workers(cheap(3), log.logger);
     pids = workers.pids();
     for (auto pid : pids) EXPECT_TRUE(alive(pid));
   }
@@ -176,7 +187,8 @@ TEST(HashWorkers, AnExecutableThatCannotStartIsAClearError) {
   auto o = cheap(1);
   o.executable = "/nonexistent/registrar";
   try {
-    so::HashWorkers workers(o);
+    CapturedLog log;
+    so::HashWorkers workers(o, log.logger);
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/registrar"), std::string::npos) << e.what();
@@ -186,7 +198,8 @@ TEST(HashWorkers, AnExecutableThatCannotStartIsAClearError) {
 TEST(HashWorkers, ABinaryThatDoesNotAnswerAsAWorkerFailsTheStart) {
   auto o = cheap(1);
   o.executable = "/bin/true";  // runs, exits at once
-  EXPECT_THROW(so::HashWorkers workers(o), std::runtime_error);
+  CapturedLog log;
+  EXPECT_THROW(so::HashWorkers workers(o, log.logger), std::runtime_error);
 }
 
 TEST(Argon2HasherWithWorkers, HashesVerifiesAndKeepsOverlongPasswordsInProcess) {
@@ -195,6 +208,9 @@ TEST(Argon2HasherWithWorkers, HashesVerifiesAndKeepsOverlongPasswordsInProcess) 
   o.iterations = 1;
   o.concurrency = 2;
   o.worker_executable = REGISTRAR_BINARY;
+  EXPECT_THROW(so::Argon2Hasher{o}, std::invalid_argument);  // workers need somewhere to report to
+  CapturedLog log;
+  o.log = &log.logger;
   so::Argon2Hasher hasher(o);
   ASSERT_NE(hasher.workers(), nullptr);
   EXPECT_EQ(hasher.workers()->pids().size(), 2u);

@@ -317,23 +317,23 @@ TEST(TokenKinds, ASessionTokenIsRefusedWhereAnAccessTokenIsExpected) {
   SequentialIds ids;
   CountingSignal signal;
   Hs256TokenService tokens(token_options(), clock);
-  app::Dependencies deps{store, hasher, tokens, clock, ids, signal};
+  const app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
+  const app::CurrentUser current_user{tokens, store};
 
-  auto registered = app::register_user(deps, {"kind@example.com", "kind", "correct horse battery"});
+  auto registered = register_user({"kind@example.com", "kind", "correct horse battery"});
   ASSERT_TRUE(registered);
   const auto& id = registered->user.id;
 
-  auto as_access = app::current_user(deps, tokens.issue(id, TokenType::access).token);
+  auto as_access = current_user(tokens.issue(id, TokenType::access).token);
   ASSERT_TRUE(as_access);
   EXPECT_EQ(as_access->id, id);
 
-  auto as_session = app::current_user(deps, tokens.issue(id, TokenType::session).token);
+  // The same user's token of another kind (typ "session"), signed with our key.
+  const auto session_token = token_with(kHs256, claims(R"("sub":")" + id + R"(","typ":"session")"));
+  ASSERT_EQ(tokens.verify(session_token, TokenType::access).error(), TokenError::wrong_type);
+  auto as_session = current_user(session_token);
   ASSERT_FALSE(as_session);
   EXPECT_EQ(as_session.error().kind, domain::ErrorKind::unauthenticated);
-  // And the other way round at the adapter: an access token is not a session token.
-  auto r = tokens.verify(tokens.issue(id, TokenType::access).token, TokenType::session);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), TokenError::wrong_type);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -346,7 +346,8 @@ struct Enumeration : ::testing::Test {
   FixedClock clock;
   SequentialIds ids;
   CountingSignal signal;
-  app::Dependencies deps{store, hasher, tokens, clock, ids, signal};
+  app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
+  app::Login login{store, hasher, tokens};
 };
 
 void expect_same_error(const domain::DomainError& a, const domain::DomainError& b, const std::string& what) {
@@ -356,7 +357,7 @@ void expect_same_error(const domain::DomainError& a, const domain::DomainError& 
 }
 
 TEST_F(Enumeration, EveryLoginFailureGivesOneAnswerAndCostsExactlyOneArgon2Verification) {
-  ASSERT_TRUE(app::register_user(deps, {"alice@example.com", "alice", "correct horse battery"}));
+  ASSERT_TRUE(register_user({"alice@example.com", "alice", "correct horse battery"}));
   struct Case {
     std::string login, password, what;
     bool known;  // the login names an existing user (verify), else the dummy (verify_dummy)
@@ -379,7 +380,7 @@ TEST_F(Enumeration, EveryLoginFailureGivesOneAnswerAndCostsExactlyOneArgon2Verif
   for (const auto& c : cases) {
     const int verify_before = hasher.verify_calls, dummy_before = hasher.verify_dummy_calls;
     const int hash_before = hasher.hash_calls, issued_before = tokens.issue_calls;
-    auto r = app::login(deps, {c.login, c.password});
+    auto r = login({c.login, c.password});
     ASSERT_FALSE(r) << c.what;
     if (!first) first = r.error();
     expect_same_error(r.error(), *first, c.what);
@@ -392,7 +393,7 @@ TEST_F(Enumeration, EveryLoginFailureGivesOneAnswerAndCostsExactlyOneArgon2Verif
   }
   // Success costs the same one verification.
   const int before = hasher.verify_calls + hasher.verify_dummy_calls;
-  ASSERT_TRUE(app::login(deps, {"alice", "correct horse battery"}));
+  ASSERT_TRUE(login({"alice", "correct horse battery"}));
   EXPECT_EQ(hasher.verify_calls + hasher.verify_dummy_calls - before, 1);
 }
 
@@ -403,27 +404,27 @@ class RacingStore : public FakeUserStore {
 };
 
 TEST_F(Enumeration, RegisterConflictIsOneAnswerWhicheverFieldIsTakenOnThePreCheckAndTheRacePath) {
-  ASSERT_TRUE(app::register_user(deps, {"taken@example.com", "taken", "correct horse battery"}));
+  ASSERT_TRUE(register_user({"taken@example.com", "taken", "correct horse battery"}));
   RacingStore racing;
-  app::Dependencies racing_deps{racing, hasher, tokens, clock, ids, signal};
-  ASSERT_TRUE(app::register_user(racing_deps, {"taken@example.com", "taken", "correct horse battery"}));
+  const app::RegisterUser racing_register{racing, hasher, tokens, clock, ids, signal};
+  ASSERT_TRUE(racing_register({"taken@example.com", "taken", "correct horse battery"}));
 
   struct Case {
-    app::Dependencies* deps;
+    const app::RegisterUser* register_user;
     app::RegisterCommand cmd;
     std::string what;
   };
   const std::vector<Case> cases = {
-      {&deps, {"taken@example.com", "free1", "correct horse battery"}, "e-mail taken"},
-      {&deps, {"TAKEN@example.com", "free2", "correct horse battery"}, "e-mail taken, other case"},
-      {&deps, {"free3@example.com", "taken", "correct horse battery"}, "username taken"},
-      {&deps, {"taken@example.com", "taken", "correct horse battery"}, "both taken"},
-      {&racing_deps, {"taken@example.com", "free4", "correct horse battery"}, "e-mail taken (race)"},
-      {&racing_deps, {"free5@example.com", "TAKEN", "correct horse battery"}, "username taken (race)"},
+      {&register_user, {"taken@example.com", "free1", "correct horse battery"}, "e-mail taken"},
+      {&register_user, {"TAKEN@example.com", "free2", "correct horse battery"}, "e-mail taken, other case"},
+      {&register_user, {"free3@example.com", "taken", "correct horse battery"}, "username taken"},
+      {&register_user, {"taken@example.com", "taken", "correct horse battery"}, "both taken"},
+      {&racing_register, {"taken@example.com", "free4", "correct horse battery"}, "e-mail taken (race)"},
+      {&racing_register, {"free5@example.com", "TAKEN", "correct horse battery"}, "username taken (race)"},
   };
   std::optional<domain::DomainError> first;
   for (const auto& c : cases) {
-    auto r = app::register_user(*c.deps, c.cmd);
+    auto r = (*c.register_user)(c.cmd);
     ASSERT_FALSE(r) << c.what;
     EXPECT_EQ(r.error().kind, domain::ErrorKind::conflict) << c.what;
     if (!first) first = r.error();
@@ -543,7 +544,7 @@ http::Request head_with(std::vector<std::pair<std::string, std::string>> fields,
 
 int framing_status(const http::Request& head) {
   const auto problem = http::framing_problem(head);
-  return problem ? static_cast<int>(problem->status) : 0;  // 0: accepted
+  return problem ? static_cast<int>(problem->type.status) : 0;  // 0: accepted
 }
 
 TEST(RequestFraming, OnlyContentLengthOrOneChunkedCodingIsAccepted) {

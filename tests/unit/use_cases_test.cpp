@@ -24,12 +24,14 @@ struct UseCasesTest : ::testing::Test {
   FixedClock clock;  // 2025-10-19T16:37:15.123Z
   SequentialIds ids;
   CountingSignal signal;
-  app::Dependencies deps{store, hasher, tokens, clock, ids, signal};
+  app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
+  app::Login login{store, hasher, tokens};
+  app::CurrentUser current_user{tokens, store};
 
   static constexpr const char* kPassword = "correct horse battery";
 
   app::AuthResult register_ok(std::string email, std::string username, std::string password = kPassword) {
-    auto r = app::register_user(deps, {std::move(email), std::move(username), std::move(password)});
+    auto r = register_user({std::move(email), std::move(username), std::move(password)});
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r ? *r : app::AuthResult{};
   }
@@ -38,7 +40,7 @@ struct UseCasesTest : ::testing::Test {
 // ---------------------------------------------------------------- register
 
 TEST_F(UseCasesTest, RegisterWritesUserAndEventTogether) {
-  auto r = app::register_user(deps, {"newuser@example.com", "newuser", kPassword});
+  auto r = register_user({"newuser@example.com", "newuser", kPassword});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->user.id, "id-1");
   EXPECT_EQ(r->user.email, "newuser@example.com");
@@ -94,7 +96,7 @@ TEST_F(UseCasesTest, EventPayloadIsTheWireFormat) {
 }
 
 TEST_F(UseCasesTest, EventCarriesNormalizedValuesAndSeparateTimes) {
-  auto r = app::register_user(deps, {"  NewUser@EXAMPLE.com ", "NewUser", kPassword});
+  auto r = register_user({"  NewUser@EXAMPLE.com ", "NewUser", kPassword});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->user.email, "NewUser@example.com");
   EXPECT_EQ(r->user.username, "NewUser");  // the case chosen is kept
@@ -107,7 +109,7 @@ TEST_F(UseCasesTest, EventCarriesNormalizedValuesAndSeparateTimes) {
 }
 
 TEST_F(UseCasesTest, ValidationErrorsListEveryBadField) {
-  auto r = app::register_user(deps, {"not-an-email", "x", "short"});
+  auto r = register_user({"not-an-email", "x", "short"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::validation_failed);
   ASSERT_EQ(r.error().fields.size(), 3u);
@@ -126,7 +128,7 @@ TEST_F(UseCasesTest, ValidationErrorsListEveryBadField) {
 }
 
 TEST_F(UseCasesTest, ValidationReportsOnlyTheBadFields) {
-  auto r = app::register_user(deps, {"ok@example.com", "fine_name", "password1234"});
+  auto r = register_user({"ok@example.com", "fine_name", "password1234"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::validation_failed);
   ASSERT_EQ(r.error().fields.size(), 1u);
@@ -138,7 +140,7 @@ TEST_F(UseCasesTest, ValidationReportsOnlyTheBadFields) {
 
 TEST_F(UseCasesTest, DuplicateEmailInAnotherCaseIsAConflict) {
   register_ok("newuser@example.com", "newuser");
-  auto r = app::register_user(deps, {"NewUser@Example.COM", "someone_else", kPassword});
+  auto r = register_user({"NewUser@Example.COM", "someone_else", kPassword});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::conflict);
   EXPECT_TRUE(r.error().fields.empty());
@@ -148,7 +150,7 @@ TEST_F(UseCasesTest, DuplicateEmailInAnotherCaseIsAConflict) {
 
 TEST_F(UseCasesTest, DuplicateUsernameInAnotherCaseIsAConflict) {
   register_ok("newuser@example.com", "newuser");
-  auto r = app::register_user(deps, {"other@example.com", "NEWUSER", kPassword});
+  auto r = register_user({"other@example.com", "NEWUSER", kPassword});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::conflict);
   EXPECT_EQ(store.user_count(), 1u);
@@ -156,8 +158,8 @@ TEST_F(UseCasesTest, DuplicateUsernameInAnotherCaseIsAConflict) {
 
 TEST_F(UseCasesTest, ConflictDoesNotSayWhichFieldIsTaken) {
   register_ok("newuser@example.com", "newuser");
-  auto by_email = app::register_user(deps, {"NEWUSER@example.com", "someone", kPassword});
-  auto by_name = app::register_user(deps, {"someone@example.com", "NewUser", kPassword});
+  auto by_email = register_user({"NEWUSER@example.com", "someone", kPassword});
+  auto by_name = register_user({"someone@example.com", "NewUser", kPassword});
   ASSERT_FALSE(by_email);
   ASSERT_FALSE(by_name);
   EXPECT_EQ(by_email.error().kind, by_name.error().kind);
@@ -169,7 +171,7 @@ TEST_F(UseCasesTest, ConflictPreCheckSpendsNoHashAndSendsNoSignal) {
   register_ok("newuser@example.com", "newuser");
   ASSERT_EQ(hasher.hash_calls, 1);
   ASSERT_EQ(signal.count(), 1);
-  auto r = app::register_user(deps, {"newuser@example.com", "newuser", kPassword});
+  auto r = register_user({"newuser@example.com", "newuser", kPassword});
   ASSERT_FALSE(r);
   EXPECT_EQ(hasher.hash_calls, 1);
   EXPECT_EQ(store.create_calls(), 1);
@@ -189,11 +191,11 @@ TEST(RegisterRace, ConstraintViolationAfterThePreCheckIsAConflict) {
   FixedClock clock;
   SequentialIds ids;
   CountingSignal signal;
-  app::Dependencies deps{store, hasher, tokens, clock, ids, signal};
-  ASSERT_TRUE(app::register_user(deps, {"a@example.com", "alice", "correct horse battery"}));
+  const app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
+  ASSERT_TRUE(register_user({"a@example.com", "alice", "correct horse battery"}));
   for (const app::RegisterCommand& again : {app::RegisterCommand{"A@example.com", "bob", "correct horse battery"},
                                              app::RegisterCommand{"b@example.com", "ALICE", "correct horse battery"}}) {
-    auto r = app::register_user(deps, again);
+    auto r = register_user(again);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::conflict);
   }
@@ -205,7 +207,7 @@ TEST(RegisterRace, ConstraintViolationAfterThePreCheckIsAConflict) {
 
 TEST_F(UseCasesTest, BackendFailureIsAnExceptionAndWritesNothing) {
   store.unavailable = true;
-  EXPECT_THROW(app::register_user(deps, {"newuser@example.com", "newuser", kPassword}), ports::BackendUnavailable);
+  EXPECT_THROW(register_user({"newuser@example.com", "newuser", kPassword}), ports::BackendUnavailable);
   store.unavailable = false;
   EXPECT_EQ(store.user_count(), 0u);
   EXPECT_TRUE(store.outbox().empty());
@@ -216,9 +218,9 @@ TEST_F(UseCasesTest, BackendFailureIsAnExceptionAndWritesNothing) {
 
 TEST_F(UseCasesTest, LoginByEmailInAnyCase) {
   const auto reg = register_ok("NewUser@example.com", "newuser");
-  for (const char* login : {"NewUser@example.com", "newuser@EXAMPLE.COM", "  NEWUSER@example.com "}) {
-    auto r = app::login(deps, {login, kPassword});
-    ASSERT_TRUE(r) << login;
+  for (const char* given : {"NewUser@example.com", "newuser@EXAMPLE.COM", "  NEWUSER@example.com "}) {
+    auto r = login({given, kPassword});
+    ASSERT_TRUE(r) << given;
     EXPECT_EQ(r->user.id, reg.user.id);
     EXPECT_EQ(r->token.token, "tok:" + reg.user.id + ":access");
   }
@@ -228,9 +230,9 @@ TEST_F(UseCasesTest, LoginByEmailInAnyCase) {
 
 TEST_F(UseCasesTest, LoginByUsernameInAnyCase) {
   const auto reg = register_ok("newuser@example.com", "NewUser");
-  for (const char* login : {"NewUser", "newuser", "NEWUSER"}) {
-    auto r = app::login(deps, {login, kPassword});
-    ASSERT_TRUE(r) << login;
+  for (const char* given : {"NewUser", "newuser", "NEWUSER"}) {
+    auto r = login({given, kPassword});
+    ASSERT_TRUE(r) << given;
     EXPECT_EQ(r->user.id, reg.user.id);
     EXPECT_EQ(r->user.username, "NewUser");
   }
@@ -239,13 +241,13 @@ TEST_F(UseCasesTest, LoginByUsernameInAnyCase) {
 TEST_F(UseCasesTest, WrongPasswordAndUnknownUserLookTheSame) {
   register_ok("newuser@example.com", "newuser");
 
-  auto wrong = app::login(deps, {"newuser", "not the password"});
+  auto wrong = login({"newuser", "not the password"});
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().kind, ErrorKind::invalid_credentials);
   EXPECT_EQ(hasher.verify_calls, 1);
   EXPECT_EQ(hasher.verify_dummy_calls, 0);
 
-  auto unknown = app::login(deps, {"nobody@example.com", kPassword});
+  auto unknown = login({"nobody@example.com", kPassword});
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().kind, wrong.error().kind);
   EXPECT_EQ(unknown.error().message, wrong.error().message);
@@ -259,12 +261,12 @@ TEST_F(UseCasesTest, WrongPasswordAndUnknownUserLookTheSame) {
 TEST_F(UseCasesTest, EveryUnknownOrMalformedLoginCostsOneDummyVerify) {
   register_ok("newuser@example.com", "newuser");
   int expected_dummies = 0;
-  for (const char* login : {"nobody", "nobody@example.com", "", "a", "not an email@", "two@@example.com",
+  for (const char* given : {"nobody", "nobody@example.com", "", "a", "not an email@", "two@@example.com",
                             "has spaces", "newuser@example.com.evil", "x@y"}) {
-    auto r = app::login(deps, {login, kPassword});
-    ASSERT_FALSE(r) << login;
-    EXPECT_EQ(r.error().kind, ErrorKind::invalid_credentials) << login;
-    EXPECT_EQ(hasher.verify_dummy_calls, ++expected_dummies) << login;
+    auto r = login({given, kPassword});
+    ASSERT_FALSE(r) << given;
+    EXPECT_EQ(r.error().kind, ErrorKind::invalid_credentials) << given;
+    EXPECT_EQ(hasher.verify_dummy_calls, ++expected_dummies) << given;
   }
   EXPECT_EQ(hasher.verify_calls, 0);
 }
@@ -272,14 +274,14 @@ TEST_F(UseCasesTest, EveryUnknownOrMalformedLoginCostsOneDummyVerify) {
 TEST_F(UseCasesTest, LoginBackendFailureIsAnException) {
   register_ok("newuser@example.com", "newuser");
   store.unavailable = true;
-  EXPECT_THROW(app::login(deps, {"newuser", kPassword}), ports::BackendUnavailable);
+  EXPECT_THROW(login({"newuser", kPassword}), ports::BackendUnavailable);
 }
 
 // ---------------------------------------------------------------- current user
 
 TEST_F(UseCasesTest, CurrentUserFromAValidAccessToken) {
   const auto reg = register_ok("newuser@example.com", "newuser");
-  auto r = app::current_user(deps, reg.token.token);
+  auto r = current_user(reg.token.token);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->id, reg.user.id);
   EXPECT_EQ(r->email, "newuser@example.com");
@@ -289,10 +291,10 @@ TEST_F(UseCasesTest, CurrentUserRefusesBadTokens) {
   const auto reg = register_ok("newuser@example.com", "newuser");
   tokens.expire("tok:expired-user:access");
   for (const std::string& token : {std::string(), std::string("garbage"), std::string("Bearer ") + reg.token.token,
-                                  FakeTokenService::make(reg.user.id, ports::TokenType::session),  // wrong type
+                                  "tok:" + reg.user.id + ":session",  // another kind of token
                                   std::string("tok:expired-user:access"),
                                   FakeTokenService::make("no-such-user", ports::TokenType::access)}) {
-    auto r = app::current_user(deps, token);
+    auto r = current_user(token);
     ASSERT_FALSE(r) << token;
     EXPECT_EQ(r.error().kind, ErrorKind::unauthenticated) << token;
   }

@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "adapters/sodium/random_ids.hpp"
-#include "adapters/sodium/system_clock.hpp"
+#include "adapters/system/system_clock.hpp"
 
 namespace {
 
 using registrar::adapters::sodium::random_secret_base64url;
-using registrar::adapters::sodium::SystemClock;
+using registrar::adapters::system::SystemClock;
 using registrar::adapters::sodium::UuidV7Generator;
 
 class FakeClock final : public registrar::ports::Clock {

@@ -8,12 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 #include "adapters/consumers/builtin.hpp"
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 #include "adapters/mail/file_mail_sender.hpp"
 #include "ports/errors.hpp"
+#include "support/captured_log.hpp"
 #include "support/events.hpp"
 #include "support/fakes.hpp"
 #include "support/temp_dir.hpp"
@@ -192,11 +193,13 @@ TEST(BuiltinConsumers, MakesEachByName) {
   TempDir dir;
   MemoryProcessedEvents processed;
   testing::FixedClock clock;
+  testing::CapturedLog log;
   RecordingMailSender mail;
   adapters::consumers::BuiltinConsumerDeps deps{
       .data_dir = dir.path(),
       .processed = processed,
       .clock = clock,
+      .log = log.logger,
       .mail = mail,
       .product_name = "Acme",
       .webhook_urls = {"http://127.0.0.1:9/hook"},
@@ -207,7 +210,7 @@ TEST(BuiltinConsumers, MakesEachByName) {
     ASSERT_NE(consumer, nullptr);
     EXPECT_EQ(consumer->name(), info.name);
   }
-  EXPECT_NE(dynamic_cast<adapters::audit::AuditConsumer*>(adapters::consumers::make_builtin_consumer("audit", deps).get()),
+  EXPECT_NE(dynamic_cast<adapters::consumers::AuditConsumer*>(adapters::consumers::make_builtin_consumer("audit", deps).get()),
             nullptr);
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "audit.jsonl"));
 
@@ -222,7 +225,9 @@ TEST(BuiltinConsumers, RefusesUnknownNamesAndIncompleteSettings) {
   MemoryProcessedEvents processed;
   testing::FixedClock clock;
   RecordingMailSender mail;
-  adapters::consumers::BuiltinConsumerDeps deps{.data_dir = dir.path(), .processed = processed, .clock = clock, .mail = mail};
+  testing::CapturedLog log;
+  adapters::consumers::BuiltinConsumerDeps deps{
+      .data_dir = dir.path(), .processed = processed, .clock = clock, .log = log.logger, .mail = mail};
   try {
     adapters::consumers::make_builtin_consumer("crm", deps);
     FAIL() << "expected a throw";

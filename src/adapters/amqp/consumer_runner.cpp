@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "adapters/sodium/hex.hpp"
+#include "adapters/sodium/sodium.hpp"
 #include "domain/credentials.hpp"  // utf8_length
 #include "ports/errors.hpp"
 
@@ -20,22 +22,11 @@ constexpr std::string_view kAttemptsHeader = "x-attempts";
 constexpr std::size_t kMaxErrorHeader = 512;
 constexpr std::uint64_t kMaxTimestampSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
 
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    s.push_back(digits[p[i] >> 4]);
-    s.push_back(digits[p[i] & 0xf]);
-  }
-  return s;
-}
-
 std::string body_id(std::string_view body) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialized");
+  sodium::ensure_sodium();
   unsigned char digest[16];
   crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(body.data()), body.size(), nullptr, 0);
-  return "body-" + hex(digest, sizeof digest);
+  return "body-" + sodium::hex_encode(digest);
 }
 
 const json::string* string_field(const json::object& o, std::string_view key) {
@@ -144,7 +135,13 @@ AmqpConsumerRunner::AmqpConsumerRunner(AmqpOptions amqp, ConsumerOptions options
       consumer_(consumer),
       log_(log),
       republisher_(endpoint_, amqp_, "republisher " + (options_.name.empty() ? consumer.name() : options_.name)),
-      rng_(std::random_device{}()) {
+      loop_(threads::Backoff(options_.reconnect_initial, options_.reconnect_max), [this](bool) { session(); },
+            [this](std::string_view error, std::chrono::milliseconds retry_in) {
+              connection_failures_.fetch_add(1);
+              if (loop_.stopping()) return;  // no reconnect follows
+              log_.warn("consumer connection to RabbitMQ failed; reconnecting",
+                        {{"consumer", options_.name}, {"error", error}, {"retryInMs", retry_in.count()}});
+            }) {
   if (options_.name.empty()) options_.name = consumer.name();
   if (options_.name.empty()) throw std::invalid_argument("consumer runner: the consumer has no name");
   if (options_.prefetch == 0) throw std::invalid_argument("consumer runner: prefetch must be at least 1");
@@ -152,80 +149,38 @@ AmqpConsumerRunner::AmqpConsumerRunner(AmqpOptions amqp, ConsumerOptions options
   if (options_.retry_initial.count() <= 0 || options_.retry_max < options_.retry_initial)
     throw std::invalid_argument("consumer runner: retry delays must be positive, initial <= max");
   if (options_.poll.count() <= 0) options_.poll = std::chrono::milliseconds(200);
-  if (options_.reconnect_initial.count() <= 0) options_.reconnect_initial = std::chrono::milliseconds(1);
-  options_.reconnect_max = std::max(options_.reconnect_max, options_.reconnect_initial);
 }
 
 AmqpConsumerRunner::~AmqpConsumerRunner() { stop(); }
 
-void AmqpConsumerRunner::start() {
-  if (thread_.joinable()) return;
-  stopping_.store(false);
-  thread_ = std::thread([this] { run(); });
-}
+void AmqpConsumerRunner::start() { loop_.start(); }
 
 void AmqpConsumerRunner::stop() {
-  request_stop();
-  cv_.notify_all();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  loop_.stop();
+  republisher_.disconnect();  // the loop's thread, its only other user, is joined
 }
 
 bool AmqpConsumerRunner::wait_consuming(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  return cv_.wait_for(lock, timeout, [&] { return consuming_; });
+  std::unique_lock lock(consuming_mutex_);
+  return consuming_cv_.wait_for(lock, timeout, [&] { return consuming_; });
 }
 
 bool AmqpConsumerRunner::consuming() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(consuming_mutex_);
   return consuming_;
 }
 
 void AmqpConsumerRunner::set_consuming(bool v) {
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(consuming_mutex_);
     consuming_ = v;
   }
-  cv_.notify_all();
+  consuming_cv_.notify_all();
 }
 
 RunnerCounters AmqpConsumerRunner::counters() const {
   return {delivered_.load(), handled_.load(), retried_.load(), dead_lettered_.load(), requeued_.load(),
           connection_failures_.load()};
-}
-
-void AmqpConsumerRunner::pause(std::chrono::milliseconds d) {
-  // request_stop() may come from a signal handler, which cannot notify: wait in slices.
-  const auto until = std::chrono::steady_clock::now() + d;
-  std::unique_lock lock(mutex_);
-  while (!stopping_.load()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= until) return;
-    cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(until - now, options_.poll));
-  }
-}
-
-void AmqpConsumerRunner::run() {
-  auto backoff = options_.reconnect_initial;
-  while (!stopping_.load()) {
-    try {
-      session();
-    } catch (const std::exception& e) {
-      const bool was_consuming = consuming();
-      set_consuming(false);
-      connection_failures_.fetch_add(1);
-      if (stopping_.load()) break;
-      if (was_consuming) backoff = options_.reconnect_initial;  // it worked until now: retry soon
-      // "Equal jitter": between half and all of the backoff, so restarted runners spread out.
-      std::uniform_int_distribution<long long> dist(0, backoff.count() / 2);
-      auto wait = std::chrono::milliseconds(backoff.count() - backoff.count() / 2 + dist(rng_));
-      log_.warn("consumer connection to RabbitMQ failed; reconnecting",
-                {{"consumer", options_.name}, {"error", e.what()}, {"retryInMs", wait.count()}});
-      pause(wait);
-      backoff = std::min(backoff * 2, options_.reconnect_max);
-    }
-  }
-  set_consuming(false);
-  republisher_.disconnect();
 }
 
 void AmqpConsumerRunner::declare_topology(Connection& c) {
@@ -248,18 +203,23 @@ void AmqpConsumerRunner::declare_topology(Connection& c) {
 }
 
 void AmqpConsumerRunner::session() {
+  struct Leaving {
+    AmqpConsumerRunner& runner;
+    ~Leaving() { runner.set_consuming(false); }
+  } leaving{*this};
   Connection c(endpoint_, amqp_, "consumer " + options_.name);
   declare_topology(c);
   c.qos(options_.prefetch);
   c.consume(options_.work_queue());
   set_consuming(true);
+  loop_.reset_backoff();  // it works: if the connection drops later, reconnect soon
   log_.info("consuming from RabbitMQ",
             {{"consumer", options_.name}, {"queue", options_.work_queue()}, {"prefetch", options_.prefetch},
              {"broker", endpoint_.redacted()}});
 
   const timeval poll{static_cast<time_t>(options_.poll.count() / 1000),
                      static_cast<suseconds_t>((options_.poll.count() % 1000) * 1000)};
-  while (!stopping_.load()) {
+  while (!loop_.stopping()) {
     republisher_.keepalive();  // its connection idles between failures: keep its heartbeats going
     amqp_maybe_release_buffers(c.state());
     amqp_envelope_t envelope;
@@ -290,7 +250,6 @@ void AmqpConsumerRunner::session() {
     c.mark_broken();
     throw ports::BackendUnavailable("RabbitMQ (consumer " + options_.name + "): unexpected reply while consuming");
   }
-  set_consuming(false);
   // Leaving: the Connection closes the channel; deliveries prefetched but not acked go back to
   // the queue (for another runner, or this one's next start).
 }
@@ -358,7 +317,7 @@ void AmqpConsumerRunner::process(Connection& c, const amqp_envelope_t& envelope)
   requeued_.fetch_add(1);
   log_.warn("could not move a failed message to its retry/dead-letter queue; requeued it",
             {{"consumer", options_.name}, {"eventId", decoded.event.id}, {"queue", target}});
-  pause(options_.retry_initial);
+  loop_.wait_for(options_.retry_initial, threads::SupervisedLoop::WakeOn::stop);
 }
 
 bool AmqpConsumerRunner::republish(const amqp_envelope_t& envelope, const std::string& queue, int failures,
@@ -405,7 +364,7 @@ bool AmqpConsumerRunner::republish(const amqp_envelope_t& envelope, const std::s
                 {{"consumer", options_.name}, {"queue", queue}, {"reply", settled[0].detail}});
       return false;
     } catch (const ports::BackendUnavailable& e) {
-      if (attempt == 1 || stopping_.load()) {
+      if (attempt == 1 || loop_.stopping()) {
         log_.warn("cannot publish a retry/dead-letter copy", {{"consumer", options_.name}, {"error", e.what()}});
         return false;
       }

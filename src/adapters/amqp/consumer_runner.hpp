@@ -6,13 +6,12 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
-#include <thread>
 
 #include "adapters/amqp/connection.hpp"
 #include "adapters/amqp/options.hpp"
 #include "adapters/logging/json_logger.hpp"
+#include "adapters/threads/supervised_loop.hpp"
 #include "domain/event.hpp"
 #include "ports/event_bus.hpp"
 
@@ -28,7 +27,7 @@ struct InboundMessage {
 };
 
 // The envelope handed to the consumer, or why the message is not an event (poison).
-//   id           = message_id; without one (e.g. a message the seed's Node code published), a
+//   id           = message_id; without one (e.g. a message the NestJS service published), a
 //                  stable id derived from the body ("body-" + BLAKE2b-128 hex), so redeliveries
 //                  of the same bytes still deduplicate
 //   type         = the type property; else the body's "event", else its "pattern"
@@ -80,9 +79,10 @@ struct RunnerCounters {
 // Connection loss: reconnects with exponential backoff (jittered); unacked deliveries go back to
 // the queue by themselves. Topology (exchange, queues, binding) is declared on every connect.
 //
-// Threads: run() blocks the calling thread until stop(); or start() runs it on a thread of its
-// own. request_stop() only sets an atomic flag (usable from a signal handler); the loop checks
-// it at least every options.poll. handle() is called from the runner's thread only.
+// Threads: start() runs the runner on a thread of its own (a threads::SupervisedLoop: one turn
+// is one connection's lifetime); stop() ends a reconnect or retry pause at once and a session
+// within options.poll (it checks between deliveries), then joins. handle() is called from the
+// runner's thread only.
 class AmqpConsumerRunner {
  public:
   // Throws std::invalid_argument for a bad amqp.url or options. `consumer` and `log` must outlive it.
@@ -92,10 +92,8 @@ class AmqpConsumerRunner {
   AmqpConsumerRunner(const AmqpConsumerRunner&) = delete;
   AmqpConsumerRunner& operator=(const AmqpConsumerRunner&) = delete;
 
-  void run();
   void start();
-  void request_stop() noexcept { stopping_.store(true); }
-  void stop();  // request_stop(), then joins the thread start() made
+  void stop();  // lets the delivery in hand finish, disconnects, joins; idempotent
 
   // True once the runner is consuming (topology declared, basic.consume accepted) — waits up to
   // `timeout`. For tests and readiness logs.
@@ -111,7 +109,6 @@ class AmqpConsumerRunner {
   void process(Connection& c, const amqp_envelope_t& envelope);
   bool republish(const amqp_envelope_t& envelope, const std::string& queue, int failures,
                  const std::string& error, bool dead_letter);
-  void pause(std::chrono::milliseconds d);  // interruptible by stop
   void set_consuming(bool v);
 
   AmqpOptions amqp_;
@@ -121,15 +118,14 @@ class AmqpConsumerRunner {
   const logging::Logger& log_;
   ConfirmPublisher republisher_;
 
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
+  // For wait_consuming(): the loop's own state says nothing about the broker.
+  mutable std::mutex consuming_mutex_;
+  std::condition_variable consuming_cv_;
   bool consuming_ = false;
-  std::minstd_rand rng_;
 
   std::atomic<std::uint64_t> delivered_{0}, handled_{0}, retried_{0}, dead_lettered_{0}, requeued_{0},
       connection_failures_{0};
+  threads::SupervisedLoop loop_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace registrar::adapters::amqp

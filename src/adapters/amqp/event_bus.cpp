@@ -111,7 +111,7 @@ std::vector<std::string> AmqpEventBus::publish(std::span<const domain::EventEnve
       case Confirm::acked:
         confirmed.push_back(e.id);
         if (e.type == domain::kUserRegistered) {
-          // The seed's log line (at publish), kept for operators who grep for it.
+          // The NestJS sign-up service's log line (at publish), kept for operators who grep for it.
           log_.info("User registration sent to RabbitMQ: " + email_of(e.payload), {{"eventId", e.id}});
         } else {
           log_.debug("event sent to RabbitMQ", {{"eventId", e.id}, {"type", e.type}});

@@ -24,10 +24,10 @@ namespace registrar::adapters::amqp {
 // pipelined: all messages are sent, then the confirms are collected (one round trip per batch).
 //
 // Connection handling: it connects on first use (or connect()), declares the topology on every
-// (re)connect (the exchange; the seed's queue bound with the binding key), and after any failure
+// (re)connect (the exchange; the NestJS service's queue bound with the binding key), and after any failure
 // (connection refused, heartbeat timeout, channel closed by the broker, confirm timeout) it drops
 // the connection, throws ports::BackendUnavailable, and reconnects on the next publish. Backing
-// off between attempts is the caller's job (inproc::OutboxDispatcher does, with jitter). An
+// off between attempts is the caller's job (relay::OutboxRelayLoop does, with jitter). An
 // idle connection the broker has meanwhile dropped (restart, network) is detected before sending
 // and replaced, at no cost to the batch.
 //
@@ -36,7 +36,7 @@ namespace registrar::adapters::amqp {
 // (ConfirmPublisher::keepalive) and the broker never drops a healthy, quiet publisher.
 //
 // Threads: one bus per relay loop, used from that loop's thread, e.g.
-// `inproc::OutboxDispatcher dispatcher(outbox, amqp_bus)`. publish() is not meant to be called
+// `relay::OutboxRelayLoop loop(outbox, amqp_bus, log)`. publish() is not meant to be called
 // concurrently (rabbitmq-c connections are single-threaded); a mutex serializes it with the
 // keepalive thread, so a second caller would only wait, never corrupt anything.
 class AmqpEventBus final : public ports::EventBus {
@@ -69,7 +69,8 @@ class AmqpEventBus final : public ports::EventBus {
 };
 
 // Declares the publisher's topology on `connection`: the exchange (durable, options.exchange_type)
-// and, unless options.queue is empty, the seed's queue (durable) bound with the binding key.
+// and, unless options.queue is empty, the NestJS service's queue (durable) bound with the binding
+// key.
 void declare_publisher_topology(Connection& connection, const AmqpOptions& options);
 
 }  // namespace registrar::adapters::amqp

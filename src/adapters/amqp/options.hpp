@@ -14,7 +14,7 @@ namespace registrar::adapters::amqp {
 
 // How a published event is routed on the exchange.
 enum class RoutingKeyMode {
-  fixed,       // every event with AmqpOptions::routing_key (the seed: "topic_validateJSON")
+  fixed,       // every event with AmqpOptions::routing_key (by default "topic_validateJSON")
   event_type,  // each event with its name ("user.registered")
 };
 
@@ -30,16 +30,18 @@ struct AmqpOptions {
   // How long publish() waits for the broker's confirms of a batch before giving up on the rest.
   std::chrono::milliseconds confirm_timeout{5000};
 
-  // Topology. The exchange is declared durable with this type on every (re)connect.
+  // Topology, by default that of the NestJS sign-up service whose message structure we keep
+  // (DESIGN.md "Wire formats"). The exchange is declared durable with this type on every
+  // (re)connect.
   std::string exchange = "topic_validateJSON";
   std::string exchange_type = "topic";
   RoutingKeyMode routing = RoutingKeyMode::fixed;
   std::string routing_key = "topic_validateJSON";  // used in RoutingKeyMode::fixed
-  // The seed's queue, declared durable and bound to the exchange by the publisher so that the
-  // seed's own consumers (NestJS @EventPattern) find their events. Empty: declare none.
+  // The NestJS service's queue, declared durable and bound to the exchange by the publisher so that
+  // its consumers (NestJS @EventPattern handlers) find their events. Empty: declare none.
   std::string queue = "topic_validateJSON";
-  // The key that binds queues (the seed's and each consumer's) to the exchange. Unset: the routing
-  // key in RoutingKeyMode::fixed, "#" (every event) in RoutingKeyMode::event_type.
+  // The key that binds queues (the NestJS service's and each consumer's) to the exchange. Unset:
+  // the routing key in RoutingKeyMode::fixed, "#" (every event) in RoutingKeyMode::event_type.
   std::optional<std::string> binding_key;
 
   // Shown as the connection name in RabbitMQ's management UI (a suffix tells publisher/consumer).

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 
@@ -18,11 +18,15 @@ constexpr std::array<BuiltinConsumerInfo, 3> kBuiltins{{
 
 }  // namespace
 
+bool is_other_event_type(const domain::EventEnvelope& event) {
+  return !event.type.empty() && event.type != domain::kUserRegistered;
+}
+
 std::span<const BuiltinConsumerInfo> builtin_consumers() { return kBuiltins; }
 
 std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view name, const BuiltinConsumerDeps& deps) {
-  if (name == audit::AuditConsumer::kName)
-    return std::make_unique<audit::AuditConsumer>(deps.data_dir / "audit.jsonl", deps.processed, deps.clock);
+  if (name == AuditConsumer::kName)
+    return std::make_unique<AuditConsumer>(deps.data_dir / "audit.jsonl", deps.processed, deps.clock, deps.log);
   if (name == WelcomeConsumer::kName)
     return std::make_unique<WelcomeConsumer>(deps.mail, deps.processed, deps.product_name);
   if (name == WebhookConsumer::kName) {

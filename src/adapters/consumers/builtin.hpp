@@ -1,7 +1,7 @@
 #pragma once
 // The built-in consumers of `user.registered` (audit, welcome, webhook): their registry for
-// `consume --list` / `consume NAME` / `serve --consumers`, and what they share (the event's
-// parsed form and the failure that retrying cannot fix).
+// `consume --list` / `consume NAME` / `serve --consumers`, and what they share (the failure that
+// retrying cannot fix). The event's body is read with app::parse_user_registered (app/events.hpp).
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/logging/json_logger.hpp"
 #include "domain/event.hpp"
-#include "domain/time.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/mail_sender.hpp"
 #include "ports/processed_events.hpp"
@@ -28,28 +28,11 @@ struct PermanentFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The event body is not the `user.registered` wire format of DESIGN.md.
+// The event has no usable id, or its body is not the `user.registered` wire format of DESIGN.md
+// (the reason from app::parse_user_registered).
 struct MalformedEvent : PermanentFailure {
   using PermanentFailure::PermanentFailure;
 };
-
-// The body of a `user.registered` event:
-// {"event":"user.registered","pattern":"user.registered",
-//  "data":{"id","email","username","createdAt"},"timestamp"}
-struct UserRegistered {
-  std::string user_id;
-  std::string email;
-  std::string username;
-  domain::Timestamp created_at{};
-  domain::Timestamp timestamp{};
-};
-
-// Parses event.payload strictly (a JSON object; "event" and "pattern" equal to "user.registered";
-// data.id/email/username non-empty strings; createdAt and timestamp ISO 8601). Extra fields are
-// allowed. Throws MalformedEvent naming the first problem (never echoing the body: it holds PII).
-// (Defined in welcome_consumer.cpp, with is_other_event_type(), so that linking one consumer does
-// not pull in the registry below and, through it, every other consumer's adapter.)
-UserRegistered parse_user_registered(const domain::EventEnvelope& event);
 
 // True for an envelope this package's consumers must leave alone: its `type` is set and names
 // another event (a queue bound to a shared routing key may carry future event kinds). An empty
@@ -69,6 +52,7 @@ struct BuiltinConsumerDeps {
   std::filesystem::path data_dir{};        // audit → <data-dir>/audit.jsonl
   ports::ProcessedEvents& processed;
   ports::Clock& clock;
+  const logging::Logger& log;              // audit: what its crash repair did
   ports::MailSender& mail;                 // welcome
   std::string product_name = "registrar";  // welcome: "Welcome to <product name>"
   std::vector<std::string> webhook_urls{}; // webhook: http:// URLs, at least one
@@ -81,8 +65,6 @@ struct BuiltinConsumerDeps {
 // Builds the named consumer. Throws std::invalid_argument for an unknown name or a consumer whose
 // settings are missing/invalid (webhook without URLs or secret, …), with a message fit for the
 // user; std::system_error if the audit file cannot be opened.
-// This references the audit adapter, so the library of this folder must link
-// registrar_adapter_audit (static libraries are linked in folder order: audit before consumers).
 std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view name, const BuiltinConsumerDeps& deps);
 
 }  // namespace registrar::adapters::consumers

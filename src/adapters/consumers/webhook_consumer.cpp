@@ -16,10 +16,14 @@
 #include <algorithm>
 #include <exception>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <thread>
 
 #include "adapters/sodium/base64.hpp"
+#include "adapters/sodium/hex.hpp"
+#include "adapters/sodium/sodium.hpp"
+#include "app/events.hpp"
 #include "ports/errors.hpp"
 
 namespace registrar::adapters::consumers {
@@ -33,20 +37,6 @@ namespace {
 
 constexpr std::string_view kSecretPrefix = "whsec_";
 constexpr std::size_t kMinKeyBytes = 24;  // the Standard Webhooks spec: secrets of 24 to 64 bytes
-
-void init_sodium() {
-  if (::sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
-}
-
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0xF]);
-  }
-  return out;
-}
 
 // An id we can put in a header and in the signed content unchanged: printable ASCII, no spaces.
 bool valid_event_id(std::string_view id) {
@@ -107,7 +97,7 @@ asio::awaitable<unsigned> post(const WebhookConsumer::Target& t, http::request<h
 }  // namespace
 
 std::vector<unsigned char> decode_webhook_secret(std::string_view secret) {
-  init_sodium();
+  sodium::ensure_sodium();
   if (secret.starts_with(kSecretPrefix)) secret.remove_prefix(kSecretPrefix.size());
   if (secret.empty()) throw std::invalid_argument("webhook: the secret is empty");
   std::optional<std::string> decoded = sodium::base64_decode(secret, sodium_base64_VARIANT_ORIGINAL);
@@ -122,7 +112,7 @@ std::vector<unsigned char> decode_webhook_secret(std::string_view secret) {
 
 std::string webhook_signature(std::span<const unsigned char> key, std::string_view id, std::int64_t timestamp,
                               std::string_view body) {
-  init_sodium();
+  sodium::ensure_sodium();
   const std::string ts = std::to_string(timestamp);
   crypto_auth_hmacsha256_state state;
   crypto_auth_hmacsha256_init(&state, key.data(), key.size());
@@ -137,17 +127,14 @@ std::string webhook_signature(std::span<const unsigned char> key, std::string_vi
   unsigned char mac[crypto_auth_hmacsha256_BYTES];
   crypto_auth_hmacsha256_final(&state, mac);
   sodium_memzero(&state, sizeof state);
-  std::string b64(sodium_base64_ENCODED_LEN(sizeof mac, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(b64.data(), b64.size(), mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
-  b64.resize(b64.size() - 1);  // the terminating NUL
-  return "v1," + b64;
+  return "v1," + sodium::base64_encode(mac, sodium_base64_VARIANT_ORIGINAL);
 }
 
 std::string webhook_url_key(std::string_view url) {
-  init_sodium();
+  sodium::ensure_sodium();
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(url.data()), url.size());
-  return std::string(WebhookConsumer::kName) + ":" + hex(digest, 16);
+  return std::string(WebhookConsumer::kName) + ":" + sodium::hex_encode(std::span(digest, 16));
 }
 
 WebhookConsumer::WebhookConsumer(WebhookOptions options, ports::ProcessedEvents& processed, ports::Clock& clock)
@@ -219,7 +206,8 @@ void WebhookConsumer::handle(const domain::EventEnvelope& event) {
   if (is_other_event_type(event)) return;
   if (!valid_event_id(event.id)) throw MalformedEvent("webhook: the event id is missing or not printable ASCII");
   if (processed_.is_processed(kName, event.id)) return;  // redelivery of a fully delivered event
-  parse_user_registered(event);                          // throws MalformedEvent
+  // Only well-formed events are sent on: receivers get the format DESIGN.md promises.
+  if (auto user = app::parse_user_registered(event); !user) throw MalformedEvent(user.error());
 
   bool transient = false;
   std::size_t failed = 0;

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "adapters/consumers/builtin.hpp"
+#include "app/events.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/mail_sender.hpp"
 #include "ports/processed_events.hpp"
@@ -39,6 +40,6 @@ class WelcomeConsumer final : public ports::EventConsumer {
 };
 
 // The welcome message for `user` (subject "Welcome to <product>", body greeting the username).
-ports::MailMessage render_welcome(const UserRegistered& user, std::string_view product_name, std::string_view event_id);
+ports::MailMessage render_welcome(const app::UserRegistered& user, std::string_view product_name, std::string_view event_id);
 
 }  // namespace registrar::adapters::consumers

@@ -50,7 +50,7 @@ void add_auth_routes(Router& router, AuthApi api) {
     if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
     // The job is a named local, not a temporary inside the co_await expression: GCC 12 destroys
     // such temporaries twice when the coroutine suspends.
-    auto job = [&deps = api.deps, cmd = std::move(cmd)] { return app::register_user(deps, cmd); };
+    auto job = [&register_user = api.register_user, cmd = std::move(cmd)] { return register_user(cmd); };
     auto result = co_await api.cpu.run(std::move(job));
     if (!result) co_return problem(req, ctx, result.error());
     auto res = auth_response(req, status::created, *result);
@@ -69,7 +69,7 @@ void add_auth_routes(Router& router, AuthApi api) {
       co_return validation_problem(req, ctx, {{"email", "required", "Give an email or a username"}});
     if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
     app::LoginCommand cmd{email ? *email : *username, std::move(password)};
-    auto job = [&deps = api.deps, cmd = std::move(cmd)] { return app::login(deps, cmd); };
+    auto job = [&login = api.login, cmd = std::move(cmd)] { return login(cmd); };
     auto result = co_await api.cpu.run(std::move(job));
     if (!result) co_return problem(req, ctx, result.error());
     co_return auth_response(req, status::ok, *result);
@@ -77,7 +77,7 @@ void add_auth_routes(Router& router, AuthApi api) {
 
   router.add(verb::get, "/users/me", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
     std::string token(bearer_token(req));
-    auto job = [&deps = api.deps, token = std::move(token)] { return app::current_user(deps, token); };
+    auto job = [&current_user = api.current_user, token = std::move(token)] { return current_user(token); };
     auto result = co_await api.store.run(std::move(job));
     if (!result) co_return problem(req, ctx, result.error());
     co_return json_response(req, status::ok, json::serialize(user_json(*result)));

@@ -1,6 +1,7 @@
 #pragma once
-// Request smuggling defence: message framing that two HTTP implementations could read
-// differently is refused before the body is read (RFC 9112 §6.1, §6.3).
+// What a request head must satisfy before anything reads its body or routes it: framing that two
+// HTTP implementations could read differently is refused (request smuggling defence, RFC 9112
+// §6.1, §6.3), and so is a request without exactly one valid Host field (RFC 9112 §3.2).
 #include <optional>
 #include "adapters/http/problem.hpp"
 #include "adapters/http/types.hpp"
@@ -17,5 +18,10 @@ namespace registrar::adapters::http {
 // `chunked` with Content-Length); the rest it would accept or read as having no body, leaving
 // the bytes that follow to be parsed as a second request. The caller answers and closes.
 std::optional<ProblemSpec> framing_problem(const Request& head);
+
+// 400 for an HTTP/1.1 request without a Host field, any request with more than one, or a Host
+// value that is not `uri-host [":" port]` (RFC 9112 §3.2: "A server MUST respond with a 400 …").
+// An empty value is valid (a target URI without authority). The caller answers and closes.
+std::optional<ProblemSpec> host_problem(const Request& head);
 
 }  // namespace registrar::adapters::http

@@ -17,19 +17,16 @@ bool is_json_media_type(std::string_view content_type) {
 
 std::variant<json::object, ProblemSpec> parse_json_object(const Request& req) {
   if (!is_json_media_type(req[beast_http::field::content_type]))
-    return ProblemSpec{beast_http::status::unsupported_media_type, "unsupported_media_type", "Unsupported media type",
-                       "The request body must be application/json"};
+    return ProblemSpec{problems::unsupported_media_type, "The request body must be application/json"};
   json::parse_options opts;
   opts.max_depth = 16;  // our bodies are flat; deep nesting is only an attack
   // Boost.JSON rejects invalid UTF-8 by default (allow_invalid_utf8 = false).
   boost::system::error_code ec;
   json::value v = json::parse(req.body(), ec, {}, opts);
   if (ec)
-    return ProblemSpec{beast_http::status::bad_request, "malformed_json", "Malformed JSON",
-                       "The request body is not valid JSON (UTF-8): " + ec.message()};
+    return ProblemSpec{problems::malformed_json, "The request body is not valid JSON (UTF-8): " + ec.message()};
   if (!v.is_object())
-    return ProblemSpec{beast_http::status::bad_request, "malformed_json", "Malformed JSON",
-                       "The request body must be a JSON object"};
+    return ProblemSpec{problems::malformed_json, "The request body must be a JSON object"};
   return std::move(v.as_object());
 }
 

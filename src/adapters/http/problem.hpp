@@ -1,19 +1,19 @@
 #pragma once
-// RFC 9457 problem details: the one place where failures become HTTP responses.
+// RFC 9457 problem details: the one place where failures become HTTP responses, each made from a
+// type of the catalog (problem_types.hpp).
 #include <exception>
-#include <string_view>
+#include <string>
 #include <vector>
+#include "adapters/http/problem_types.hpp"
 #include "adapters/http/types.hpp"
 #include "domain/errors.hpp"
 
 namespace registrar::adapters::http {
 
-// A transport-level failure (bad JSON, wrong media type, …) with its stable code.
+// One occurrence of a problem type.
 struct ProblemSpec {
-  beast_http::status status;
-  std::string_view code;   // stable, machine-readable: "validation_failed", "conflict", …
-  std::string_view title;  // short, human-readable summary of the problem type
-  std::string detail;      // this occurrence; never an internal message
+  ProblemType type;
+  std::string detail;  // this occurrence; never an internal message
   std::vector<domain::FieldError> errors{};
 };
 
@@ -22,6 +22,8 @@ Response problem(const Request& req, const RequestContext& ctx, ProblemSpec spec
 Response problem(const Request& req, const RequestContext& ctx, const domain::DomainError& error);
 // Infrastructure failures (exceptions) → 503 with Retry-After, or 500 with no detail.
 Response problem(const Request& req, const RequestContext& ctx, std::exception_ptr error);
+// The problem type an exception is answered with (overloaded, backend_unavailable, internal_error).
+const ProblemType& problem_type_of(std::exception_ptr error);
 
 // A JSON 2xx response.
 Response json_response(const Request& req, beast_http::status status, std::string body);

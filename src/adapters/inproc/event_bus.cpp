@@ -1,26 +1,21 @@
 #include "adapters/inproc/event_bus.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <exception>
 #include <set>
 #include <utility>
 
 namespace registrar::adapters::inproc {
 
-namespace {
-
-void log_failure(const std::string& consumer, const domain::EventEnvelope& event, const std::string& error) {
-  spdlog::warn("consumer {} failed event {} ({}), attempt {}; it will be retried", consumer, event.id, event.type,
-               event.attempts + 1);
-  spdlog::debug("consumer {} failure for event {}: {}", consumer, event.id, error);
-}
-
-}  // namespace
-
 InProcessEventBus::InProcessEventBus(std::vector<std::reference_wrapper<ports::EventConsumer>> consumers,
-                                     ConsumerFailureLog on_failure)
-    : consumers_(std::move(consumers)), on_failure_(on_failure ? std::move(on_failure) : ConsumerFailureLog(log_failure)) {}
+                                     logging::Logger log, ConsumerFailureLog on_failure)
+    : consumers_(std::move(consumers)), log_(std::move(log)), on_failure_(std::move(on_failure)) {
+  if (!on_failure_)
+    on_failure_ = [log = log_](const std::string& consumer, const domain::EventEnvelope& event, const std::string& error) {
+      log.warn("consumer failed an event; it will be retried",
+               {{"consumer", consumer}, {"eventId", event.id}, {"type", event.type}, {"attempt", event.attempts + 1}});
+      log.debug("consumer failure", {{"consumer", consumer}, {"eventId", event.id}, {"error", error}});
+    };
+}
 
 std::vector<std::string> InProcessEventBus::publish(std::span<const domain::EventEnvelope> events) {
   std::vector<bool> ok(events.size(), true);
@@ -31,9 +26,11 @@ std::vector<std::string> InProcessEventBus::publish(std::span<const domain::Even
     try {
       if (consumer.handle_batch(events)) continue;
     } catch (const std::exception& e) {
-      spdlog::debug("consumer {} failed a batch of {} events ({}); retrying them one by one", name, events.size(), e.what());
+      log_.debug("consumer failed a batch; retrying its events one by one",
+                 {{"consumer", name}, {"events", events.size()}, {"error", e.what()}});
     } catch (...) {
-      spdlog::debug("consumer {} failed a batch of {} events; retrying them one by one", name, events.size());
+      log_.debug("consumer failed a batch; retrying its events one by one",
+                 {{"consumer", name}, {"events", events.size()}, {"error", "unknown exception"}});
     }
     std::set<std::string_view> blocked_aggregates;  // aggregates this consumer failed in this batch
     for (std::size_t i = 0; i < events.size(); ++i) {

@@ -5,22 +5,24 @@
 #include <string>
 #include <vector>
 
+#include "adapters/logging/json_logger.hpp"
 #include "ports/event_bus.hpp"
 
 namespace registrar::adapters::inproc {
 
-// Called when a consumer fails an event: consumer name, event id, event type, the exception's
-// message. The default logs at warn level with the id and type only (the payload carries an
-// e-mail address; the exception text goes to debug level as it may quote it).
+// Called when a consumer fails an event: consumer name, the event, the exception's message. The
+// default logs at warn level with the id and type only (the payload carries an e-mail address; the
+// exception text goes to debug level as it may quote it).
 using ConsumerFailureLog = std::function<void(const std::string& consumer, const domain::EventEnvelope& event,
                                               const std::string& error)>;
 
 class InProcessEventBus final : public ports::EventBus {
  public:
   // The consumers must outlive the bus. Each is called for every event, in batch order; a consumer
-  // must be thread-safe if several relays publish at once.
-  explicit InProcessEventBus(std::vector<std::reference_wrapper<ports::EventConsumer>> consumers,
-                             ConsumerFailureLog on_failure = {});
+  // must be thread-safe if several relays publish at once. Failures are logged to `log`, unless
+  // `on_failure` reports a consumer's failed events instead.
+  InProcessEventBus(std::vector<std::reference_wrapper<ports::EventConsumer>> consumers, logging::Logger log,
+                    ConsumerFailureLog on_failure = {});
 
   // Delivers each event to every consumer and returns the ids that ALL consumers handled. An id a
   // consumer threw for is left out, so the relay releases it and delivers it again later to every
@@ -31,6 +33,7 @@ class InProcessEventBus final : public ports::EventBus {
 
  private:
   std::vector<std::reference_wrapper<ports::EventConsumer>> consumers_;
+  logging::Logger log_;
   ConsumerFailureLog on_failure_;
 };
 

@@ -3,12 +3,14 @@
 #include <sodium.h>
 
 #include <array>
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 
 #include "adapters/sodium/base64.hpp"
+#include "adapters/sodium/sodium.hpp"
 #include "domain/credentials.hpp"  // utf8_length
 
 namespace registrar::adapters::jwt {
@@ -28,15 +30,6 @@ Result fail(TokenError e) { return domain::make_error<ports::VerifiedToken, Toke
 const unsigned char* bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data() != nullptr ? s.data() : "");
 }
-
-std::string b64url_encode(const unsigned char* data, std::size_t size) {
-  std::string out(sodium_base64_ENCODED_LEN(size, kB64Variant), '\0');
-  sodium_bin2base64(out.data(), out.size(), size != 0 ? data : bytes(""), size, kB64Variant);
-  out.resize(out.size() - 1);  // drop the NUL that the encoded length counts
-  return out;
-}
-
-std::string b64url_encode(std::string_view s) { return b64url_encode(bytes(s), s.size()); }
 
 // Strict base64url: only the URL-safe alphabet, no padding, no whitespace, zero trailing bits, the
 // whole input consumed (sodium::base64_decode), non-empty.
@@ -81,29 +74,24 @@ bool audience_matches(const json::object& claims, std::string_view audience) {
   return false;
 }
 
-std::string_view type_name(TokenType t) { return t == TokenType::access ? "access" : "session"; }
-
-bool iequals_ascii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
+std::string_view type_name(TokenType t) {
+  switch (t) {
+    case TokenType::access: return "access";
   }
-  return true;
+  return "";
 }
 
 }  // namespace
 
 Hs256TokenService::Hs256TokenService(Hs256Options options, ports::Clock& clock)
     : options_(std::move(options)), clock_(clock) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  sodium::ensure_sodium();
   if (options_.secret.size() < kMinSecretBytes)
     throw std::invalid_argument("JWT secret must be at least 32 bytes");
-  if (options_.access_ttl.count() <= 0 || options_.session_ttl.count() <= 0)
-    throw std::invalid_argument("JWT lifetimes must be positive");
+  if (options_.access_ttl.count() <= 0) throw std::invalid_argument("the JWT lifetime must be positive");
   if (options_.leeway < std::chrono::seconds{0} || options_.leeway > std::chrono::hours{24})
     throw std::invalid_argument("JWT leeway must be between 0 and 24 hours");
-  header_b64_ = b64url_encode(kHeaderJson);
+  header_b64_ = sodium::base64_encode(kHeaderJson, kB64Variant);
 }
 
 Hs256TokenService::~Hs256TokenService() {
@@ -126,7 +114,7 @@ ports::IssuedToken Hs256TokenService::issue(std::string_view subject, TokenType 
   if (subject.empty()) throw std::invalid_argument("token subject must not be empty");
   // Claims are JSON text: a subject that is not UTF-8 would make a token verify() refuses.
   if (!domain::utf8_length(subject)) throw std::invalid_argument("token subject must be UTF-8 text");
-  const auto ttl = type == TokenType::access ? options_.access_ttl : options_.session_ttl;
+  const auto ttl = options_.access_ttl;  // the one kind there is
   const auto iat = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
 
   std::array<unsigned char, 16> jti{};
@@ -139,11 +127,11 @@ ports::IssuedToken Hs256TokenService::issue(std::string_view subject, TokenType 
   claims["typ"] = type_name(type);
   claims["iat"] = iat;
   claims["exp"] = iat + ttl.count();
-  claims["jti"] = b64url_encode(jti.data(), jti.size());
+  claims["jti"] = sodium::base64_encode(jti, kB64Variant);
 
-  std::string token = header_b64_ + '.' + b64url_encode(json::serialize(claims));
+  std::string token = header_b64_ + '.' + sodium::base64_encode(json::serialize(claims), kB64Variant);
   const auto signature = mac(token);
-  token += '.' + b64url_encode(signature.data(), signature.size());
+  token += '.' + sodium::base64_encode(signature, kB64Variant);
   // A subject long enough (or escaped enough: JSON writes a control byte as 6) to push the token
   // past the cap verify() enforces would make a token that never verifies (found by fuzz/fuzz_jwt).
   if (token.size() > kMaxTokenBytes) throw std::invalid_argument("token subject too long: the token would exceed 8 KiB");
@@ -172,7 +160,7 @@ Result Hs256TokenService::verify(std::string_view token, TokenType expected) {
   // RFC 7515 §4.1.11: extensions listed in "crit" must be understood; we understand none.
   if (header->contains("crit")) return fail(TokenError::malformed);
   if (const json::value* typ = header->if_contains("typ");
-      typ != nullptr && !(typ->is_string() && iequals_ascii(typ->get_string(), "JWT")))
+      typ != nullptr && !(typ->is_string() && boost::beast::iequals(typ->get_string(), "JWT")))
     return fail(TokenError::malformed);
 
   // (Empty payload or signature segments fail to decode: b64url_decode refuses empty input.)

@@ -16,14 +16,13 @@ struct Hs256Options {
   std::string issuer = "registrar";
   std::string audience = "registrar";
   std::chrono::seconds access_ttl{900};
-  std::chrono::seconds session_ttl{900};
   std::chrono::seconds leeway{30};  // clock skew tolerated on exp / iat / nbf
 };
 
 // Compact JWS (RFC 7515) / JWT (RFC 7519) tokens signed with HMAC-SHA256, interoperable with
 // Node's `jsonwebtoken` (HS256, string `aud`, integer NumericDates).
 //
-// Issued claims: iss, aud, sub, iat, exp, jti (random) and `typ` ("access" | "session").
+// Issued claims: iss, aud, sub, iat, exp, jti (random) and `typ` ("access").
 // verify() accepts only alg HS256 (checked before any signature work), compares the MAC in
 // constant time, then requires typ == expected, iss, aud (string or array), integer exp (not
 // passed) and iat (not in the future), nbf if present, and a non-empty sub.
@@ -32,9 +31,8 @@ class Hs256TokenService final : public ports::TokenService {
   static constexpr std::size_t kMinSecretBytes = 32;
   static constexpr std::size_t kMaxTokenBytes = 8 * 1024;  // longer tokens are refused unparsed
 
-  // Throws std::invalid_argument for a short secret, non-positive TTLs or a leeway outside
-  // [0, 24 h]. `clock` must outlive
-  // the service.
+  // Throws std::invalid_argument for a short secret, a non-positive TTL or a leeway outside
+  // [0, 24 h]. `clock` must outlive the service.
   Hs256TokenService(Hs256Options options, ports::Clock& clock);
   ~Hs256TokenService() override;
   Hs256TokenService(const Hs256TokenService&) = delete;

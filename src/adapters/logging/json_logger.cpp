@@ -1,8 +1,6 @@
 #include "adapters/logging/json_logger.hpp"
 
 #include <boost/json/serialize.hpp>
-#include <spdlog/details/null_mutex.h>
-#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -25,37 +23,7 @@ constexpr std::string_view name_of(Level l) {
   constexpr std::string_view names[] = {"trace", "debug", "info", "warn", "error"};
   return names[static_cast<int>(l)];
 }
-Level from_spdlog(spdlog::level::level_enum l) {
-  switch (l) {
-    case spdlog::level::trace: return Level::trace;
-    case spdlog::level::debug: return Level::debug;
-    case spdlog::level::info: return Level::info;
-    case spdlog::level::warn: return Level::warn;
-    default: return Level::error;
-  }
-}
-
-// Forwards spdlog records (already level-filtered) to a Logger, which renders them as JSON.
-class ForwardingSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
- public:
-  explicit ForwardingSink(Logger target) : target_(std::move(target)) {}
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& m) override {
-    target_.log(from_spdlog(m.level), std::string_view(m.payload.data(), m.payload.size()));
-  }
-  void flush_() override { target_.flush(); }
-
- private:
-  Logger target_;  // a copy: shares the underlying sink, so no lifetime to watch
-};
 }  // namespace
-
-void Logger::capture_spdlog_default() const {
-  auto forward = std::make_shared<spdlog::logger>("registrar-forward", std::make_shared<ForwardingSink>(*this));
-  forward->set_level(sink_->level());
-  spdlog::set_default_logger(std::move(forward));
-}
 
 Logger::Logger(std::string_view level) {
   // Not registered in spdlog's global registry: the composition root owns this logger.

@@ -27,10 +27,6 @@ class Logger {
   void error(std::string_view msg, boost::json::object fields = {}) const { log(Level::error, msg, std::move(fields)); }
   void flush() const;
 
-  // Sends what other code logs through spdlog's default logger (spdlog::warn(…)) here too, as
-  // JSON lines with the same fields.
-  void capture_spdlog_default() const;
-
  private:
   std::shared_ptr<spdlog::logger> sink_;
 };

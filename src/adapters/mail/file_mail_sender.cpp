@@ -9,8 +9,11 @@
 #include <boost/json.hpp>
 
 #include <cerrno>
+#include <span>
 #include <system_error>
 
+#include "adapters/sodium/hex.hpp"
+#include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
 
 namespace registrar::adapters::mail {
@@ -21,21 +24,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what, int err) {
   throw ports::BackendUnavailable("mail spool: " + what + ": " + std::system_category().message(err));
-}
-
-void init_sodium() {
-  if (::sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
-}
-
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0xF]);
-  }
-  return out;
 }
 
 bool safe_file_name(const std::string& s) {
@@ -91,10 +79,10 @@ json::object message_fields(const ports::MailMessage& m) {
 
 std::string spool_name(const std::string& key) {
   if (safe_file_name(key)) return key;
-  init_sodium();
+  sodium::ensure_sodium();
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  return "k-" + hex(digest, 16);
+  return "k-" + sodium::hex_encode(std::span(digest, 16));
 }
 
 std::string message_line(const ports::MailMessage& message) {
@@ -110,7 +98,7 @@ std::string spool_document(const ports::MailMessage& message) {
 
 FileMailSender::FileMailSender(std::filesystem::path data_dir)
     : messages_file_(data_dir / "messages.jsonl"), spool_dir_(data_dir / "spool" / "mail") {
-  init_sodium();
+  sodium::ensure_sodium();
   std::filesystem::create_directories(data_dir);
   make_private_dir(data_dir / "spool");
   make_private_dir(spool_dir_);
@@ -126,7 +114,7 @@ void FileMailSender::send(const ports::MailMessage& message) {
   if (message.idempotency_key.empty()) {
     unsigned char random[16];
     randombytes_buf(random, sizeof random);
-    name = "anon-" + hex(random, sizeof random);
+    name = "anon-" + sodium::hex_encode(random);
   } else {
     name = spool_name(message.idempotency_key);
   }
@@ -167,7 +155,7 @@ void FileMailSender::send(const ports::MailMessage& message) {
   //    (link() never replaces an existing file), then the directory entry is synced.
   unsigned char random[8];
   randombytes_buf(random, sizeof random);
-  const std::filesystem::path temp_path = spool_dir_ / (".tmp-" + hex(random, sizeof random));
+  const std::filesystem::path temp_path = spool_dir_ / (".tmp-" + sodium::hex_encode(random));
   {
     Fd tmp(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (tmp.fd < 0) fail("cannot create " + temp_path.string(), errno);

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/url/parse.hpp>
 
@@ -21,6 +22,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "adapters/sodium/base64.hpp"
+#include "adapters/sodium/hex.hpp"
+#include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
 
 namespace registrar::adapters::mail {
@@ -34,18 +38,11 @@ namespace {
 constexpr std::size_t kMaxReplyBytes = 64 * 1024;  // one reply, all its lines
 constexpr std::size_t kMaxLineOctets = 998;         // RFC 5322 2.1.1, without the CRLF
 
-std::string base64(std::string_view data) {
-  std::string out(sodium_base64_ENCODED_LEN(data.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // the terminating NUL
-  return out;
-}
-
 bool is_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
+// For the EHLO keywords, which SMTP compares without case (RFC 5321 §2.4).
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -94,7 +91,7 @@ std::string encode_subject(std::string_view subject) {
     while (end < clean.size() && end > pos && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;
     if (end == pos) end = std::min(pos + 45, clean.size());  // not UTF-8 after all: split anywhere
     if (!out.empty()) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64(std::string_view(clean).substr(pos, end - pos)) + "?=";
+    out += "=?UTF-8?B?" + sodium::base64_encode(std::string_view(clean).substr(pos, end - pos), sodium_base64_VARIANT_ORIGINAL) + "?=";
     pos = end;
   }
   return out;
@@ -116,17 +113,11 @@ std::string message_id_local(const std::string& key) {
     crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(key.data()), key.size());
     std::copy_n(digest, sizeof bytes, bytes);
   }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out = key.empty() ? "r-" : "k-";
-  for (unsigned char b : bytes) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0xF]);
-  }
-  return out;
+  return (key.empty() ? "r-" : "k-") + sodium::hex_encode(bytes);
 }
 
 bool is_loopback_host(const std::string& host) {
-  if (lower(host) == "localhost") return true;
+  if (beast::iequals(host, "localhost")) return true;
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
   return !ec && address.is_loopback();
@@ -165,7 +156,7 @@ Prepared prepare(const ports::MailMessage& m, const std::string& from, std::chro
   Prepared p;
   if (long_line || has_nul || (!is_ascii(body) && !server_has_8bitmime)) {
     encoding = "base64";
-    const std::string b64 = base64(body);
+    const std::string b64 = sodium::base64_encode(body, sodium_base64_VARIANT_ORIGINAL);
     body.clear();
     for (std::size_t i = 0; i < b64.size(); i += 76) body.append(b64, i, 76).append("\r\n");
   } else if (!is_ascii(body)) {
@@ -244,7 +235,7 @@ class Session {
       credentials += *o_.username;
       credentials.push_back('\0');
       credentials += o_.password.value_or("");
-      std::string line = "AUTH PLAIN " + base64(credentials);
+      std::string line = "AUTH PLAIN " + sodium::base64_encode(credentials, sodium_base64_VARIANT_ORIGINAL);
       sodium_memzero(credentials.data(), credentials.size());
       r = co_await command(std::move(line));
       if (r.code != 235) reply_failure(server_, step_, r, false);
@@ -356,10 +347,11 @@ SmtpOptions parse_smtp_url(std::string_view url) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) throw std::invalid_argument("smtp url: not a valid URL");
   const auto& u = *parsed;
-  const std::string scheme = lower(u.scheme());
-  if (scheme == "smtps" || scheme == "submissions")
-    throw std::invalid_argument("smtp url: " + scheme + ":// needs TLS, which this build does not include; use smtp:// to a local relay");
-  if (scheme != "smtp") throw std::invalid_argument("smtp url: expected smtp://[user[:password]@]host[:port]");
+  const std::string_view scheme = u.scheme();
+  if (beast::iequals(scheme, "smtps") || beast::iequals(scheme, "submissions"))
+    throw std::invalid_argument("smtp url: " + std::string(scheme) +
+                                ":// needs TLS, which this build does not include; use smtp:// to a local relay");
+  if (!beast::iequals(scheme, "smtp")) throw std::invalid_argument("smtp url: expected smtp://[user[:password]@]host[:port]");
   SmtpOptions o;
   o.host = u.host_address();
   if (o.host.empty()) throw std::invalid_argument("smtp url: a host is required");
@@ -379,7 +371,7 @@ SmtpOptions parse_smtp_url(std::string_view url) {
 }
 
 SmtpMailSender::SmtpMailSender(SmtpOptions options, ports::Clock* clock) : options_(std::move(options)), clock_(clock) {
-  if (::sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  sodium::ensure_sodium();
   if (!valid_address(options_.from))
     throw std::invalid_argument("smtp: the sender address (from) is missing or not a plain ASCII address");
   if (options_.host.empty()) throw std::invalid_argument("smtp: a host is required");

@@ -191,7 +191,7 @@ int schema_version(MysqlPool& pool) {
 }
 
 std::vector<AppliedMigration> apply_migrations(MysqlPool& pool, std::span<const Migration> migrations) {
-  const auto plan = ports::SchemaPlan::of(migrations);
+  const auto plan = app::SchemaPlan::of(migrations);
   plan.check_numbering("mysql");
   std::vector<AppliedMigration> applied;
   auto lease = pool.acquire();
@@ -207,10 +207,6 @@ std::vector<AppliedMigration> apply_migrations(MysqlPool& pool, std::span<const 
     applied.push_back({m.version, std::string(m.name)});
   }
   return applied;
-}
-
-void require_current_schema(MysqlPool& pool, std::span<const Migration> migrations) {
-  ports::SchemaPlan::of(migrations).require_current(schema_version(pool));
 }
 
 }  // namespace registrar::adapters::mysql

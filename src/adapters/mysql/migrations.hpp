@@ -17,14 +17,13 @@
 #include <vector>
 
 #include "adapters/mysql/pool.hpp"
-#include "ports/schema.hpp"
+#include "app/schema_plan.hpp"
 
 namespace registrar::adapters::mysql {
 
-// Shared by every adapter's migrations (ports/schema.hpp), also named here.
-using ports::AppliedMigration;
-using ports::SchemaOutdated;
-using ports::SchemaTooNew;
+// Shared by every adapter's migrations (app/schema_plan.hpp), also named here.
+using app::AppliedMigration;
+using app::SchemaTooNew;
 
 struct Migration {
   int version;
@@ -46,9 +45,5 @@ int schema_version(MysqlPool& pool);
 // options().migration_lock_timeout, MysqlError if a migration statement fails.
 std::vector<AppliedMigration> apply_migrations(MysqlPool& pool,
                                                std::span<const Migration> migrations = builtin_migrations());
-
-// For roles that must not migrate themselves: throws SchemaTooNew or SchemaOutdated unless the
-// database is exactly at the latest version of `migrations`.
-void require_current_schema(MysqlPool& pool, std::span<const Migration> migrations = builtin_migrations());
 
 }  // namespace registrar::adapters::mysql

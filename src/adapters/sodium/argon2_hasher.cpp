@@ -65,16 +65,17 @@ Argon2Hasher::Argon2Hasher(Argon2Options options) : options_(std::move(options))
   if (options_.iterations < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
       options_.iterations > crypto_pwhash_argon2id_OPSLIMIT_MAX)
     throw std::invalid_argument("argon2id iteration count out of range");
-  memlimit_ = static_cast<std::size_t>(bytes);
-  opslimit_ = options_.iterations;
   slots_ = options_.concurrency != 0 ? options_.concurrency
                                       : std::max(1U, std::thread::hardware_concurrency());
 
-  if (!options_.worker_executable.empty())
+  if (!options_.worker_executable.empty()) {
+    if (options_.log == nullptr) throw std::invalid_argument("argon2: hash workers need a logger");
     workers_ = std::make_unique<HashWorkers>(HashWorkersOptions{.executable = options_.worker_executable,
                                                                 .count = slots_,
                                                                 .memory_kib = options_.memory_kib,
-                                                                .iterations = options_.iterations});
+                                                                .iterations = options_.iterations},
+                                             *options_.log);
+  }
 
   // The dummy hash is of a random password nobody knows; verifying against it costs exactly
   // what verifying a real user's hash costs, so "no such user" cannot be told apart by timing.
@@ -110,13 +111,6 @@ void Argon2Hasher::verify_dummy(std::string_view password) {
 unsigned Argon2Hasher::waiting() const {
   std::lock_guard lock(mutex_);
   return waiting_;
-}
-
-bool Argon2Hasher::needs_rehash(std::string_view phc_hash) const {
-  std::array<char, crypto_pwhash_STRBYTES> c_phc{};
-  if (!to_c_phc(phc_hash, c_phc)) return true;
-  // 0 = current parameters, 1 = other parameters or argon2i, -1 = not a hash we can read.
-  return crypto_pwhash_str_needs_rehash(c_phc.data(), opslimit_, memlimit_) != 0;
 }
 
 std::string argon2id_hash(std::string_view password, std::uint32_t memory_kib, std::uint32_t iterations) {

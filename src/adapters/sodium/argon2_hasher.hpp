@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/logging/json_logger.hpp"
 #include "ports/password_hasher.hpp"
 
 namespace registrar::adapters::sodium {
@@ -31,6 +32,8 @@ struct Argon2Options {
   // Non-empty: hashes run in `concurrency` worker processes of this binary (hash_workers.hpp says
   // why), which must call run_hash_worker() for kHashWorkerCommand. Empty: in the calling thread.
   std::string worker_executable;
+  // Where the workers report one replaced after dying or hanging; required with worker_executable.
+  const logging::Logger* log = nullptr;
 };
 
 // argon2id password hashing (libsodium crypto_pwhash, PHC string format).
@@ -48,10 +51,6 @@ class Argon2Hasher final : public ports::PasswordHasher {
   bool verify(std::string_view phc_hash, std::string_view password) override;
   void verify_dummy(std::string_view password) override;
 
-  // True if `phc_hash` was made with other parameters (or another algorithm) than this hasher's,
-  // so it should be replaced after the next successful login. Unparseable strings count as true.
-  bool needs_rehash(std::string_view phc_hash) const;
-
   unsigned concurrency() const { return slots_; }
   unsigned waiting() const;  // callers currently blocked for a slot (for metrics and tests)
   HashWorkers* workers() const { return workers_.get(); }  // null when hashing in-process
@@ -63,8 +62,6 @@ class Argon2Hasher final : public ports::PasswordHasher {
   bool verify_unbounded(std::string_view phc_hash, std::string_view password) const;
 
   Argon2Options options_;
-  std::size_t memlimit_;          // bytes
-  unsigned long long opslimit_;
   unsigned slots_;
 
   mutable std::mutex mutex_;

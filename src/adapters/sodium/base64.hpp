@@ -1,10 +1,16 @@
 #pragma once
-// Base64 decoding through libsodium, strict about the alphabet.
+// Base64 through libsodium: encoding, and decoding that is strict about the alphabet.
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 namespace registrar::adapters::sodium {
+
+// `bytes` in the libsodium base64 `variant` (sodium_base64_VARIANT_*: padded or not, standard or
+// URL-safe alphabet).
+std::string base64_encode(std::span<const unsigned char> bytes, int variant);
+std::string base64_encode(std::string_view bytes, int variant);
 
 // The bytes `text` encodes in the libsodium base64 `variant` (sodium_base64_VARIANT_*), or nothing
 // when it is not exactly that: a byte outside the variant's alphabet ('=' only in the padded

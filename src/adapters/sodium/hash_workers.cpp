@@ -17,9 +17,8 @@
 #include <thread>
 
 #include "adapters/sodium/argon2_hasher.hpp"
+#include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
-
-#include <spdlog/spdlog.h>
 
 extern char** environ;
 
@@ -109,7 +108,11 @@ int run_hash_worker(int argc, char** argv) {
   ::prctl(PR_SET_DUMPABLE, 0);  // no ptrace attach, no core dump with passwords in it
   ::signal(SIGINT, SIG_IGN);     // the service stops its workers by closing their sockets
   ::signal(SIGTERM, SIG_IGN);
-  if (sodium_init() < 0) return 1;
+  try {
+    ensure_sodium();
+  } catch (const std::exception&) {
+    return 1;
+  }
 
   std::vector<char> buffer(kMaxRequest);
   for (;;) {
@@ -125,7 +128,8 @@ int run_hash_worker(int argc, char** argv) {
   }
 }
 
-HashWorkers::HashWorkers(HashWorkersOptions options) : options_(std::move(options)) {
+HashWorkers::HashWorkers(HashWorkersOptions options, logging::Logger log)
+    : options_(std::move(options)), log_(std::move(log)) {
   if (options_.count == 0) throw std::invalid_argument("hash workers: count must be at least 1");
   try {
     // Each worker must answer once before the service relies on it: a binary that does not run as
@@ -287,8 +291,8 @@ std::string HashWorkers::call(std::string& request) {
       throw std::runtime_error("argon2id in a hash worker: " + (answer.empty() ? std::string("empty answer") : answer.substr(1)));
     }
     // Dead or hung: replace it, and try once more on the new one.
-    spdlog::warn("hash worker {} stopped answering (it died or hung for {} ms); starting another", w.pid,
-                 options_.timeout.count());
+    log_.warn("hash worker stopped answering (it died or hung); starting another",
+              {{"pid", w.pid}, {"timeoutMs", options_.timeout.count()}});
     kill_and_reap(w);
     Worker fresh;
     try {

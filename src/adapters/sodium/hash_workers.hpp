@@ -29,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/logging/json_logger.hpp"
+
 namespace registrar::adapters::sodium {
 
 // argv[1] that makes the binary a hash worker (main() checks it before anything else).
@@ -48,8 +50,9 @@ struct HashWorkersOptions {
 
 class HashWorkers {
  public:
-  // Starts `count` workers. Throws std::runtime_error if one cannot be started.
-  explicit HashWorkers(HashWorkersOptions options);
+  // Starts `count` workers. Throws std::runtime_error if one cannot be started. A worker replaced
+  // later is reported to `log` as a warning.
+  HashWorkers(HashWorkersOptions options, logging::Logger log);
   // Closes the sockets (workers exit) and reaps them; SIGKILL for any still there after 2 s.
   ~HashWorkers();
   HashWorkers(const HashWorkers&) = delete;
@@ -82,6 +85,7 @@ class HashWorkers {
   bool exchange(const Worker& w, const std::string& request, std::string& answer) const;
 
   HashWorkersOptions options_;
+  logging::Logger log_;
   mutable std::mutex mutex_;
   std::condition_variable freed_;
   std::vector<Worker> workers_;    // one slot per worker, busy or not

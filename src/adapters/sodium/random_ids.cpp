@@ -6,8 +6,10 @@
 #include <chrono>
 #include <vector>
 
+#include "adapters/sodium/base64.hpp"
+#include "adapters/sodium/hex.hpp"
 #include "adapters/sodium/sodium.hpp"
-#include "adapters/sodium/system_clock.hpp"
+#include "adapters/system/system_clock.hpp"
 
 namespace registrar::adapters::sodium {
 
@@ -24,7 +26,7 @@ std::uint16_t fresh_counter() {
 }
 
 ports::Clock& default_clock() {
-  static SystemClock clock;
+  static system::SystemClock clock;
   return clock;
 }
 
@@ -60,15 +62,10 @@ std::string UuidV7Generator::new_id() {
   b[7] = static_cast<unsigned char>(counter & 0xFF);
   b[8] = static_cast<unsigned char>(0x80 | (b[8] & 0x3F));  // variant 10
 
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(hex[b[i] >> 4]);
-    out.push_back(hex[b[i] & 0x0F]);
-  }
-  return out;
+  // 8-4-4-4-12 hex digits.
+  const std::string hex = hex_encode(b);
+  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' + hex.substr(16, 4) + '-' +
+         hex.substr(20);
 }
 
 std::string random_secret_base64url(std::size_t bytes) {
@@ -76,10 +73,7 @@ std::string random_secret_base64url(std::size_t bytes) {
   ensure_sodium();
   std::vector<unsigned char> raw(bytes);
   randombytes_buf(raw.data(), raw.size());
-  constexpr int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-  std::string out(sodium_base64_ENCODED_LEN(bytes, variant), '\0');
-  sodium_bin2base64(out.data(), out.size(), raw.data(), raw.size(), variant);
-  out.resize(out.size() - 1);  // the encoded length counts the terminating NUL
+  std::string out = base64_encode(raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   sodium_memzero(raw.data(), raw.size());
   return out;
 }

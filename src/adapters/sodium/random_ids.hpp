@@ -26,7 +26,8 @@ class UuidV7Generator final : public ports::IdGenerator {
   std::uint16_t counter_ = 0;  // 12 bits used
 };
 
-// `bytes` bytes from the CSPRNG, as URL-safe base64 without padding (for secrets, tokens, keys).
+// `bytes` bytes from the CSPRNG, as URL-safe base64 without padding (the JWT key generated into the
+// data dir).
 std::string random_secret_base64url(std::size_t bytes);
 
 }  // namespace registrar::adapters::sodium

@@ -3,10 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
-#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "ports/errors.hpp"
@@ -16,20 +15,6 @@ namespace registrar::adapters::sqlite {
 namespace {
 
 constexpr std::string_view kJournalModeWal = "PRAGMA journal_mode = WAL";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool starts_with_icase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
 
 // Creates the database file with mode 0600 if it does not exist yet: it holds password hashes and
 // e-mail addresses. SQLite would create it with 0644 (minus umask); it creates the -wal and -shm
@@ -49,36 +34,6 @@ void create_private_file(const std::filesystem::path& path) {
 }
 
 }  // namespace
-
-std::filesystem::path sqlite_path_from_url(std::string_view url) {
-  std::string_view rest = url;
-  if (starts_with_icase(url, "sqlite://")) {
-    rest = url.substr(9);
-  } else if (starts_with_icase(url, "sqlite:")) {
-    rest = url.substr(7);
-  } else if (auto colon = url.find("://"); colon != std::string_view::npos) {
-    throw std::invalid_argument("not an sqlite:// URL");
-  }
-  if (rest.find('?') != std::string_view::npos || rest.find('#') != std::string_view::npos)
-    throw std::invalid_argument("sqlite URL: query strings and fragments are not supported");
-  std::string decoded;
-  decoded.reserve(rest.size());
-  for (std::size_t i = 0; i < rest.size(); ++i) {
-    if (rest[i] == '%') {
-      int hi = i + 2 < rest.size() ? hex_value(rest[i + 1]) : -1;
-      int lo = i + 2 < rest.size() ? hex_value(rest[i + 2]) : -1;
-      if (hi < 0 || lo < 0) throw std::invalid_argument("sqlite URL: bad %-escape");
-      decoded.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      decoded.push_back(rest[i]);
-    }
-  }
-  if (decoded.empty()) throw std::invalid_argument("sqlite URL: empty path");
-  if (decoded == ":memory:" || decoded.find('\0') != std::string::npos)
-    throw std::invalid_argument("sqlite URL: needs a file path");
-  return std::filesystem::path(decoded);
-}
 
 SqliteDatabase::SqliteDatabase(std::filesystem::path path, SqliteOptions options)
     : path_(std::move(path)), options_(options) {

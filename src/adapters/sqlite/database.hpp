@@ -11,20 +11,12 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "adapters/sqlite/connection.hpp"
 
 namespace registrar::adapters::sqlite {
-
-// `sqlite://PATH` → PATH: `sqlite:///var/lib/registrar.db` is absolute, `sqlite://data/registrar.db`
-// and `sqlite://./data/registrar.db` are relative to the working directory. `%XX` escapes are
-// decoded; a bare path (no scheme) is accepted as is. Throws std::invalid_argument for another
-// scheme, an empty path, a query string or `:memory:` (an in-memory database cannot be shared by
-// the several connections this adapter opens).
-std::filesystem::path sqlite_path_from_url(std::string_view url);
 
 struct SqliteOptions {
   // How long a write waits for another process holding the file's write lock before

@@ -91,7 +91,7 @@ int schema_version(SqliteDatabase& db) {
 }
 
 std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db, std::span<const Migration> migrations) {
-  const auto plan = ports::SchemaPlan::of(migrations);
+  const auto plan = app::SchemaPlan::of(migrations);
   plan.check_numbering("sqlite");
   std::vector<AppliedMigration> applied;
   db.with_writer([&](Connection& c) {
@@ -116,10 +116,6 @@ std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db, std::span<con
     plan.refuse_newer(read_version(c));
   });
   return applied;
-}
-
-void require_current_schema(SqliteDatabase& db, std::span<const Migration> migrations) {
-  ports::SchemaPlan::of(migrations).require_current(schema_version(db));
 }
 
 }  // namespace registrar::adapters::sqlite

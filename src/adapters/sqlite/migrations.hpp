@@ -12,14 +12,13 @@
 #include <vector>
 
 #include "adapters/sqlite/database.hpp"
-#include "ports/schema.hpp"
+#include "app/schema_plan.hpp"
 
 namespace registrar::adapters::sqlite {
 
-// Shared by every adapter's migrations (ports/schema.hpp), also named here.
-using ports::AppliedMigration;
-using ports::SchemaOutdated;
-using ports::SchemaTooNew;
+// Shared by every adapter's migrations (app/schema_plan.hpp), also named here.
+using app::AppliedMigration;
+using app::SchemaTooNew;
 
 struct Migration {
   int version;
@@ -37,9 +36,5 @@ int schema_version(SqliteDatabase& db);
 // schema was current). Throws SchemaTooNew if the database is ahead of `migrations`.
 std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db,
                                                std::span<const Migration> migrations = builtin_migrations());
-
-// For roles that must not migrate themselves: throws SchemaTooNew or SchemaOutdated unless the
-// database is exactly at the latest version of `migrations`.
-void require_current_schema(SqliteDatabase& db, std::span<const Migration> migrations = builtin_migrations());
 
 }  // namespace registrar::adapters::sqlite

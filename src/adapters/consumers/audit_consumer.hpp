@@ -6,11 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "adapters/logging/json_logger.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/processed_events.hpp"
 #include "ports/system.hpp"
 
-namespace registrar::adapters::audit {
+namespace registrar::adapters::consumers {
 
 // Appends, for each event, one line
 //   {"eventId":…,"type":…,"occurredAt":…,"receivedAt":…,"payload":{…the event body…}}
@@ -38,9 +39,11 @@ class AuditConsumer final : public ports::EventConsumer {
   // Most lines written (and recorded) at once; recovery looks back at most this far.
   static constexpr std::size_t kMaxBatch = 1024;
 
-  // Opens (creates with 0600) `file` and repairs the crash window described above. `processed`
-  // and `clock` must outlive the consumer. Throws std::system_error if the file cannot be opened.
-  AuditConsumer(std::filesystem::path file, ports::ProcessedEvents& processed, ports::Clock& clock);
+  // Opens (creates with 0600) `file` and repairs the crash window described above, telling `log`
+  // what it repaired. `processed` and `clock` must outlive the consumer. Throws std::system_error
+  // if the file cannot be opened.
+  AuditConsumer(std::filesystem::path file, ports::ProcessedEvents& processed, ports::Clock& clock,
+                logging::Logger log);
   ~AuditConsumer() override;
   AuditConsumer(const AuditConsumer&) = delete;
   AuditConsumer& operator=(const AuditConsumer&) = delete;
@@ -59,6 +62,7 @@ class AuditConsumer final : public ports::EventConsumer {
   std::filesystem::path path_;
   ports::ProcessedEvents& processed_;
   ports::Clock& clock_;
+  logging::Logger log_;
   int fd_ = -1;
   std::mutex mutex_;
   std::vector<std::string> unrecorded_;  // ids whose lines are written but not yet recorded
@@ -68,4 +72,4 @@ class AuditConsumer final : public ports::EventConsumer {
 // that is not JSON is kept as a JSON string rather than dropped.
 std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp received_at);
 
-}  // namespace registrar::adapters::audit
+}  // namespace registrar::adapters::consumers

@@ -11,7 +11,7 @@
 #include <optional>
 #include "ports/errors.hpp"
 
-namespace registrar::adapters::http {
+namespace registrar::adapters::threads {
 
 class BlockingRunner {
  public:
@@ -69,4 +69,4 @@ class BlockingRunner {
   std::atomic<unsigned> queued_{0};
 };
 
-}  // namespace registrar::adapters::http
+}  // namespace registrar::adapters::threads

@@ -1,21 +1,21 @@
-#include "adapters/audit/audit_consumer.hpp"
+#include "adapters/consumers/audit_consumer.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <system_error>
 #include <vector>
 
 #include "ports/errors.hpp"
 
-namespace registrar::adapters::audit {
+namespace registrar::adapters::consumers {
 
 namespace json = boost::json;
 
@@ -107,8 +107,9 @@ std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp rec
   return json::serialize(line);
 }
 
-AuditConsumer::AuditConsumer(std::filesystem::path file, ports::ProcessedEvents& processed, ports::Clock& clock)
-    : path_(std::move(file)), processed_(processed), clock_(clock) {
+AuditConsumer::AuditConsumer(std::filesystem::path file, ports::ProcessedEvents& processed, ports::Clock& clock,
+                             logging::Logger log)
+    : path_(std::move(file)), processed_(processed), clock_(clock), log_(std::move(log)) {
   if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path());
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) throw std::system_error(errno, std::system_category(), "audit log: cannot open " + path_.string());
@@ -135,8 +136,8 @@ void AuditConsumer::recover() {
     off_t keep = last_nl ? *last_nl + 1 : 0;
     if (::ftruncate(fd_, keep) != 0 || ::fdatasync(fd_) != 0)
       throw std::system_error(errno, std::system_category(), "audit log: cannot truncate a partial line");
-    spdlog::warn("audit log: removed an incomplete last line ({} bytes) left by an interrupted write",
-                 static_cast<long long>(size - keep));
+    log_.warn("audit log: removed an incomplete last line left by an interrupted write",
+              {{"file", path_.string()}, {"bytes", static_cast<std::int64_t>(size - keep)}});
     size = keep;
     if (size == 0) return;
   }
@@ -152,7 +153,8 @@ void AuditConsumer::recover() {
     off_t start = prev_nl ? *prev_nl + 1 : 0;
     auto id = event_id_of(read_range(fd_, start, end));
     if (!id) {
-      spdlog::warn("audit log: a line that is not an audit record ends the file's recovery scan; left as is");
+      log_.warn("audit log: a line that is not an audit record ends the file's recovery scan; left as is",
+                {{"file", path_.string()}});
       break;
     }
     if (processed_.is_processed(kName, *id)) break;
@@ -163,8 +165,8 @@ void AuditConsumer::recover() {
   if (unrecorded.empty()) return;
   std::reverse(unrecorded.begin(), unrecorded.end());
   processed_.mark_all_processed(kName, unrecorded);
-  spdlog::info("audit log: recorded {} event(s) written just before a crash, the last {}", unrecorded.size(),
-               unrecorded.back());
+  log_.info("audit log: recorded events written just before a crash",
+            {{"file", path_.string()}, {"events", unrecorded.size()}, {"lastEventId", unrecorded.back()}});
 }
 
 void AuditConsumer::append_durably(const std::string& line) {
@@ -225,4 +227,4 @@ bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) 
   return true;
 }
 
-}  // namespace registrar::adapters::audit
+}  // namespace registrar::adapters::consumers

@@ -4,7 +4,7 @@
 #include "domain/time.hpp"
 #include "ports/system.hpp"
 
-namespace registrar::adapters::sodium {
+namespace registrar::adapters::system {
 
 // The real wall clock, truncated to milliseconds (the precision of domain::Timestamp).
 class SystemClock final : public ports::Clock {
@@ -14,4 +14,4 @@ class SystemClock final : public ports::Clock {
   }
 };
 
-}  // namespace registrar::adapters::sodium
+}  // namespace registrar::adapters::system

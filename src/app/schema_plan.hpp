@@ -1,6 +1,6 @@
 #pragma once
 // Versioned schema migrations, the part every database adapter shares: what a migration run
-// reports, the errors for a database at the wrong version, and the version arithmetic. Each
+// reports, the error for a database newer than the binary, and the version arithmetic. Each
 // adapter (adapters/sqlite/migrations.hpp, adapters/mysql/migrations.hpp) keeps its own SQL,
 // bookkeeping table, locking and transactions.
 //
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace registrar::ports {
+namespace registrar::app {
 
 // A migration a run applied.
 struct AppliedMigration {
@@ -32,12 +32,6 @@ class SchemaTooNew : public std::runtime_error {
 
  private:
   int database_version_, known_version_;
-};
-
-// The database has not been migrated to the version this binary needs (run `registrar migrate`).
-class SchemaOutdated : public std::runtime_error {
- public:
-  SchemaOutdated(int database_version, int known_version);
 };
 
 // The version checks of a migration list, from its versions alone.
@@ -66,12 +60,8 @@ class SchemaPlan {
   // Whether the migration `version` is still to be applied to a database at version `current`.
   static bool pending(int version, int current) { return version > current; }
 
-  // For roles that must not migrate themselves: throws SchemaTooNew or SchemaOutdated unless a
-  // database at version `current` is exactly at latest().
-  void require_current(int current) const;
-
  private:
   std::vector<int> versions_;
 };
 
-}  // namespace registrar::ports
+}  // namespace registrar::app

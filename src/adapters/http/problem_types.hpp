@@ -1,0 +1,50 @@
+#pragma once
+// The catalog of problem types (RFC 9457): every error answer of the API is made from one of these.
+// `code` is stable (clients switch on it; the problem's `type` is urn:registrar:problem:<code>),
+// `title` is the type's short human summary. The occurrence's `detail` is given where it happens.
+#include <array>
+#include <boost/beast/http/status.hpp>
+#include <string_view>
+
+namespace registrar::adapters::http {
+
+struct ProblemType {
+  boost::beast::http::status status;
+  std::string_view code;
+  std::string_view title;
+};
+
+namespace problems {
+using s = boost::beast::http::status;
+// The request itself
+inline constexpr ProblemType bad_request{s::bad_request, "bad_request", "Bad request"};
+inline constexpr ProblemType headers_too_large{s::request_header_fields_too_large, "headers_too_large",
+                                               "Request header fields too large"};
+inline constexpr ProblemType payload_too_large{s::payload_too_large, "payload_too_large", "Payload too large"};
+inline constexpr ProblemType unsupported_transfer_coding{s::not_implemented, "unsupported_transfer_coding",
+                                                         "Transfer coding not implemented"};
+inline constexpr ProblemType unsupported_media_type{s::unsupported_media_type, "unsupported_media_type",
+                                                    "Unsupported media type"};
+inline constexpr ProblemType malformed_json{s::bad_request, "malformed_json", "Malformed JSON"};
+inline constexpr ProblemType validation_failed{s::bad_request, "validation_failed", "Invalid input"};
+// Routing
+inline constexpr ProblemType not_found{s::not_found, "not_found", "Not found"};
+inline constexpr ProblemType method_not_allowed{s::method_not_allowed, "method_not_allowed", "Method not allowed"};
+// Outcomes of the use cases
+inline constexpr ProblemType conflict{s::conflict, "conflict", "Account already exists"};
+inline constexpr ProblemType invalid_credentials{s::unauthorized, "invalid_credentials", "Invalid credentials"};
+inline constexpr ProblemType unauthenticated{s::unauthorized, "unauthenticated", "Authentication required"};
+// The service
+inline constexpr ProblemType overloaded{s::service_unavailable, "overloaded", "Service busy"};
+inline constexpr ProblemType backend_unavailable{s::service_unavailable, "backend_unavailable", "Service unavailable"};
+inline constexpr ProblemType shutting_down{s::service_unavailable, "shutting_down", "Shutting down"};
+inline constexpr ProblemType internal_error{s::internal_server_error, "internal_error", "Internal error"};
+
+// Every type, for listings (OpenAPI) and for the tests that keep codes unique.
+inline constexpr std::array all{bad_request,      headers_too_large, payload_too_large, unsupported_transfer_coding,
+                                unsupported_media_type, malformed_json, validation_failed, not_found,
+                                method_not_allowed, conflict,     invalid_credentials, unauthenticated,
+                                overloaded,       backend_unavailable, shutting_down,  internal_error};
+}  // namespace problems
+
+}  // namespace registrar::adapters::http
