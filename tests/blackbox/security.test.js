@@ -587,6 +587,26 @@ describe('security: header floods, slow bodies and request smuggling', () => {
     assert.ok(!server.logs.some((l) => l.path === '/no-such-route-smuggled'), 'a smuggled request was processed');
     await stillServing();
   });
+
+  it('an HTTP/1.1 request without Host, with two, or with an invalid one is refused with 400 (RFC 9112 §3.2)', async () => {
+    const smuggled = get('/no-such-route-smuggled');
+    const cases = {
+      'no Host': `GET /healthz HTTP/1.1\r\n\r\n${smuggled}`,
+      'two Host fields': `GET /healthz HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n${smuggled}`,
+      'userinfo in Host': `GET /healthz HTTP/1.1\r\nHost: user@a.example\r\n\r\n${smuggled}`,
+      'two Host fields on HTTP/1.0': `GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n`,
+    };
+    for (const [what, data] of Object.entries(cases)) {
+      const { responses, closed } = await server.raw(data, { expect: 2, timeoutMs: 8000 });
+      assert.ok(closed, `${what}: the connection is closed`);
+      assert.deepEqual(responses.map((r) => r.status), [400], `${what}: ${responses.map((r) => r.text)}`);
+      assert.equal(responses[0].json.code, 'bad_request', what);
+    }
+    assert.ok(!server.logs.some((l) => l.path === '/no-such-route-smuggled'), 'a request behind a refused one was processed');
+    const { responses } = await server.raw('GET /healthz HTTP/1.0\r\n\r\n', { expect: 1 });
+    assert.equal(responses[0].status, 200, 'HTTP/1.0 may omit Host');
+    await stillServing();
+  });
 });
 
 // ------------------------------------------------------------------------------------------------

@@ -655,3 +655,21 @@ TEST(Secrets, TheSecretFileReaderRefusesWhatCannotBeAKeyFile) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, TrustedProxiesAreACidrList) {
+  EXPECT_TRUE(settings({"serve"}).http.trusted_proxies.empty()) << "none by default";
+  auto s = settings({"serve", "--trusted-proxies", "10.0.0.0/8, ::1"});
+  ASSERT_EQ(s.http.trusted_proxies.networks().size(), 2u);
+  EXPECT_EQ(s.http.trusted_proxies.networks()[0].to_string(), "10.0.0.0/8");
+  EXPECT_EQ(s.http.trusted_proxies.networks()[1].to_string(), "::1/128");
+  EXPECT_EQ(settings({"serve"}, {{"REGISTRAR_TRUSTED_PROXIES", "192.168.0.0/16"}}).http.trusted_proxies.networks().size(), 1u);
+  for (const char* bad : {"10.0.0.1/8", "10.0.0.0/40", "proxy.example", "10.0.0.0/8,,"}) {
+    auto line = usage_error({"serve", "--trusted-proxies", bad});
+    EXPECT_NE(line.find("--trusted-proxies"), std::string::npos) << line;
+    EXPECT_NE(line.find("REGISTRAR_TRUSTED_PROXIES"), std::string::npos) << line;
+  }
+}
+
+}  // namespace

@@ -79,12 +79,15 @@ void Router::add_held(beast_http::verb method, std::string_view pattern, HeldHan
     auto reply = std::make_shared<HeldReply>(co_await boost::asio::this_coro::executor);
     reply->on_drain([&req, &ctx] { return problem(req, ctx, {problems::shutting_down, "The server is shutting down"}); });
     if (ctx.connection) ctx.connection->on_drain([reply] { reply->drain(); });
-    struct ClearHook {
+    // Once answered, neither the connection nor the reply may call back into this request.
+    struct ClearHooks {
       ConnectionControl* connection;
-      ~ClearHook() {
+      HeldReply& reply;
+      ~ClearHooks() {
         if (connection) connection->on_drain({});
+        reply.on_drain({});
       }
-    } clear{ctx.connection};
+    } clear{ctx.connection, *reply};
     handler(req, ctx, reply);
     co_return co_await reply->wait();
   });
