@@ -16,10 +16,13 @@
 #include "adapters/amqp/event_bus.hpp"
 #include "adapters/consumers/builtin.hpp"
 #include "adapters/http/auth_api.hpp"
+#include "adapters/http/middleware.hpp"
+#include "adapters/http/problem.hpp"
 #include "adapters/http/router.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/inproc/event_bus.hpp"
 #include "adapters/jwt/hs256_token_service.hpp"
+#include "adapters/logging/failure_episodes.hpp"
 #include "adapters/logging/json_logger.hpp"
 #include "adapters/mail/file_mail_sender.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
@@ -46,11 +49,32 @@
 namespace registrar {
 
 namespace asio = boost::asio;
+using adapters::logging::FailureEpisodes;
 using adapters::logging::Logger;
 
 namespace {
 
 unsigned or_cores(unsigned n) { return n ? n : std::max(1u, std::thread::hardware_concurrency()); }
+
+adapters::logging::EpisodeOptions episode_options(const config::Settings& s) {
+  return {.summary_interval = s.log_failure_interval, .quiet_period = s.log_failure_interval};
+}
+
+// Failed requests as failure episodes, one kind per problem type (backend_unavailable, overloaded,
+// internal_error): with the database down under load, a few error lines instead of one per 503.
+// Each failure stays at debug level with its request id and internal message.
+adapters::http::middleware::FailureReport report_failures(FailureEpisodes& episodes) {
+  return [&episodes](const adapters::http::Request&, const adapters::http::RequestContext& ctx, std::exception_ptr failure) {
+    boost::json::object fields{{"requestId", ctx.request_id}};
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      fields["error"] = e.what();
+    } catch (...) {
+    }
+    episodes.failure(adapters::http::problem_type_of(failure).code, "request failed", std::move(fields));
+  };
+}
 
 // A usage error found while wiring (exit code 2, one line on stderr, like the settings loader).
 struct UsageError : std::runtime_error {
@@ -192,7 +216,7 @@ struct Consumers {
 class EventPath final : public ports::OutboxSignal {
  public:
   EventPath(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
-            const std::vector<std::string>& consumer_names)
+            FailureEpisodes& episodes, const std::vector<std::string>& consumer_names)
       : consumers_(s, storage, clock, log, consumer_names) {
     adapters::relay::RelayLoopOptions loop_options;
     // Under load, relay passes start at most one linger apart, so the events committed meanwhile
@@ -204,7 +228,19 @@ class EventPath final : public ports::OutboxSignal {
     if (s.amqp_url.empty()) {
       std::vector<std::reference_wrapper<ports::EventConsumer>> refs;
       for (auto& c : consumers_.list) refs.emplace_back(*c);
-      buses_.push_back(std::make_unique<adapters::inproc::InProcessEventBus>(refs, log));
+      // A consumer whose backend is down (an SMTP server, a webhook endpoint) fails every event of
+      // every relay pass: one episode per consumer instead of a warning per event and pass, lasting
+      // while the passes, backing off up to backoff_max apart, keep failing. The exception text may
+      // quote the event's e-mail address: debug level only.
+      buses_.push_back(std::make_unique<adapters::inproc::InProcessEventBus>(
+          refs, log,
+          [&log, &episodes, retried_within = loop_options.backoff_max](
+              const std::string& consumer, const domain::EventEnvelope& e, const std::string& error) {
+            episodes.failure("consumer:" + consumer, "consumer failed an event; it will be retried",
+                             {{"consumer", consumer}, {"eventId", e.id}, {"type", e.type}, {"attempt", e.attempts + 1}},
+                             adapters::logging::Level::warn, retried_within);
+            log.debug("consumer failure", {{"consumer", consumer}, {"eventId", e.id}, {"error", error}});
+          }));
       description_ = "in-process";
     } else {
       auto options = amqp_options(s);
@@ -215,7 +251,7 @@ class EventPath final : public ports::OutboxSignal {
       relay_loops = 2;
       for (unsigned i = 0; i < relay_loops; ++i) buses_.push_back(std::make_unique<adapters::amqp::AmqpEventBus>(options, log));
       for (auto& c : consumers_.list) {
-        runners_.push_back(std::make_unique<adapters::amqp::AmqpConsumerRunner>(options, consumer_options(s), *c, log));
+        runners_.push_back(std::make_unique<adapters::amqp::AmqpConsumerRunner>(options, consumer_options(s), *c, log, episodes));
         runners_.back()->start();
       }
       // Other processes' commits do not notify this relay: poll more often than embedded.
@@ -262,6 +298,7 @@ int run_migrate(const config::Settings& settings, const Logger& log) {
 
 int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::sodium::ensure_sodium();
+  FailureEpisodes episodes(log, episode_options(settings));  // first: it outlives whatever reports to it
   Storage storage(settings, log);
 
   adapters::system::SystemClock clock;
@@ -283,7 +320,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
 
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
-  EventPath events(settings, storage, clock, log, settings.consumers);
+  EventPath events(settings, storage, clock, log, episodes, settings.consumers);
   const app::RegisterUser register_user{.users = storage.users(),
                                         .hasher = hasher,
                                         .tokens = tokens,
@@ -306,7 +343,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
                                             .access_log = settings.access_log,
-                                            .on_failure = {}});
+                                            .on_failure = report_failures(episodes)});
   adapters::http::HttpServer server(ioc, pipeline, log,
                                     {.body_limit = settings.http.body_limit,
                                      .header_limit = settings.http.header_limit,
@@ -353,6 +390,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   cpu.stop();
   // Deliver what the last requests committed; anything left is delivered at the next start.
   events.stop();
+  episodes.close();  // an episode still open ends with its count before the last line
   log.info("stopped", {{"pendingEvents", storage.outbox().pending_count()}});
   return 0;
 }
@@ -371,12 +409,14 @@ void wait_for_signal(const Logger& log) {
 int run_relay(const config::Settings& settings, const Logger& log) {
   if (settings.amqp_url.empty())
     throw UsageError("relay: needs --amqp-url (RabbitMQ); without it, `serve` relays the outbox in-process");
+  FailureEpisodes episodes(log, episode_options(settings));
   Storage storage(settings, log);
   adapters::system::SystemClock clock;
-  EventPath events(settings, storage, clock, log, {});
+  EventPath events(settings, storage, clock, log, episodes, {});
   log.info("relaying", {{"events", events.description()}});
   wait_for_signal(log);
   events.stop();
+  episodes.close();
   log.info("stopped", {{"pendingEvents", storage.outbox().pending_count()}});
   return 0;
 }
@@ -386,14 +426,17 @@ int run_consume(const config::Settings& settings, const Logger& log) {
   if (settings.amqp_url.empty())
     throw UsageError("consume " + settings.consumer_name +
                      ": needs --amqp-url (RabbitMQ); without it, `serve` runs the built-in consumers in-process");
+  FailureEpisodes episodes(log, episode_options(settings));
   Storage storage(settings, log);
   adapters::system::SystemClock clock;
   Consumers consumers(settings, storage, clock, log, {settings.consumer_name});
-  adapters::amqp::AmqpConsumerRunner runner(amqp_options(settings), consumer_options(settings), *consumers.list.front(), log);
+  adapters::amqp::AmqpConsumerRunner runner(amqp_options(settings), consumer_options(settings), *consumers.list.front(), log,
+                                            episodes);
   runner.start();
   log.info("consuming", {{"consumer", settings.consumer_name}});
   wait_for_signal(log);
   runner.stop();
+  episodes.close();
   log.info("stopped", {{"consumer", settings.consumer_name}});
   return 0;
 }

@@ -97,6 +97,9 @@ struct Settings {
   std::string amqp_url;  // empty → in-process event dispatch
   std::string log_level = "info";
   bool access_log = true;  // one line per HTTP request; benchmarks turn it off
+  // Repeated failures of one kind are logged as an episode: a summary at most this often, and the
+  // end once this long passes without one (adapters/logging/failure_episodes.hpp).
+  std::chrono::seconds log_failure_interval{5};
   Argon2 argon2;
   Http http;
   Jwt jwt;

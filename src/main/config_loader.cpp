@@ -242,6 +242,11 @@ const Spec kSpecs[] = {
      }},
     {"access-log", "BOOL", "one log line per HTTP request (true or false)", "true", false,
      [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.access_log); }},
+    {"log-failure-interval", "SECONDS",
+     "repeated failures of one kind (a 503 per request while the database is down) are logged as one episode: a "
+     "line when it starts, a summary at most this often, a line when it ends (1 to 3600)",
+     "5", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 3600, s.log_failure_interval); }},
     {"argon2-memory-kib", "KIB", "argon2id memory per hash, KiB (≥ 19456 = OWASP floor)", "19456", false,
      [](const std::string& v, Settings& s, const Context& c) -> Reason {
        // 8 KiB: libsodium's own minimum, for tests and benchmarks only.

@@ -56,7 +56,8 @@ describe('hash workers', () => {
       const now = childPids(server.pid).filter(alive);
       assert.equal(now.length, 2, `workers now: ${now}`);
       assert.ok(!now.includes(victim));
-      await server.waitForLog((l) => l.level === 'warn' && /hash worker \d+ stopped answering/.test(l.msg), { what: 'the replacement warning' });
+      await server.waitForLog((l) => l.level === 'warn' && /^hash worker stopped answering/.test(l.msg) && l.pid === victim,
+        { what: 'the replacement warning, naming the worker' });
     } finally {
       await server.stop();
     }

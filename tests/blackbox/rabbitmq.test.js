@@ -101,7 +101,7 @@ function assertAll201(results) {
 
 // ---------------------------------------------------------------------------------------------
 
-test('register → audit, welcome and a plain amqplib consumer get user.registered in the NestJS service's structure', async () => {
+test('register → audit, welcome and a plain amqplib consumer get user.registered in the NestJS sign-up service structure', async () => {
   await resetTopology();
   const nestjs = await QueueConsumer.start(broker.url, NESTJS_QUEUE);
   const server = await Server.start({ args: ['--amqp-url', broker.url, '--consumers', 'audit,welcome'] });

@@ -11,13 +11,14 @@
 // harness starts) unless REGISTRAR_TEST_DB picks one backend.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const net = require('node:net');
 const path = require('node:path');
-const { Server, SANITIZER, TEST_DB, newUser, randomId, assertProblem, eventually, jwt } = require('./harness');
+const { BIN, Server, SANITIZER, TEST_DB, newUser, randomId, assertProblem, eventually, jwt } = require('./harness');
 
 const BACKENDS = process.env.REGISTRAR_TEST_DB ? [TEST_DB] : ['sqlite', 'mysql'];
 
@@ -606,6 +607,46 @@ describe('security: header floods, slow bodies and request smuggling', () => {
     const { responses } = await server.raw('GET /healthz HTTP/1.0\r\n\r\n', { expect: 1 });
     assert.equal(responses[0].status, 200, 'HTTP/1.0 may omit Host');
     await stillServing();
+  });
+});
+
+describe('security: secret files', () => {
+  // Every secret file (--jwt-secret-file, --webhook-secret-file) goes through one reader: a regular
+  // file of at most 64 KiB, used with a warning when group or others can read it. `consume webhook`
+  // reads its secret before it finds that it has no broker, so nothing else is needed here.
+  const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+  let dir;
+  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-secret-files-')); });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const consumeWebhook = (file) => spawnSync(BIN, ['consume', 'webhook', '--webhook-secret-file', file], {
+    cwd: dir, encoding: 'utf8', timeout: 30_000, env: { ...process.env, REGISTRAR_DATA_DIR: dir },
+  });
+
+  it('a webhook secret file that is a directory, missing or over 64 KiB stops the start (exit 2) with one line naming it', () => {
+    const big = path.join(dir, 'big');
+    fs.writeFileSync(big, `${secret}${'x'.repeat(64 * 1024)}`, { mode: 0o600 });
+    for (const [file, why] of [[dir, 'not a regular file'], [path.join(dir, 'absent'), 'No such file or directory'], [big, 'too large to be a key']]) {
+      const run = consumeWebhook(file);
+      assert.equal(run.status, 2, `${file}: ${run.stderr}`);
+      assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
+      assert.ok(run.stderr.includes(`--webhook-secret-file ${file} (REGISTRAR_WEBHOOK_SECRET_FILE)`), run.stderr);
+      assert.ok(run.stderr.includes(why), run.stderr);
+      assert.ok(!run.stderr.includes(secret) && !run.stdout.includes(secret));
+    }
+  });
+
+  it('a webhook secret file readable by group/others is used with a warning, as the JWT key file is', () => {
+    const file = path.join(dir, 'shared');
+    fs.writeFileSync(file, `${secret}\n`);
+    fs.chmodSync(file, 0o644);
+    const run = consumeWebhook(file);
+    const warnings = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
+    assert.ok(warnings.some((l) => l.msg.includes('--webhook-secret-file') && l.msg.includes('readable by group/others (mode 0644)')),
+      run.stdout);
+    assert.ok(!run.stdout.includes(secret) && !run.stderr.includes(secret));
+    // Read and accepted; what stops `consume` here is the missing broker.
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /needs --amqp-url/);
   });
 });
 

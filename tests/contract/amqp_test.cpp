@@ -26,6 +26,7 @@
 #include "adapters/amqp/consumer_runner.hpp"
 #include "adapters/amqp/event_bus.hpp"
 #include "adapters/consumers/audit_consumer.hpp"
+#include "adapters/logging/failure_episodes.hpp"
 #include "adapters/logging/json_logger.hpp"
 #include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/sqlite/database.hpp"
@@ -144,6 +145,7 @@ class AmqpTest : public ::testing::Test {
   AmqpOptions options_;
   std::unique_ptr<testing::AmqpTestClient> client_;
   CapturedLog log_;
+  adapters::logging::FailureEpisodes episodes_{log_.logger};
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -263,7 +265,8 @@ TEST_F(AmqpTest, RunnerHandlesEachMessageOnceAndAcksIt) {
   RecordingConsumer consumer("audit");
   auto copts = fast_consumer(unique_name("ok"));
   CapturedLog runner_log;
-  AmqpConsumerRunner runner(options_, copts, consumer, runner_log.logger);
+  adapters::logging::FailureEpisodes runner_episodes(runner_log.logger);
+  AmqpConsumerRunner runner(options_, copts, consumer, runner_log.logger, runner_episodes);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
   AmqpEventBus bus(options_, log_.logger);
@@ -295,7 +298,7 @@ TEST_F(AmqpTest, RunnerRetriesAFailureWithGrowingBackoff) {
   auto copts = fast_consumer(unique_name("retry"));
   copts.max_attempts = 5;
   copts.retry_initial = 200ms;
-  AmqpConsumerRunner runner(options_, copts, consumer, log_.logger);
+  AmqpConsumerRunner runner(options_, copts, consumer, log_.logger, episodes_);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
   AmqpEventBus bus(options_, log_.logger);
@@ -322,7 +325,7 @@ TEST_F(AmqpTest, PoisonAndHopelessMessagesEndInTheDeadLetterQueueWhileOthersFlow
   RecordingConsumer consumer("webhook");
   consumer.fail_when = [](const domain::EventEnvelope& e, int) { return e.id == "hopeless"; };
   auto copts = fast_consumer(unique_name("dlq"));  // 3 attempts
-  AmqpConsumerRunner runner(options_, copts, consumer, log_.logger);
+  AmqpConsumerRunner runner(options_, copts, consumer, log_.logger, episodes_);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
 
@@ -361,6 +364,24 @@ TEST_F(AmqpTest, PoisonAndHopelessMessagesEndInTheDeadLetterQueueWhileOthersFlow
   EXPECT_FALSE(dead["hopeless"].header("x-death").has_value()) << "broker bookkeeping is not carried over";
   runner.stop();
   EXPECT_EQ(client_->count(copts.work_queue()), 0u);
+
+  // The log: one dead-letter episode for the three, at error level, not an error line each.
+  episodes_.close();
+  const std::string kind = "\"episode\":\"dead_letter:" + copts.name + "\"";
+  std::size_t started = 0, errors = 0;
+  std::int64_t total = -1;
+  for (const auto& line : log_.sink->last_formatted()) {
+    if (line.find(kind) == std::string::npos) continue;
+    auto json = boost::json::parse(line).as_object();
+    EXPECT_EQ(json.at("level").as_string(), "error") << line;
+    ++errors;
+    started += json.at("msg").as_string() == "failure episode started";
+    if (json.at("msg").as_string() == "failure episode ended") total = json.at("total").to_number<std::int64_t>();
+  }
+  EXPECT_EQ(started, 1u) << log_.text();
+  EXPECT_EQ(total, 3) << log_.text();
+  EXPECT_LE(errors, 3u) << log_.text();
+  EXPECT_EQ(log_.count("\"msg\":\"message moved to the dead-letter queue\""), 0u) << "each one at debug level only";
 }
 
 TEST_F(AmqpTest, RunnersOfOneConsumerCompeteAndDifferentConsumersEachGetEverything) {
@@ -369,8 +390,8 @@ TEST_F(AmqpTest, RunnersOfOneConsumerCompeteAndDifferentConsumersEachGetEverythi
   first.work = second.work = 2ms;
   auto copts = fast_consumer(name);
   copts.prefetch = 4;
-  AmqpConsumerRunner r1(options_, copts, first, log_.logger), r2(options_, copts, second, log_.logger),
-      r3(options_, fast_consumer(unique_name("other")), other, log_.logger);
+  AmqpConsumerRunner r1(options_, copts, first, log_.logger, episodes_), r2(options_, copts, second, log_.logger, episodes_),
+      r3(options_, fast_consumer(unique_name("other")), other, log_.logger, episodes_);
   r1.start();
   r2.start();
   r3.start();
@@ -467,7 +488,7 @@ TEST_F(RelayTest, DeliversEveryOutboxEventAndEmptiesTheOutbox) {
   options_.queue = unique_name("nestjs");  // the NestJS service's queue gets every event too
   auto copts = fast_consumer("audit");
   copts.queue_prefix = unique_name("relay") + ".";
-  AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger);
+  AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger, episodes_);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
 
@@ -500,7 +521,7 @@ TEST_F(RelayTest, DeliversEveryOutboxEventAndEmptiesTheOutbox) {
 TEST_F(RelayTest, NothingIsLostWhenTheBrokerIsDownMidRun) {
   auto copts = fast_consumer("audit");
   copts.queue_prefix = unique_name("outage") + ".";
-  AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger);
+  AmqpConsumerRunner runner(options_, copts, *audit_, log_.logger, episodes_);
   runner.start();
   ASSERT_TRUE(runner.wait_consuming(kTimeout));
   AmqpEventBus bus(options_, log_.logger);

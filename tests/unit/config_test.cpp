@@ -261,9 +261,9 @@ TEST(Config, RedactUrl) {
 }
 
 TEST(Config, OptionalUrlsAcceptTheirSchemesAndEmptyMeansNone) {
-  auto s = settings({"serve", "--amqp-url", "AMQPS://u:pw@mq:5671", "--smtp-url", "smtp://relay"});
+  auto s = settings({"serve", "--amqp-url", "AMQPS://u:pw@mq:5671", "--smtp-url", "SMTP://relay", "--mail-from", "a@b.example"});
   EXPECT_EQ(s.amqp_url, "AMQPS://u:pw@mq:5671");  // schemes in any case
-  EXPECT_EQ(s.mail.smtp_url, "smtp://relay");
+  EXPECT_EQ(s.mail.smtp_url, "SMTP://relay");
   s = settings({"serve"}, {{"REGISTRAR_AMQP_URL", ""}}, {{"REGISTRAR_AMQP_URL", "amqp://x"}});
   EXPECT_EQ(s.amqp_url, "");  // set-but-empty in the environment still beats .env
 }
@@ -322,6 +322,8 @@ TEST(Config, BadValuesNameTheFlagAndTheVariable) {
       {"jwt-secret-file", "", "expected a file name"},
       {"webhook-secret-file", "", "expected a file name"},
       {"log-level", "verbose", "expected trace, debug, info, warn or error"},
+      {"log-failure-interval", "0", "expected a whole number from 1 to 3600"},
+      {"log-failure-interval", "3601", "expected a whole number from 1 to 3600"},
       {"argon2-iterations", "65", "expected a whole number from 2 to 64"},
       {"hash-concurrency", "-1", "expected a whole number from 0 to 1024"},
       {"hash-queue-limit", "many", "expected a whole number from 0 to 1000000"},
@@ -670,6 +672,12 @@ TEST(Config, TrustedProxiesAreACidrList) {
     EXPECT_NE(line.find("--trusted-proxies"), std::string::npos) << line;
     EXPECT_NE(line.find("REGISTRAR_TRUSTED_PROXIES"), std::string::npos) << line;
   }
+}
+
+TEST(Config, LogFailureIntervalIsInSeconds) {
+  EXPECT_EQ(settings({"serve"}).log_failure_interval, std::chrono::seconds(5));
+  EXPECT_EQ(settings({"serve", "--log-failure-interval", "1"}).log_failure_interval, std::chrono::seconds(1));
+  EXPECT_EQ(settings({"relay"}, {{"REGISTRAR_LOG_FAILURE_INTERVAL", "60"}}).log_failure_interval, std::chrono::seconds(60));
 }
 
 }  // namespace

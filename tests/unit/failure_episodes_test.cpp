@@ -191,6 +191,37 @@ TEST_F(EpisodesTest, EndsAfterTheQuietPeriodWithTotalAndDurationThenANewFailureS
   EXPECT_EQ(str(started[1], "requestId"), "again");
 }
 
+TEST_F(EpisodesTest, FailuresRetriedWithABackoffStayOneEpisode) {
+  options.summary_interval = seconds(60);
+  FailureEpisodes episodes(log.logger, options, clock.fn());
+  // A relay retrying with a doubling back-off capped at 10 s: its failures come further apart than
+  // the 5 s quiet period, yet they are one episode, which ends 2 × 10 s after the last one.
+  const auto fail = [&] {
+    episodes.failure("consumer:welcome", "consumer failed an event", {}, Level::warn, seconds(10));
+  };
+  fail();
+  for (int backoff_ms : {100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000, 10000}) {
+    clock.advance(milliseconds(backoff_ms));
+    episodes.tick();
+    fail();
+  }
+  EXPECT_TRUE(lines(log, kEnded).empty());
+  clock.advance(seconds(20) - milliseconds(1));
+  episodes.tick();
+  EXPECT_TRUE(lines(log, kEnded).empty());
+  clock.advance(milliseconds(1));
+  episodes.tick();
+  auto ended = lines(log, kEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(num(ended[0], "total"), 11);
+  EXPECT_EQ(lines(log, kStarted).size(), 1u);
+  // Without the hint, the configured quiet period.
+  episodes.failure("backend_unavailable", "request failed");
+  clock.advance(seconds(5));
+  episodes.tick();
+  EXPECT_EQ(lines(log, kEnded).size(), 2u);
+}
+
 TEST_F(EpisodesTest, TickSaysWhenTheNextLineMayBeDue) {
   options.summary_interval = seconds(2);
   FailureEpisodes episodes(log.logger, options, clock.fn());

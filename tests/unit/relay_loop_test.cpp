@@ -65,7 +65,7 @@ class RelayLoopTest : public ::testing::Test {
     return o;
   }
 
-  CapturedLog log_;
+  CapturedLog log_{spdlog::level::info, 1000};  // a small ring: each test logs a few lines
   TempDir dir_;
   adapters::sqlite::SqliteDatabase db_;
   adapters::sqlite::SqliteUserStore users_;

@@ -128,12 +128,13 @@ DecodedMessage decode_message(const InboundMessage& message) {
 }
 
 AmqpConsumerRunner::AmqpConsumerRunner(AmqpOptions amqp, ConsumerOptions options, ports::EventConsumer& consumer,
-                                       const logging::Logger& log)
+                                       const logging::Logger& log, logging::FailureEpisodes& episodes)
     : amqp_(std::move(amqp)),
       endpoint_(parse_amqp_url(amqp_.url)),
       options_(std::move(options)),
       consumer_(consumer),
       log_(log),
+      episodes_(episodes),
       republisher_(endpoint_, amqp_, "republisher " + (options_.name.empty() ? consumer.name() : options_.name)),
       loop_(threads::Backoff(options_.reconnect_initial, options_.reconnect_max), [this](bool) { session(); },
             [this](std::string_view error, std::chrono::milliseconds retry_in) {
@@ -144,6 +145,8 @@ AmqpConsumerRunner::AmqpConsumerRunner(AmqpOptions amqp, ConsumerOptions options
             }) {
   if (options_.name.empty()) options_.name = consumer.name();
   if (options_.name.empty()) throw std::invalid_argument("consumer runner: the consumer has no name");
+  failing_kind_ = "consumer:" + options_.name;
+  dead_letter_kind_ = "dead_letter:" + options_.name;
   if (options_.prefetch == 0) throw std::invalid_argument("consumer runner: prefetch must be at least 1");
   if (options_.max_attempts < 1) throw std::invalid_argument("consumer runner: max_attempts must be at least 1");
   if (options_.retry_initial.count() <= 0 || options_.retry_max < options_.retry_initial)
@@ -163,11 +166,6 @@ void AmqpConsumerRunner::stop() {
 bool AmqpConsumerRunner::wait_consuming(std::chrono::milliseconds timeout) {
   std::unique_lock lock(consuming_mutex_);
   return consuming_cv_.wait_for(lock, timeout, [&] { return consuming_; });
-}
-
-bool AmqpConsumerRunner::consuming() const {
-  std::lock_guard lock(consuming_mutex_);
-  return consuming_;
 }
 
 void AmqpConsumerRunner::set_consuming(bool v) {
@@ -284,6 +282,7 @@ void AmqpConsumerRunner::process(Connection& c, const amqp_envelope_t& envelope)
     if (int rc = amqp_basic_ack(c.state(), Connection::kChannel, envelope.delivery_tag, 0); rc != AMQP_STATUS_OK)
       c.fail("ack", rc);  // the broker redelivers it; the consumer deduplicates
     handled_.fetch_add(1);
+    episodes_.success(failing_kind_);
     return;
   }
 
@@ -299,14 +298,16 @@ void AmqpConsumerRunner::process(Connection& c, const amqp_envelope_t& envelope)
       c.fail("ack", rc);  // the copy exists and the original comes back: a duplicate, never a loss
     if (dead) {
       dead_lettered_.fetch_add(1);
-      log_.error("message moved to the dead-letter queue",
-                 {{"consumer", options_.name}, {"eventId", decoded.event.id}, {"attempts", failures}, {"queue", target},
-                  {"poison", decoded.error.has_value()}});
+      episodes_.failure(dead_letter_kind_, "message moved to the dead-letter queue",
+                        {{"consumer", options_.name}, {"eventId", decoded.event.id}, {"attempts", failures},
+                         {"queue", target}, {"poison", decoded.error.has_value()}},
+                        logging::Level::error, options_.retry_max);
     } else {
       retried_.fetch_add(1);
-      log_.warn("consumer failed a message; it will be retried",
-                {{"consumer", options_.name}, {"eventId", decoded.event.id}, {"attempt", failures},
-                 {"retryInMs", delay.count()}, {"poison", decoded.error.has_value()}});
+      episodes_.failure(failing_kind_, "consumer failed a message; it will be retried",
+                        {{"consumer", options_.name}, {"eventId", decoded.event.id}, {"attempt", failures},
+                         {"retryInMs", delay.count()}, {"poison", decoded.error.has_value()}},
+                        logging::Level::warn, options_.retry_max);
     }
     return;
   }

@@ -10,6 +10,7 @@
 
 #include "adapters/amqp/connection.hpp"
 #include "adapters/amqp/options.hpp"
+#include "adapters/logging/failure_episodes.hpp"
 #include "adapters/logging/json_logger.hpp"
 #include "adapters/threads/supervised_loop.hpp"
 #include "domain/event.hpp"
@@ -76,6 +77,12 @@ struct RunnerCounters {
 //   * the copy is published with a publisher confirm (on a connection of its own) and only then
 //     is the original acked: a crash in between duplicates the message, never loses it. If the
 //     copy cannot be confirmed, the original is nacked with requeue after a pause.
+// Failures go to the failure episodes, not a line per message: a consumer failing message after
+// message (its mail server or endpoint down) is one episode "consumer:<name>" (warn), ended by the
+// next message it handles, and the messages that run out of attempts one "dead_letter:<name>"
+// (error); both last while failures keep coming within the longest retry delay, and each
+// message's line stays at debug level with its event id.
+//
 // Connection loss: reconnects with exponential backoff (jittered); unacked deliveries go back to
 // the queue by themselves. Topology (exchange, queues, binding) is declared on every connect.
 //
@@ -85,9 +92,10 @@ struct RunnerCounters {
 // runner's thread only.
 class AmqpConsumerRunner {
  public:
-  // Throws std::invalid_argument for a bad amqp.url or options. `consumer` and `log` must outlive it.
+  // Throws std::invalid_argument for a bad amqp.url or options. `consumer`, `log` and `episodes`
+  // must outlive it.
   AmqpConsumerRunner(AmqpOptions amqp, ConsumerOptions options, ports::EventConsumer& consumer,
-                     const logging::Logger& log);
+                     const logging::Logger& log, logging::FailureEpisodes& episodes);
   ~AmqpConsumerRunner();  // stop()
   AmqpConsumerRunner(const AmqpConsumerRunner&) = delete;
   AmqpConsumerRunner& operator=(const AmqpConsumerRunner&) = delete;
@@ -98,7 +106,6 @@ class AmqpConsumerRunner {
   // True once the runner is consuming (topology declared, basic.consume accepted) — waits up to
   // `timeout`. For tests and readiness logs.
   bool wait_consuming(std::chrono::milliseconds timeout);
-  bool consuming() const;
 
   RunnerCounters counters() const;
   const ConsumerOptions& options() const { return options_; }
@@ -116,10 +123,12 @@ class AmqpConsumerRunner {
   ConsumerOptions options_;
   ports::EventConsumer& consumer_;
   const logging::Logger& log_;
+  logging::FailureEpisodes& episodes_;
+  std::string failing_kind_, dead_letter_kind_;  // "consumer:<name>", "dead_letter:<name>"
   ConfirmPublisher republisher_;
 
   // For wait_consuming(): the loop's own state says nothing about the broker.
-  mutable std::mutex consuming_mutex_;
+  std::mutex consuming_mutex_;
   std::condition_variable consuming_cv_;
   bool consuming_ = false;
 

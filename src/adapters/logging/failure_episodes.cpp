@@ -27,6 +27,7 @@ struct FailureEpisodes::Kind {
   Level level = Level::error;
   TimePoint started{};
   TimePoint last_line{};
+  TimePoint::duration quiet{};   // ends after this long without a failure
   std::uint64_t total = 0;       // failures collected into this episode
   std::uint64_t unreported = 0;  // of which no line has spoken yet
 
@@ -43,10 +44,8 @@ std::int64_t ms_between(FailureEpisodes::TimePoint from, FailureEpisodes::TimePo
 }  // namespace
 
 FailureEpisodes::FailureEpisodes(const Logger& log, EpisodeOptions options, Clock clock)
-    : log_(log), options_(options), clock_(std::move(clock)) {
-  if (clock_) return;  // an injected clock: the caller ticks
-  clock_ = [] { return std::chrono::steady_clock::now(); };
-  ticker_ = std::thread([this] { run_ticker(); });
+    : log_(log), options_(options), clock_(std::move(clock)), ticks_itself_(!clock_) {
+  if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
 }
 
 FailureEpisodes::~FailureEpisodes() { close(); }
@@ -66,7 +65,8 @@ FailureEpisodes::Kind& FailureEpisodes::find_or_add(std::string_view kind) {
   return *owned_.back();
 }
 
-void FailureEpisodes::failure(std::string_view kind, std::string_view msg, json::object fields, Level level) {
+void FailureEpisodes::failure(std::string_view kind, std::string_view msg, json::object fields, Level level,
+                              milliseconds retried_within) {
   Kind& k = find_or_add(kind);
   const TimePoint now = clock_();
   k.last_failure.store(now.time_since_epoch().count(), std::memory_order_relaxed);
@@ -76,10 +76,11 @@ void FailureEpisodes::failure(std::string_view kind, std::string_view msg, json:
     line["episode"] = kind;
     log_.debug(msg, std::move(line));
   }
-  if (!was_open) open(k, now, msg, std::move(fields), level);
+  if (!was_open) open(k, now, msg, std::move(fields), level, retried_within);
 }
 
-void FailureEpisodes::open(Kind& k, TimePoint now, std::string_view msg, json::object fields, Level level) {
+void FailureEpisodes::open(Kind& k, TimePoint now, std::string_view msg, json::object fields, Level level,
+                           milliseconds retried_within) {
   std::lock_guard lock(mutex_);
   if (closed_) {
     log_.log(level, msg, std::move(fields));  // nobody would end an episode any more
@@ -93,6 +94,7 @@ void FailureEpisodes::open(Kind& k, TimePoint now, std::string_view msg, json::o
   k.level = level;
   k.started = now;
   k.last_line = now;
+  k.quiet = std::max(options_.quiet_period, 2 * retried_within);
   k.total = 0;
   k.unreported = 0;
   collect(k);
@@ -100,6 +102,10 @@ void FailureEpisodes::open(Kind& k, TimePoint now, std::string_view msg, json::o
   json::object line{{"episode", k.name}, {"failures", 1}, {"failure", msg}};
   for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
   log_.log(level, "failure episode started", std::move(line));
+  if (!ticks_itself_) return;
+  // The first episode starts the thread (a process that never fails never has it); later ones
+  // make it recompute its next deadline.
+  if (!ticker_.joinable()) ticker_ = std::thread([this] { run_ticker(); });
   rescan_ = true;
   wake_.notify_one();
 }
@@ -146,7 +152,7 @@ std::optional<FailureEpisodes::TimePoint> FailureEpisodes::tick_locked(TimePoint
     Kind& k = *owned;
     if ((k.word.load(std::memory_order_acquire) & kOpen) == 0) continue;
     const TimePoint last = k.last_failure_time();
-    if (now - last >= options_.quiet_period) {
+    if (now - last >= k.quiet) {
       end(k, now, "quiet");
       continue;
     }
@@ -158,7 +164,7 @@ std::optional<FailureEpisodes::TimePoint> FailureEpisodes::tick_locked(TimePoint
       k.last_line = now;
     }
     // A later failure only moves the quiet deadline later: waking at this one is never too late.
-    const TimePoint due = std::min(last + options_.quiet_period, k.last_line + options_.summary_interval);
+    const TimePoint due = std::min(last + k.quiet, k.last_line + options_.summary_interval);
     next = next ? std::min(*next, due) : due;
   }
   return next;

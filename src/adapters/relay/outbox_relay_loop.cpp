@@ -59,9 +59,10 @@ void OutboxRelayLoop::pass(bool notified) {
   }
   loop_.reset_backoff();
   if (stats.claimed >= options_.relay.batch_size) return;  // a backlog: drain it at once
-  // Woken by a commit. Under load, passes start at most one linger apart, so the commits made
-  // meanwhile share the next pass (one claim, one mark-sent, one batch for each consumer) instead
-  // of a pass each. After a quiet spell the pass starts at once.
+  // Asleep until a commit's notify() or the poll interval. Woken by a commit: under load, passes
+  // start at most one linger apart, so the commits made meanwhile share the next pass (one claim,
+  // one mark-sent, one batch for each consumer) instead of a pass each. After a quiet spell the
+  // pass starts at once.
   if (loop_.idle_for(options_.poll_interval) && options_.linger.count() > 0)
     loop_.wait_until(notified_pass_started_ + options_.linger, WakeOn::stop);
 }

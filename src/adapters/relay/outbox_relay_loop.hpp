@@ -34,7 +34,8 @@ struct RelayLoopCounters {
 // once, draining a backlog; otherwise sleep until notify() or the poll interval. After a pass
 // that threw or had events released, wait an exponential backoff (jittered, so several processes
 // do not retry in lockstep) before trying again; a pass that throws ignores notify() during its
-// backoff, so a burst of sign-ups cannot hammer a store or bus that is down.
+// backoff, so a burst of sign-ups cannot hammer a store or bus that is down. The thread, the
+// waits, the backoff and the stop are a threads::SupervisedLoop's; one turn of it is one pass.
 class OutboxRelayLoop final : public ports::OutboxSignal {
  public:
   // `outbox`, `bus` and `log` must outlive the loop. Nothing runs until start().
