@@ -60,22 +60,6 @@ adapters::logging::EpisodeOptions episode_options(const config::Settings& s) {
   return {.summary_interval = s.log_failure_interval, .quiet_period = s.log_failure_interval};
 }
 
-// Failed requests as failure episodes, one kind per problem type (backend_unavailable, overloaded,
-// internal_error): with the database down under load, a few error lines instead of one per 503.
-// Each failure stays at debug level with its request id and internal message.
-adapters::http::middleware::FailureReport report_failures(FailureEpisodes& episodes) {
-  return [&episodes](const adapters::http::Request&, const adapters::http::RequestContext& ctx, std::exception_ptr failure) {
-    boost::json::object fields{{"requestId", ctx.request_id}};
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      fields["error"] = e.what();
-    } catch (...) {
-    }
-    episodes.failure(adapters::http::problem_type_of(failure).code, "request failed", std::move(fields));
-  };
-}
-
 // A usage error found while wiring (exit code 2, one line on stderr, like the settings loader).
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -343,7 +327,9 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
                                             .access_log = settings.access_log,
-                                            .on_failure = report_failures(episodes)});
+                                            // Failed requests as episodes per problem type: with the database down under
+                                            // load, a few error lines instead of one per 503.
+                                            .on_failure = adapters::http::middleware::report_episodes(episodes)});
   adapters::http::HttpServer server(ioc, pipeline, log,
                                     {.body_limit = settings.http.body_limit,
                                      .header_limit = settings.http.header_limit,

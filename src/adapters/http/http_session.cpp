@@ -76,14 +76,7 @@ void HttpSession::on_drain(std::function<void()> hook) {
 }
 
 void HttpSession::log_failure(std::exception_ptr error) const {
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
-  log_.error("connection failed", {{"requestId", ctx_.request_id}, {"error", what}});
+  log_.error("connection failed", {{"requestId", ctx_.request_id}, {"error", internal_message(error)}});
 }
 
 asio::awaitable<void> HttpSession::run() {

@@ -1,9 +1,11 @@
 #include "adapters/http/middleware.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <random>
 #include "adapters/http/problem.hpp"
+#include "adapters/sodium/hex.hpp"
 
 namespace registrar::adapters::http {
 
@@ -12,15 +14,14 @@ namespace asio = boost::asio;
 namespace {
 
 std::string new_request_id() {
-  // Correlation only, not a secret: a fast per-thread PRNG is enough.
+  // Correlation only, not a secret: a fast per-thread PRNG is enough (12 bytes, 24 hex digits).
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id(24, '0');
-  for (int half = 0; half < 2; ++half) {
+  std::array<unsigned char, 12> bytes;
+  for (std::size_t i = 0; i < bytes.size(); i += 6) {
     auto v = rng();
-    for (int i = 0; i < 12; ++i, v >>= 4) id[half * 12 + i] = hex[v & 0xF];
+    for (std::size_t k = 0; k < 6; ++k, v >>= 8) bytes[i + k] = static_cast<unsigned char>(v);
   }
-  return id;
+  return sodium::hex_encode(bytes);
 }
 
 // All X-Forwarded-For fields of `req` as one list, in order (RFC 9110 §5.3).
@@ -123,13 +124,14 @@ Middleware map_exceptions(FailureReport on_failure) {
 
 FailureReport log_each_failure(const logging::Logger& log) {
   return [&log](const Request&, const RequestContext& ctx, std::exception_ptr failure) {
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      log.error("request failed", {{"requestId", ctx.request_id}, {"error", e.what()}});
-    } catch (...) {
-      log.error("request failed", {{"requestId", ctx.request_id}});
-    }
+    log.error("request failed", {{"requestId", ctx.request_id}, {"error", internal_message(failure)}});
+  };
+}
+
+FailureReport report_episodes(logging::FailureEpisodes& episodes) {
+  return [&episodes](const Request&, const RequestContext& ctx, std::exception_ptr failure) {
+    episodes.failure(problem_type_of(failure).code, "request failed",
+                     {{"requestId", ctx.request_id}, {"error", internal_message(failure)}});
   };
 }
 

@@ -9,6 +9,7 @@
 #include "adapters/http/client_address.hpp"
 #include "adapters/http/router.hpp"
 #include "adapters/http/types.hpp"
+#include "adapters/logging/failure_episodes.hpp"
 #include "adapters/logging/json_logger.hpp"
 
 namespace registrar::adapters::http {
@@ -70,6 +71,9 @@ using FailureReport = std::function<void(const Request&, const RequestContext&, 
 Middleware map_exceptions(FailureReport on_failure);
 // The default report: one error line per failed request with its id and the internal message.
 FailureReport log_each_failure(const logging::Logger& log);
+// The service's report: failures as episodes per problem type (one line when a run of failures
+// starts, summaries while it lasts, one when it ends); each request's own line at debug level.
+FailureReport report_episodes(logging::FailureEpisodes& episodes);
 
 // The service's middleware, outermost first: client_address, request_id, access_log (when
 // enabled), map_exceptions. Later middleware (rate limits, metrics, admin authentication) joins here.

@@ -75,6 +75,16 @@ const ProblemType& problem_type_of(std::exception_ptr error) {
   }
 }
 
+std::string internal_message(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
 Response problem(const Request& req, const RequestContext& ctx, std::exception_ptr error) {
   const ProblemType& type = problem_type_of(error);
   std::string detail = "The request could not be completed";

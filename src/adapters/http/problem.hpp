@@ -25,6 +25,9 @@ Response problem(const Request& req, const RequestContext& ctx, std::exception_p
 // The problem type an exception is answered with (overloaded, backend_unavailable, internal_error).
 const ProblemType& problem_type_of(std::exception_ptr error);
 
+// The internal message of a failure, for logs only (never for a client).
+std::string internal_message(std::exception_ptr error);
+
 // A JSON 2xx response.
 Response json_response(const Request& req, beast_http::status status, std::string body);
 
