@@ -8,6 +8,16 @@
 
 namespace registrar::domain {
 
+// A value as the user gave it (kept and shown) and its canonical form (what uniqueness compares).
+class CanonicalValue {
+ public:
+  const std::string& value() const { return value_; }
+  const std::string& canonical() const { return canonical_; }
+
+ protected:
+  std::string value_, canonical_;
+};
+
 // Email: trimmed (ASCII whitespace), domain lower-cased, at most 254 characters, exactly one '@',
 // a non-empty local part, a dotted domain of valid labels. `canonical` (fully lower-cased) is the
 // uniqueness/lookup key, so John@x.io and john@x.io are one account.
@@ -17,27 +27,17 @@ namespace registrar::domain {
 //    last not all digits (no address literals, no IP addresses; IDNs must be given as punycode).
 // Lengths are in bytes, after trimming. Error codes (field "email"): required (empty after
 // trimming), too_long (over 254, or local part over 64), invalid_format (anything else).
-class Email {
+class Email : public CanonicalValue {
  public:
   static Expected<Email, FieldError> parse(std::string_view raw);
-  const std::string& value() const { return value_; }
-  const std::string& canonical() const { return canonical_; }
-
- private:
-  std::string value_, canonical_;
 };
 
 // Username: 3–32 characters of [A-Za-z0-9_.-]; the case chosen is kept, uniqueness is
 // case-insensitive via `canonical` (lower-cased). Not trimmed. Error codes (field "username"):
 // required (empty), invalid_characters (checked first), too_short, too_long.
-class Username {
+class Username : public CanonicalValue {
  public:
   static Expected<Username, FieldError> parse(std::string_view raw);
-  const std::string& value() const { return value_; }
-  const std::string& canonical() const { return canonical_; }
-
- private:
-  std::string value_, canonical_;
 };
 
 // Password policy (NIST SP 800-63B style): 12–128 characters counted as Unicode code points, any

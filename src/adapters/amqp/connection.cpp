@@ -98,28 +98,26 @@ std::string string_of(amqp_bytes_t b) {
   return b.bytes == nullptr ? std::string() : std::string(static_cast<const char*>(b.bytes), b.len);
 }
 
-amqp_table_entry_t table_string(const char* key, const std::string& value) {
+// A table entry `key` of `kind` whose value `set` fills in (the C union's member for that kind).
+template <class Set>
+amqp_table_entry_t table_entry(const char* key, std::uint8_t kind, Set set) {
   amqp_table_entry_t e{};
   e.key = amqp_cstring_bytes(key);
-  e.value.kind = AMQP_FIELD_KIND_UTF8;
-  e.value.value.bytes = bytes_of(value);
+  e.value.kind = kind;
+  set(e.value.value);
   return e;
+}
+
+amqp_table_entry_t table_string(const char* key, const std::string& value) {
+  return table_entry(key, AMQP_FIELD_KIND_UTF8, [&](auto& v) { v.bytes = bytes_of(value); });
 }
 
 amqp_table_entry_t table_i64(const char* key, std::int64_t value) {
-  amqp_table_entry_t e{};
-  e.key = amqp_cstring_bytes(key);
-  e.value.kind = AMQP_FIELD_KIND_I64;
-  e.value.value.i64 = value;
-  return e;
+  return table_entry(key, AMQP_FIELD_KIND_I64, [&](auto& v) { v.i64 = value; });
 }
 
 amqp_table_entry_t table_i32(const char* key, std::int32_t value) {
-  amqp_table_entry_t e{};
-  e.key = amqp_cstring_bytes(key);
-  e.value.kind = AMQP_FIELD_KIND_I32;
-  e.value.value.i32 = value;
-  return e;
+  return table_entry(key, AMQP_FIELD_KIND_I32, [&](auto& v) { v.i32 = value; });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class Pipeline {
  public:
   // Requests that pass every middleware go to `router` (which must outlive the pipeline).
   explicit Pipeline(const Router& router);
+  Pipeline(const Pipeline&) = delete;  // its route to the router points at itself
+  Pipeline& operator=(const Pipeline&) = delete;
   // Appends a middleware: the first added is the outermost.
   Pipeline& use(Middleware middleware);
 
