@@ -20,13 +20,21 @@ class RegisteredConnection {
 };
 
 class ConnectionRegistry {
+  struct State {
+    std::mutex mutex;
+    std::unordered_map<RegisteredConnection*, std::weak_ptr<RegisteredConnection>> connections;
+    std::atomic<bool> draining{false};
+  };
+
  public:
-  // Removes its connection from the registry when destroyed.
+  // Removes its connection from the registry when destroyed. It may outlive the registry (a
+  // connection whose last handler is destroyed with the io_context, after the server): then it
+  // has nothing to remove.
   class Registration {
    public:
     Registration() = default;
-    Registration(ConnectionRegistry* registry, RegisteredConnection* key) : registry_(registry), key_(key) {}
-    Registration(Registration&& o) noexcept : registry_(o.registry_), key_(o.key_) { o.registry_ = nullptr; }
+    Registration(std::weak_ptr<State> state, RegisteredConnection* key) : state_(std::move(state)), key_(key) {}
+    Registration(Registration&&) noexcept = default;
     Registration& operator=(Registration&& o) noexcept;
     Registration(const Registration&) = delete;
     Registration& operator=(const Registration&) = delete;
@@ -34,7 +42,7 @@ class ConnectionRegistry {
     void reset();
 
    private:
-    ConnectionRegistry* registry_ = nullptr;
+    std::weak_ptr<State> state_;
     RegisteredConnection* key_ = nullptr;
   };
 
@@ -43,15 +51,11 @@ class ConnectionRegistry {
 
   void drain_all();
   void close_all();
-  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  bool draining() const { return state_->draining.load(std::memory_order_acquire); }
   std::size_t size() const;
 
  private:
-  void remove(RegisteredConnection* key);
-
-  mutable std::mutex mutex_;
-  std::unordered_map<RegisteredConnection*, std::weak_ptr<RegisteredConnection>> connections_;
-  std::atomic<bool> draining_{false};
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace registrar::adapters::http
