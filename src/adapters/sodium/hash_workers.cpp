@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "adapters/sodium/argon2_hasher.hpp"
+#include "adapters/sodium/argon2_memory.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
 
@@ -110,6 +111,9 @@ int run_hash_worker(int argc, char** argv) {
   ::signal(SIGTERM, SIG_IGN);
   try {
     ensure_sodium();
+    // One argon2 region for every hash and verification this worker makes, instead of
+    // libsodium's fresh mapping per hash (argon2_memory.hpp says why and how).
+    keep_argon2_memory(memory_kib);
   } catch (const std::exception&) {
     return 1;
   }
