@@ -10,11 +10,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -311,6 +313,24 @@ TEST(HashWorkers, AKilledWorkerLeavesNoRegionBehind) {
   const auto replacement = argon2_sized(second, o.memory_kib);
   ASSERT_TRUE(replacement);
   EXPECT_EQ(replacement->size(), 1u);
+}
+
+TEST(HashWorkers, AWorkerThatCannotMapItsArgon2RegionSaysWhyOnStderrAndExits) {
+  if (!so::kKeptArgon2MemoryAvailable) GTEST_SKIP() << "this build cannot keep argon2 memory (argon2_memory.hpp)";
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer runtime cannot start under the address-space limit this test sets";
+#endif
+  // 256 MiB of argon2 memory under a 200 MB address-space limit. The worker runs as the service
+  // starts it (its parent is this process, given as PARENT), but with no socket: it must stop
+  // before reading one.
+  FILE* out = ::popen("ulimit -v 200000; exec " REGISTRAR_BINARY " __hash-worker 262144 1 $PPID 2>&1", "r");
+  ASSERT_NE(out, nullptr);
+  std::string text;
+  char chunk[256];
+  while (std::fgets(chunk, sizeof chunk, out) != nullptr) text += chunk;
+  const int status = ::pclose(out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_EQ(text.rfind("registrar __hash-worker: argon2 memory: mmap: ", 0), 0u) << text;
 }
 
 TEST(HashWorkers, ManyCallersShareTheWorkers) {

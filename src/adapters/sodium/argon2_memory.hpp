@@ -12,8 +12,11 @@
 // comes first in the ELF symbol lookup order). Once keep_argon2_memory() has run in a process, an
 // anonymous private read-write mapping of exactly the argon2 region's size, at no fixed address,
 // gets the kept region, and its munmap wipes the region and keeps it. Every other call (any other
-// size, any other library, any process that never called keep_argon2_memory) goes to the next
-// definition (libc's, or a sanitizer runtime's interceptor in front of it).
+// size or kind of mapping, any other range, and every call in a process that never called
+// keep_argon2_memory, such as the service itself) goes to the next definition (libc's, or a
+// sanitizer runtime's interceptor in front of it). In a worker, libsodium is the only caller that
+// maps memory of that exact kind and size; another would get the region too, and with it exactly
+// what an mmap promises (below).
 //
 // The kept region is what an mmap would give: fresh anonymous memory is zero, and the region is
 // zero whenever it is handed out (zeroed when mapped, wiped after every use). libsodium 1.0.18 does

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -114,7 +115,9 @@ int run_hash_worker(int argc, char** argv) {
     // One argon2 region for every hash and verification this worker makes, instead of
     // libsodium's fresh mapping per hash (argon2_memory.hpp says why and how).
     keep_argon2_memory(memory_kib);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    // The service only sees a worker that did not answer: say why on the stderr they share.
+    std::fprintf(stderr, "registrar %s: %s\n", kHashWorkerCommand.data(), e.what());
     return 1;
   }
 
