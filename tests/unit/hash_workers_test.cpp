@@ -116,13 +116,17 @@ std::optional<std::vector<Mapping>> mappings(pid_t pid) {
   return out;
 }
 
-// The mappings big enough to hold argon2's memory for m = memory_kib.
+// The writable mappings just big enough for argon2's memory for m = memory_kib: from its size up to
+// one huge page more (the kept region is rounded up to whole huge pages; libsodium's own is the
+// exact size). Nothing else writable in a worker has such a size (a sanitizer runtime's
+// reservations are far larger).
 std::optional<std::vector<Mapping>> argon2_sized(pid_t pid, std::uint32_t memory_kib) {
   auto all = mappings(pid);
   if (!all) return std::nullopt;
+  const auto bytes = so::argon2_region_bytes(memory_kib);
   std::vector<Mapping> big;
   for (const auto& m : *all)
-    if (m.size() >= so::argon2_region_bytes(memory_kib)) big.push_back(m);
+    if (m.perms[1] == 'w' && m.size() >= bytes && m.size() < bytes + 2 * 1024 * 1024) big.push_back(m);
   return big;
 }
 
@@ -219,8 +223,13 @@ TEST(HashWorkers, AWorkerHashesInOneKeptRegionWithoutAPageFaultPerHash) {
     ASSERT_TRUE(workers.verify(workers.hash(pw), pw));
   }
   // 40 argon2 runs. libsodium as shipped maps and populates 19 MiB for each: 4,864 page faults
-  // (10 with transparent huge pages); in the kept region, none.
+  // (10 with transparent huge pages); in the kept region, none. (Not counted under a sanitizer,
+  // whose runtime faults in shadow and allocator pages of its own as the worker's heap is used.)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   EXPECT_LT(minor_faults(pid) - faults, 40);
+#else
+  (void)faults;
+#endif
   // Never a second region next to the kept one, not even for a moment.
   EXPECT_LT(status_kib(pid, "VmHWM") - peak_kib, static_cast<long>(o.memory_kib / 2));
 
@@ -237,7 +246,6 @@ TEST(HashWorkers, AWorkerHashesInOneKeptRegionWithoutAPageFaultPerHash) {
   EXPECT_EQ(region.path, "");
   EXPECT_TRUE(has_flag(region, "dd")) << region.flags;
   EXPECT_TRUE(has_flag(region, "wf")) << region.flags;
-  EXPECT_LT(region.size(), 2 * so::argon2_region_bytes(o.memory_kib));
 }
 
 TEST(HashWorkers, NoPasswordBytesAreLeftInAWorkersArgon2RegionOrAnywhereElseInItAfterAHash) {
@@ -274,7 +282,9 @@ TEST(HashWorkers, NoPasswordBytesAreLeftInAWorkersArgon2RegionOrAnywhereElseInIt
     ASSERT_TRUE(all);
     std::size_t scanned = 0;
     for (const auto& m : *all) {
-      if (m.perms[0] != 'r') continue;
+      // Terabyte reservations (a sanitizer runtime's shadow and heap; none in a normal build) would
+      // take hours to read: the scan covers everything else.
+      if (m.perms[0] != 'r' || m.size() > (std::size_t{1} << 32)) continue;
       const auto contents = read_memory(mem, m.start, m.size());  // empty for what cannot be read ([vvar])
       scanned += contents.size();
       EXPECT_EQ(contents.find(pw), std::string::npos) << "round " << round << ": " << m.path;
