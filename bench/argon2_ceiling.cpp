@@ -82,7 +82,7 @@ Options parse(int argc, char** argv) {
   // A kept region serves one hash at a time: in threads of one process it would have to be one per
   // thread, which is not what the service does. Without --memory, threads measure shipped only.
   if (!o.processes && o.reused) {
-    if (memory_given && o.reused) usage(argv[0]);
+    if (memory_given) usage(argv[0]);
     o.reused = false;
   }
   if (o.threads == 0 || o.seconds <= 0 || o.memory_kib < 8 || o.memory_kib > UINT32_MAX || o.iterations < 1) usage(argv[0]);
