@@ -33,16 +33,12 @@
 
 namespace registrar::adapters::sodium {
 
-// Whether this build can hand libsodium the kept region. Not under clang's sanitizers: clang links
-// their runtimes into the executable, where each interceptor is a weak `mmap`/`munmap` that the
-// definitions here would silently replace, hiding every mapping of the process from the sanitizer.
-// (GCC's runtimes are shared libraries, after the executable in the lookup order: calls passed on
-// from here reach their interceptors, so GCC's ASan/UBSan and TSan builds keep the reuse.)
-#if defined(__clang__) && defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define REGISTRAR_KEEP_ARGON2_MEMORY 0
-#endif
-#endif
+// Whether this build can hand libsodium the kept region: 0 where a sanitizer runtime is linked into
+// the executable itself (clang's), whose interceptors are weak `mmap`/`munmap` definitions that the
+// ones here would silently replace, hiding every mapping of the process from the sanitizer. The
+// build says so (CMakeLists.txt), since this file's own compile flags leave out the sanitizers.
+// GCC's runtimes are shared libraries, after the executable in the lookup order: calls passed on
+// from here reach their interceptors, so GCC's ASan/UBSan and TSan builds keep the memory.
 #ifndef REGISTRAR_KEEP_ARGON2_MEMORY
 #define REGISTRAR_KEEP_ARGON2_MEMORY 1
 #endif
