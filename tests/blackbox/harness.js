@@ -701,15 +701,22 @@ function childPids(pid) {
   return pids;
 }
 
-function vmRssKiB(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch { return 0; } // gone meanwhile
+// CPU time (user + system, ms) that a server's hash workers have used so far. Idle workers use
+// none, so its growth says that a hash is running. (Their memory does not grow with a hash: each
+// keeps its argon2 region from the start, src/adapters/sodium/argon2_memory.hpp.)
+let clockTicksPerSecond;
+function workersCpuMs(pid) {
+  clockTicksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  let ticks = 0;
+  for (const p of childPids(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // from field 3
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+    } catch { /* gone meanwhile */ }
+  }
+  return (ticks * 1000) / clockTicksPerSecond;
 }
-
-// Resident memory of a server and its hash workers together: a hash's memory is in a worker.
-function treeRssKiB(pid) { return [pid, ...childPids(pid)].reduce((sum, p) => sum + vmRssKiB(p), 0); }
 
 // Problem bodies compared without their per-request fields.
 function stripPerRequest(problem) {
@@ -719,6 +726,6 @@ function stripPerRequest(problem) {
 
 module.exports = {
   REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
-  childPids, vmRssKiB, treeRssKiB,
+  childPids, workersCpuMs,
   jwt: requireNode('jsonwebtoken'),
 };

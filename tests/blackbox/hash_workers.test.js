@@ -1,11 +1,14 @@
 'use strict';
 // Password hashing in worker processes (adapters/sodium/hash_workers.hpp), seen from outside: one
-// worker per hash slot, none of the service's secrets in them, sign-ups and logins going on when a
-// worker is killed, no worker left behind when the service dies, and --hash-processes false.
+// worker per hash slot, none of the service's secrets in them, hashes that the Node argon2 package
+// verifies and the other way round, sign-ups and logins going on when a worker is killed, no
+// worker left behind when the service dies, and --hash-processes false.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { Server, newUser, eventually, childPids } = require('./harness');
+const { Server, newUser, eventually, childPids, requireNode } = require('./harness');
+
+const argon2 = requireNode('argon2');
 
 function alive(pid) {
   try {
@@ -58,6 +61,31 @@ describe('hash workers', () => {
       assert.ok(!now.includes(victim));
       await server.waitForLog((l) => l.level === 'warn' && /^hash worker stopped answering/.test(l.msg) && l.pid === victim,
         { what: 'the replacement warning, naming the worker' });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('at the production cost, stored hashes verify with the Node argon2 package, and its hashes verify in the workers', async () => {
+    const server = await Server.start({ weakArgon2: false });
+    try {
+      assert.equal(listening(server).hashIn, 'processes');
+      const user = newUser('na');
+      const res = await server.register(user);
+      assert.equal(res.status, 201, res.text);
+      const [{ password_hash: stored }] = server.query(`SELECT password_hash FROM users WHERE id = '${res.json.user.id}'`);
+      assert.match(stored, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      assert.equal(await argon2.verify(stored, user.password), true);
+      assert.equal(await argon2.verify(stored, `${user.password}!`), false);
+
+      // A hash the Node package made (as the Node service did: its own m, p, t order), stored for
+      // that user: the login verifies it in a worker.
+      const nodePassword = `node-${user.password}`;
+      const fromNode = await argon2.hash(nodePassword, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+      assert.match(fromNode, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+      server.query(`UPDATE users SET password_hash = '${fromNode}' WHERE id = '${res.json.user.id}'`);
+      assert.equal((await server.login({ email: user.email, password: nodePassword })).status, 200);
+      assert.equal((await server.login({ email: user.email, password: user.password })).status, 401);
     } finally {
       await server.stop();
     }

@@ -100,6 +100,29 @@ TEST(Argon2Hasher, VerifiesHashesMadeWithOtherParameters) {
   EXPECT_FALSE(hasher.verify(argon2i, "pW"));
 }
 
+// The Node `argon2` package (0.4x, the library of the Node service registrar replaces) writes the
+// parameters m, p, t; libsodium reads only m, t, p. The hasher reorders them, and nothing else.
+TEST(Argon2Hasher, VerifiesHashesWhoseParametersAreInTheOrderTheNodeArgon2PackageWritesThem) {
+  Argon2Options o = cheap();
+  o.memory_kib = 64;
+  o.iterations = 3;
+  Argon2Hasher hasher(o);
+  const auto phc = hasher.hash("password");
+  const std::string params = "m=64,t=3,p=1";
+  const auto at = phc.find(params);
+  ASSERT_NE(at, std::string::npos) << phc;
+  auto with = [&](const std::string& other) { return phc.substr(0, at) + other + phc.substr(at + params.size()); };
+  for (const std::string order : {"m=64,p=1,t=3", "t=3,p=1,m=64", "p=1,m=64,t=3"}) {
+    EXPECT_TRUE(hasher.verify(with(order), "password")) << order;
+    EXPECT_FALSE(hasher.verify(with(order), "passwore")) << order;
+  }
+  // Not one each of m, t and p: left as it is, and libsodium refuses it.
+  for (const std::string bad : {"m=64,p=1,p=1", "m=64,t=3", "m=64,p=1,t=3,", "m=64,,p=1,t=3", "m=64,p=1,t=3,x=1",
+                                "m=64,p=1,t3=", "m=64,p=1,t=", "mm=64,p=1,t=3"}) {
+    EXPECT_FALSE(hasher.verify(with(bad), "password")) << bad;
+  }
+}
+
 TEST(Argon2Hasher, MalformedHashesDoNotVerify) {
   Argon2Hasher hasher(cheap());
   const auto phc = hasher.hash("password");

@@ -15,12 +15,43 @@ namespace registrar::adapters::sodium {
 
 namespace {
 
-// libsodium reads PHC strings as NUL-terminated C strings of bounded size: copy the view into
-// such a buffer, refusing anything that would be cut short or overflow it.
+// libsodium reads an argon2 PHC string's parameters in the order m, t, p only (decode_string in
+// argon2-encoding.c, 1.0.18 as today); the Node `argon2` package (0.4x, the library of the Node
+// service registrar replaces) writes them m, p, t: "$argon2id$v=19$m=19456,p=1,t=2$salt$hash".
+// That is the same hash spelled otherwise, so spell it libsodium's way: the same bytes, reordered.
+// Anything but exactly one each of m, t and p is left as it is, for libsodium to refuse.
+std::string in_libsodium_order(std::string_view phc) {
+  // "$argon2id" "$v=19" (optional in the format) "$m=…,t=…,p=…" "$salt" "$hash"
+  if (phc.substr(0, 7) != "$argon2") return std::string(phc);
+  std::size_t params = phc.find('$', 1);
+  if (params != std::string_view::npos && phc.substr(params, 3) == "$v=") params = phc.find('$', params + 1);
+  if (params == std::string_view::npos) return std::string(phc);
+  ++params;
+  const std::size_t end = std::min(phc.find('$', params), phc.size());
+  std::array<std::string_view, 3> ordered;  // m, t, p
+  for (std::size_t i = 0, at = params; i < ordered.size(); ++i) {
+    const std::size_t stop = std::min(phc.find(',', at), end);
+    const auto item = phc.substr(at, stop - at);
+    const auto slot = item.size() < 2 || item[1] != '=' ? std::string_view::npos : std::string_view("mtp").find(item[0]);
+    // Three items: the first two end at a comma, the last at the '$' (or the end).
+    if (slot == std::string_view::npos || !ordered[slot].empty() || (i + 1 < ordered.size()) != (stop < end))
+      return std::string(phc);
+    ordered[slot] = item;
+    at = stop + 1;
+  }
+  std::string out(phc.substr(0, params));
+  out.append(ordered[0]).append(",").append(ordered[1]).append(",").append(ordered[2]).append(phc.substr(end));
+  return out;
+}
+
+// libsodium reads PHC strings as NUL-terminated C strings of bounded size: copy the view (its
+// parameters in libsodium's order) into such a buffer, refusing anything that would be cut short
+// or overflow it.
 bool to_c_phc(std::string_view phc, std::array<char, crypto_pwhash_STRBYTES>& out) {
   if (phc.empty() || phc.size() >= out.size() || phc.find('\0') != std::string_view::npos) return false;
-  std::copy(phc.begin(), phc.end(), out.begin());
-  out[phc.size()] = '\0';
+  const auto ordered = in_libsodium_order(phc);
+  std::copy(ordered.begin(), ordered.end(), out.begin());
+  out[ordered.size()] = '\0';
   return true;
 }
 

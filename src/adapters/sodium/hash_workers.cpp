@@ -12,11 +12,13 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
 
 #include "adapters/sodium/argon2_hasher.hpp"
+#include "adapters/sodium/argon2_memory.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
 
@@ -110,7 +112,12 @@ int run_hash_worker(int argc, char** argv) {
   ::signal(SIGTERM, SIG_IGN);
   try {
     ensure_sodium();
-  } catch (const std::exception&) {
+    // One argon2 region for every hash and verification this worker makes, instead of
+    // libsodium's fresh mapping per hash (argon2_memory.hpp says why and how).
+    keep_argon2_memory(memory_kib);
+  } catch (const std::exception& e) {
+    // The service only sees a worker that did not answer: say why on the stderr they share.
+    std::fprintf(stderr, "registrar %s: %s\n", kHashWorkerCommand.data(), e.what());
     return 1;
   }
 
