@@ -13,7 +13,7 @@
 #
 # One run: installs wrk/MariaDB and the peer's npm packages if missing, builds registrar in
 # Release (build-release/), starts a private MariaDB for the peer, the peer, and registrar on free
-# loopback ports; measures the argon2id ceilings (argon2_ceiling.cpp), sign-ups/s and GET /users/me (req/s and latency
+# loopback ports; measures the argon2id ceilings (argon2_ceiling.cpp), sign-ups/s, logins/s and GET /users/me (req/s and latency
 # percentiles) for both, registrar's resident memory; prints a markdown table and writes it to
 # bench/results/latest.md (DB=mysql: latest-mysql.md). Every process it starts is stopped on exit,
 # whatever happens.
@@ -226,6 +226,24 @@ CEILING_AFTER=$(result "$WORK/ceiling-after.txt" reused hashes_per_sec)
 CEILING=$(awk -v a="$CEILING_BEFORE" -v b="$CEILING_AFTER" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 register_rate node "$PEER_PORT"
 
+# ---------------------------------------------------------------- 4b. logins per second
+# One account per server, logged in again and again: each login is one argon2id verification.
+login_rate() { # name port → ok/s
+  local name=$1 port=$2 email password line
+  email="login${RUNID}${name:0:1}@bench.example.com" password="Bench-login-${RUNID}-pw"
+  curl -fsS -o /dev/null -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"username\":\"login${RUNID}${name:0:1}\",\"password\":\"$password\"}" \
+    "http://127.0.0.1:$port/auth/register" || die "cannot register the login account on $name"
+  log "POST /auth/login: $name (wrk -t2 -c16 -d$DURATION)"
+  measure_phase "logins $name" "$WORK/login-$name.txt" \
+    wrk -t2 -c16 -d"$DURATION" -s "$REPO/bench/login.lua" "http://127.0.0.1:$port" -- "$email" "$password"
+  line=$(grep '^LOGIN ' "$WORK/login-$name.txt")
+  echo "$line" | sed -n 's/.*ok_per_sec=\([0-9.]*\).*/\1/p' >"$WORK/login-$name.rate"
+  echo "$line" | sed -n 's/.*statuses=\([^ ]*\).*/\1/p' >"$WORK/login-$name.statuses"
+}
+login_rate registrar "$REG_PORT"
+login_rate node "$PEER_PORT"
+
 # ---------------------------------------------------------------- 5. GET /users/me
 proc_ticks() { # pid → CPU ticks (user + system) it and its live children used so far
   local p rest t=0
@@ -292,6 +310,7 @@ r() { cat "$WORK/$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
 
 REG_SIGNUPS=$(r register-registrar.rate) NODE_SIGNUPS=$(r register-node.rate)
+REG_LOGINS=$(r login-registrar.rate) NODE_LOGINS=$(r login-node.rate)
 REG_ME=$(r me-registrar.rate) NODE_ME=$(r me-node.rate)
 REG_P99=$(r me-registrar.p99)
 mkdir -p "$RESULTS"
@@ -322,6 +341,9 @@ fi
   echo "| sign-ups/s (201s) | $REG_SIGNUPS | $NODE_SIGNUPS | $(ratio "$REG_SIGNUPS" "$NODE_SIGNUPS") | |"
   echo "| sign-ups vs argon2 ceiling | $(pct "$REG_SIGNUPS" "$CEILING") | $(pct "$NODE_SIGNUPS" "$CEILING") | | ≥ 90 % $(mark "$(awk -v a="$REG_SIGNUPS" -v b="$CEILING" 'BEGIN { print (a >= 0.9 * b) }')") |"
   echo "| sign-up answers by status | $(r register-registrar.statuses) | $(r register-node.statuses) | | |"
+  echo "| logins/s (200s; one account, each login verifies its hash) | $REG_LOGINS | $NODE_LOGINS | $(ratio "$REG_LOGINS" "$NODE_LOGINS") | |"
+  echo "| logins vs argon2 ceiling | $(pct "$REG_LOGINS" "$CEILING") | $(pct "$NODE_LOGINS" "$CEILING") | | ≥ 90 % $(mark "$(awk -v a="$REG_LOGINS" -v b="$CEILING" 'BEGIN { print (a >= 0.9 * b) }')") |"
+  echo "| login answers by status | $(r login-registrar.statuses) | $(r login-node.statuses) | | |"
   echo "| GET /users/me req/s (64 conns) | $REG_ME | $NODE_ME | $(ratio "$REG_ME" "$NODE_ME") | ≥ 10× $(mark "$(awk -v a="$REG_ME" -v b="$NODE_ME" 'BEGIN { print (a >= 10 * b) }')") |"
   echo "| GET /users/me p50 / p90 / p99, ms | $(r me-registrar.p50) / $(r me-registrar.p90) / $REG_P99 | $(r me-node.p50) / $(r me-node.p90) / $(r me-node.p99) | | p99 < 5 ms $(mark "$(awk -v a="$REG_P99" 'BEGIN { print (a < 5) }')") |"
   echo "| GET /users/me non-2xx answers | $(r me-registrar.non2xx) | $(r me-node.non2xx) | | 0 |"

@@ -3,6 +3,8 @@
 #
 #   bench/signup_rounds.sh [ROUNDS]        default 6 rounds; extra `registrar serve` flags via SERVE_ARGS
 #   DB=mysql bench/signup_rounds.sh [ROUNDS]   the same on a private MariaDB (scripts/mariadb-private.sh)
+#   MODE=login bench/signup_rounds.sh [ROUNDS]  logins instead of sign-ups: one account logged in again
+#                                               and again (bench/login.lua; each login verifies its hash)
 #
 # One registrar (SQLite or MySQL, defaults, Release build in build-release/) serves all rounds. Each round
 # measures the ceiling (4 s; one single-threaded hashing process per core, in memory reused for every
@@ -28,6 +30,8 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
 fi
 
 DB=${DB:-sqlite}
+MODE=${MODE:-signup}
+[[ $MODE == signup || $MODE == login ]] || die "MODE must be signup or login, not $MODE"
 [[ $DB == sqlite || $DB == mysql ]] || die "DB must be sqlite or mysql, not $DB"
 WORK=$(mktemp -d /tmp/registrar-rounds.XXXXXX)
 REG_PID=
@@ -58,22 +62,38 @@ PORT=$(free_port)
 REG_PID=$!
 wait_until 30 "registrar /readyz" curl -fsS "http://127.0.0.1:$PORT/readyz"
 
+LOGIN_EMAIL="rounds$$@bench.example.com" LOGIN_PASSWORD="Rounds-$$-login-pw"
+if [[ $MODE == login ]]; then
+  curl -fsS -o /dev/null -H 'content-type: application/json' \
+    -d "{\"email\":\"$LOGIN_EMAIL\",\"username\":\"rounds$$\",\"password\":\"$LOGIN_PASSWORD\"}" \
+    "http://127.0.0.1:$PORT/auth/register" || die "cannot register the login account"
+fi
+# One measured run of the mode: → count per_second (sign-ups: 201s; logins: 200s)
+measured() { # round
+  if [[ $MODE == login ]]; then
+    wrk -t2 -c16 -d8s -s "$REPO/bench/login.lua" "http://127.0.0.1:$PORT" -- "$LOGIN_EMAIL" "$LOGIN_PASSWORD" \
+      | sed -n 's/^LOGIN ok=\([0-9]*\) .*ok_per_sec=\([0-9.]*\).*/\1 \2/p'
+  else
+    wrk -t2 -c16 -d8s -s "$REPO/bench/register.lua" "http://127.0.0.1:$PORT" -- "r$$x$1" \
+      | sed -n 's/^REGISTER created=\([0-9]*\) .*created_per_sec=\([0-9.]*\).*/\1 \2/p'
+  fi
+}
+WHAT=sign-ups; [[ $MODE == login ]] && WHAT=logins
 RATIOS=()
 for r in $(seq "$ROUNDS"); do
   wait_quiet "round $r"  # other builds next to the rounds skew every figure
   read -r n1 c1 cb1 ci1 < <(ceiling)
   read -r b0 i0 < <(cpu_ticks)
-  read -r n s < <(wrk -t2 -c16 -d8s -s "$REPO/bench/register.lua" "http://127.0.0.1:$PORT" -- "r$$x$r" \
-    | sed -n 's/^REGISTER created=\([0-9]*\) .*created_per_sec=\([0-9.]*\).*/\1 \2/p')
+  read -r n s < <(measured "$r")
   read -r b1 i1 < <(cpu_ticks)
   read -r n2 c2 cb2 ci2 < <(ceiling)
   line=$(awk -v s="$s" -v a="$c1" -v b="$c2" -v db=$((b1 - b0)) -v di=$((i1 - i0)) -v n="$n" \
-    -v hb=$((cb1 + cb2)) -v hn=$((n1 + n2)) -v hi=$((ci1 + ci2)) -v r="$r" 'BEGIN {
-      printf "round %d: ceiling %.1f / %.1f hashes/s (idle %.1f %%, %.2f ms CPU per hash); sign-ups %.1f/s (idle %.1f %%, %.2f ms CPU per sign-up); ratio %.1f %%\n",
-        r, a, b, 100 * hi / (hb + hi), 1000 / 100 * hb / hn, s, 100 * di / (db + di), 1000 / 100 * db / n, 200 * s / (a + b) }')
+    -v hb=$((cb1 + cb2)) -v hn=$((n1 + n2)) -v hi=$((ci1 + ci2)) -v r="$r" -v what="$WHAT" 'BEGIN {
+      printf "round %d: ceiling %.1f / %.1f hashes/s (idle %.1f %%, %.2f ms CPU per hash); %s %.1f/s (idle %.1f %%, %.2f ms CPU per request); ratio %.1f %%\n",
+        r, a, b, 100 * hi / (hb + hi), 1000 / 100 * hb / hn, what, s, 100 * di / (db + di), 1000 / 100 * db / n, 200 * s / (a + b) }')
   echo "$line"
   RATIOS+=("$(echo "$line" | sed -n 's/.*ratio \([0-9.]*\) %.*/\1/p')")
 done
-printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+printf '%s\n' "${RATIOS[@]}" | sort -n | awk -v what="$WHAT" '{ v[NR] = $1 } END {
   m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-  printf "MEDIAN sign-ups vs ceiling over %d rounds: %.1f %% (min %.1f, max %.1f); target >= 90 %%\n", NR, m, v[1], v[NR] }'
+  printf "MEDIAN %s vs ceiling over %d rounds: %.1f %% (min %.1f, max %.1f); target >= 90 %%\n", what, NR, m, v[1], v[NR] }'
