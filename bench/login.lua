@@ -16,7 +16,11 @@ function init(args)
   statuses = {}
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.body = string.format('{"email":"%s","password":"%s"}', args[1], args[2])
+  body = string.format('{"email":"%s","password":"%s"}', args[1], args[2])
+end
+
+function request()
+  return wrk.format("POST", "/auth/login", nil, body)
 end
 
 function response(status, headers, body)
