@@ -10,6 +10,8 @@ APT_PACKAGES=(
   libsodium-dev libspdlog-dev libfmt-dev libcli11-dev libsqlite3-dev sqlite3
   libmariadb-dev mariadb-server mariadb-client
   librabbitmq-dev rabbitmq-server
+  # Redis: the server the tests start (redis-server, redis-cli); OpenSSL for rediss:// through Asio
+  redis-server redis-tools libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # scripts/fuzz.sh: clang, its compiler-rt (libclang_rt.fuzzer/asan/ubsan: only Recommended by
   # clang-14, so named here) and llvm-symbolizer for readable sanitizer stacks
