@@ -194,6 +194,31 @@ Expected<Username, FieldError> Username::parse(std::string_view raw) {
   return u;
 }
 
+Expected<Phone, FieldError> Phone::parse(std::string_view raw) {
+  constexpr std::string_view field = "phone";
+  const std::string_view given = trim_ascii(raw);
+  if (given.empty()) return field_error(field, "required", "Phone number is required");
+  const auto invalid = [&] {
+    return field_error(field, "invalid_format",
+                       "Phone number must be in international E.164 form: + and 8 to 15 digits, e.g. +33612345678");
+  };
+  if (given.front() != '+') return invalid();
+  std::string e164 = "+";
+  for (char c : given.substr(1)) {
+    if (c >= '0' && c <= '9') {
+      e164 += c;
+    } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') {
+      return invalid();
+    }
+  }
+  const std::size_t digits = e164.size() - 1;
+  if (digits < 8 || digits > 15 || e164[1] == '0') return invalid();
+  Phone p;
+  p.value_ = e164;
+  p.canonical_ = std::move(e164);
+  return p;
+}
+
 std::optional<FieldError> PasswordPolicy::check(std::string_view password) const {
   constexpr std::string_view field = "password";
   // Messages state the rule only: the password itself never appears in an error.

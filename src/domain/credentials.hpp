@@ -40,6 +40,16 @@ class Username : public CanonicalValue {
   static Expected<Username, FieldError> parse(std::string_view raw);
 };
 
+// Phone: E.164 — '+', then 8 to 15 digits, the first not 0 (country codes never start with 0).
+// Spaces, hyphens, dots and parentheses between the digits are accepted and dropped (people write
+// "+33 6 12 34 56 78"); nothing else is. `value` and `canonical` are both the bare E.164 form
+// ("+33612345678"), the only form registrar stores (sealed) or hashes. Error codes (field "phone"):
+// required (empty after trimming), invalid_format.
+class Phone : public CanonicalValue {
+ public:
+  static Expected<Phone, FieldError> parse(std::string_view raw);
+};
+
 // Password policy (NIST SP 800-63B style): 12–128 characters counted as Unicode code points, any
 // characters, no composition rules, never truncated, and not in the embedded list of common
 // passwords (compared case-insensitively). Input must be valid UTF-8.

@@ -11,6 +11,7 @@ using registrar::domain::Email;
 using registrar::domain::FieldError;
 using registrar::domain::PasswordPolicy;
 using registrar::domain::Username;
+using registrar::domain::Phone;
 using registrar::domain::common_password_count;
 using registrar::domain::is_common_password;
 using registrar::domain::utf8_length;
@@ -320,3 +321,29 @@ TEST(CommonPasswords, LookupIsExactAfterAsciiLowerCasing) {
 }
 
 }  // namespace
+
+TEST(Phone, AcceptsE164AndDropsSeparators) {
+  auto p = Phone::parse("+33 6 12-34.56 (78)");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->value(), "+33612345678");
+  EXPECT_EQ(p->canonical(), "+33612345678");
+  EXPECT_EQ(Phone::parse("  +14155550123 ")->value(), "+14155550123");
+}
+
+TEST(Phone, DigitCountBoundaries) {
+  EXPECT_TRUE(Phone::parse("+12345678").has_value());          // 8 digits
+  EXPECT_FALSE(Phone::parse("+1234567").has_value());          // 7
+  EXPECT_TRUE(Phone::parse("+123456789012345").has_value());   // 15
+  EXPECT_FALSE(Phone::parse("+1234567890123456").has_value()); // 16
+}
+
+TEST(Phone, RefusesWhatIsNotE164) {
+  for (const char* bad : {"33612345678", "+03612345678", "+33 6x12345678", "++33612345678", "+",
+                          "0033612345678", "+33\t612345678", "+٣٣٦١٢٣٤٥٦٧٨"}) {
+    auto p = Phone::parse(bad);
+    ASSERT_FALSE(p.has_value()) << bad;
+    EXPECT_EQ(p.error().field, "phone");
+    EXPECT_EQ(p.error().code, "invalid_format") << bad;
+  }
+  EXPECT_EQ(Phone::parse("   ").error().code, "required");
+}
