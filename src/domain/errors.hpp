@@ -18,6 +18,7 @@ enum class ErrorKind {
   conflict,             // email or username already taken (deliberately not saying which)
   invalid_credentials,  // login failed, for whatever reason
   unauthenticated,      // missing, malformed, expired or forged token
+  not_found,            // no such thing, or not the caller's to see (said the same way)
 };
 
 struct DomainError {

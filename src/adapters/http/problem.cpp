@@ -21,6 +21,8 @@ ProblemSpec spec_for(const domain::DomainError& e) {
       return {problems::invalid_credentials, e.message};
     case ErrorKind::unauthenticated:
       return {problems::unauthenticated, e.message};
+    case ErrorKind::not_found:
+      return {problems::not_found, e.message};
   }
   return {problems::internal_error, "The request could not be completed"};
 }
