@@ -6,7 +6,8 @@
 //
 // The job data tells the C++ test's handler double what to do: {"behaviour":"ok"} completes
 // with {"success":true,"message":"User created successfully"}, {"behaviour":"fail","message":m}
-// fails for good with m, {"behaviour":"flaky","failures":n} is retried n times then completes.
+// fails for good with m, {"behaviour":"flaky","failures":n} is retried n times then completes;
+// "workMs" makes the run take that long.
 'use strict';
 const Queue = require('bull');
 
@@ -32,7 +33,7 @@ const scenarios = {
   },
   // removeOnComplete: finished() still resolves (from the pub/sub message) and the job is gone.
   async removeOnComplete(queue) {
-    const job = await queue.add({ behaviour: 'ok' }, { removeOnComplete: true });
+    const job = await queue.add({ behaviour: 'ok', workMs: 300 }, { removeOnComplete: true });
     const result = await settle(job.finished());
     return { result, after: await queue.getJob(job.id), counts: await queue.getJobCounts() };
   },

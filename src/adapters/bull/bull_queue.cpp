@@ -273,14 +273,10 @@ std::string BullQueue::add(std::string_view data_json, const ports::JobOptions& 
 
 std::optional<ports::JobStatus> BullQueue::status(std::string_view job_id) {
   const std::string id(job_id);
-  const redis::Reply all = client_.command({"HGETALL", key(id)});
-  checked(all);
-  if (all.elements.empty()) return std::nullopt;  // Job.fromId: null
-  const auto hash = hash_of(all);
-
   ports::JobStatus st;
   st.id = id;
-  // Job.getState, in its order.
+  // Job.getState, in its order. Read before the hash: a job only moves forward, so the fields read
+  // next are at least as new as the state (never "failed" without its failedReason).
   auto in_set = [&](std::string_view set) {
     return !checked(client_.command({"ZSCORE", key(set), id})).is_nil();
   };
@@ -296,6 +292,10 @@ std::optional<ports::JobStatus> BullQueue::status(std::string_view job_id) {
   else if (in_list("paused")) st.state = ports::JobState::paused;
   else st.state = ports::JobState::unknown;
 
+  const redis::Reply all = client_.command({"HGETALL", key(id)});
+  checked(all);
+  if (all.elements.empty()) return std::nullopt;  // Job.fromId: null
+  const auto hash = hash_of(all);
   st.return_value = field(hash, "returnvalue");
   st.failed_reason = field(hash, "failedReason");
   if (st.failed_reason && st.failed_reason->empty()) st.failed_reason.reset();
