@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -147,6 +148,20 @@ TEST_F(BullWire, RemoveOnCompleteStillResolvesFinished) {
             json::parse(R"({"success":true,"message":"User created successfully"})"));
   EXPECT_TRUE(out.at("after").is_null());
   EXPECT_EQ(out.at("counts").as_object().at("completed"), 0);
+}
+
+TEST_F(BullWire, RemoveOnCompleteAndOnFailAsCountsKeepTheLastJobs) {
+  start_worker();
+  const auto out = run_node("keepLast");
+  const auto& results = out.at("results").as_array();
+  ASSERT_EQ(results.size(), 6u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(results[i].as_object().contains("resolved")) << i;
+  for (std::size_t i = 3; i < 6; ++i) EXPECT_EQ(results[i].as_object().at("rejected"), "no") << i;
+  // Which ones are kept depends on the finishing order (two worker threads): count them.
+  const auto& kept = out.at("kept").as_array();
+  EXPECT_EQ(std::count(kept.begin(), kept.begin() + 3, json::value(true)), 2);
+  EXPECT_EQ(std::count(kept.begin() + 3, kept.end(), json::value(true)), 1);
+  EXPECT_EQ(out.at("counts"), json::parse(R"({"waiting":0,"active":0,"completed":2,"failed":1,"delayed":0,"paused":0})"));
 }
 
 TEST_F(BullWire, ExponentialBackoffWithThreeAttemptsCompletesOnTheThirdRun) {

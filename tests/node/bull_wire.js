@@ -37,6 +37,18 @@ const scenarios = {
     const result = await settle(job.finished());
     return { result, after: await queue.getJob(job.id), counts: await queue.getJobCounts() };
   },
+  // removeOnComplete as a count (keep the last n) and removeOnFail as {count}: packed as bull does.
+  async keepLast(queue) {
+    const done = [];
+    for (let i = 0; i < 3; i++) done.push(await queue.add({ behaviour: 'ok', workMs: 50 }, { removeOnComplete: 2 }));
+    const failed = [];
+    for (let i = 0; i < 3; i++) {
+      failed.push(await queue.add({ behaviour: 'fail', message: 'no', workMs: 50 }, { removeOnFail: { count: 1 } }));
+    }
+    const results = await Promise.all([...done, ...failed].map((job) => settle(job.finished())));
+    const kept = await Promise.all([...done, ...failed].map(async (job) => (await queue.getJob(job.id)) !== null));
+    return { results, kept, counts: await queue.getJobCounts() };
+  },
   // attempts 3 with exponential backoff: fails twice, completes on the third run.
   async exponential(queue) {
     const started = Date.now();
