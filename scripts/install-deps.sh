@@ -38,9 +38,9 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages, each from its lockfile: the common-password list (build input)
-# and the Node clients used by the wire-compatibility tests.
-for d in third_party/common-passwords tests/node; do
+# npm packages, each from its lockfile: the common-password list and bull's Lua scripts (build
+# inputs) and the Node clients used by the wire-compatibility tests.
+for d in third_party/common-passwords third_party/bull tests/node; do
   if [[ -f "$d/package-lock.json" ]]; then
     if [[ ! -d "$d/node_modules" || "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]]; then
       (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
