@@ -71,6 +71,7 @@ struct JobStatus {
   std::optional<std::string> failed_reason;  // the last failed run's reason (failed, or waiting to retry)
   int attempts_made = 0;
   std::optional<std::int64_t> finished_on;    // ms since the epoch
+  std::string data;  // the job's data (JSON text) as it is now: whose job it is, its recorded outcome
 };
 
 class JobQueue {

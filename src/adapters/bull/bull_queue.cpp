@@ -301,6 +301,7 @@ std::optional<ports::JobStatus> BullQueue::status(std::string_view job_id) {
   if (st.failed_reason && st.failed_reason->empty()) st.failed_reason.reset();
   st.attempts_made = static_cast<int>(integer_of(field(hash, "attemptsMade").value_or("0"), 0));
   if (auto f = field(hash, "finishedOn")) st.finished_on = integer_of(*f, 0);
+  st.data = field(hash, "data").value_or("");
   return st;
 }
 

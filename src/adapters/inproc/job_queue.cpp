@@ -42,6 +42,7 @@ std::optional<ports::JobStatus> InProcessJobQueue::status(std::string_view job_i
   st.failed_reason = e.failed_reason;
   st.attempts_made = e.attempts_made;
   st.finished_on = e.finished_on;
+  st.data = e.data;
   return st;
 }
 
