@@ -9,7 +9,7 @@
 
 namespace registrar::config {
 
-enum class Command { serve, relay, consume, migrate };
+enum class Command { serve, relay, consume, migrate, worker };
 
 struct Listen {
   std::string host = "127.0.0.1";
@@ -87,6 +87,20 @@ struct Webhook {
   std::filesystem::path secret_file;  // --webhook-secret-file / REGISTRAR_WEBHOOK_SECRET_FILE
 };
 
+// The Create_User jobs: Bull's layout on Redis when redis_url is set (Node producers share the
+// queue), an in-process queue otherwise (POST /users, GET /jobs/{id}).
+struct Jobs {
+  std::string bull_prefix = "bull";        // bull's `prefix` option
+  std::string bull_queue = "Create_User";  // the queue's name
+  unsigned concurrency = 0;                // jobs run at once by this process's worker; 0 = number of cores
+  bool worker_in_serve = true;             // serve runs the worker too (false: only `registrar worker` does)
+  std::chrono::milliseconds stalled_interval{30'000};  // Bull's stalledInterval: the stalled-job check
+  // Options of the jobs POST /users queues (a Node producer gives its own).
+  int attempts = 3;
+  std::string backoff_type = "exponential";
+  std::chrono::milliseconds backoff_delay{1000};
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -107,6 +121,7 @@ struct Settings {
   Amqp amqp;
   Mail mail;
   Webhook webhook;  // built-in consumers run inside `serve`
+  Jobs jobs;
 };
 
 }  // namespace registrar::config

@@ -288,6 +288,30 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 300, s.http.body_timeout); }},
     {"idle-timeout", "SECONDS", "keep-alive connection idle time before it is closed (1 to 3600)", "60", false,
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 3600, s.http.idle_timeout); }},
+    {"bull-prefix", "TEXT", "key prefix of the Bull queue on Redis (bull's `prefix` option)", "bull", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jobs.bull_prefix); }},
+    {"bull-queue", "NAME", "name of the Create_User job queue", "Create_User", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jobs.bull_queue); }},
+    {"job-concurrency", "N", "Create_User jobs run at once by this process; 0 = number of cores", "0", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 0, 256, s.jobs.concurrency); }},
+    {"worker-in-serve", "BOOL", "serve also runs the Create_User worker (false: only `registrar worker` processes do)",
+     "true", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.jobs.worker_in_serve); }},
+    {"job-stalled-interval", "SECONDS",
+     "how often the worker looks for jobs whose worker died (Bull's stalledInterval; 1 to 3600)", "30", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::chrono::seconds secs{};
+       if (auto r = set_seconds(v, 1, 3600, secs)) return r;
+       s.jobs.stalled_interval = secs;
+       return std::nullopt;
+     }},
+    {"job-attempts", "N", "runs of a job queued by POST /users before it ends with an error (1 to 20)", "3", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       unsigned n = 0;
+       if (auto r = set_uint(v, 1, 20, n)) return r;
+       s.jobs.attempts = static_cast<int>(n);
+       return std::nullopt;
+     }},
     {"trusted-proxies", "CIDRS",
      "comma-separated networks (10.0.0.0/8, ::1) whose X-Forwarded-For names the client; from any other peer "
      "the header is ignored",
@@ -522,6 +546,7 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
       {Command::relay, "relay", "outbox → RabbitMQ only"},
       {Command::consume, "consume", "one built-in consumer: consume NAME (consume --list names them)"},
       {Command::migrate, "migrate", "apply schema migrations"},
+      {Command::worker, "worker", "Create_User jobs only (Bull queue on Redis: needs --redis-url)"},
   };
   std::string consumer_name;
   bool list_consumers = false;
@@ -550,7 +575,7 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
 
   auto selected = app.get_subcommands();
   if (selected.empty())
-    return usage_error("a command is required: serve, relay, consume NAME or migrate (see --help)");
+    return usage_error("a command is required: serve, worker, relay, consume NAME or migrate (see --help)");
 
   Loaded loaded;
   Settings& s = loaded.settings;
