@@ -288,8 +288,10 @@ class Server extends EventEmitter {
   // db: 'sqlite' | 'mysql' (default: REGISTRAR_TEST_DB, else sqlite). With 'mysql', `mariadb` names
   // the server to use (a MariaDb; default: this process's shared one) and the Server gets a fresh
   // database on it on first start, kept across restarts and dropped by dispose().
-  constructor({ dataDir, args = [], env = {}, weakArgon2 = true, db = TEST_DB, mariadb: mdb } = {}) {
+  // command: 'serve' (default), or 'worker' (no HTTP: ready at its "worker ready" log line).
+  constructor({ dataDir, args = [], env = {}, weakArgon2 = true, db = TEST_DB, mariadb: mdb, command = 'serve' } = {}) {
     super();
+    this.command = command;
     this.setMaxListeners(100);
     this.db = db;
     this.mariadb = mdb || null;
@@ -336,7 +338,9 @@ class Server extends EventEmitter {
     }
     this.runs += 1;
     const run = this.runs;
-    const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir];
+    const args = this.command === 'serve'
+      ? ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir]
+      : [this.command, '--data-dir', this.dataDir];
     if (this.db === 'mysql') args.push('--database-url', this.databaseUrl);
     const env = { ...process.env, ...this.extraEnv };
     if (this.weakArgon2) {
@@ -377,6 +381,13 @@ class Server extends EventEmitter {
       });
     }
     try {
+      if (this.command !== 'serve') {
+        await Promise.race([
+          this.waitForLog((l) => l.msg === 'worker ready' && l.run === run, { timeoutMs: START_TIMEOUT_MS, what: 'the "worker ready" log line' }),
+          spawnError,
+        ]);
+        return this;
+      }
       const listening = await Promise.race([
         this.waitForLog((l) => l.msg === 'listening' && l.run === run, { timeoutMs: START_TIMEOUT_MS, what: 'the "listening" log line' }),
         spawnError,
