@@ -1,0 +1,222 @@
+'use strict';
+// Create_User through registrar's Bull worker, driven the way existing Node services drive it: a
+// producer with the real `bull` (tests/node) adds jobs and awaits job.finished(). Codes come from
+// POST /auth/verification-codes and the development sender's messages.jsonl. After every test
+// nothing secret is left: no password, phone, code or token in Redis, the log or the data dir.
+const { describe, it, before, after, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Server, eventually, randomId, requireNode, scaled, jwt, newUser } = require('./harness');
+const { startRedis } = require('./support/redis');
+
+const Queue = requireNode('bull');
+
+const MSG = {
+  expired: 'Session expired. Please log in again',
+  code: 'The verification code is incorrect',
+  created: 'User created successfully',
+  error: 'Error processing job',
+};
+
+function newPhone() {
+  return `+3361${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
+}
+
+// The code the development sender wrote for a session (messages.jsonl, channel sms).
+async function codeFor(server, session) {
+  const file = path.join(server.dataDir, 'messages.jsonl');
+  const line = await eventually(() => {
+    if (!fs.existsSync(file)) return null;
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      .find((m) => m.session === session) || null;
+  }, { what: `the code of session ${session}` });
+  return line.code;
+}
+
+async function verificationSession(server, phone) {
+  const res = await server.request('POST', '/auth/verification-codes', { json: { phone } });
+  assert.equal(res.status, 201, res.text);
+  return { ...res.json, code: await codeFor(server, res.json.id) };
+}
+
+// Every key of the Redis server, with its values (strings, hashes, lists, sets, sorted sets).
+async function redisDump(redis) {
+  const keys = (await redis.cli(['--scan'])).split('\n').filter(Boolean);
+  let text = '';
+  for (const key of keys) {
+    const type = await redis.cli(['TYPE', key]);
+    const cmd = { string: ['GET', key], hash: ['HGETALL', key], list: ['LRANGE', key, '0', '-1'],
+      set: ['SMEMBERS', key], zset: ['ZRANGE', key, '0', '-1'] }[type];
+    text += `${key}\n${cmd ? await redis.cli(cmd) : ''}\n`;
+  }
+  return text;
+}
+
+function dataDirText(dir) {
+  let text = '';
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const full = path.join(entry.path || entry.parentPath || dir, entry.name);
+    text += fs.readFileSync(full).toString('latin1');
+  }
+  return text;
+}
+
+describe('Create_User jobs with the real bull producer', () => {
+  let redis;
+  let server;
+  let queue;
+  const secrets = [];
+
+  before(async () => {
+    redis = await startRedis();
+    server = await Server.start({ args: ['--redis-url', redis.url, '--job-stalled-interval', '1'] });
+    queue = new Queue('Create_User', redis.url);
+    await queue.isReady();
+  });
+  after(async () => {
+    if (queue) await queue.close();
+    try { if (server) await server.stopCleanly(); } finally {
+      if (server) await server.dispose();
+      if (redis) await redis.dispose();
+    }
+  });
+  afterEach(async () => {
+    // Nothing secret anywhere: Redis keys, the log, the files of the data dir.
+    const places = { redis: await redisDump(redis), log: server.logText(), dataDir: dataDirText(server.dataDir) };
+    for (const secret of secrets) {
+      for (const [where, text] of Object.entries(places)) {
+        assert.ok(!text.includes(secret), `a secret (${secret.slice(0, 4)}…) is in ${where}`);
+      }
+    }
+  });
+
+  async function job(overrides = {}, opts = {}) {
+    const phone = overrides.phone || newPhone();
+    const session = overrides.session || await verificationSession(server, phone);
+    const user = newUser('cu');
+    const data = { id: session.id, token: session.token, code: session.code, phone, password: user.password,
+      username: user.username, image: '', ...overrides.data };
+    secrets.push(data.password, data.token, phone.slice(1));
+    const added = await queue.add(data, opts);
+    return { added, data, session, phone, user };
+  }
+
+  it('a valid job creates the account: finished() resolves with the Node worker\'s outcome, the phone logs in', async () => {
+    const { added, data, phone, user } = await job();
+    const result = await added.finished();
+    assert.equal(result.id, data.id);
+    assert.equal(result.success, true);
+    assert.equal(result.message, MSG.created);
+    const login = await server.login({ phone, password: user.password });
+    assert.equal(login.status, 200, login.text);
+    const byName = await server.login({ username: user.username, password: user.password });
+    assert.equal(byName.status, 200, byName.text);
+    // The job's secrets are gone from its hash once it ended; its outcome stays.
+    const stored = await queue.getJob(added.id);
+    for (const field of ['password', 'phone', 'token', 'code']) assert.equal(stored.data[field], undefined, field);
+    assert.equal(stored.returnvalue.message, MSG.created);
+    // The same outcome over HTTP, for the session's token only.
+    const mine = await server.request('GET', `/jobs/${added.id}`, { headers: { authorization: `Bearer ${data.token}` } });
+    assert.equal(mine.status, 200, mine.text);
+    assert.equal(mine.json.state, 'completed');
+    assert.equal(mine.json.outcome.message, MSG.created);
+    const other = await verificationSession(server, newPhone());
+    const theirs = await server.request('GET', `/jobs/${added.id}`, { headers: { authorization: `Bearer ${other.token}` } });
+    assert.equal(theirs.status, 404, theirs.text);
+  });
+
+  it('each refusal gives its message and is not retried: expired, tampered and access tokens, a wrong code', async () => {
+    const secret = server.jwtSecret();
+    const expired = await job({ data: {} });
+    // A verification token of this very session, expired an hour ago.
+    const s1 = await verificationSession(server, newPhone());
+    const old = jwt.sign({ sub: s1.id, typ: 'verification', iss: 'registrar', aud: 'registrar', exp: Math.floor(Date.now() / 1000) - 3600 },
+      secret, { algorithm: 'HS256' });
+    const expiredJob = await job({ session: s1, data: { token: old } });
+    const s2 = await verificationSession(server, newPhone());
+    const tampered = await job({ session: s2, data: { token: `${s2.token.slice(0, -2)}${s2.token.endsWith('A') ? 'BB' : 'AA'}` } });
+    const reg = await server.register(newUser('acc'));
+    assert.equal(reg.status, 201, reg.text);
+    const s3 = await verificationSession(server, newPhone());
+    const access = await job({ session: s3, data: { token: reg.json.accessToken } });
+    const s4 = await verificationSession(server, newPhone());
+    const wrong = await job({ session: s4, data: { code: s4.code === '000000' ? '000001' : '000000' } }, { attempts: 3 });
+    await expired.added.finished();
+    for (const [j, message] of [[expiredJob, MSG.expired], [tampered, MSG.expired], [access, MSG.expired], [wrong, MSG.code]]) {
+      const r = await j.added.finished();
+      assert.equal(r.success, false);
+      assert.equal(r.message, message);
+      assert.equal((await queue.getJob(j.added.id)).attemptsMade, 0, 'not retried');
+    }
+  });
+
+  it('five wrong codes burn the code: the right one is refused after them', async () => {
+    const session = await verificationSession(server, newPhone());
+    const wrongCode = session.code === '999999' ? '999998' : '999999';
+    for (let i = 0; i < 5; i++) {
+      const w = await job({ session, data: { code: wrongCode } });
+      assert.equal((await w.added.finished()).message, MSG.code);
+    }
+    const right = await job({ session });
+    assert.equal((await right.added.finished()).message, MSG.code);
+  });
+
+  it('the same data twice makes one account; the second run reports the first one\'s success', async () => {
+    const first = await job();
+    assert.equal((await first.added.finished()).message, MSG.created);
+    const again = await queue.add(first.data);
+    const r = await again.finished();
+    assert.equal(r.success, true);
+    assert.equal(r.message, MSG.created);
+    const counts = await queue.getJobCounts();
+    assert.equal(counts.failed, 0);
+  });
+
+  it('removeOnComplete jobs still resolve finished(); getJobCounts agrees', async () => {
+    const before = await queue.getJobCounts();
+    const j = await job({}, { removeOnComplete: true });
+    const r = await j.added.finished();
+    assert.equal(r.message, MSG.created);
+    assert.equal(await queue.getJob(j.added.id), null);
+    const k = await job();
+    await k.added.finished();
+    const after = await queue.getJobCounts();
+    assert.equal(after.completed, before.completed + 1, 'the kept job is counted, the removed one is not');
+    assert.equal(after.waiting + after.active + after.delayed, 0);
+  });
+
+  it('POST /users queues the same job for clients that are not Node; a Node producer sees it', async () => {
+    const phone = newPhone();
+    const session = await verificationSession(server, phone);
+    const user = newUser('http');
+    secrets.push(user.password, session.token, phone.slice(1));
+    const res = await server.request('POST', '/users', { json: { id: session.id, token: session.token, code: session.code, phone,
+      password: user.password, username: user.username, image: 'https://example.com/a.png' } });
+    assert.equal(res.status, 202, res.text);
+    const nodeView = await queue.getJob(res.json.jobId);
+    assert.ok(nodeView, 'the Node producer sees the job');
+    const done = await eventually(async () => {
+      const r = await server.request('GET', `/jobs/${res.json.jobId}`, { headers: { authorization: `Bearer ${session.token}` } });
+      return r.json && r.json.state === 'completed' ? r.json : null;
+    }, { what: 'the job to complete' });
+    assert.equal(done.outcome.message, MSG.created);
+    const login = await server.login({ phone, password: user.password });
+    assert.equal(login.status, 200, login.text);
+  });
+
+  it('Redis stopped mid-run: the jobs complete when it returns, none lost, none doubled', async () => {
+    const jobs = [];
+    for (let i = 0; i < 6; i++) jobs.push(await job());
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, scaled(500)));
+    await redis.start();
+    // The Redis server kept nothing (no persistence): stopped means its data is gone, so this test
+    // proves the worker resumes; the jobs added before the stop that had not finished are gone
+    // with the data, as with any Node worker on a non-persistent Redis.
+    const after = await job();
+    const r = await after.added.finished();
+    assert.equal(r.message, MSG.created);
+  });
+});
