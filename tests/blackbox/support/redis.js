@@ -99,7 +99,9 @@ class RedisServer {
       `dir ${this.dir}`,
       `logfile ${path.join(this.dir, 'redis.log')}`,
       'save ""',
-      'appendonly no',
+      // persistent: every write in the append-only file, fsynced, so a stop (or a kill) loses
+      // nothing, as a production Redis that holds a job queue is set up.
+      ...(this.persistent ? ['appendonly yes', 'appendfsync always'] : ['appendonly no']),
       'daemonize no',
       'enable-debug-command local',
     ];
@@ -199,11 +201,13 @@ class RedisServer {
 }
 
 // A started server. Options: password (requirepass), acl: { user, password } (an ACL user with every
-// permission), tls (TLS only; certificates made with the openssl CLI), port (default: a free one).
-async function startRedis({ password = '', acl = null, tls = false, port = 0 } = {}) {
+// permission), tls (TLS only; certificates made with the openssl CLI), port (default: a free one),
+// persistent (an fsynced append-only file: what was written survives stop/start and kill).
+async function startRedis({ password = '', acl = null, tls = false, port = 0, persistent = false } = {}) {
   if (!fs.existsSync(SERVER)) throw new Error(`${SERVER} not found (apt-get install redis-server)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-redis-'));
   const server = new RedisServer({ port: port || await freePort(), dir, password, acl, tls });
+  server.persistent = persistent;
   try {
     if (tls) makeCertificates(dir);
     server.writeConfig();
