@@ -95,6 +95,7 @@ struct Jobs {
   unsigned concurrency = 0;                // jobs run at once by this process's worker; 0 = number of cores
   bool worker_in_serve = true;             // serve runs the worker too (false: only `registrar worker` does)
   std::chrono::milliseconds stalled_interval{30'000};  // Bull's stalledInterval: the stalled-job check
+  std::chrono::milliseconds lock_duration{30'000};     // Bull's lockDuration (renewed every half of it)
   // Options of the jobs POST /users queues (a Node producer gives its own).
   int attempts = 3;
   std::string backoff_type = "exponential";

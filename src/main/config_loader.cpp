@@ -305,6 +305,16 @@ const Spec kSpecs[] = {
        s.jobs.stalled_interval = secs;
        return std::nullopt;
      }},
+    {"job-lock-duration", "SECONDS",
+     "a running job's lock (Bull's lockDuration, renewed every half of it): a job whose worker died runs again "
+     "this long after (2 to 3600)",
+     "30", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::chrono::seconds secs{};
+       if (auto r = set_seconds(v, 2, 3600, secs)) return r;
+       s.jobs.lock_duration = secs;
+       return std::nullopt;
+     }},
     {"job-attempts", "N", "runs of a job queued by POST /users before it ends with an error (1 to 20)", "3", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
        unsigned n = 0;

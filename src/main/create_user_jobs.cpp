@@ -18,6 +18,7 @@ std::unique_ptr<ports::JobQueue> make_queue(const config::Settings& s, adapters:
   options.prefix = s.jobs.bull_prefix;
   options.queue = s.jobs.bull_queue;
   options.stalled_interval = s.jobs.stalled_interval;
+  options.lock_duration = s.jobs.lock_duration;
   return std::make_unique<adapters::bull::BullQueue>(*client, *blocking, options);
 }
 
@@ -41,6 +42,7 @@ CreateUserJobs::CreateUserJobs(const config::Settings& settings, const app::Crea
       run_{.pipeline = pipeline, .queue = *queue_, .notifier = notifier_},
       submit_{.queue = *queue_, .options = default_job_options(settings.jobs)} {
   worker_options_.concurrency = static_cast<int>(settings.jobs.concurrency);
+  worker_options_.lock_renew_interval = settings.jobs.lock_duration / 2;
   description_ = client_ ? "bull " + settings.jobs.bull_prefix + ":" + settings.jobs.bull_queue + " on " +
                                adapters::redis::Url::parse(settings.redis_url).redacted()
                          : "in-process";
