@@ -1,5 +1,8 @@
 #include "main/create_user_jobs.hpp"
 
+#include <algorithm>
+#include <thread>
+
 namespace registrar {
 
 namespace {
@@ -41,7 +44,9 @@ CreateUserJobs::CreateUserJobs(const config::Settings& settings, const app::Crea
       notifier_(log),
       run_{.pipeline = pipeline, .queue = *queue_, .notifier = notifier_},
       submit_{.queue = *queue_, .options = default_job_options(settings.jobs)} {
-  worker_options_.concurrency = static_cast<int>(settings.jobs.concurrency);
+  // Each job hashes a password: as many at once as cores, like the sign-up path, by default.
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  worker_options_.concurrency = static_cast<int>(settings.jobs.concurrency == 0 ? cores : settings.jobs.concurrency);
   worker_options_.lock_renew_interval = settings.jobs.lock_duration / 2;
   description_ = client_ ? "bull " + settings.jobs.bull_prefix + ":" + settings.jobs.bull_queue + " on " +
                                adapters::redis::Url::parse(settings.redis_url).redacted()
