@@ -226,3 +226,77 @@ describe('Create_User jobs with the real bull producer', () => {
     for (const j of jobs) assert.equal(completed.filter((c) => c.data.id === j.data.id).length, 1, 'one job per submit');
   });
 });
+
+describe('Create_User workers as separate processes', () => {
+  let redis;
+  let api;
+  let queue;
+
+  before(async () => {
+    redis = await startRedis({ persistent: true });
+    // The API issues codes and serves logins; it runs no worker of its own here.
+    api = await Server.start({ args: ['--redis-url', redis.url, '--worker-in-serve', 'false'] });
+    queue = new Queue('Create_User', redis.url);
+    await queue.isReady();
+  });
+  after(async () => {
+    if (queue) await queue.close();
+    try { if (api) await api.stopCleanly(); } finally {
+      if (api) await api.dispose();
+      if (redis) await redis.dispose();
+    }
+  });
+
+  function worker(extraArgs = [], opts = {}) {
+    // Same data dir (SQLite file, keys, JWT secret) as the API: one deployment.
+    return Server.start({ command: 'worker', dataDir: api.dataDir,
+      args: ['--redis-url', redis.url, '--job-stalled-interval', '1', '--job-lock-duration', '2', ...extraArgs], ...opts });
+  }
+
+  async function submit() {
+    const phone = newPhone();
+    const session = await verificationSession(api, phone);
+    const user = newUser('wk');
+    const data = { id: session.id, token: session.token, code: session.code, phone, password: user.password, username: user.username, image: '' };
+    return { added: await queue.add(data), data, phone, user };
+  }
+
+  it('two workers on one queue: every job runs to one outcome, one account each', async () => {
+    const a = await worker();
+    const b = await worker();
+    try {
+      const jobs = [];
+      for (let i = 0; i < 12; i++) jobs.push(await submit());
+      for (const j of jobs) assert.equal((await j.added.finished()).message, MSG.created);
+      for (const j of jobs) {
+        const login = await api.login({ phone: j.phone, password: j.user.password });
+        assert.equal(login.status, 200, login.text);
+      }
+      const ran = [a, b].map((w) => w.logs.filter((l) => l.msg === 'notification').length);
+      assert.equal(ran[0] + ran[1], jobs.length, `each job notified once (${ran})`);
+    } finally {
+      await a.stopCleanly();
+      await b.stopCleanly();
+    }
+  });
+
+  it('a worker killed -9 mid-job: the job completes once after the stall interval, one account', async () => {
+    // A slow hash (256 MiB, 16 passes: seconds) keeps the job running long enough to be killed in it.
+    const slow = await worker(['--argon2-memory-kib', '262144', '--argon2-iterations', '16'], { weakArgon2: false });
+    const j = await submit();
+    await eventually(async () => (await redis.cli(['LRANGE', 'bull:Create_User:active', '0', '-1'])).split('\n').includes(String(j.added.id)),
+      { what: 'the job to be active', timeoutMs: scaled(10_000), intervalMs: 10 });
+    await slow.stop({ signal: 'SIGKILL' });
+    const rescuer = await worker();
+    try {
+      const r = await j.added.finished();
+      assert.equal(r.message, MSG.created);
+      const login = await api.login({ phone: j.phone, password: j.user.password });
+      assert.equal(login.status, 200, login.text);
+      assert.equal((await queue.getJob(j.added.id)).stacktrace.length >= 0, true);
+    } finally {
+      await rescuer.stopCleanly();
+      await slow.dispose();
+    }
+  });
+});
