@@ -620,6 +620,28 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
                          origin_suffix(value->origin) + "): " + *reason);
     }
   }
+  // The Node Create_User service's variables, for a deployment that replaces it in place.
+  //  - PORT: the port to listen on, unless --listen / REGISTRAR_LISTEN says otherwise. The host stays
+  //    the default (loopback): listening on every interface is a choice to make with --listen.
+  //  - PORT_ENCRYPT: that service's separate encryption service. Nothing to connect to here: a note
+  //    says so (passwords are hashed, phones sealed, in process).
+  if (!layers.find("listen", env_name("listen"))) {
+    if (auto port = layers.env_or_dotenv("PORT")) {
+      std::uint16_t p = 0;
+      if (set_uint(port->text, 1, 65535, p))
+        return usage_error("invalid PORT " + quote_value(port->text) + " (from " + origin_name(port->origin) +
+                           "): expected a port number 1 to 65535");
+      s.listen.port = p;
+      loaded.notes.push_back("listening on port " + port->text + " from PORT (the Node service's variable); host " +
+                             s.listen.host + " (set --listen HOST:PORT to choose the interface)");
+    }
+  }
+  if (layers.env_or_dotenv("PORT_ENCRYPT")) {
+    loaded.notes.push_back(
+        "PORT_ENCRYPT is set (the Node service's encryption service): registrar needs none — passwords are hashed "
+        "with argon2id and phone numbers sealed with XChaCha20-Poly1305 inside registrar; the variable is ignored");
+  }
+
   if (!database_given) {
     s.database.kind = Database::Kind::sqlite;
     s.database.sqlite_path = s.data_dir / "registrar.db";

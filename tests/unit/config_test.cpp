@@ -681,3 +681,36 @@ TEST(Config, LogFailureIntervalIsInSeconds) {
 }
 
 }  // namespace
+
+TEST(Config, TheNodeServicesPortVariableSetsThePortUnlessListenIsGiven) {
+  auto l = loaded({"serve"}, Environment{{"PORT", "3000"}});
+  EXPECT_EQ(l.settings.listen.port, 3000);
+  EXPECT_EQ(l.settings.listen.host, "127.0.0.1");
+  EXPECT_EQ(settings({"serve"}, {}, DotEnv{{"PORT", "3001"}}).listen.port, 3001);
+  EXPECT_EQ(settings({"serve"}, Environment{{"PORT", "3000"}, {"REGISTRAR_LISTEN", "127.0.0.1:4000"}}).listen.port, 4000);
+  EXPECT_EQ(settings({"serve", "--listen", "127.0.0.1:5000"}, Environment{{"PORT", "3000"}}).listen.port, 5000);
+  EXPECT_NE(usage_error({"serve"}, Environment{{"PORT", "http"}}).find("PORT"), std::string::npos);
+  EXPECT_NE(usage_error({"serve"}, Environment{{"PORT", "70000"}}).find("1 to 65535"), std::string::npos);
+}
+
+TEST(Config, PortEncryptIsAnsweredWithANoteThatEncryptionIsBuiltIn) {
+  auto l = loaded({"serve"}, Environment{{"PORT_ENCRYPT", "3002"}});
+  bool noted = false;
+  for (const auto& n : l.notes) noted = noted || n.find("PORT_ENCRYPT") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST(Config, JobSettings) {
+  auto s = settings({"worker", "--bull-prefix", "q", "--bull-queue", "Other", "--job-concurrency", "3",
+                     "--job-stalled-interval", "5", "--job-lock-duration", "4", "--job-attempts", "2", "--worker-in-serve",
+                     "false"});
+  EXPECT_EQ(s.command, registrar::config::Command::worker);
+  EXPECT_EQ(s.jobs.bull_prefix, "q");
+  EXPECT_EQ(s.jobs.bull_queue, "Other");
+  EXPECT_EQ(s.jobs.concurrency, 3u);
+  EXPECT_EQ(s.jobs.stalled_interval, std::chrono::seconds(5));
+  EXPECT_EQ(s.jobs.lock_duration, std::chrono::seconds(4));
+  EXPECT_EQ(s.jobs.attempts, 2);
+  EXPECT_FALSE(s.jobs.worker_in_serve);
+  EXPECT_NE(usage_error({"serve", "--job-lock-duration", "1"}).find("2 to 3600"), std::string::npos);
+}
