@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Create_User jobs, registrar's worker next to the Node peer's (../shared/peers/node-seed/worker.js),
+# fed by the same Node producer (node-seed's produce.js: `bull` queue.add + job.finished(), codes
+# written plain under each session id, tokens signed with the shared secret) on one Redis and one
+# MariaDB — registrar in its drop-in settings, as it would replace that worker.
+#
+#   bench/jobs.sh [ROUNDS]     default 3 interleaved rounds (node, registrar, node, registrar, …)
+#
+# Each round measures, for both workers: jobs/s at the production argon2id cost (m=19 MiB, t=2),
+# with the argon2id ceiling of the machine (argon2_ceiling --memory reused, before the round) for
+# the ratio; and jobs/s with hashing excluded from both (the Node worker's HASH=0, SHA-256; registrar
+# at argon2's smallest cost, 8 KiB and one pass, allowed by REGISTRAR_ALLOW_WEAK_ARGON2 for
+# benchmarks and tests only): the queue's own overhead. Prints the medians and writes
+# bench/results/jobs-latest.md.
+#
+# Environment: N (jobs per run, 300), N_NOHASH (2000), SKIP_BUILD=1, SKIP_INSTALL=1,
+# PEER_DIR (<repo>/../shared/peers/node-seed). node-seed's worker connects to MariaDB on
+# 127.0.0.1:3306 (it has no port setting): the private MariaDB takes that port, which must be free.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME="jobs bench"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
+ROUNDS=${1:-3}
+N=${N:-300}
+N_NOHASH=${N_NOHASH:-2000}
+PEER_DIR=${PEER_DIR:-$REPO/../shared/peers/node-seed}
+PEER_RUN=${XDG_CACHE_HOME:-$HOME/.cache}/registrar-bench/node-seed-jobs
+BUILD_DIR=$REPO/build-release
+QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15} QUIET_TIMEOUT=${QUIET_TIMEOUT:-120}
+SECRET=peer-secret-peer-secret-peer-secret-32
+WORK=$(mktemp -d /tmp/registrar-jobsbench.XXXXXX)
+PIDS=()
+cleanup() {
+  local rc=$? i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  "$REPO/scripts/mariadb-private.sh" purge "$WORK/mariadb" >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+  if [[ $rc -ne 0 ]]; then echo "jobs bench: failed (exit $rc); logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not $ROUNDS"
+if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+  "$REPO/scripts/install-deps.sh" >/dev/null
+fi
+[[ -f $PEER_DIR/worker.js ]] || die "the Node peer is not at $PEER_DIR (set PEER_DIR)"
+mkdir -p "$PEER_RUN"
+cp "$PEER_DIR"/{worker.js,produce.js,package.json,package-lock.json} "$PEER_RUN/"
+if ! cmp -s "$PEER_DIR/package-lock.json" "$PEER_RUN/.installed-lock.json"; then
+  log "npm ci (node-seed peer) in $PEER_RUN"
+  (cd "$PEER_RUN" && { npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+    || npm install --no-audit --no-fund --loglevel=error >/dev/null; })
+  cp "$PEER_DIR/package-lock.json" "$PEER_RUN/.installed-lock.json"
+fi
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  log "building registrar (Release) in $BUILD_DIR"
+  CMAKE_ARGS="${CMAKE_ARGS:-} -DREGISTRAR_BUILD_TESTS=OFF -DREGISTRAR_BUILD_BENCH=ON" \
+    "$REPO/scripts/build.sh" Release "$BUILD_DIR" >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log" >&2; die "build failed"; }
+fi
+
+log "starting a private MariaDB on 127.0.0.1:3306 and a private Redis"
+(exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && die "127.0.0.1:3306 is taken (node-seed's worker can only use that port)"
+DB_URL=$("$REPO/scripts/mariadb-private.sh" start "$WORK/mariadb" 3306)
+mariadb --no-defaults --socket="$WORK/mariadb/mysqld.sock" -uroot -e "CREATE DATABASE IF NOT EXISTS peer; CREATE USER IF NOT EXISTS 'peer'@'127.0.0.1' IDENTIFIED BY 'peer'; CREATE USER IF NOT EXISTS 'peer'@'localhost' IDENTIFIED BY 'peer'; GRANT ALL ON peer.* TO 'peer'@'127.0.0.1'; GRANT ALL ON peer.* TO 'peer'@'localhost';"
+REDIS_PORT=$(free_port)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_until 10 "Redis" redis-cli -p "$REDIS_PORT" ping
+
+ceiling() { "$BUILD_DIR/argon2_ceiling" --processes "$(nproc)" --memory reused --seconds 4 | sed -n 's/^RESULT .*hashes_per_sec=\([0-9.]*\).*/\1/p'; }
+
+# One run: start the worker ($1: node | registrar, $2: hash | nohash), produce $3 jobs, print jobs/s.
+run_once() {
+  local who=$1 mode=$2 n=$3 db=0 pid out
+  [[ $who == registrar ]] && db=1
+  redis-cli -p "$REDIS_PORT" -n "$db" flushdb >/dev/null
+  local url="redis://127.0.0.1:$REDIS_PORT/$db"
+  if [[ $who == node ]]; then
+    (cd "$PEER_RUN" && exec env REDIS_URL="$url" JWT_SECRET="$SECRET" HASH=$([[ $mode == hash ]] && echo 1 || echo 0) node worker.js) \
+      >"$WORK/worker-$who.log" 2>&1 &
+    pid=$!
+    wait_until 30 "the Node worker" grep -q 'peer worker ready' "$WORK/worker-$who.log"
+  else
+    local weak=()
+    [[ $mode == nohash ]] && weak=(--argon2-memory-kib 8 --argon2-iterations 1)
+    REGISTRAR_ALLOW_WEAK_ARGON2=1 REGISTRAR_JWT_SECRET="$SECRET" "$BUILD_DIR/registrar" worker \
+      --data-dir "$WORK/registrar-data" --database-url "$DB_URL" --redis-url "$url" --access-log false \
+      --code-layout node --accept-foreign-tokens true "${weak[@]}" >"$WORK/worker-$who.log" 2>&1 &
+    pid=$!
+    wait_until 30 "registrar's worker" grep -q '"msg":"worker ready"' "$WORK/worker-$who.log"
+  fi
+  PIDS+=("$pid")
+  out=$(cd "$PEER_RUN" && REDIS_URL="$url" JWT_SECRET="$SECRET" N="$n" node produce.js)
+  stop_pid "$pid"
+  echo "$out" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const r=JSON.parse(s);if(r.ok!==r.jobs)console.error(`only ${r.ok} of ${r.jobs} jobs succeeded`);console.log(r.jobsPerSecond)})'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+declare -A R
+for r in $(seq "$ROUNDS"); do
+  wait_quiet "round $r"
+  c=$(ceiling)
+  R[ceiling]+="$c "
+  for mode in hash nohash; do
+    n=$N; [[ $mode == nohash ]] && n=$N_NOHASH
+    for who in node registrar; do
+      v=$(run_once "$who" "$mode" "$n")
+      R[$who-$mode]+="$v "
+      echo "round $r: $who $mode: $v jobs/s (ceiling $c hashes/s)" >&2
+    done
+  done
+done
+
+m() { tr ' ' '\n' <<<"${R[$1]}" | grep -v '^$' | median; }
+CEIL=$(m ceiling) RH=$(m registrar-hash) NH=$(m node-hash) RN=$(m registrar-nohash) NN=$(m node-nohash)
+mkdir -p "$REPO/bench/results"
+OUT=$REPO/bench/results/jobs-latest.md
+{
+  echo "# Create_User jobs: registrar worker vs node-seed worker.js — $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "registrar $(git -C "$REPO" rev-parse --short HEAD), $ROUNDS interleaved rounds, medians (per round: ${R[registrar-hash]}/ ${R[node-hash]}/ ${R[registrar-nohash]}/ ${R[node-nohash]}); producer: node-seed produce.js (N=$N, N=$N_NOHASH without hashing); one MariaDB, one Redis."
+  echo
+  echo "| measure | registrar | Node worker | registrar / Node | target |"
+  echo "|---|---:|---:|---:|---|"
+  echo "| jobs/s, argon2id m=19 MiB t=2 | $RH | $NH | $(awk -v a="$RH" -v b="$NH" 'BEGIN { printf "%.2f×", a / b }') | |"
+  echo "| vs argon2 ceiling ($CEIL hashes/s) | $(pct "$RH" "$CEIL") | $(pct "$NH" "$CEIL") | | ≥ 90 % $(mark "$(awk -v a="$RH" -v b="$CEIL" 'BEGIN { print (a >= 0.9 * b) }')") |"
+  echo "| jobs/s, hashing excluded (queue overhead) | $RN | $NN | $(awk -v a="$RN" -v b="$NN" 'BEGIN { printf "%.2f×", a / b }') | ≥ 5× $(mark "$(awk -v a="$RN" -v b="$NN" 'BEGIN { print (a >= 5 * b) }')") |"
+} >"$OUT"
+cat "$OUT"
