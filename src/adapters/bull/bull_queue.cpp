@@ -307,11 +307,11 @@ std::optional<ports::JobStatus> BullQueue::status(std::string_view job_id) {
 // --- worker side ----------------------------------------------------------------------------
 
 std::optional<ports::Job> BullQueue::take(milliseconds wait) {
-  if (!drained_.load()) {
+  if (!drained_.load() || wait <= milliseconds(0)) {
     if (auto job = move_to_active("")) return job;
     drained_.store(true);
+    if (wait <= milliseconds(0)) return std::nullopt;
   }
-  if (wait <= milliseconds(0)) return move_to_active("");
   // Queue#getNextJob when drained: BRPOPLPUSH wait → active, then moveToActive(id). One thread at
   // a time blocks on the connection; the others wait here, as long as they were willing to.
   std::unique_lock lock(blocking_mutex_, std::defer_lock);
