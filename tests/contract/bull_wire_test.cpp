@@ -4,7 +4,7 @@
 // queue.add + job.finished() resolve with our return value and reject with our failure reason,
 // getJobCounts() agrees, removeOnComplete jobs still resolve, exponential backoff with attempts 3
 // completes on the third run, and jobs go both ways (our add() seen by Node's getJob, Node's add
-// taken by us).
+// taken by us), and a Node worker (queue.process) shares the queue with ours, each job run once.
 #include <gtest/gtest.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <string>
@@ -174,6 +175,28 @@ TEST_F(BullWire, ExponentialBackoffWithThreeAttemptsCompletesOnTheThirdRun) {
   EXPECT_EQ(out.at("stacktrace").as_array().size(), 2u);
   EXPECT_GE(out.at("elapsed").to_number<double>(), 200 + 600);  // bull's backoffs: 200 ms, then 600 ms
   EXPECT_EQ(out.at("counts"), json::parse(R"({"waiting":0,"active":0,"completed":1,"failed":0,"delayed":0,"paused":0})"));
+}
+
+TEST_F(BullWire, ANodeWorkerAndOursShareTheQueueEachJobRunsOnce) {
+  start_worker();
+  const auto out = run_node("mixed");
+  const auto& ids = out.at("ids").as_array();
+  ASSERT_EQ(ids.size(), 40u);
+  std::map<std::string, int> node_runs;
+  for (const auto& id : out.at("byNode").as_array()) ++node_runs[id_of(id)];
+  int ours = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string id = id_of(ids[i]);
+    EXPECT_EQ(runs(id) + node_runs[id], 1) << "job " << id;
+    ours += runs(id);
+    const auto& result = out.at("results").as_array()[i].as_object();
+    ASSERT_TRUE(result.contains("resolved")) << json::serialize(result);
+    const auto& value = result.at("resolved").as_object();
+    const std::string returned_by = value.contains("by") ? "node" : "registrar";
+    EXPECT_EQ(returned_by, runs(id) == 1 ? "registrar" : "node") << "job " << id;
+  }
+  EXPECT_EQ(out.at("counts").as_object().at("completed"), 40);
+  std::printf("mixed queue: %d jobs run by registrar, %d by Node\n", ours, 40 - ours);
 }
 
 TEST_F(BullWire, OurAddIsSeenByNodesGetJob) {
