@@ -1,6 +1,7 @@
 // Wire compatibility of the Bull queue with Node's real `bull` (4.16.5, from tests/node's
 // lockfile): registrar's worker (JobWorker on BullQueue, with a handler double) serves a Node
-// producer (tests/node/bull_wire.js) on a private redis-server, with no Node worker anywhere:
+// producer (tests/node/bull_wire.js) on a private redis-server, with no Node worker (but in the
+// mixed test):
 // queue.add + job.finished() resolve with our return value and reject with our failure reason,
 // getJobCounts() agrees, removeOnComplete jobs still resolve, exponential backoff with attempts 3
 // completes on the third run, and jobs go both ways (our add() seen by Node's getJob, Node's add
@@ -71,7 +72,9 @@ class BullWire : public ::testing::Test {
     c.command({"FLUSHALL"}).throw_if_error();
     client_ = std::make_unique<adapters::redis::Client>(url_);
     blocking_ = std::make_unique<adapters::redis::Client>(url_);
-    queue_ = std::make_unique<adapters::bull::BullQueue>(*client_, *blocking_);
+    events_ = std::make_unique<adapters::redis::Subscriber>(url_);
+    queue_ = std::make_unique<adapters::bull::BullQueue>(*client_, *blocking_, adapters::bull::BullQueueOptions{},
+                                                         events_.get());
   }
   void TearDown() override {
     if (worker_) worker_->stop();
@@ -110,6 +113,7 @@ class BullWire : public ::testing::Test {
   adapters::logging::Logger log_{"error"};
   adapters::redis::Url url_;
   std::unique_ptr<adapters::redis::Client> client_, blocking_;
+  std::unique_ptr<adapters::redis::Subscriber> events_;
   std::unique_ptr<adapters::bull::BullQueue> queue_;
   std::unique_ptr<adapters::jobs::JobWorker> worker_;
   std::mutex mutex_;
@@ -197,6 +201,19 @@ TEST_F(BullWire, ANodeWorkerAndOursShareTheQueueEachJobRunsOnce) {
   }
   EXPECT_EQ(out.at("counts").as_object().at("completed"), 40);
   std::printf("mixed queue: %d jobs run by registrar, %d by Node\n", ours, 40 - ours);
+}
+
+// Node's add() publishes the delayed job's due time; the worker (asleep for its 5 s guard
+// interval, the delayed set being empty) wakes and promotes the job when it is due.
+TEST_F(BullWire, ANodeProducersDelayedJobRunsWhenDue) {
+  start_worker();
+  std::this_thread::sleep_for(200ms);  // the worker's first maintenance is done: it sleeps
+  const auto out = run_node("delayed");
+  EXPECT_EQ(out.at("stateBefore"), "delayed");
+  EXPECT_TRUE(out.at("result").as_object().contains("resolved")) << json::serialize(out);
+  const double elapsed = out.at("elapsed").to_number<double>();
+  EXPECT_GE(elapsed, 1500);
+  EXPECT_LT(elapsed, 1500 + 1500) << "promoted late (by the guard interval, not when due)";
 }
 
 TEST_F(BullWire, OurAddIsSeenByNodesGetJob) {

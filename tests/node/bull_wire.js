@@ -73,6 +73,14 @@ const scenarios = {
     const results = await Promise.all(jobs.map((job) => settle(job.finished())));
     return { ids: jobs.map((j) => String(j.id)), byNode, results, counts: await queue.getJobCounts() };
   },
+  // A delayed job (opts.delay): runs when due, not a guard interval later.
+  async delayed(queue) {
+    const started = Date.now();
+    const job = await queue.add({ behaviour: 'ok' }, { delay: 1500 });
+    const stateBefore = await job.getState();
+    const result = await settle(job.finished());
+    return { result, stateBefore, elapsed: Date.now() - started };
+  },
   // A job registrar added (POST /users with Redis) as Node sees it.
   async getJob(queue) {
     const job = await queue.getJob(args[0]);
