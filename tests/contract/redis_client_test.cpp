@@ -133,6 +133,7 @@ TEST_F(RedisClientTest, CommandsAndRepliesOfEveryType) {
   // Commands that would change the shared connection are refused before anything is sent.
   EXPECT_THROW(client.command({"SELECT", "1"}), std::invalid_argument);
   EXPECT_THROW(client.command({"subscribe", "x"}), std::invalid_argument);
+  EXPECT_THROW(client.command({"MULTI"}), std::invalid_argument);
 }
 
 TEST_F(RedisClientTest, KeysAndValuesAreBinarySafe) {

@@ -384,6 +384,11 @@ void refuse_non_command(std::string_view name) {
   for (std::string_view bad : {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC"})
     if (iequals(name, bad))
       throw std::invalid_argument("redis: " + std::string(bad) + " cannot run on a Client (use a Subscriber for pub/sub)");
+  // A transaction on a connection shared by several threads would take in their commands too.
+  for (std::string_view bad : {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"})
+    if (iequals(name, bad))
+      throw std::invalid_argument("redis: " + std::string(bad) +
+                                  " cannot run on a shared Client (use eval: a Lua script runs atomically)");
   // They change the connection for every caller sharing it, and would not survive a reconnect.
   for (std::string_view bad : {"SELECT", "AUTH", "HELLO", "RESET", "QUIT"})
     if (iequals(name, bad))
