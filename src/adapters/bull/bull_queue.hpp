@@ -66,7 +66,8 @@ class BullQueue final : public ports::JobQueue {
   // `blocking`. With `events`, the queue listens to `<prefix>:<queue>:delayed` (the next delayed
   // timestamp, published by bull's scripts) and calls on_wakeup's function, as Node's worker
   // updates its delay timer; without, a job delayed by another process is promoted at most
-  // guard_interval late. All must outlive the queue.
+  // guard_interval late. One BullQueue per Subscriber and queue name (the subscription is by
+  // channel). All must outlive the queue.
   BullQueue(redis::Client& client, redis::Client& blocking, BullQueueOptions options = {},
             redis::Subscriber* events = nullptr);
   ~BullQueue() override;
