@@ -14,6 +14,7 @@
 // what Bull's would be after a lost connection (at worst a job stays active and is found stalled).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -101,6 +102,10 @@ class JobQueue {
   // wants to run again: when the next delayed job is due, at most a guard interval (a job delayed
   // later by another process is then promoted at most that late).
   virtual std::chrono::milliseconds maintenance() = 0;
+  // `wake` is called (from any thread; it must not block) when maintenance() should run sooner
+  // than it asked: Bull, when another process delays a job (Node's worker listens to the same
+  // `delayed` message). An empty function stops the calls. Adapters without such news ignore it.
+  virtual void on_wakeup(std::function<void()> wake) {}
 };
 
 }  // namespace registrar::ports

@@ -1,10 +1,11 @@
 // Wire compatibility of the Bull queue with Node's real `bull` (4.16.5, from tests/node's
 // lockfile): registrar's worker (JobWorker on BullQueue, with a handler double) serves a Node
-// producer (tests/node/bull_wire.js) on a private redis-server, with no Node worker anywhere:
+// producer (tests/node/bull_wire.js) on a private redis-server, with no Node worker (but in the
+// mixed test):
 // queue.add + job.finished() resolve with our return value and reject with our failure reason,
 // getJobCounts() agrees, removeOnComplete jobs still resolve, exponential backoff with attempts 3
 // completes on the third run, and jobs go both ways (our add() seen by Node's getJob, Node's add
-// taken by us).
+// taken by us), and a Node worker (queue.process) shares the queue with ours, each job run once.
 #include <gtest/gtest.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <string>
@@ -70,7 +72,9 @@ class BullWire : public ::testing::Test {
     c.command({"FLUSHALL"}).throw_if_error();
     client_ = std::make_unique<adapters::redis::Client>(url_);
     blocking_ = std::make_unique<adapters::redis::Client>(url_);
-    queue_ = std::make_unique<adapters::bull::BullQueue>(*client_, *blocking_);
+    events_ = std::make_unique<adapters::redis::Subscriber>(url_);
+    queue_ = std::make_unique<adapters::bull::BullQueue>(*client_, *blocking_, adapters::bull::BullQueueOptions{},
+                                                         events_.get());
   }
   void TearDown() override {
     if (worker_) worker_->stop();
@@ -109,6 +113,7 @@ class BullWire : public ::testing::Test {
   adapters::logging::Logger log_{"error"};
   adapters::redis::Url url_;
   std::unique_ptr<adapters::redis::Client> client_, blocking_;
+  std::unique_ptr<adapters::redis::Subscriber> events_;
   std::unique_ptr<adapters::bull::BullQueue> queue_;
   std::unique_ptr<adapters::jobs::JobWorker> worker_;
   std::mutex mutex_;
@@ -174,6 +179,41 @@ TEST_F(BullWire, ExponentialBackoffWithThreeAttemptsCompletesOnTheThirdRun) {
   EXPECT_EQ(out.at("stacktrace").as_array().size(), 2u);
   EXPECT_GE(out.at("elapsed").to_number<double>(), 200 + 600);  // bull's backoffs: 200 ms, then 600 ms
   EXPECT_EQ(out.at("counts"), json::parse(R"({"waiting":0,"active":0,"completed":1,"failed":0,"delayed":0,"paused":0})"));
+}
+
+TEST_F(BullWire, ANodeWorkerAndOursShareTheQueueEachJobRunsOnce) {
+  start_worker();
+  const auto out = run_node("mixed");
+  const auto& ids = out.at("ids").as_array();
+  ASSERT_EQ(ids.size(), 40u);
+  std::map<std::string, int> node_runs;
+  for (const auto& id : out.at("byNode").as_array()) ++node_runs[id_of(id)];
+  int ours = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string id = id_of(ids[i]);
+    EXPECT_EQ(runs(id) + node_runs[id], 1) << "job " << id;
+    ours += runs(id);
+    const auto& result = out.at("results").as_array()[i].as_object();
+    ASSERT_TRUE(result.contains("resolved")) << json::serialize(result);
+    const auto& value = result.at("resolved").as_object();
+    const std::string returned_by = value.contains("by") ? "node" : "registrar";
+    EXPECT_EQ(returned_by, runs(id) == 1 ? "registrar" : "node") << "job " << id;
+  }
+  EXPECT_EQ(out.at("counts").as_object().at("completed"), 40);
+  std::printf("mixed queue: %d jobs run by registrar, %d by Node\n", ours, 40 - ours);
+}
+
+// Node's add() publishes the delayed job's due time; the worker (asleep for its 5 s guard
+// interval, the delayed set being empty) wakes and promotes the job when it is due.
+TEST_F(BullWire, ANodeProducersDelayedJobRunsWhenDue) {
+  start_worker();
+  std::this_thread::sleep_for(200ms);  // the worker's first maintenance is done: it sleeps
+  const auto out = run_node("delayed");
+  EXPECT_EQ(out.at("stateBefore"), "delayed");
+  EXPECT_TRUE(out.at("result").as_object().contains("resolved")) << json::serialize(out);
+  const double elapsed = out.at("elapsed").to_number<double>();
+  EXPECT_GE(elapsed, 1500);
+  EXPECT_LT(elapsed, 1500 + 1500) << "promoted late (by the guard interval, not when due)";
 }
 
 TEST_F(BullWire, OurAddIsSeenByNodesGetJob) {

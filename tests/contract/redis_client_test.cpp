@@ -133,6 +133,7 @@ TEST_F(RedisClientTest, CommandsAndRepliesOfEveryType) {
   // Commands that would change the shared connection are refused before anything is sent.
   EXPECT_THROW(client.command({"SELECT", "1"}), std::invalid_argument);
   EXPECT_THROW(client.command({"subscribe", "x"}), std::invalid_argument);
+  EXPECT_THROW(client.command({"MULTI"}), std::invalid_argument);
 }
 
 TEST_F(RedisClientTest, KeysAndValuesAreBinarySafe) {
@@ -488,6 +489,36 @@ TEST_F(RedisClientTest, SubscriptionsAreMadeAgainAfterTheServerRestartsAndOnConn
   ASSERT_TRUE(wait_until([&] { return exact.size() == 1 && pattern.size() == 1; }));
   EXPECT_EQ(exact.at(0).second, "j1");
   EXPECT_EQ(pattern.at(0), std::make_pair(std::string("bull:q:completed"), std::string("7")));
+}
+
+TEST_F(RedisClientTest, ASubscriptionTheServerRefusesThrowsServerErrorAndOthersStillWork) {
+  RedisServer server;
+  server.cli({"ACL", "SETUSER", "limited", "on", ">limited-pw", "~*", "resetchannels", "&allowed:*", "+@all"});
+  Url url = Url::parse(server.url());
+  url.username = "limited";
+  url.password = "limited-pw";
+  Subscriber subscriber(url, quick_options());
+  Received allowed;
+  subscriber.subscribe("allowed:1", allowed.handler());
+  try {
+    subscriber.subscribe("secret", [](std::string_view, std::string_view) {});
+    ADD_FAILURE() << "no ServerError";
+  } catch (const ServerError& e) {
+    EXPECT_NE(std::string(e.what()).find("NOPERM"), std::string::npos) << e.what();
+  }
+  Client client(Url::parse(server.url()), quick_options());
+  EXPECT_EQ(client.command({"PUBLISH", "allowed:1", "hello"}).integer, 1);
+  EXPECT_EQ(client.command({"PUBLISH", "secret", "hello"}).integer, 0);
+  ASSERT_TRUE(wait_until([&] { return allowed.size() == 1; }));
+  // A pattern goes by its name too.
+  Received by_pattern;
+  subscriber.psubscribe("allowed:*", by_pattern.handler());
+  EXPECT_EQ(client.command({"PUBLISH", "allowed:2", "x"}).integer, 1);
+  ASSERT_TRUE(wait_until([&] { return by_pattern.size() == 1; }));
+  subscriber.unsubscribe("allowed:*");
+  ASSERT_TRUE(wait_until([&] { return client.command({"PUBLISH", "allowed:2", "y"}).integer == 0; }));
+  EXPECT_EQ(by_pattern.size(), 1u);
+  EXPECT_EQ(by_pattern.at(0), std::make_pair(std::string("allowed:2"), std::string("x")));
 }
 
 }  // namespace

@@ -60,6 +60,27 @@ const scenarios = {
     return { result, elapsed, attemptsMade: after.attemptsMade, state: await after.getState(),
       stacktrace: after.stacktrace, counts: await queue.getJobCounts() };
   },
+  // A Node worker (queue.process) and registrar's on one queue: each job runs once, by either.
+  async mixed(queue) {
+    const byNode = [];
+    queue.process(2, async (job) => {
+      byNode.push(String(job.id));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return { by: 'node' };
+    });
+    const jobs = [];
+    for (let i = 0; i < 40; i++) jobs.push(await queue.add({ behaviour: 'ok', workMs: 20 }));
+    const results = await Promise.all(jobs.map((job) => settle(job.finished())));
+    return { ids: jobs.map((j) => String(j.id)), byNode, results, counts: await queue.getJobCounts() };
+  },
+  // A delayed job (opts.delay): runs when due, not a guard interval later.
+  async delayed(queue) {
+    const started = Date.now();
+    const job = await queue.add({ behaviour: 'ok' }, { delay: 1500 });
+    const stateBefore = await job.getState();
+    const result = await settle(job.finished());
+    return { result, stateBefore, elapsed: Date.now() - started };
+  },
   // A job registrar added (POST /users with Redis) as Node sees it.
   async getJob(queue) {
     const job = await queue.getJob(args[0]);

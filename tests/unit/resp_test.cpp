@@ -187,6 +187,9 @@ TEST(RespLimits, ArraysNestedTooDeepAreRefused) {
   limits.max_depth = 3;
   EXPECT_EQ(parse_all("*1\r\n*1\r\n*1\r\n:1\r\n", limits).size(), 1u);
   EXPECT_NE(refusal("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits), "");
+  // An empty array is a level too (fuzz/fuzz_resp found it was not counted).
+  EXPECT_EQ(parse_all("*1\r\n*1\r\n*0\r\n", limits).size(), 1u);
+  EXPECT_NE(refusal("*1\r\n*1\r\n*1\r\n*0\r\n", limits), "");
   // The default: a deep chain of "*1" (3 bytes each) cannot exhaust the stack.
   std::string deep;
   for (int i = 0; i < 100000; ++i) deep += "*1\r\n";

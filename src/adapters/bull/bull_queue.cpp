@@ -191,10 +191,50 @@ std::int64_t backoff_delay_ms(std::string_view type, double delay, int attempts_
   return 0;
 }
 
-BullQueue::BullQueue(redis::Client& client, redis::Client& blocking, BullQueueOptions options)
-    : client_(client), blocking_(blocking), options_(std::move(options)), token_(uuid_v4()) {
+BullQueue::BullQueue(redis::Client& client, redis::Client& blocking, BullQueueOptions options,
+                     redis::Subscriber* events)
+    : client_(client), blocking_(blocking), options_(std::move(options)), token_(uuid_v4()), events_(events) {
   if (options_.prefix.empty() || options_.queue.empty()) throw std::invalid_argument("bull: prefix and queue name are required");
   base_ = key("");
+}
+
+BullQueue::~BullQueue() {
+  bool subscribed;
+  {
+    std::lock_guard lock(wakeup_->mutex);
+    subscribed = wakeup_->subscribed;
+    wakeup_->wake = nullptr;
+  }
+  if (subscribed) {
+    try {
+      events_->unsubscribe(key("delayed"));
+    } catch (...) {
+      // Its callback only reaches the shared Wakeup, emptied above.
+    }
+  }
+}
+
+void BullQueue::on_wakeup(std::function<void()> wake) {
+  if (events_ == nullptr) return;
+  {
+    // Calls run under the mutex: once this returns, the previous function is never called again.
+    std::lock_guard lock(wakeup_->mutex);
+    wakeup_->wake = std::move(wake);
+    if (!wakeup_->wake || wakeup_->subscribed) return;
+    wakeup_->subscribed = true;
+  }
+  // Any message on the channel (a delayed job's due time, from addJob, moveToDelayed,
+  // updateDelaySet) wakes maintenance(), which reads the delayed set itself.
+  try {
+    events_->subscribe(key("delayed"), [state = wakeup_](std::string_view, std::string_view) {
+      std::lock_guard lock(state->mutex);
+      if (state->wake) state->wake();
+    });
+  } catch (const std::exception&) {
+    // Refused (ACL): maintenance() still runs every guard interval.
+    std::lock_guard lock(wakeup_->mutex);
+    wakeup_->subscribed = false;
+  }
 }
 
 std::string BullQueue::key(std::string_view name) const {
@@ -308,11 +348,11 @@ std::optional<ports::JobStatus> BullQueue::status(std::string_view job_id) {
 // --- worker side ----------------------------------------------------------------------------
 
 std::optional<ports::Job> BullQueue::take(milliseconds wait) {
-  if (!drained_.load()) {
+  if (!drained_.load() || wait <= milliseconds(0)) {
     if (auto job = move_to_active("")) return job;
     drained_.store(true);
+    if (wait <= milliseconds(0)) return std::nullopt;
   }
-  if (wait <= milliseconds(0)) return move_to_active("");
   // Queue#getNextJob when drained: BRPOPLPUSH wait → active, then moveToActive(id). One thread at
   // a time blocks on the connection; the others wait here, as long as they were willing to.
   std::unique_lock lock(blocking_mutex_, std::defer_lock);

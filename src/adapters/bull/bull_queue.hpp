@@ -32,7 +32,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -61,8 +63,16 @@ struct BullJobCounts {
 class BullQueue final : public ports::JobQueue {
  public:
   // `client` runs everything but BRPOPLPUSH, which blocks its connection and so runs on
-  // `blocking`. Both must outlive the queue.
-  BullQueue(redis::Client& client, redis::Client& blocking, BullQueueOptions options = {});
+  // `blocking`. With `events`, the queue listens to `<prefix>:<queue>:delayed` (the next delayed
+  // timestamp, published by bull's scripts) and calls on_wakeup's function, as Node's worker
+  // updates its delay timer; without, a job delayed by another process is promoted at most
+  // guard_interval late. One BullQueue per Subscriber and queue name (the subscription is by
+  // channel). All must outlive the queue.
+  BullQueue(redis::Client& client, redis::Client& blocking, BullQueueOptions options = {},
+            redis::Subscriber* events = nullptr);
+  ~BullQueue() override;
+  BullQueue(const BullQueue&) = delete;
+  BullQueue& operator=(const BullQueue&) = delete;
 
   // `data_json` must be a JSON text (std::invalid_argument otherwise): Node workers JSON.parse it.
   std::string add(std::string_view data_json, const ports::JobOptions& options) override;
@@ -73,6 +83,7 @@ class BullQueue final : public ports::JobQueue {
   bool fail(const ports::Job& job, std::string_view reason, bool retry) override;
   void update_data(const ports::Job& job, std::string_view data_json) override;
   std::chrono::milliseconds maintenance() override;
+  void on_wakeup(std::function<void()> wake) override;
 
   // Queue#pause() / resume() (global: every worker, Node's too) and isPaused().
   void pause();
@@ -120,6 +131,14 @@ class BullQueue final : public ports::JobQueue {
   std::mutex taken_mutex_;
   std::map<std::string, Taken, std::less<>> taken_;  // by job id, from take() to complete()/fail()
   std::atomic<std::uint64_t> stalled_requeued_{0}, stalled_failed_{0};
+  // The wake-up function, shared with the subscription's callback (which may outlive the queue).
+  struct Wakeup {
+    std::mutex mutex;
+    std::function<void()> wake;
+    bool subscribed = false;
+  };
+  redis::Subscriber* events_;
+  std::shared_ptr<Wakeup> wakeup_ = std::make_shared<Wakeup>();
 };
 
 // bull's backoff (lib/backoffs.js), in ms, after `attempts_made` failed runs: fixed: delay;

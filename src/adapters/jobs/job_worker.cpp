@@ -43,6 +43,7 @@ JobWorker::JobWorker(ports::JobQueue& queue, JobHandler handler, const logging::
 JobWorker::~JobWorker() { stop(); }
 
 void JobWorker::start() {
+  queue_.on_wakeup([this] { maintenance_->notify(); });
   maintenance_->start();
   renewer_->start();
   for (auto& w : workers_) w->start();
@@ -51,6 +52,7 @@ void JobWorker::start() {
 void JobWorker::stop() {
   for (auto& w : workers_) w->stop();  // each lets its running job finish
   renewer_->stop();
+  queue_.on_wakeup(nullptr);
   maintenance_->stop();
 }
 

@@ -13,6 +13,9 @@
 // A handler that throws counts as a failed run to retry (as a Node worker's rejected promise); the
 // reason stored is "Error processing job" and the exception's text goes to the log only.
 //
+// One JobWorker per queue object (its threads are the queue's concurrency; on_wakeup has one
+// listener). lock_renew_interval must stay under the queue's lock duration (half, as bull).
+//
 // stop(): takes no new job and lets each running job finish and its outcome be written (one try
 // if the queue is down: a job left active then runs again after the stalled check), then joins.
 #include <atomic>

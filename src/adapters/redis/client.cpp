@@ -169,10 +169,20 @@ const Reply& Reply::throw_if_error() const {
 
 namespace {
 
+// A reply, or why there is none. The caller throws: an exception object made on the io thread
+// and rethrown on the caller's would be shared by both threads, its reference count kept where
+// ThreadSanitizer cannot see it (libstdc++), and reported as a race.
+struct Outcome {
+  Reply reply;
+  std::string failure;  // non-empty: BackendUnavailable with this message
+};
+
 struct Pending {
   std::string wire;  // the encoded command, until written
   Clock::time_point deadline;
-  std::promise<Reply> promise;
+  std::promise<Outcome> promise;
+
+  void fail(std::string message) { promise.set_value(Outcome{{}, std::move(message)}); }
 };
 
 }  // namespace
@@ -228,7 +238,9 @@ struct Client::Impl {
     // The io thread fails the command at its deadline; this wait is only a backstop.
     if (future.wait_until(pending->deadline + std::chrono::milliseconds(250)) != std::future_status::ready)
       throw_unavailable(where, "no reply within " + std::to_string(timeout.count()) + " ms");
-    return future.get();
+    Outcome outcome = future.get();
+    if (!outcome.failure.empty()) throw ports::BackendUnavailable(outcome.failure);
+    return std::move(outcome.reply);
   }
 
   // ---- io thread ----
@@ -259,7 +271,7 @@ struct Client::Impl {
     connected.store(false);
     const std::string message = "redis " + where + ": " + why;
     for (auto* list : {&in_flight, &waiting, &queued}) {
-      for (auto& p : *list) p->promise.set_exception(std::make_exception_ptr(ports::BackendUnavailable(message)));
+      for (auto& p : *list) p->fail(message);
       list->clear();
     }
   }
@@ -271,7 +283,7 @@ struct Client::Impl {
     }
     auto pending = std::move(in_flight.front());
     in_flight.pop_front();
-    pending->promise.set_value(std::move(reply));
+    pending->promise.set_value(Outcome{std::move(reply), {}});
     update_watchdog();
   }
 
@@ -289,8 +301,7 @@ struct Client::Impl {
     if (!link.up()) {
       for (auto& p : batch) {
         if (now == State::down)
-          p->promise.set_exception(std::make_exception_ptr(
-              ports::BackendUnavailable("redis " + where + ": not connected (" + error + ")")));
+          p->fail("redis " + where + ": not connected (" + error + ")");
         else
           waiting.push_back(std::move(p));  // written once connected
       }
@@ -303,8 +314,7 @@ struct Client::Impl {
         if (p->deadline <= now_time) {
           // Its caller has given up (it waited for the connection): not sent, or the watchdog
           // would take the fresh connection for a hung one.
-          p->promise.set_exception(std::make_exception_ptr(
-              ports::BackendUnavailable("redis " + where + ": no connection within the command timeout")));
+          p->fail("redis " + where + ": no connection within the command timeout");
           continue;
         }
         out += p->wire;
@@ -374,6 +384,11 @@ void refuse_non_command(std::string_view name) {
   for (std::string_view bad : {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC"})
     if (iequals(name, bad))
       throw std::invalid_argument("redis: " + std::string(bad) + " cannot run on a Client (use a Subscriber for pub/sub)");
+  // A transaction on a connection shared by several threads would take in their commands too.
+  for (std::string_view bad : {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"})
+    if (iequals(name, bad))
+      throw std::invalid_argument("redis: " + std::string(bad) +
+                                  " cannot run on a shared Client (use eval: a Lua script runs atomically)");
   // They change the connection for every caller sharing it, and would not survive a reconnect.
   for (std::string_view bad : {"SELECT", "AUTH", "HELLO", "RESET", "QUIT"})
     if (iequals(name, bad))
@@ -429,7 +444,7 @@ namespace {
 struct Awaited {
   bool pattern = false;
   std::string name;
-  std::shared_ptr<std::promise<void>> done;  // a subscribe() call waiting; null after a reconnect
+  std::shared_ptr<std::promise<std::string>> done;  // a subscribe() call waiting; null after a reconnect
   bool resubscribe = false;                  // part of the batch that on_connected waits for
 };
 
@@ -470,7 +485,7 @@ struct Subscriber::Impl {
   // command timeout, unless called from a handler) until the server confirmed it, or until the
   // connection being made is up with every subscription; not while the server is known down.
   void add(bool pattern, std::string name, Handler handler) {
-    auto done = std::make_shared<std::promise<void>>();
+    auto done = std::make_shared<std::promise<std::string>>();
     auto future = done->get_future();
     asio::post(ioc, [this, pattern, name, handler = std::move(handler), done]() mutable {
       auto& table = pattern ? patterns : channels;
@@ -481,11 +496,12 @@ struct Subscriber::Impl {
       } else if (!link.up() && connecting) {
         until_ready.push_back(done);  // made with the others once connected
       } else {
-        done->set_value();  // already subscribed, or known down: made on the next reconnect
+        done->set_value(std::string());  // already subscribed, or known down: made on the next reconnect
       }
     });
     if (std::this_thread::get_id() == thread.get_id()) return;
-    if (future.wait_for(options.command_timeout) == std::future_status::ready) future.get();  // ServerError
+    if (future.wait_for(options.command_timeout) != std::future_status::ready) return;
+    if (std::string refusal = future.get(); !refusal.empty()) throw ServerError(refusal);
   }
 
   void remove(std::string name) {
@@ -510,7 +526,7 @@ struct Subscriber::Impl {
 
   // ---- io thread ----
 
-  void send_subscribe(bool pattern, const std::string& name, std::shared_ptr<std::promise<void>> done, bool resub) {
+  void send_subscribe(bool pattern, const std::string& name, std::shared_ptr<std::promise<std::string>> done, bool resub) {
     std::string wire;
     const std::string_view args[] = {pattern ? "PSUBSCRIBE" : "SUBSCRIBE", name};
     resp::append_command(wire, args);
@@ -535,7 +551,7 @@ struct Subscriber::Impl {
     resubscribing = 0;
     ping_due.reset();
     for (auto& a : awaited)
-      if (a.done) a.done->set_value();  // the subscription stays registered: made on reconnect
+      if (a.done) a.done->set_value(std::string());  // the subscription stays registered: made on reconnect
     awaited.clear();
     release_until_ready();
   }
@@ -547,7 +563,7 @@ struct Subscriber::Impl {
   }
 
   void release_until_ready() {
-    for (auto& done : until_ready) done->set_value();
+    for (auto& done : until_ready) done->set_value(std::string());
     until_ready.clear();
   }
 
@@ -565,9 +581,9 @@ struct Subscriber::Impl {
     awaited.pop_front();
     if (error != nullptr) {
       (a.pattern ? patterns : channels).erase(a.name);
-      if (a.done) a.done->set_exception(std::make_exception_ptr(ServerError(*error)));
+      if (a.done) a.done->set_value(*error);
     } else if (a.done) {
-      a.done->set_value();
+      a.done->set_value(std::string());
     }
     if (a.resubscribe && --resubscribing == 0) become_ready();
   }
@@ -642,7 +658,7 @@ struct Subscriber::Impl {
   std::map<std::string, Handler> channels, patterns;
   std::function<void()> on_connected;
   std::deque<Awaited> awaited;
-  std::vector<std::shared_ptr<std::promise<void>>> until_ready;  // subscribe() calls made while connecting
+  std::vector<std::shared_ptr<std::promise<std::string>>> until_ready;  // subscribe() calls made while connecting
   bool connecting = true;  // an attempt under way (the first one from the start)
   std::size_t resubscribing = 0;
   bool ready = false;  // connected and every subscription confirmed

@@ -15,8 +15,9 @@
 // (scripts). A reply overdue also resets the connection (it fails the commands in flight behind
 // it, and a reconnect follows). While the server is known down (the last attempt failed), commands
 // fail at once; while an attempt is under way (the first one, from construction), they wait for it.
-// Commands that would change the shared connection (SELECT, AUTH, SUBSCRIBE, MONITOR, …) are
-// refused with std::invalid_argument.
+// Commands that would change the shared connection (SELECT, AUTH, SUBSCRIBE, MONITOR, …) and
+// transactions (MULTI/EXEC/WATCH: other callers' commands would land inside; use eval) are refused
+// with std::invalid_argument.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -161,9 +161,10 @@ std::optional<Reply> Parser::next() {
         if (count > limits_.max_array)
           fail("an array of " + std::to_string(count) + " elements (limit " + std::to_string(limits_.max_array) + ")");
         value.type = Reply::Type::array;
-        if (count == 0) break;
+        // An empty array counts as a level too (found by fuzz/fuzz_resp: the limit said so).
         if (stack_.size() >= limits_.max_depth)
           fail("arrays nested deeper than " + std::to_string(limits_.max_depth));
+        if (count == 0) break;
         if (++elements_ > limits_.max_elements)
           fail("a reply of more than " + std::to_string(limits_.max_elements) + " values");
         // Room for what the server says, up to a bound: the elements still have to arrive.
