@@ -14,15 +14,22 @@ std::unique_ptr<adapters::redis::Client> redis_client(const config::Settings& s,
   return std::make_unique<adapters::redis::Client>(adapters::redis::Url::parse(s.redis_url), options);
 }
 
+std::unique_ptr<adapters::redis::Subscriber> redis_subscriber(const config::Settings& s) {
+  if (s.redis_url.empty()) return nullptr;
+  adapters::redis::ClientOptions options;
+  options.client_name = "registrar-jobs-events";
+  return std::make_unique<adapters::redis::Subscriber>(adapters::redis::Url::parse(s.redis_url), options);
+}
+
 std::unique_ptr<ports::JobQueue> make_queue(const config::Settings& s, adapters::redis::Client* client,
-                                            adapters::redis::Client* blocking) {
+                                            adapters::redis::Client* blocking, adapters::redis::Subscriber* events) {
   if (client == nullptr) return std::make_unique<adapters::inproc::InProcessJobQueue>();
   adapters::bull::BullQueueOptions options;
   options.prefix = s.jobs.bull_prefix;
   options.queue = s.jobs.bull_queue;
   options.stalled_interval = s.jobs.stalled_interval;
   options.lock_duration = s.jobs.lock_duration;
-  return std::make_unique<adapters::bull::BullQueue>(*client, *blocking, options);
+  return std::make_unique<adapters::bull::BullQueue>(*client, *blocking, options, events);
 }
 
 ports::JobOptions default_job_options(const config::Jobs& j) {
@@ -40,7 +47,8 @@ CreateUserJobs::CreateUserJobs(const config::Settings& settings, const app::Crea
     : log_(log),
       client_(redis_client(settings, "jobs")),
       blocking_(redis_client(settings, "jobs-take")),
-      queue_(make_queue(settings, client_.get(), blocking_.get())),
+      events_(redis_subscriber(settings)),
+      queue_(make_queue(settings, client_.get(), blocking_.get(), events_.get())),
       notifier_(log),
       run_{.pipeline = pipeline, .queue = *queue_, .notifier = notifier_},
       submit_{.queue = *queue_, .options = default_job_options(settings.jobs)} {

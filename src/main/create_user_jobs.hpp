@@ -32,6 +32,7 @@ class CreateUserJobs {
  private:
   const adapters::logging::Logger& log_;
   std::unique_ptr<adapters::redis::Client> client_, blocking_;
+  std::unique_ptr<adapters::redis::Subscriber> events_;  // the queue's `delayed` channel
   std::unique_ptr<ports::JobQueue> queue_;
   adapters::logging::LogNotifier notifier_;
   app::RunCreateUserJob run_;
