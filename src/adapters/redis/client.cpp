@@ -22,6 +22,7 @@
 #include "adapters/redis/client.hpp"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -203,6 +204,7 @@ struct Client::Impl {
         watchdog(ioc) {
     asio::post(ioc, [this] { link.start(); });
     thread = std::thread([this] { ioc.run(); });
+    ::pthread_setname_np(thread.native_handle(), "redis-client");
   }
 
   ~Impl() {
@@ -468,6 +470,7 @@ struct Subscriber::Impl {
       schedule_ping();
     });
     thread = std::thread([this] { ioc.run(); });
+    ::pthread_setname_np(thread.native_handle(), "redis-subscribe");
   }
 
   ~Impl() {

@@ -31,7 +31,8 @@
 
 namespace registrar::adapters::redis {
 
-// A parsed `redis://[user[:password]@]host[:port][/db]` or `rediss://…` URL (also `?db=N`).
+// A parsed `redis://[user[:password]@]host[:port][/db]` or `rediss://…` URL (also `?db=N`; for
+// rediss:// also `?ca_file=PATH` and `?verify_peer=false`; other parameters are refused).
 struct Url {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
@@ -119,7 +120,8 @@ class Subscriber {
   void psubscribe(const std::string& pattern, Handler handler);  // handler gets the real channel
   void unsubscribe(const std::string& channel);  // a channel or a pattern, by its name
   // Called after each (re)connect once the subscriptions are in place: messages published while
-  // disconnected are lost (pub/sub has no history), so users re-read state here.
+  // disconnected are lost (pub/sub has no history), so users re-read state here. Set while
+  // connected, it is called once at once (the caller still hears of the current connection).
   void on_connected(std::function<void()> handler);
 
   struct Impl;

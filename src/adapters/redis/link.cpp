@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <exception>
+#include <random>
 #include <initializer_list>
 #include <span>
 #include <stdexcept>
@@ -92,7 +93,8 @@ Link::Link(asio::io_context& ioc, Url url, ClientOptions options, Hooks hooks)
       where_(url_.redacted()),
       resolver_(ioc),
       attempt_timer_(ioc),
-      wait_timer_(ioc) {
+      wait_timer_(ioc),
+      random_(std::random_device{}()) {
   if (options_.reconnect_min.count() <= 0 || options_.reconnect_max < options_.reconnect_min)
     throw std::invalid_argument("redis: reconnect back-off must satisfy 0 < min <= max");
   if (options_.client_name.find_first_of(" \r\n") != std::string::npos)
@@ -218,7 +220,9 @@ asio::awaitable<void> Link::supervise() {
       hooks_.down(failure);
       if (stopped_) co_return;
     }
-    wait_timer_.expires_after(backoff);
+    // ±20 %: processes that lost the same server do not all come back in the same millisecond.
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    wait_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_)));
     co_await wait_timer_.async_wait(kAwait);
     backoff = std::min(backoff * 2, options_.reconnect_max);
   }

@@ -1,7 +1,7 @@
 #pragma once
 // The connection under a Client or a Subscriber (internal to the adapter): TCP or TLS to the server
 // of a Url, the handshake (AUTH, SELECT, CLIENT SETNAME), then RESP replies handed over one by one;
-// made again after every loss, with capped exponential back-off, until stop().
+// made again after every loss, with capped exponential back-off (±20 % jitter), until stop().
 //
 // Everything here runs on the owner's io_context thread (a single thread): the hooks are called
 // there, and write()/drop()/stop() must be called there too.
@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -65,7 +66,7 @@ class Link {
   std::shared_ptr<Conn> conn_;               // the connection being made or up; null otherwise
   bool up_ = false;
   bool stopped_ = false;
-  std::string lost_reason_;
+  std::minstd_rand random_;  // back-off jitter
 };
 
 }  // namespace registrar::adapters::redis::detail
