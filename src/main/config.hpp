@@ -9,7 +9,7 @@
 
 namespace registrar::config {
 
-enum class Command { serve, relay, consume, migrate };
+enum class Command { serve, relay, consume, migrate, keys_rotate, keys_status };
 
 struct Listen {
   std::string host = "127.0.0.1";
@@ -87,6 +87,15 @@ struct Webhook {
   std::filesystem::path secret_file;  // --webhook-secret-file / REGISTRAR_WEBHOOK_SECRET_FILE
 };
 
+// Keys of the personal data registrar stores encrypted (the phone): adapters/sodium/pii_cipher.hpp.
+struct Pii {
+  std::filesystem::path keys_dir;  // --pii-keys-dir; empty → <data-dir>/keys
+  std::string key_id;              // --pii-key-id: the current key; empty → the newest
+  std::string inline_keys;         // REGISTRAR_PII_KEYS "ID:BASE64[,…]" (secret: no flag); then no key files
+  std::string inline_index_key;    // REGISTRAR_PII_INDEX_KEY BASE64 (secret: no flag)
+  std::size_t rotate_batch = 200;  // `keys rotate --batch-size`: rows per transaction
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -107,6 +116,7 @@ struct Settings {
   Amqp amqp;
   Mail mail;
   Webhook webhook;  // built-in consumers run inside `serve`
+  Pii pii;
 };
 
 }  // namespace registrar::config
