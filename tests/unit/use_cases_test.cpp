@@ -419,7 +419,7 @@ TEST_F(UseCasesTest, LoginByPhoneFindsTheAccountByItsBlindIndex) {
     auto r = login(cmd);
     ASSERT_TRUE(r) << cmd.login;
     EXPECT_EQ(r->user.id, made->user.id);
-    EXPECT_EQ(r->phone_masked, "+33\u2022\u2022\u2022\u2022\u2022\u202278");
+    EXPECT_EQ(r->phone_masked, "+33\u2022\u2022\u2022\u2022\u2022\u2022\u202278");
   }
   // Wrong password, unknown or malformed phone: one answer, one argon2 verification each.
   const int dummies = hasher.verify_dummy_calls;
@@ -441,7 +441,7 @@ TEST_F(UseCasesTest, CurrentUserShowsThePhoneMasked) {
   ASSERT_TRUE(made);
   auto r = current_user(FakeTokenService::make(made->user.id, ports::TokenType::access));
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->phone_masked, "+33\u2022\u2022\u2022\u2022\u2022\u202278");
+  EXPECT_EQ(r->phone_masked, "+33\u2022\u2022\u2022\u2022\u2022\u2022\u202278");
   // Its key gone: the profile is still served, without the phone.
   pii.keys.clear();
   auto without = current_user(FakeTokenService::make(made->user.id, ports::TokenType::access));
