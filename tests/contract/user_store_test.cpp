@@ -1036,7 +1036,7 @@ TEST(SqliteAdapter, ConstraintErrorsNameTheConstraintNotTheValues) {
     EXPECT_EQ(e.code(), SQLITE_CONSTRAINT_UNIQUE);
     EXPECT_NE(what.find("outbox.event_id"), std::string::npos) << what;
     EXPECT_EQ(what.find(a.event.id), std::string::npos) << what;
-    EXPECT_EQ(what.find(b.user.email), std::string::npos) << what;
+    EXPECT_EQ(what.find(*b.user.email), std::string::npos) << what;
   }
 }
 
