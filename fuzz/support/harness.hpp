@@ -62,9 +62,11 @@ struct World {
   adapters::jwt::Hs256TokenService tokens{jwt_options(), clock};
   testing::SequentialIds ids{"id-"};
   testing::CountingSignal signal;
-  app::RegisterUser register_user{users, hasher, tokens, clock, ids, signal};
-  app::Login login{users, hasher, tokens};
-  app::CurrentUser current_user{tokens, users};
+  testing::FakePiiCipher pii;
+  app::CreateAccount create_account{users, hasher, pii, clock, ids, signal};
+  app::RegisterUser register_user{create_account, tokens};
+  app::Login login{users, hasher, tokens, pii};
+  app::CurrentUser current_user{tokens, users, pii};
   adapters::threads::BlockingRunner inline_runner{0, 0};  // 0 threads: runs the use case inline
   http::Router router;
   http::Pipeline pipeline{router};  // the service's middleware, as `registrar serve` runs it
@@ -72,7 +74,12 @@ struct World {
   World() {
     http::middleware::use_standard(pipeline, null_logger(), {});
     http::add_auth_routes(router, {register_user, login, current_user, inline_runner, inline_runner, [] {}});
-    domain::User seed{"user-seed", "seed@example.com", "seeduser", "hash:" + std::string(kSeedPassword), clock.now()};
+    domain::User seed;
+    seed.id = "user-seed";
+    seed.email = "seed@example.com";
+    seed.username = "seeduser";
+    seed.password_hash = "hash:" + std::string(kSeedPassword);
+    seed.created_at = clock.now();
     users.seed(seed, "seed@example.com", "seeduser");
   }
 

@@ -9,7 +9,10 @@ namespace json = boost::json;
 domain::EventEnvelope make_user_registered(const domain::User& user, std::string event_id, domain::Timestamp now) {
   json::object data;
   data["id"] = user.id;
-  data["email"] = user.email;
+  // null for an account without email (a phone account); the phone itself never goes into an
+  // event (DESIGN.md: events hold no phone number).
+  if (user.email) data["email"] = *user.email;
+  else data["email"] = nullptr;
   data["username"] = user.username;
   data["createdAt"] = domain::to_iso8601(user.created_at);
   json::object body;
@@ -62,7 +65,10 @@ UserRegistered parse(std::string_view payload) {
   if (data == nullptr) throw Malformed{R"("data" is missing or not an object)"};
   UserRegistered u;
   u.user_id = std::string(required_string(*data, "id", "data."));
-  u.email = std::string(required_string(*data, "email", "data."));
+  // data.email: a non-empty string, or null for an account without email (phone accounts).
+  const json::value* email = data->if_contains("email");
+  if (email == nullptr) throw Malformed{"missing data.email"};
+  if (!email->is_null()) u.email = std::string(required_string(*data, "email", "data."));
   u.username = std::string(required_string(*data, "username", "data."));
   u.created_at = required_time(*data, "createdAt", "data.");
   u.timestamp = required_time(*o, "timestamp", "");

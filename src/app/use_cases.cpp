@@ -1,5 +1,6 @@
 #include "app/use_cases.hpp"
 #include "app/events.hpp"
+#include "app/image_url.hpp"
 
 namespace registrar::app {
 
@@ -9,9 +10,12 @@ using domain::Expected;
 
 namespace {
 
-DomainError conflict() {
-  // Same answer whether the email or the username is taken: no more detail than needed.
-  return {ErrorKind::conflict, "An account with this email or username already exists", {}};
+DomainError conflict(bool phone_account) {
+  // Same answer whichever value is taken: no more detail than needed.
+  return {ErrorKind::conflict,
+          phone_account ? "An account with this phone or username already exists"
+                        : "An account with this email or username already exists",
+          {}};
 }
 
 DomainError invalid_credentials() {
@@ -20,39 +24,101 @@ DomainError invalid_credentials() {
 
 }  // namespace
 
-Expected<AuthResult, DomainError> RegisterUser::operator()(const RegisterCommand& cmd) const {
+std::string phone_seal_context(std::string_view user_id) { return "users.phone:" + std::string(user_id); }
+
+std::optional<std::string> masked_phone(ports::PiiCipher& pii, const domain::User& user) {
+  if (!user.phone) return std::nullopt;
+  std::string clear;
+  try {
+    clear = pii.open(user.phone->sealed, phone_seal_context(user.id));
+  } catch (const ports::KeyUnavailable&) {
+    return std::nullopt;
+  }
+  auto phone = domain::Phone::parse(clear);
+  if (!phone) throw std::runtime_error("a stored phone is not in E.164 form");  // never quotes it
+  return phone->masked();
+}
+
+Expected<Account, DomainError> CreateAccount::operator()(const CreateAccountCommand& cmd) const {
   std::vector<domain::FieldError> fields;
-  auto email = domain::Email::parse(cmd.email);
-  if (!email) fields.push_back(email.error());
+  std::optional<domain::Email> email;
+  if (cmd.email) {
+    auto parsed = domain::Email::parse(*cmd.email);
+    if (parsed) email = std::move(*parsed);
+    else fields.push_back(parsed.error());
+  } else if (!cmd.phone) {
+    fields.push_back({"email", "required", "Give an email or a phone"});
+  }
   auto username = domain::Username::parse(cmd.username);
   if (!username) fields.push_back(username.error());
   if (auto bad = password_policy.check(cmd.password)) fields.push_back(*bad);
+  auto image = parse_image_url(cmd.image);
+  if (!image) fields.push_back(image.error());
   if (!fields.empty()) return DomainError{ErrorKind::validation_failed, "The request has invalid fields", std::move(fields)};
+
+  // A job run twice (stall, retry, a second submit) finds the account its first run made.
+  if (cmd.verification_id)
+    if (auto existing = users.find_by_verification_id(*cmd.verification_id)) return Account{std::move(*existing), false};
+
+  std::optional<std::string> phone_index;
+  if (cmd.phone) phone_index = pii.blind_index(cmd.phone->canonical(), kPhoneIndexPurpose);
+  const std::optional<std::string_view> email_canonical =
+      email ? std::optional<std::string_view>(email->canonical()) : std::nullopt;
+  const std::optional<std::string_view> index_view =
+      phone_index ? std::optional<std::string_view>(*phone_index) : std::nullopt;
 
   // Pre-check so a conflicting sign-up does not cost a hash; the database's unique indexes
   // remain the real guard against races.
-  if (users.email_or_username_taken(email->canonical(), username->canonical())) return conflict();
+  if (users.contact_or_username_taken(email_canonical, username->canonical(), index_view))
+    return conflict(cmd.phone.has_value());
 
   domain::User user;
   user.id = ids.new_id();
-  user.email = email->value();
+  if (email) user.email = email->value();
   user.username = username->value();
   user.password_hash = hasher.hash(cmd.password);
+  if (cmd.phone)
+    user.phone = domain::StoredPhone{pii.seal(cmd.phone->canonical(), phone_seal_context(user.id)), *phone_index};
+  user.image = std::move(*image);
+  user.verification_id = cmd.verification_id;
   user.created_at = clock.now();
   auto event = make_user_registered(user, ids.new_id(), clock.now());
 
-  if (users.create_user(user, email->canonical(), username->canonical(), event) !=
-      ports::CreateUserOutcome::created)
-    return conflict();
-  outbox_signal.notify();
-  return AuthResult{tokens.issue(user.id, ports::TokenType::access), std::move(user)};
+  switch (users.create_user(user, email_canonical, username->canonical(), event)) {
+    case ports::CreateUserOutcome::created:
+      outbox_signal.notify();
+      return Account{std::move(user), true};
+    case ports::CreateUserOutcome::verification_taken:
+      // Two runs of one job raced past the lookup above: the other one made the account.
+      if (auto existing = users.find_by_verification_id(*cmd.verification_id)) return Account{std::move(*existing), false};
+      return conflict(cmd.phone.has_value());
+    default:
+      return conflict(cmd.phone.has_value());
+  }
+}
+
+Expected<AuthResult, DomainError> RegisterUser::operator()(const RegisterCommand& cmd) const {
+  auto account = create_account({.username = cmd.username,
+                                 .password = cmd.password,
+                                 .email = cmd.email,
+                                 .phone = std::nullopt,
+                                 .image = cmd.image,
+                                 .verification_id = std::nullopt});
+  if (!account) return account.error();
+  return AuthResult{tokens.issue(account->user.id, ports::TokenType::access), std::move(account->user), std::nullopt};
 }
 
 Expected<AuthResult, DomainError> Login::operator()(const LoginCommand& cmd) const {
   std::optional<domain::User> user;
-  // Lookups use the canonical forms; a login that is neither a valid email nor a valid username
+  std::optional<std::string> phone_masked;
+  // Lookups use the canonical forms (a phone its blind index); a login that is none of the three
   // finds nobody but still costs one hash below.
-  if (cmd.login.find('@') != std::string::npos) {
+  if (cmd.phone || cmd.login.starts_with('+')) {
+    if (auto phone = domain::Phone::parse(cmd.login)) {
+      user = users.find_by_phone_index(pii.blind_index(phone->canonical(), kPhoneIndexPurpose));
+      phone_masked = phone->masked();
+    }
+  } else if (cmd.login.find('@') != std::string::npos) {
     if (auto email = domain::Email::parse(cmd.login)) user = users.find_by_email(email->canonical());
   } else if (auto name = domain::Username::parse(cmd.login)) {
     user = users.find_by_username(name->canonical());
@@ -62,16 +128,50 @@ Expected<AuthResult, DomainError> Login::operator()(const LoginCommand& cmd) con
     return invalid_credentials();
   }
   if (!hasher.verify(user->password_hash, cmd.password)) return invalid_credentials();
-  return AuthResult{tokens.issue(user->id, ports::TokenType::access), std::move(*user)};
+  if (!phone_masked) phone_masked = masked_phone(pii, *user);
+  return AuthResult{tokens.issue(user->id, ports::TokenType::access), std::move(*user), std::move(phone_masked)};
 }
 
-Expected<domain::User, DomainError> CurrentUser::operator()(std::string_view bearer_token) const {
+Expected<Profile, DomainError> CurrentUser::operator()(std::string_view bearer_token) const {
   auto claims = tokens.verify(bearer_token, ports::TokenType::access);
   if (!claims) return DomainError{ErrorKind::unauthenticated, "Missing, invalid or expired token", {}};
   auto user = users.find_by_id(claims->subject);
   // A valid token for a user that no longer exists is no longer a credential.
   if (!user) return DomainError{ErrorKind::unauthenticated, "Missing, invalid or expired token", {}};
-  return std::move(*user);
+  auto masked = masked_phone(pii, *user);
+  return Profile{std::move(*user), std::move(masked)};
+}
+
+RotationProgress RotatePhoneKeys::operator()(const std::function<void(const RotationProgress&)>& on_batch) const {
+  const std::string target = pii.current_key_id();
+  RotationProgress progress;
+  std::string after;
+  for (;;) {
+    auto rows = users.phones_not_sealed_under(target, after, batch_size);
+    if (rows.empty()) break;
+    std::vector<ports::Reseal> batch;
+    batch.reserve(rows.size());
+    for (auto& row : rows) {
+      after = row.user_id;
+      ++progress.scanned;
+      const std::string context = phone_seal_context(row.user_id);
+      std::string clear;
+      try {
+        clear = pii.open(row.sealed, context);
+      } catch (const std::runtime_error&) {
+        // KeyUnavailable (the old key is gone) or a ciphertext that does not authenticate: the
+        // row stays as it is, counted; `keys status` still shows it under its key.
+        ++progress.unreadable;
+        continue;
+      }
+      batch.push_back({row.user_id, std::move(row.sealed), pii.seal(clear, context)});
+    }
+    const std::size_t applied = batch.empty() ? 0 : users.reseal_phones(batch);
+    progress.resealed += applied;
+    progress.changed += batch.size() - applied;
+    if (on_batch) on_batch(progress);
+  }
+  return progress;
 }
 
 }  // namespace registrar::app

@@ -219,6 +219,14 @@ Expected<Phone, FieldError> Phone::parse(std::string_view raw) {
   return p;
 }
 
+std::string Phone::masked() const {
+  // value_ is "+" and 8 to 15 digits (parse() guarantees it): 4 shown, at least 4 hidden.
+  const std::string_view digits = std::string_view(value_).substr(1);
+  std::string out = "+" + std::string(digits.substr(0, 2));
+  for (std::size_t i = 2; i + 2 < digits.size(); ++i) out += "\u2022";
+  return out + std::string(digits.substr(digits.size() - 2));
+}
+
 std::optional<FieldError> PasswordPolicy::check(std::string_view password) const {
   constexpr std::string_view field = "password";
   // Messages state the rule only: the password itself never appears in an error.

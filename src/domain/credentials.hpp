@@ -48,6 +48,9 @@ class Username : public CanonicalValue {
 class Phone : public CanonicalValue {
  public:
   static Expected<Phone, FieldError> parse(std::string_view raw);
+  // For display to the account's owner (GET /users/me): '+', the first two digits, one '•' per
+  // hidden digit, the last two ("+33••••••78"). Enough to recognise one's number, not to dial it.
+  std::string masked() const;
 };
 
 // Password policy (NIST SP 800-63B style): 12–128 characters counted as Unicode code points, any

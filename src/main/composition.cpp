@@ -8,7 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <algorithm>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -27,6 +29,7 @@
 #include "adapters/mail/file_mail_sender.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
 #include "adapters/sodium/argon2_hasher.hpp"
+#include "adapters/sodium/pii_cipher.hpp"
 #include "adapters/sodium/random_ids.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "adapters/system/system_clock.hpp"
@@ -274,6 +277,122 @@ class EventPath final : public ports::OutboxSignal {
   std::string description_;
 };
 
+adapters::sodium::PiiKeyringOptions pii_options(const config::Settings& s, bool create_missing) {
+  return {.dir = s.pii.keys_dir,
+          .pinned_key_id = s.pii.key_id,
+          .inline_keys = s.pii.inline_keys,
+          .inline_index_key = s.pii.inline_index_key,
+          .create_missing = create_missing};
+}
+
+// The PII keyring of the settings; a malformed key or key file is a usage error (exit 2).
+std::unique_ptr<adapters::sodium::SodiumPiiCipher> make_pii_cipher(const config::Settings& s, bool create_missing) {
+  try {
+    return std::make_unique<adapters::sodium::SodiumPiiCipher>(pii_options(s, create_missing));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+std::string pii_source(const config::Settings& s) {
+  return s.pii.inline_keys.empty() ? "dir " + s.pii.keys_dir.string() : std::string("env REGISTRAR_PII_KEYS");
+}
+
+// `registrar keys status`: the keys, and how many phones each one seals. Never prints key material.
+int run_keys_status(const config::Settings& settings, const Logger& log) {
+  Storage storage(settings, log);
+  auto pii = make_pii_cipher(settings, false);
+  const auto counts = storage.users().phone_key_counts();
+  const std::string current = pii->current_key_id();
+  std::cout << "keys: " << pii_source(settings) << "\n";
+  std::cout << "blind-index key: " << (pii->has_index_key() ? "present" : "MISSING") << "\n";
+  std::map<std::string, std::size_t> by_key(counts.begin(), counts.end());
+  for (const auto& id : pii->key_ids()) by_key.try_emplace(id, 0);
+  const auto known = pii->key_ids();
+  std::size_t missing = 0;
+  for (const auto& [id, n] : by_key) {
+    const bool available = std::find(known.begin(), known.end(), id) != known.end();
+    if (!available) missing += n;
+    std::cout << "  " << id << "\t" << n << " phone" << (n == 1 ? "" : "s") << (id == current ? "\tcurrent" : "")
+              << (available ? "" : "\tKEY MISSING") << "\n";
+  }
+  if (!current.empty() && std::find(known.begin(), known.end(), current) == known.end())
+    std::cout << "  " << current << "\t(current, KEY MISSING: new phones cannot be encrypted)\n";
+  if (missing > 0) std::cout << missing << " phone(s) are sealed under keys not available here\n";
+  return 0;
+}
+
+// `registrar keys rotate`: picks the target key, then re-seals every phone not under it
+// (app::RotatePhoneKeys). The target, in order:
+//  - --pii-key-id: that key (created in the keys dir if it does not exist yet);
+//  - with REGISTRAR_PII_KEYS: the current key (add the new key to the variable first);
+//  - an unfinished rotation (phones under an older key this keyring holds): the newest key, so
+//    running the command again finishes the job instead of starting another one;
+//  - otherwise a new key, generated into the keys dir, which becomes the newest.
+int run_keys_rotate(const config::Settings& settings, const Logger& log) {
+  Storage storage(settings, log);
+  auto keyring = make_pii_cipher(settings, true);
+  std::string target;
+  if (!settings.pii.key_id.empty()) {
+    target = settings.pii.key_id;
+    const auto ids = keyring->key_ids();
+    if (std::find(ids.begin(), ids.end(), target) == ids.end()) {
+      if (!settings.pii.inline_keys.empty())
+        throw UsageError("--pii-key-id " + target + " is not among REGISTRAR_PII_KEYS");
+      adapters::sodium::create_pii_key_file(settings.pii.keys_dir, target);
+      std::cout << "created key " << target << " in " << settings.pii.keys_dir.string() << "\n";
+    }
+  } else if (!settings.pii.inline_keys.empty()) {
+    target = keyring->current_key_id();
+  } else {
+    const std::string newest = keyring->current_key_id();
+    const auto ids = keyring->key_ids();
+    bool unfinished = false;
+    for (const auto& [id, n] : storage.users().phone_key_counts())
+      unfinished = unfinished || (id != newest && n > 0 && std::find(ids.begin(), ids.end(), id) != ids.end());
+    if (unfinished) {
+      target = newest;
+      std::cout << "finishing the rotation to key " << target << "\n";
+    } else {
+      target = adapters::sodium::create_pii_key_file(settings.pii.keys_dir);
+      std::cout << "created key " << target << " in " << settings.pii.keys_dir.string() << "\n";
+    }
+  }
+
+  config::Settings pinned = settings;
+  pinned.pii.key_id = target;
+  auto pii = make_pii_cipher(pinned, false);
+  std::size_t total = 0;
+  for (const auto& [id, n] : storage.users().phone_key_counts())
+    if (id != target) total += n;
+  std::cout << "re-encrypting " << total << " phone(s) under key " << target << ", " << settings.pii.rotate_batch
+            << " per transaction\n"
+            << std::flush;
+  const app::RotatePhoneKeys rotate{.users = storage.users(), .pii = *pii, .batch_size = settings.pii.rotate_batch};
+  app::RotationProgress done;
+  // Rows changed by a running service while a pass read them lose their compare-and-set; a new
+  // pass picks them up (a service seals new phones under its current key, which is this one once
+  // it has seen the new key file).
+  for (int pass = 0; pass < 5; ++pass) {
+    const std::size_t before = done.resealed;
+    auto result = rotate([&](const app::RotationProgress& p) {
+      std::cout << "  " << before + p.resealed << " / " << total << " re-encrypted\n" << std::flush;
+    });
+    done.scanned += result.scanned;
+    done.resealed += result.resealed;
+    done.unreadable = result.unreadable;  // the same rows each pass: not summed
+    done.changed = result.changed;
+    if (result.changed == 0) break;
+  }
+  std::cout << "done: " << done.resealed << " re-encrypted under " << target;
+  if (done.unreadable > 0) std::cout << "; " << done.unreadable << " could not be decrypted (key missing or data damaged; see `registrar keys status`)";
+  if (done.changed > 0) std::cout << "; " << done.changed << " changed meanwhile (run it again)";
+  std::cout << "\n";
+  log.info("pii key rotation", {{"key", target}, {"resealed", done.resealed}, {"unreadable", done.unreadable},
+                                {"changed", done.changed}});
+  return done.unreadable > 0 || done.changed > 0 ? 1 : 0;
+}
+
 int run_migrate(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   log.info("schema is current", {{"version", storage.schema_version()}, {"database", storage.kind()}});
@@ -305,14 +424,22 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
   EventPath events(settings, storage, clock, log, episodes, settings.consumers);
-  const app::RegisterUser register_user{.users = storage.users(),
-                                        .hasher = hasher,
-                                        .tokens = tokens,
-                                        .clock = clock,
-                                        .ids = ids,
-                                        .outbox_signal = events};
-  const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens};
-  const app::CurrentUser current_user{.tokens = tokens, .users = storage.users()};
+  // Stored phones: sealed under the PII keyring (generated into the keys dir on first run).
+  auto pii = make_pii_cipher(settings, true);
+  log.info("PII keys loaded", {{"source", pii_source(settings)}, {"currentKey", pii->current_key_id()},
+                               {"keys", pii->key_ids().size()}});
+  if (const auto ids = pii->key_ids();
+      std::find(ids.begin(), ids.end(), pii->current_key_id()) == ids.end() || !pii->has_index_key())
+    log.warn("a PII key is missing: phone accounts cannot be created", {{"source", pii_source(settings)}});
+  const app::CreateAccount create_account{.users = storage.users(),
+                                          .hasher = hasher,
+                                          .pii = *pii,
+                                          .clock = clock,
+                                          .ids = ids,
+                                          .outbox_signal = events};
+  const app::RegisterUser register_user{.create_account = create_account, .tokens = tokens};
+  const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens, .pii = *pii};
+  const app::CurrentUser current_user{.tokens = tokens, .users = storage.users(), .pii = *pii};
   // Twice as many runner threads as hashes at once: the hasher's own semaphore keeps argon2 at
   // hash_threads (CPU and memory bound), while the spare threads overlap a use case's database
   // commit (an fsync) with the next hash instead of leaving a core idle.
@@ -467,6 +594,10 @@ int run(config::Settings settings, const std::vector<std::string>& notes) {
         return run_consume(settings, log);
       case config::Command::relay:
         return run_relay(settings, log);
+      case config::Command::keys_rotate:
+        return run_keys_rotate(settings, log);
+      case config::Command::keys_status:
+        return run_keys_status(settings, log);
     }
   } catch (const UsageError& e) {
     std::cerr << "registrar: " << e.what() << "\n";

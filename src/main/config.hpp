@@ -9,7 +9,7 @@
 
 namespace registrar::config {
 
-enum class Command { serve, relay, consume, migrate, worker };
+enum class Command { serve, relay, consume, migrate, worker, keys_rotate, keys_status };
 
 struct Listen {
   std::string host = "127.0.0.1";
@@ -102,6 +102,15 @@ struct Jobs {
   std::chrono::milliseconds backoff_delay{1000};
 };
 
+// Keys of the personal data registrar stores encrypted (the phone): adapters/sodium/pii_cipher.hpp.
+struct Pii {
+  std::filesystem::path keys_dir;  // --pii-keys-dir; empty → <data-dir>/keys
+  std::string key_id;              // --pii-key-id: the current key; empty → the newest
+  std::string inline_keys;         // REGISTRAR_PII_KEYS "ID:BASE64[,…]" (secret: no flag); then no key files
+  std::string inline_index_key;    // REGISTRAR_PII_INDEX_KEY BASE64 (secret: no flag)
+  std::size_t rotate_batch = 200;  // `keys rotate --batch-size`: rows per transaction
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -123,6 +132,7 @@ struct Settings {
   Mail mail;
   Webhook webhook;  // built-in consumers run inside `serve`
   Jobs jobs;
+  Pii pii;
 };
 
 }  // namespace registrar::config

@@ -376,6 +376,23 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) {
        return set_path(v, "expected a file name", s.webhook.secret_file);
      }},
+    {"pii-keys-dir", "DIR",
+     "directory of the keys that encrypt stored phone numbers (pii-<ID>.key, blind-index.key; generated on first "
+     "run); see REGISTRAR_PII_KEYS",
+     "<data-dir>/keys", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_path(v, "expected a directory", s.pii.keys_dir);
+     }},
+    {"pii-key-id", "ID",
+     "the key that encrypts new phone numbers (and the target of `keys rotate`); the others only decrypt",
+     "the newest (greatest id)", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.empty() || v.size() > 64 || v.front() == '.' ||
+           !std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; }))
+         return "expected 1 to 64 of [A-Za-z0-9_.-], not starting with '.'";
+       s.pii.key_id = v;
+       return std::nullopt;
+     }},
     {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_list(v, valid_consumer_name, "expected comma-separated names of [a-z0-9_-]", s.consumers);
@@ -469,6 +486,10 @@ constexpr const char* kFooter = R"(Secrets never have flags (a command line is v
   REGISTRAR_JWT_SECRET          JWT signing key, ≥ 32 bytes; or --jwt-secret-file; else generated
                                 into <data-dir>/jwt-secret on first run
   REGISTRAR_WEBHOOK_SECRET      webhook signing secret (whsec_…); or --webhook-secret-file
+  REGISTRAR_PII_KEYS            keys that encrypt phone numbers, ID:BASE64[,ID:BASE64…] (32 bytes each);
+                                instead of key files in --pii-keys-dir
+  REGISTRAR_PII_INDEX_KEY       the blind-index key (BASE64, 32 bytes; never rotates); required with
+                                REGISTRAR_PII_KEYS, else <pii-keys-dir>/blind-index.key
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
 
@@ -560,7 +581,28 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   };
   std::string consumer_name;
   bool list_consumers = false;
+  std::size_t rotate_batch = 200;
   std::map<CLI::App*, Command> commands;
+  // `keys rotate` and `keys status`: the PII keys (adapters/sodium/pii_cipher.hpp).
+  CLI::App* keys = app.add_subcommand("keys", "keys that encrypt stored phone numbers: keys rotate | keys status");
+  keys->require_subcommand(1);
+  keys->footer(kFooter);
+  {
+    CLI::App* rotate = keys->add_subcommand(
+        "rotate",
+        "make a new current key (or use --pii-key-id) and re-encrypt every phone under it, in batches, while the "
+        "service runs; run it again to finish an interrupted rotation");
+    add_settings(*rotate, flags);
+    rotate->add_option("--batch-size", rotate_batch, "rows re-encrypted per transaction (1 to 10000)")
+        ->check(CLI::Range(1, 10000))
+        ->default_val(200);
+    rotate->footer(kFooter);
+    commands[rotate] = Command::keys_rotate;
+    CLI::App* status = keys->add_subcommand("status", "the keys, and how many phones each one encrypts");
+    add_settings(*status, flags);
+    status->footer(kFooter);
+    commands[status] = Command::keys_status;
+  }
   for (const auto& sub : subs) {
     CLI::App* cmd = app.add_subcommand(sub.name, sub.help);
     cmd->footer(kFooter);
@@ -585,11 +627,13 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
 
   auto selected = app.get_subcommands();
   if (selected.empty())
-    return usage_error("a command is required: serve, worker, relay, consume NAME or migrate (see --help)");
+    return usage_error("a command is required: serve, worker, relay, consume NAME, migrate or keys (see --help)");
+  if (selected.front() == keys) selected = keys->get_subcommands();  // require_subcommand(1): one
 
   Loaded loaded;
   Settings& s = loaded.settings;
   s.command = commands.at(selected.front());
+  s.pii.rotate_batch = rotate_batch;
   if (s.command == Command::consume) {
     if (list_consumers == !consumer_name.empty())
       return usage_error("consume needs exactly one of NAME or --list");
@@ -654,6 +698,9 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   if (auto exit = choose_secret(layers, "webhook-secret-file", "REGISTRAR_WEBHOOK_SECRET", s.webhook.secret,
                                 webhook_source, s.webhook.secret_file))
     return *exit;
+  if (auto v = layers.env_or_dotenv("REGISTRAR_PII_KEYS")) s.pii.inline_keys = v->text;  // checked by the keyring
+  if (auto v = layers.env_or_dotenv("REGISTRAR_PII_INDEX_KEY")) s.pii.inline_index_key = v->text;
+  if (s.pii.keys_dir.empty()) s.pii.keys_dir = s.data_dir / "keys";
   if (!s.mail.smtp_url.empty() && s.mail.from.empty())
     return usage_error("--smtp-url needs --mail-from (REGISTRAR_MAIL_FROM)");
 

@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "domain/user.hpp"
+
 namespace registrar::ports {
 
-struct SealedValue {
-  std::string key_id;      // which key sealed it
-  std::string ciphertext;  // nonce ‖ ciphertext ‖ tag, raw bytes
-};
+// key_id: which key sealed it; ciphertext: nonce ‖ ciphertext ‖ tag, raw bytes. Defined in the
+// domain, since a stored user holds its phone in this form (domain/user.hpp).
+using SealedValue = domain::SealedValue;
 
 // No key to seal or open with (a missing or unknown key id): the Create_User message
 // "Error encrypting your credentials. Please try again".

@@ -1,12 +1,36 @@
 #pragma once
+#include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 #include "domain/event.hpp"
 #include "domain/user.hpp"
 
 namespace registrar::ports {
 
-enum class CreateUserOutcome { created, email_taken, username_taken };
+enum class CreateUserOutcome {
+  created,
+  email_taken,
+  username_taken,
+  phone_taken,         // another account has this phone (same blind index)
+  verification_taken,  // an account was already created from this verification session
+};
+
+// A user's sealed phone, as `registrar keys rotate` reads it.
+struct SealedPhoneRow {
+  std::string user_id;
+  domain::SealedValue sealed;
+};
+
+// A phone re-sealed under another key: applied only where the row still holds `from` (both the
+// key id and the ciphertext), so a concurrent change of that phone is never overwritten.
+struct Reseal {
+  std::string user_id;
+  domain::SealedValue from;
+  domain::SealedValue to;
+};
 
 // Storage of users and of the outbox they write to. Throws BackendUnavailable on infrastructure
 // failure. Every adapter (SQLite, MySQL) passes the same contract tests.
@@ -15,17 +39,38 @@ class UserStore {
   virtual ~UserStore() = default;
 
   // Writes the user and its event into the outbox in ONE transaction: both or neither.
-  // Uniqueness of email (canonical) and username (case-insensitive) is enforced by the database.
-  virtual CreateUserOutcome create_user(const domain::User& user, std::string_view email_canonical,
+  // Uniqueness of email (canonical, when there is one), username (case-insensitive), phone (blind
+  // index, when there is one) and verification id (when there is one) is enforced by the
+  // database. `email_canonical` is present exactly when user.email is. A user with neither email
+  // nor phone is refused (a bug of the caller: an exception, not an outcome). When several values
+  // are taken, which one the outcome names is unspecified, except that verification_taken wins
+  // (a replayed job must be recognised as such).
+  virtual CreateUserOutcome create_user(const domain::User& user, std::optional<std::string_view> email_canonical,
                                         std::string_view username_canonical,
                                         const domain::EventEnvelope& event) = 0;
 
   virtual std::optional<domain::User> find_by_id(std::string_view id) = 0;
   virtual std::optional<domain::User> find_by_email(std::string_view email_canonical) = 0;
   virtual std::optional<domain::User> find_by_username(std::string_view username_canonical) = 0;
-  // Cheap pre-check before spending an argon2 hash on a sign-up that would conflict anyway.
-  virtual bool email_or_username_taken(std::string_view email_canonical,
-                                       std::string_view username_canonical) = 0;
+  virtual std::optional<domain::User> find_by_phone_index(std::string_view phone_index) = 0;
+  virtual std::optional<domain::User> find_by_verification_id(std::string_view verification_id) = 0;
+  // Cheap pre-check before spending an argon2 hash on a sign-up that would conflict anyway: true
+  // if any given value (email, username, phone index) belongs to an account.
+  virtual bool contact_or_username_taken(std::optional<std::string_view> email_canonical,
+                                         std::string_view username_canonical,
+                                         std::optional<std::string_view> phone_index) = 0;
+
+  // --- key rotation (`registrar keys rotate`) ---
+  // Up to `limit` users whose phone is sealed under a key other than `key_id`, with ids greater
+  // than `after_user_id` ("" for the start), in id order: a caller pages through them by passing
+  // the last id it got, and so never sees a row twice even if it cannot re-seal it.
+  virtual std::vector<SealedPhoneRow> phones_not_sealed_under(std::string_view key_id, std::string_view after_user_id,
+                                                              std::size_t limit) = 0;
+  // Applies a batch in one transaction, each one compare-and-set (see Reseal); returns how many
+  // rows were changed. The phone's blind index is not touched: the index key never rotates.
+  virtual std::size_t reseal_phones(const std::vector<Reseal>& batch) = 0;
+  // How many users have their phone sealed under each key id, by key id.
+  virtual std::vector<std::pair<std::string, std::size_t>> phone_key_counts() = 0;
 
   // Throws BackendUnavailable if the database cannot be used (for /readyz).
   virtual void ping() = 0;

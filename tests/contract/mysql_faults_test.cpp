@@ -231,7 +231,7 @@ TEST_F(MysqlFaults, EveryCallOnADeadServerIsBackendUnavailableAndTheSamePoolReco
   EXPECT_EQ(thrown_by([&] { users_->find_by_id(a.user.id); }), "BackendUnavailable");
   EXPECT_EQ(thrown_by([&] { users_->find_by_email(a.email_canonical); }, &a), "BackendUnavailable");
   EXPECT_EQ(thrown_by([&] { users_->find_by_username(a.username_canonical); }, &a), "BackendUnavailable");
-  EXPECT_EQ(thrown_by([&] { users_->email_or_username_taken(b.email_canonical, b.username_canonical); }, &b),
+  EXPECT_EQ(thrown_by([&] { users_->contact_or_username_taken(b.email_canonical, b.username_canonical, std::nullopt); }, &b),
             "BackendUnavailable");
   EXPECT_EQ(thrown_by([&] { users_->ping(); }), "BackendUnavailable");
   EXPECT_EQ(thrown_by([&] { outbox_->claim("relay-1", 10, 30s); }), "BackendUnavailable");

@@ -24,6 +24,7 @@
 #include "ports/event_bus.hpp"
 #include "ports/outbox.hpp"
 #include "ports/password_hasher.hpp"
+#include "ports/pii_cipher.hpp"
 #include "ports/processed_events.hpp"
 #include "ports/system.hpp"
 #include "ports/token_service.hpp"
@@ -38,7 +39,8 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
  public:
   struct StoredUser {
     domain::User user;
-    std::string email_canonical, username_canonical;
+    std::optional<std::string> email_canonical;
+    std::string username_canonical;
   };
   struct OutboxRow {
     domain::EventEnvelope event;
@@ -49,17 +51,24 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
   std::atomic<bool> unavailable{false};
 
   // --- UserStore ---
-  ports::CreateUserOutcome create_user(const domain::User& user, std::string_view email_canonical,
+  ports::CreateUserOutcome create_user(const domain::User& user, std::optional<std::string_view> email_canonical,
                                        std::string_view username_canonical,
                                        const domain::EventEnvelope& event) override {
     std::lock_guard lock(mutex_);
     check_available();
     ++create_calls_;
+    if (!email_canonical && !user.phone) throw std::logic_error("fake user store: a user without email or phone");
+    for (const auto& [id, u] : users_)
+      if (user.verification_id && u.user.verification_id == user.verification_id)
+        return ports::CreateUserOutcome::verification_taken;
     for (const auto& [id, u] : users_) {
-      if (u.email_canonical == email_canonical) return ports::CreateUserOutcome::email_taken;
+      if (email_canonical && u.email_canonical == *email_canonical) return ports::CreateUserOutcome::email_taken;
       if (u.username_canonical == username_canonical) return ports::CreateUserOutcome::username_taken;
+      if (user.phone && u.user.phone && u.user.phone->blind_index == user.phone->blind_index)
+        return ports::CreateUserOutcome::phone_taken;
     }
-    users_.emplace(user.id, StoredUser{user, std::string(email_canonical), std::string(username_canonical)});
+    users_.emplace(user.id, StoredUser{user, email_canonical ? std::optional<std::string>(*email_canonical) : std::nullopt,
+                                       std::string(username_canonical)});
     outbox_.push_back(OutboxRow{event, false, {}});
     return ports::CreateUserOutcome::created;
   }
@@ -80,14 +89,63 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
     return find_if([&](const StoredUser& u) { return u.username_canonical == username_canonical; });
   }
 
-  bool email_or_username_taken(std::string_view email_canonical, std::string_view username_canonical) override {
+  std::optional<domain::User> find_by_phone_index(std::string_view phone_index) override {
+    return find_if([&](const StoredUser& u) { return u.user.phone && u.user.phone->blind_index == phone_index; });
+  }
+
+  std::optional<domain::User> find_by_verification_id(std::string_view verification_id) override {
+    return find_if([&](const StoredUser& u) { return u.user.verification_id == verification_id; });
+  }
+
+  bool contact_or_username_taken(std::optional<std::string_view> email_canonical, std::string_view username_canonical,
+                                 std::optional<std::string_view> phone_index) override {
     std::lock_guard lock(mutex_);
     check_available();
     ++precheck_calls_;
     return std::any_of(users_.begin(), users_.end(), [&](const auto& entry) {
-      return entry.second.email_canonical == email_canonical ||
-             entry.second.username_canonical == username_canonical;
+      const StoredUser& u = entry.second;
+      return (email_canonical && u.email_canonical == *email_canonical) || u.username_canonical == username_canonical ||
+             (phone_index && u.user.phone && u.user.phone->blind_index == *phone_index);
     });
+  }
+
+  std::vector<ports::SealedPhoneRow> phones_not_sealed_under(std::string_view key_id, std::string_view after_user_id,
+                                                             std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    std::vector<ports::SealedPhoneRow> out;
+    for (auto it = users_.upper_bound(std::string(after_user_id)); it != users_.end() && out.size() < limit; ++it)
+      if (it->second.user.phone && it->second.user.phone->sealed.key_id != key_id)
+        out.push_back({it->first, it->second.user.phone->sealed});
+    return out;
+  }
+
+  std::size_t reseal_phones(const std::vector<ports::Reseal>& batch) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    std::size_t changed = 0;
+    for (const auto& r : batch) {
+      auto it = users_.find(r.user_id);
+      if (it == users_.end() || !it->second.user.phone || it->second.user.phone->sealed != r.from) continue;
+      it->second.user.phone->sealed = r.to;
+      ++changed;
+    }
+    return changed;
+  }
+
+  std::vector<std::pair<std::string, std::size_t>> phone_key_counts() override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    std::map<std::string, std::size_t> counts;
+    for (const auto& [id, u] : users_)
+      if (u.user.phone) ++counts[u.user.phone->sealed.key_id];
+    return {counts.begin(), counts.end()};
+  }
+
+  // Test helper: replaces a stored user's sealed phone (a concurrent change, a tampered row).
+  void set_sealed_phone(const std::string& user_id, domain::SealedValue sealed) {
+    std::lock_guard lock(mutex_);
+    users_.at(user_id).user.phone->sealed = std::move(sealed);
   }
 
   void ping() override {
@@ -144,7 +202,7 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
 
   // --- test helpers (not part of the ports) ---
   // Adds a user directly, bypassing the outbox (seeding a test).
-  void seed(const domain::User& user, std::string email_canonical, std::string username_canonical) {
+  void seed(const domain::User& user, std::optional<std::string> email_canonical, std::string username_canonical) {
     std::lock_guard lock(mutex_);
     users_.emplace(user.id, StoredUser{user, std::move(email_canonical), std::move(username_canonical)});
   }
@@ -196,6 +254,45 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
   std::map<std::string, StoredUser> users_;  // by id
   std::vector<OutboxRow> outbox_;           // in insertion (= commit) order
   std::atomic<int> create_calls_{0}, precheck_calls_{0}, mark_sent_calls_{0}, release_calls_{0};
+};
+
+// A readable stand-in for the PII cipher: seal() gives "<key>|<context>|<plaintext reversed>" under
+// `current` (a key id listed in `keys`); open() checks the key is listed (else KeyUnavailable) and
+// the context matches (else std::runtime_error, like a tag mismatch); blind_index() is
+// "idx:<purpose>:<value>". Tests look at what use cases seal without any cryptography.
+class FakePiiCipher : public ports::PiiCipher {
+ public:
+  std::string current = "k1";
+  std::set<std::string> keys{"k1"};
+  bool index_available = true;
+
+  ports::SealedValue seal(std::string_view plaintext, std::string_view context) override {
+    std::lock_guard lock(mutex_);
+    if (!keys.contains(current)) throw ports::KeyUnavailable("fake pii: no key " + current);
+    ++seal_calls;
+    return {current, current + "|" + std::string(context) + "|" + std::string(plaintext.rbegin(), plaintext.rend())};
+  }
+  std::string open(const ports::SealedValue& sealed, std::string_view context) override {
+    std::lock_guard lock(mutex_);
+    if (!keys.contains(sealed.key_id)) throw ports::KeyUnavailable("fake pii: no key " + sealed.key_id);
+    const std::string prefix = sealed.key_id + "|" + std::string(context) + "|";
+    if (!sealed.ciphertext.starts_with(prefix)) throw std::runtime_error("fake pii: does not authenticate");
+    std::string body = sealed.ciphertext.substr(prefix.size());
+    return {body.rbegin(), body.rend()};
+  }
+  std::string current_key_id() const override {
+    std::lock_guard lock(mutex_);
+    return current;
+  }
+  std::string blind_index(std::string_view value, std::string_view purpose) override {
+    if (!index_available) throw ports::KeyUnavailable("fake pii: no index key");
+    return "idx:" + std::string(purpose) + ":" + std::string(value);
+  }
+
+  std::atomic<int> seal_calls{0};
+
+ private:
+  mutable std::mutex mutex_;
 };
 
 // Deterministic "hashing": hash(pw) = "hash:" + pw. Counts calls so tests can check that the

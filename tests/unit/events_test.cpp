@@ -42,6 +42,23 @@ TEST(UserRegisteredEvent, ParsesWhatItWrites) {
   EXPECT_EQ(domain::to_iso8601(u->timestamp), "2025-10-19T16:37:15.456Z");
 }
 
+TEST(UserRegisteredEvent, APhoneAccountHasANullEmailAndNoPhone) {
+  domain::User u;
+  u.id = "u2";
+  u.username = "phoney";
+  u.phone = domain::StoredPhone{{"k1", "sealed-bytes"}, "index-hex"};
+  u.created_at = domain::Timestamp{std::chrono::milliseconds{1'760'891'835'123}};
+  const auto e = app::make_user_registered(u, "evt-2", u.created_at);
+  EXPECT_EQ(boost::json::parse(e.payload).as_object().at("data"),
+            boost::json::parse(R"({"id":"u2","email":null,"username":"phoney","createdAt":"2025-10-19T16:37:15.123Z"})"));
+  EXPECT_EQ(e.payload.find("sealed"), std::string::npos);
+  EXPECT_EQ(e.payload.find("index"), std::string::npos);
+  const auto parsed = app::parse_user_registered(e);
+  ASSERT_TRUE(parsed) << parsed.error();
+  EXPECT_FALSE(parsed->email);
+  EXPECT_EQ(parsed->username, "phoney");
+}
+
 TEST(UserRegisteredEvent, ExtraFieldsAreAllowed) {
   const auto u = app::parse_user_registered(with_payload(
       R"({"event":"user.registered","pattern":"user.registered","version":2,"data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"2025-10-19T16:37:15.123Z","plan":"pro"},"timestamp":"2025-10-19T16:37:15.456Z"})"));
@@ -71,6 +88,10 @@ TEST(UserRegisteredEvent, AMalformedBodyGivesItsFirstProblemWithoutQuotingIt) {
       {head + R"("data":{"id":"u1","email":"bob@example.com","username":"bob","createdAt":"yesterday"},)" + ts + "}",
        "data.createdAt is not an ISO 8601 time"},
       {head + data + "}", "missing timestamp"},
+      {head + R"("data":{"id":"u1","username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},)" + ts + "}",
+       "missing data.email"},
+      {head + R"("data":{"id":"u1","email":"","username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},)" + ts + "}",
+       "data.email is not a non-empty string"},
   };
   for (const auto& [body, reason] : cases) {
     const auto u = app::parse_user_registered(with_payload(body));

@@ -317,8 +317,10 @@ TEST(TokenKinds, ASessionTokenIsRefusedWhereAnAccessTokenIsExpected) {
   SequentialIds ids;
   CountingSignal signal;
   Hs256TokenService tokens(token_options(), clock);
-  const app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
-  const app::CurrentUser current_user{tokens, store};
+  FakePiiCipher pii;
+  const app::CreateAccount create_account{store, hasher, pii, clock, ids, signal};
+  const app::RegisterUser register_user{create_account, tokens};
+  const app::CurrentUser current_user{tokens, store, pii};
 
   auto registered = register_user({"kind@example.com", "kind", "correct horse battery"});
   ASSERT_TRUE(registered);
@@ -326,7 +328,7 @@ TEST(TokenKinds, ASessionTokenIsRefusedWhereAnAccessTokenIsExpected) {
 
   auto as_access = current_user(tokens.issue(id, TokenType::access).token);
   ASSERT_TRUE(as_access);
-  EXPECT_EQ(as_access->id, id);
+  EXPECT_EQ(as_access->user.id, id);
 
   // The same user's token of another kind (typ "session"), signed with our key.
   const auto session_token = token_with(kHs256, claims(R"("sub":")" + id + R"(","typ":"session")"));
@@ -346,8 +348,10 @@ struct Enumeration : ::testing::Test {
   FixedClock clock;
   SequentialIds ids;
   CountingSignal signal;
-  app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
-  app::Login login{store, hasher, tokens};
+  FakePiiCipher pii;
+  app::CreateAccount create_account{store, hasher, pii, clock, ids, signal};
+  app::RegisterUser register_user{create_account, tokens};
+  app::Login login{store, hasher, tokens, pii};
 };
 
 void expect_same_error(const domain::DomainError& a, const domain::DomainError& b, const std::string& what) {
@@ -400,13 +404,17 @@ TEST_F(Enumeration, EveryLoginFailureGivesOneAnswerAndCostsExactlyOneArgon2Verif
 // A store whose pre-check never sees the other sign-up: the unique index decides (the race path).
 class RacingStore : public FakeUserStore {
  public:
-  bool email_or_username_taken(std::string_view, std::string_view) override { return false; }
+  bool contact_or_username_taken(std::optional<std::string_view>, std::string_view,
+                                 std::optional<std::string_view>) override {
+    return false;
+  }
 };
 
 TEST_F(Enumeration, RegisterConflictIsOneAnswerWhicheverFieldIsTakenOnThePreCheckAndTheRacePath) {
   ASSERT_TRUE(register_user({"taken@example.com", "taken", "correct horse battery"}));
   RacingStore racing;
-  const app::RegisterUser racing_register{racing, hasher, tokens, clock, ids, signal};
+  const app::CreateAccount racing_create{racing, hasher, pii, clock, ids, signal};
+  const app::RegisterUser racing_register{racing_create, tokens};
   ASSERT_TRUE(racing_register({"taken@example.com", "taken", "correct horse battery"}));
 
   struct Case {

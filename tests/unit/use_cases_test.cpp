@@ -24,9 +24,11 @@ struct UseCasesTest : ::testing::Test {
   FixedClock clock;  // 2025-10-19T16:37:15.123Z
   SequentialIds ids;
   CountingSignal signal;
-  app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
-  app::Login login{store, hasher, tokens};
-  app::CurrentUser current_user{tokens, store};
+  FakePiiCipher pii;
+  app::CreateAccount create_account{store, hasher, pii, clock, ids, signal};
+  app::RegisterUser register_user{create_account, tokens};
+  app::Login login{store, hasher, tokens, pii};
+  app::CurrentUser current_user{tokens, store, pii};
 
   static constexpr const char* kPassword = "correct horse battery";
 
@@ -181,7 +183,10 @@ TEST_F(UseCasesTest, ConflictPreCheckSpendsNoHashAndSendsNoSignal) {
 
 // A store whose pre-check misses a concurrent sign-up: the unique constraint still decides.
 struct RacyStore : FakeUserStore {
-  bool email_or_username_taken(std::string_view, std::string_view) override { return false; }
+  bool contact_or_username_taken(std::optional<std::string_view>, std::string_view,
+                                 std::optional<std::string_view>) override {
+    return false;
+  }
 };
 
 TEST(RegisterRace, ConstraintViolationAfterThePreCheckIsAConflict) {
@@ -191,7 +196,9 @@ TEST(RegisterRace, ConstraintViolationAfterThePreCheckIsAConflict) {
   FixedClock clock;
   SequentialIds ids;
   CountingSignal signal;
-  const app::RegisterUser register_user{store, hasher, tokens, clock, ids, signal};
+  FakePiiCipher pii;
+  const app::CreateAccount create_account{store, hasher, pii, clock, ids, signal};
+  const app::RegisterUser register_user{create_account, tokens};
   ASSERT_TRUE(register_user({"a@example.com", "alice", "correct horse battery"}));
   for (const app::RegisterCommand& again : {app::RegisterCommand{"A@example.com", "bob", "correct horse battery"},
                                              app::RegisterCommand{"b@example.com", "ALICE", "correct horse battery"}}) {
@@ -283,8 +290,9 @@ TEST_F(UseCasesTest, CurrentUserFromAValidAccessToken) {
   const auto reg = register_ok("newuser@example.com", "newuser");
   auto r = current_user(reg.token.token);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->id, reg.user.id);
-  EXPECT_EQ(r->email, "newuser@example.com");
+  EXPECT_EQ(r->user.id, reg.user.id);
+  EXPECT_EQ(r->user.email, "newuser@example.com");
+  EXPECT_FALSE(r->phone_masked);
 }
 
 TEST_F(UseCasesTest, CurrentUserRefusesBadTokens) {
@@ -298,6 +306,225 @@ TEST_F(UseCasesTest, CurrentUserRefusesBadTokens) {
     ASSERT_FALSE(r) << token;
     EXPECT_EQ(r.error().kind, ErrorKind::unauthenticated) << token;
   }
+}
+
+// ---------------------------------------------------------------- phone accounts (CreateAccount)
+
+constexpr const char* kPhone = "+33612345678";
+
+domain::Phone phone(std::string_view raw = kPhone) { return *domain::Phone::parse(raw); }
+
+app::CreateAccountCommand phone_account(std::string username, std::optional<std::string> verification_id = "vs-1",
+                                        std::string_view raw_phone = kPhone) {
+  return {.username = std::move(username),
+          .password = "correct horse battery",
+          .phone = phone(raw_phone),
+          .verification_id = std::move(verification_id)};
+}
+
+TEST_F(UseCasesTest, PhoneAccountStoresTheSealedPhoneAndItsIndexOnly) {
+  auto r = create_account(phone_account("phoneuser"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->created);
+  const auto& u = r->user;
+  EXPECT_FALSE(u.email);
+  ASSERT_TRUE(u.phone);
+  EXPECT_EQ(u.phone->sealed.key_id, "k1");
+  EXPECT_EQ(u.phone->blind_index, std::string("idx:phone:") + kPhone);
+  // Sealed with the user's id as context, and opens back to the E.164 number.
+  EXPECT_EQ(pii.open(u.phone->sealed, app::phone_seal_context(u.id)), kPhone);
+  EXPECT_EQ(u.phone->sealed.ciphertext.find(kPhone), std::string::npos);
+  EXPECT_EQ(u.verification_id, "vs-1");
+
+  const auto stored = store.users();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_FALSE(stored[0].email_canonical);
+  EXPECT_EQ(signal.count(), 1);
+
+  // user.registered: data.email null, and no phone in any form.
+  const auto payload = store.outbox().at(0).event.payload;
+  const auto data = boost::json::parse(payload).as_object().at("data").as_object();
+  EXPECT_TRUE(data.at("email").is_null());
+  EXPECT_EQ(data.size(), 4u);
+  EXPECT_EQ(payload.find("612345678"), std::string::npos);
+  EXPECT_EQ(payload.find("idx:"), std::string::npos);
+}
+
+TEST_F(UseCasesTest, AnAccountNeedsAnEmailOrAPhone) {
+  auto r = create_account({.username = "nobody", .password = kPassword});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::validation_failed);
+  ASSERT_EQ(r.error().fields.size(), 1u);
+  EXPECT_EQ(r.error().fields[0].field, "email");
+  EXPECT_EQ(r.error().fields[0].code, "required");
+  EXPECT_EQ(store.create_calls(), 0);
+}
+
+TEST_F(UseCasesTest, ImageIsValidatedAndKept) {
+  auto bad = register_user({"newuser@example.com", "newuser", kPassword, "javascript:alert(1)"});
+  ASSERT_FALSE(bad);
+  ASSERT_EQ(bad.error().fields.size(), 1u);
+  EXPECT_EQ(bad.error().fields[0].field, "image");
+  EXPECT_EQ(bad.error().fields[0].code, "invalid_format");
+  auto ok = register_user({"newuser@example.com", "newuser", kPassword, "https://cdn.example.com/a.png"});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->user.image, "https://cdn.example.com/a.png");
+  auto none = create_account(phone_account("other", "vs-2", "+33700000001"));
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->user.image);
+}
+
+TEST_F(UseCasesTest, ASecondRunOfOneVerificationReturnsTheFirstAccount) {
+  auto first = create_account(phone_account("phoneuser"));
+  ASSERT_TRUE(first);
+  auto again = create_account(phone_account("phoneuser"));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->user.id, first->user.id);
+  EXPECT_EQ(store.user_count(), 1u);
+  EXPECT_EQ(store.outbox().size(), 1u);  // one user.registered
+  EXPECT_EQ(hasher.hash_calls, 1);       // and no second hash
+  EXPECT_EQ(signal.count(), 1);
+}
+
+TEST_F(UseCasesTest, APhoneTakenByAnotherAccountIsAConflict) {
+  ASSERT_TRUE(create_account(phone_account("phoneuser", "vs-1")));
+  // The same number written differently, from another verification session.
+  auto r = create_account(phone_account("someone", "vs-2", "+33 6 12 34 56 78"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::conflict);
+  EXPECT_EQ(r.error().message, "An account with this phone or username already exists");
+  EXPECT_EQ(store.user_count(), 1u);
+  EXPECT_EQ(hasher.hash_calls, 1);
+}
+
+TEST_F(UseCasesTest, AMissingKeyIsKeyUnavailableAndWritesNothing) {
+  pii.current = "k9";  // names a key that is not there
+  EXPECT_THROW(create_account(phone_account("phoneuser")), ports::KeyUnavailable);
+  pii.current = "k1";
+  pii.index_available = false;
+  EXPECT_THROW(create_account(phone_account("phoneuser")), ports::KeyUnavailable);
+  EXPECT_EQ(store.user_count(), 0u);
+  EXPECT_TRUE(store.outbox().empty());
+  EXPECT_EQ(signal.count(), 0);
+}
+
+TEST_F(UseCasesTest, LoginByPhoneFindsTheAccountByItsBlindIndex) {
+  auto made = create_account(phone_account("phoneuser"));
+  ASSERT_TRUE(made);
+  for (const app::LoginCommand& cmd : {app::LoginCommand{kPhone, kPassword, true},
+                                       app::LoginCommand{"+33 6 12 34 56 78", kPassword, true},
+                                       app::LoginCommand{kPhone, kPassword},  // '+': a phone
+                                       app::LoginCommand{"PhoneUser", kPassword}}) {
+    auto r = login(cmd);
+    ASSERT_TRUE(r) << cmd.login;
+    EXPECT_EQ(r->user.id, made->user.id);
+    EXPECT_EQ(r->phone_masked, "+33\u2022\u2022\u2022\u2022\u2022\u2022\u202278");
+  }
+  // Wrong password, unknown or malformed phone: one answer, one argon2 verification each.
+  const int dummies = hasher.verify_dummy_calls;
+  for (const app::LoginCommand& cmd : {app::LoginCommand{"+33612345679", kPassword, true},
+                                       app::LoginCommand{"33612345678", kPassword, true},
+                                       app::LoginCommand{"+0", kPassword, true}}) {
+    auto r = login(cmd);
+    ASSERT_FALSE(r) << cmd.login;
+    EXPECT_EQ(r.error().kind, ErrorKind::invalid_credentials);
+  }
+  EXPECT_EQ(hasher.verify_dummy_calls, dummies + 3);
+  auto wrong = login({kPhone, "not the password", true});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().kind, ErrorKind::invalid_credentials);
+}
+
+TEST_F(UseCasesTest, CurrentUserShowsThePhoneMasked) {
+  auto made = create_account(phone_account("phoneuser"));
+  ASSERT_TRUE(made);
+  auto r = current_user(FakeTokenService::make(made->user.id, ports::TokenType::access));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->phone_masked, "+33\u2022\u2022\u2022\u2022\u2022\u2022\u202278");
+  // Its key gone: the profile is still served, without the phone.
+  pii.keys.clear();
+  auto without = current_user(FakeTokenService::make(made->user.id, ports::TokenType::access));
+  ASSERT_TRUE(without);
+  EXPECT_FALSE(without->phone_masked);
+}
+
+// ---------------------------------------------------------------- key rotation
+
+TEST_F(UseCasesTest, RotationReSealsEveryPhoneUnderTheCurrentKeyInBatches) {
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(create_account(phone_account("user" + std::to_string(i), "vs-" + std::to_string(i),
+                                             "+3361234560" + std::to_string(i))));
+  ASSERT_TRUE(register_user({"mail@example.com", "mailuser", kPassword}));  // no phone: untouched
+  pii.keys.insert("k2");
+  pii.current = "k2";
+  std::vector<std::size_t> seen;
+  const app::RotatePhoneKeys rotate{.users = store, .pii = pii, .batch_size = 3};
+  auto done = rotate([&](const app::RotationProgress& p) { seen.push_back(p.resealed); });
+  EXPECT_EQ(done.scanned, 7u);
+  EXPECT_EQ(done.resealed, 7u);
+  EXPECT_EQ(done.changed, 0u);
+  EXPECT_EQ(done.unreadable, 0u);
+  EXPECT_EQ(seen, (std::vector<std::size_t>{3, 6, 7}));
+  EXPECT_EQ(store.phone_key_counts(), (std::vector<std::pair<std::string, std::size_t>>{{"k2", 7}}));
+  // The numbers still open, logins by phone still work (the index never changes), and a second
+  // run has nothing to do.
+  pii.keys.erase("k1");
+  for (int i = 0; i < 7; ++i) {
+    auto r = login({"+3361234560" + std::to_string(i), kPassword, true});
+    ASSERT_TRUE(r) << i;
+    EXPECT_TRUE(r->phone_masked) << i;
+  }
+  EXPECT_EQ(rotate().scanned, 0u);
+}
+
+// A store where another writer changes a phone between the rotation's read and its write.
+struct ConcurrentWriterStore : FakeUserStore {
+  std::string victim;
+  std::vector<ports::SealedPhoneRow> phones_not_sealed_under(std::string_view key_id, std::string_view after,
+                                                             std::size_t limit) override {
+    auto rows = FakeUserStore::phones_not_sealed_under(key_id, after, limit);
+    if (!victim.empty()) {
+      const std::string changed = "+33700000000";  // the phone changed meanwhile, still under k1
+      set_sealed_phone(victim, {"k1", "k1|" + app::phone_seal_context(victim) + "|" +
+                                          std::string(changed.rbegin(), changed.rend())});
+      victim.clear();
+    }
+    return rows;
+  }
+};
+
+TEST(RotatePhoneKeys, NeverOverwritesAConcurrentChangeAndSkipsWhatItCannotOpen) {
+  ConcurrentWriterStore store;
+  FakeHasher hasher;
+  FixedClock clock;
+  SequentialIds ids;
+  CountingSignal signal;
+  FakePiiCipher pii;
+  const app::CreateAccount create{store, hasher, pii, clock, ids, signal};
+  std::vector<std::string> users;
+  for (int i = 0; i < 3; ++i)
+    users.push_back(create(phone_account("user" + std::to_string(i), "vs-" + std::to_string(i),
+                                         "+3361234560" + std::to_string(i)))
+                        ->user.id);
+  store.set_sealed_phone(users[2], {"k1", "garbage"});  // damaged: does not open
+  pii.keys.insert("k2");
+  pii.current = "k2";
+  store.victim = users[0];
+  const app::RotatePhoneKeys rotate{.users = store, .pii = pii};
+  auto done = rotate();
+  EXPECT_EQ(done.scanned, 3u);
+  EXPECT_EQ(done.resealed, 1u);
+  EXPECT_EQ(done.changed, 1u);
+  EXPECT_EQ(done.unreadable, 1u);
+  // The concurrent write survived (still k1, its own content) …
+  EXPECT_EQ(pii.open(store.find_by_id(users[0])->phone->sealed, app::phone_seal_context(users[0])), "+33700000000");
+  // … and a second run (resuming) re-seals it, leaving only the damaged row behind.
+  auto again = rotate();
+  EXPECT_EQ(again.resealed, 1u);
+  EXPECT_EQ(again.unreadable, 1u);
+  EXPECT_EQ(store.phone_key_counts(),
+            (std::vector<std::pair<std::string, std::size_t>>{{"k1", 1}, {"k2", 2}}));
 }
 
 // ---------------------------------------------------------------- outbox relay

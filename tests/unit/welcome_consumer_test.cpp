@@ -139,6 +139,20 @@ TEST_F(WelcomeConsumerTest, ExtraFieldsAreAllowed) {
   EXPECT_EQ(mail_.sent()[0].to, "bob@example.com");
 }
 
+TEST_F(WelcomeConsumerTest, APhoneAccountWithoutEmailIsSkippedAndRecorded) {
+  auto e = with_payload(
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","email":null,"username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})");
+  consumer_.handle(e);
+  EXPECT_TRUE(mail_.sent().empty());
+  EXPECT_EQ(processed_.size(), 1u);  // done: a redelivery does not come back to it
+  // A missing data.email is still malformed (null must be said). Another event id: the first one
+  // is recorded as processed, so a redelivery of it would be skipped before parsing.
+  auto missing = with_payload(
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})");
+  missing.id = "evt-missing-email";
+  EXPECT_THROW(consumer_.handle(missing), MalformedEvent);
+}
+
 TEST_F(WelcomeConsumerTest, OtherEventTypesAreIgnored) {
   auto e = user_registered("evt-1");
   e.type = "user.deleted";

@@ -8,7 +8,7 @@ ports::MailMessage render_welcome(const app::UserRegistered& user, std::string_v
   const std::string product(product_name);
   ports::MailMessage m;
   m.channel = "email";
-  m.to = user.email;
+  m.to = user.email.value_or("");
   m.subject = "Welcome to " + product;
   m.body = "Hello " + user.username + ",\n"
            "\n"
@@ -33,6 +33,12 @@ void WelcomeConsumer::handle(const domain::EventEnvelope& event) {
   if (processed_.is_processed(kName, event.id)) return;  // redelivery
   const auto user = app::parse_user_registered(event);
   if (!user) throw MalformedEvent(user.error());
+  // A phone account has no address to welcome (data.email null): nothing to send, and the event is
+  // done for this consumer.
+  if (!user->email) {
+    processed_.try_mark_processed(kName, event.id);
+    return;
+  }
   try {
     mail_.send(render_welcome(*user, product_name_, event.id));
   } catch (const ports::MailRejected& e) {

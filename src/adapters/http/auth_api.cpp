@@ -13,15 +13,26 @@ using beast_http::verb;
 
 namespace {
 
-json::object user_json(const domain::User& u) {
-  return {{"id", u.id}, {"email", u.email}, {"username", u.username}, {"createdAt", domain::to_iso8601(u.created_at)}};
+// The account as its owner sees it. `email` and `image` are null when there is none. `phone` is
+// masked (+33••••••78) or null: enough for the owner to recognise the number, while a leaked
+// access token (or a shoulder-surfed screen) does not give the number away; the full number is
+// never needed by a client, which already knows it. Always the same keys, so clients need not
+// probe for them.
+json::object user_json(const domain::User& u, const std::optional<std::string>& phone_masked) {
+  json::object o{{"id", u.id}};
+  o["email"] = u.email ? json::value(*u.email) : json::value(nullptr);
+  o["username"] = u.username;
+  o["phone"] = phone_masked ? json::value(*phone_masked) : json::value(nullptr);
+  o["image"] = u.image ? json::value(*u.image) : json::value(nullptr);
+  o["createdAt"] = domain::to_iso8601(u.created_at);
+  return o;
 }
 
 Response auth_response(const Request& req, status st, const app::AuthResult& r) {
   json::object body{{"accessToken", r.token.token},
                     {"tokenType", "Bearer"},
                     {"expiresIn", r.token.expires_in.count()},
-                    {"user", user_json(r.user)}};
+                    {"user", user_json(r.user, r.phone_masked)}};
   return json_response(req, st, json::serialize(body));
 }
 
@@ -47,6 +58,7 @@ void add_auth_routes(Router& router, AuthApi api) {
     if (auto* p = std::get_if<ProblemSpec>(&parsed)) co_return problem(req, ctx, std::move(*p));
     FieldReader fields(std::get<json::object>(parsed));
     app::RegisterCommand cmd{fields.required_string("email"), fields.required_string("username"), fields.required_string("password")};
+    cmd.image = fields.optional_string("image").value_or("");
     if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
     // The job is a named local, not a temporary inside the co_await expression: GCC 12 destroys
     // such temporaries twice when the coroutine suspends.
@@ -64,11 +76,15 @@ void add_auth_routes(Router& router, AuthApi api) {
     FieldReader fields(std::get<json::object>(parsed));
     auto email = fields.optional_string("email");
     auto username = fields.optional_string("username");
+    auto phone = fields.optional_string("phone");
     auto password = fields.required_string("password");
-    if (!email && !username && fields.errors().empty())
-      co_return validation_problem(req, ctx, {{"email", "required", "Give an email or a username"}});
+    if (!email && !username && !phone && fields.errors().empty())
+      co_return validation_problem(req, ctx, {{"email", "required", "Give an email, a username or a phone"}});
     if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
-    app::LoginCommand cmd{email ? *email : *username, std::move(password)};
+    // {phone, password} for phone accounts; {email|username, password} as before.
+    app::LoginCommand cmd = phone && !email && !username
+                                ? app::LoginCommand{std::move(*phone), std::move(password), true}
+                                : app::LoginCommand{email ? *email : *username, std::move(password)};
     auto job = [&login = api.login, cmd = std::move(cmd)] { return login(cmd); };
     auto result = co_await api.cpu.run(std::move(job));
     if (!result) co_return problem(req, ctx, result.error());
@@ -80,7 +96,7 @@ void add_auth_routes(Router& router, AuthApi api) {
     auto job = [&current_user = api.current_user, token = std::move(token)] { return current_user(token); };
     auto result = co_await api.store.run(std::move(job));
     if (!result) co_return problem(req, ctx, result.error());
-    co_return json_response(req, status::ok, json::serialize(user_json(*result)));
+    co_return json_response(req, status::ok, json::serialize(user_json(result->user, result->phone_masked)));
   });
 
   router.add(verb::get, "/healthz", [](const Request& req, RequestContext&) -> boost::asio::awaitable<Response> {

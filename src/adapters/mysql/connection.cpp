@@ -295,6 +295,12 @@ Query& Query::execute(std::span<const Param> params) {
             s.param_ints[i] = v;
             b.buffer_type = MYSQL_TYPE_LONGLONG;
             b.buffer = &s.param_ints[i];
+          } else if constexpr (std::is_same_v<T, Bytes>) {
+            s.param_lengths[i] = static_cast<unsigned long>(v.data.size());
+            b.buffer_type = MYSQL_TYPE_BLOB;
+            b.buffer = v.data.empty() ? empty : const_cast<char*>(v.data.data());
+            b.buffer_length = s.param_lengths[i];
+            b.length = &s.param_lengths[i];
           } else {
             s.param_times[i] = to_mysql_time(v);
             b.buffer_type = MYSQL_TYPE_DATETIME;
@@ -445,8 +451,16 @@ Query Connection::query(std::string_view sql) {
 
 void Connection::exec(std::string_view sql) {
   if (mysql_real_query(mysql_, sql.data(), static_cast<unsigned long>(sql.size())) != 0) fail(nullptr, sql);
-  // Constant control statements return no rows; drain anything unexpected to keep the protocol in sync.
+  // Constant control statements return no rows; drain anything unexpected to keep the protocol in
+  // sync, including the further results of a CALL (a migration runs one), whose errors may only
+  // arrive with a later result.
   if (MYSQL_RES* r = mysql_store_result(mysql_)) mysql_free_result(r);
+  for (;;) {
+    int rc = mysql_next_result(mysql_);
+    if (rc > 0) fail(nullptr, sql);
+    if (rc < 0) break;
+    if (MYSQL_RES* r = mysql_store_result(mysql_)) mysql_free_result(r);
+  }
 }
 
 void Connection::begin() {

@@ -60,8 +60,14 @@ std::string duplicate_key_name(std::string_view message);
 // The server's message with the contents of every '…' literal replaced by '?'.
 std::string redact_literals(std::string_view message);
 
+// Raw bytes for a binary column (VARBINARY/BLOB): bound as MYSQL_TYPE_BLOB, so the server never
+// treats them as text in the connection's character set.
+struct Bytes {
+  std::string_view data;
+};
+
 // A statement parameter. Timestamps are bound as DATETIME (UTC, millisecond precision).
-using Param = std::variant<std::nullptr_t, std::string_view, std::int64_t, domain::Timestamp>;
+using Param = std::variant<std::nullptr_t, std::string_view, std::int64_t, domain::Timestamp, Bytes>;
 
 domain::Timestamp from_mysql_time(const MYSQL_TIME& t);
 MYSQL_TIME to_mysql_time(domain::Timestamp t);

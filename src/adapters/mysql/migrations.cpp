@@ -135,9 +135,95 @@ END)sql";
 
 constexpr std::string_view kMigration2[] = {kDropCreateUser, kCreateCreateUser};
 
+// Migration 3: the account model of issue 12, keeping every existing row (as SQLite's v3).
+//  - email/email_canonical become NULLable (a phone account has none); the UNIQUE key stays: InnoDB
+//    admits any number of NULLs in a UNIQUE index (NULLs are distinct), like SQLite.
+//  - email_verified_at (NULL until verified), image (URL, NULL = none).
+//  - the phone: phone_key_id + phone_ciphertext (nonce ‖ ciphertext ‖ tag; VARBINARY: a phone's
+//    is 40 to 55 bytes, kept in the row rather than off-page like a BLOB) and phone_index, its
+//    keyed blind index (64 hex digits), UNIQUE. users_phone_key_id serves `keys status/rotate`.
+//  - verification_id UNIQUE: one verification session, one account.
+//  - CHECK constraints (enforced by MariaDB ≥ 10.2 and MySQL ≥ 8.0.16): a row has an email or a
+//    phone; the email pair and the phone parts are each all set or all NULL.
+// MySQL commits DDL implicitly and has no ADD COLUMN IF NOT EXISTS (MariaDB has), so to stay
+// re-runnable after a crash between the change and its record, the change is ONE ALTER TABLE
+// (atomic in InnoDB: all of it or nothing) run by a throw-away procedure only if the columns are
+// not there yet.
+constexpr std::string_view kDropMigration3 = "DROP PROCEDURE IF EXISTS registrar_migration_3";
+constexpr std::string_view kCreateMigration3 = R"sql(
+CREATE PROCEDURE registrar_migration_3()
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.COLUMNS
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'phone_index') THEN
+    ALTER TABLE users
+      MODIFY email VARCHAR(254) NULL,
+      MODIFY email_canonical VARCHAR(254) NULL,
+      ADD COLUMN email_verified_at DATETIME(3) NULL AFTER email_canonical,
+      ADD COLUMN phone_key_id VARCHAR(64) NULL AFTER password_hash,
+      ADD COLUMN phone_ciphertext VARBINARY(255) NULL AFTER phone_key_id,
+      ADD COLUMN phone_index CHAR(64) NULL AFTER phone_ciphertext,
+      ADD COLUMN image VARCHAR(2048) NULL AFTER phone_index,
+      ADD COLUMN verification_id VARCHAR(128) NULL AFTER image,
+      ADD UNIQUE KEY users_phone_index (phone_index),
+      ADD UNIQUE KEY users_verification_id (verification_id),
+      ADD KEY users_phone_key_id (phone_key_id),
+      ADD CONSTRAINT users_email_pair CHECK ((email IS NULL) = (email_canonical IS NULL)),
+      ADD CONSTRAINT users_phone_parts
+        CHECK ((phone_key_id IS NULL) = (phone_index IS NULL) AND (phone_ciphertext IS NULL) = (phone_index IS NULL)),
+      ADD CONSTRAINT users_has_contact CHECK (email_canonical IS NOT NULL OR phone_index IS NOT NULL);
+  END IF;
+END)sql";
+constexpr std::string_view kCallMigration3 = "CALL registrar_migration_3()";
+
+// The sign-up procedure of migration 2, with the new columns (same reasons as there).
+constexpr std::string_view kCreateCreateUser3 = R"sql(
+CREATE PROCEDURE registrar_create_user(
+  IN p_id                 CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_email              VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_email_canonical    VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_email_verified_at  DATETIME(3),
+  IN p_username           VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_username_canonical VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_password_hash      VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_phone_key_id       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_phone_ciphertext   VARBINARY(255),
+  IN p_phone_index        CHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_image              VARCHAR(2048) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_verification_id    VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_created_at         DATETIME(3),
+  IN p_event_id           VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_event_type         VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_aggregate_id       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_payload            MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_occurred_at        DATETIME(3),
+  IN p_attempts           INT)
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    RESIGNAL;
+  END;
+  START TRANSACTION;
+  INSERT INTO users (id, email, email_canonical, email_verified_at, username, username_canonical, password_hash,
+                     phone_key_id, phone_ciphertext, phone_index, image, verification_id, created_at)
+    VALUES (p_id, p_email, p_email_canonical, p_email_verified_at, p_username, p_username_canonical, p_password_hash,
+            p_phone_key_id, p_phone_ciphertext, p_phone_index, p_image, p_verification_id, p_created_at);
+  INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at, attempts)
+    VALUES (p_event_id, p_event_type, p_aggregate_id, p_payload, p_occurred_at, p_attempts);
+  COMMIT;
+END)sql";
+
+constexpr std::string_view kMigration3[] = {kDropMigration3, kCreateMigration3, kCallMigration3, kDropMigration3,
+                                            kDropCreateUser, kCreateCreateUser3};
+
 constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
     {2, "create_user in one round trip", kMigration2},
+    {3, "accounts: optional email, sealed phone, image, verification id", kMigration3},
 };
 
 int read_version(Connection& c) {

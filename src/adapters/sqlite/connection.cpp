@@ -66,6 +66,19 @@ Query& Query::bind_null(int index) {
   return *this;
 }
 
+Query& Query::bind_blob(int index, std::string_view bytes) {
+  // A zero-length blob still binds as a BLOB (not NULL) with a non-null pointer.
+  static const char empty = 0;
+  int rc = sqlite3_bind_blob(stmt_, index, bytes.empty() ? &empty : bytes.data(), static_cast<int>(bytes.size()),
+                             SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) throw_error(sqlite3_db_handle(stmt_), rc, sqlite3_sql(stmt_));
+  return *this;
+}
+
+Query& Query::bind_optional(int index, const std::optional<std::string>& text) {
+  return text ? bind(index, std::string_view(*text)) : bind_null(index);
+}
+
 bool Query::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -84,6 +97,17 @@ std::string Query::text(int column) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   if (p == nullptr) return {};
   return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string Query::blob(int column) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+  if (p == nullptr) return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::optional<std::string> Query::optional_text(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return text(column);
 }
 
 std::int64_t Query::int64(int column) const { return sqlite3_column_int64(stmt_, column); }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +51,10 @@ class Query {
   Query& bind(int index, std::string_view text);
   Query& bind(int index, std::int64_t value);
   Query& bind_null(int index);
+  // Raw bytes as a BLOB (compares equal only to a BLOB, never to TEXT).
+  Query& bind_blob(int index, std::string_view bytes);
+  // Binds the value, or NULL.
+  Query& bind_optional(int index, const std::optional<std::string>& text);
 
   // Advances to the next row: true if a row is available, false when done. Throws on error.
   bool step();
@@ -58,6 +63,8 @@ class Query {
 
   bool is_null(int column) const;
   std::string text(int column) const;
+  std::string blob(int column) const;
+  std::optional<std::string> optional_text(int column) const;
   std::int64_t int64(int column) const;
 
  private:

@@ -66,9 +66,51 @@ CREATE TABLE processed_events (
 // nothing to change here, but the version is recorded so both backends number their schemas alike.
 constexpr std::string_view kMigration2 = "";
 
+// Migration 3: the account model of issue 12, keeping every existing row.
+//  - email becomes optional (a phone account has none) and stays unique when present: a UNIQUE
+//    column in SQLite admits any number of NULLs (NULLs are distinct), so the index is unchanged.
+//  - email_verified_at (ISO 8601, NULL until verified), image (URL, NULL = none).
+//  - the phone: phone_key_id + phone_ciphertext (nonce ‖ ciphertext ‖ tag, BLOB) under the PII
+//    keyring, and phone_index, its keyed blind index (hex), UNIQUE: it carries uniqueness and
+//    lookups; the three are all set or all NULL.
+//  - verification_id: the verification session a phone account was created from, UNIQUE, so a
+//    Create_User job run twice cannot make a second account.
+//  - CHECK: a row has an email or a phone.
+//  - users_phone_key_id serves `registrar keys status/rotate` (rows per key id).
+// SQLite cannot drop NOT NULL or add a CHECK in place: the table is rebuilt (create the new one,
+// copy, drop, rename: https://sqlite.org/lang_altertable.html#otheralter), inside the migration's
+// transaction. Nothing references users (no foreign keys), and after the rename the constraint
+// messages name "users.<column>" as before.
+constexpr std::string_view kMigration3 = R"sql(
+CREATE TABLE users_v3 (
+  id                 TEXT PRIMARY KEY NOT NULL,
+  email              TEXT,
+  email_canonical    TEXT UNIQUE,
+  email_verified_at  TEXT,
+  username           TEXT NOT NULL,
+  username_canonical TEXT NOT NULL UNIQUE,
+  password_hash      TEXT NOT NULL,
+  phone_key_id       TEXT,
+  phone_ciphertext   BLOB,
+  phone_index        TEXT UNIQUE,
+  image              TEXT,
+  verification_id    TEXT UNIQUE,
+  created_at         TEXT NOT NULL,
+  CHECK ((email IS NULL) = (email_canonical IS NULL)),
+  CHECK ((phone_key_id IS NULL) = (phone_index IS NULL) AND (phone_ciphertext IS NULL) = (phone_index IS NULL)),
+  CHECK (email_canonical IS NOT NULL OR phone_index IS NOT NULL)
+);
+INSERT INTO users_v3 (id, email, email_canonical, username, username_canonical, password_hash, created_at)
+  SELECT id, email, email_canonical, username, username_canonical, password_hash, created_at FROM users;
+DROP TABLE users;
+ALTER TABLE users_v3 RENAME TO users;
+CREATE INDEX users_phone_key_id ON users (phone_key_id) WHERE phone_key_id IS NOT NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
     {2, "create_user in one round trip", kMigration2},
+    {3, "accounts: optional email, sealed phone, image, verification id", kMigration3},
 };
 
 int read_version(Connection& c) {

@@ -9,13 +9,20 @@ class SqliteUserStore final : public ports::UserStore {
  public:
   explicit SqliteUserStore(SqliteDatabase& db) : db_(db) {}
 
-  ports::CreateUserOutcome create_user(const domain::User& user, std::string_view email_canonical,
+  ports::CreateUserOutcome create_user(const domain::User& user, std::optional<std::string_view> email_canonical,
                                        std::string_view username_canonical,
                                        const domain::EventEnvelope& event) override;
   std::optional<domain::User> find_by_id(std::string_view id) override;
   std::optional<domain::User> find_by_email(std::string_view email_canonical) override;
   std::optional<domain::User> find_by_username(std::string_view username_canonical) override;
-  bool email_or_username_taken(std::string_view email_canonical, std::string_view username_canonical) override;
+  std::optional<domain::User> find_by_phone_index(std::string_view phone_index) override;
+  std::optional<domain::User> find_by_verification_id(std::string_view verification_id) override;
+  bool contact_or_username_taken(std::optional<std::string_view> email_canonical, std::string_view username_canonical,
+                                 std::optional<std::string_view> phone_index) override;
+  std::vector<ports::SealedPhoneRow> phones_not_sealed_under(std::string_view key_id, std::string_view after_user_id,
+                                                             std::size_t limit) override;
+  std::size_t reseal_phones(const std::vector<ports::Reseal>& batch) override;
+  std::vector<std::pair<std::string, std::size_t>> phone_key_counts() override;
   void ping() override;
 
  private:
