@@ -46,7 +46,7 @@ TEST_F(IssueCodeTest, OpensASessionStoresOnlyHashesSendsTheCodeAndIssuesAVerific
   const std::string code = "000042";
 
   ASSERT_EQ(store.issued().size(), 1u);
-  const auto& req = store.issued()[0];
+  const auto req = store.issued()[0];
   EXPECT_EQ(req.session_id, "session-1");
   EXPECT_EQ(req.code_hash, keys.blind_index("session-1:" + code, "code"));
   EXPECT_EQ(req.code_hash, app::code_hash(keys, "session-1", code));
@@ -60,7 +60,7 @@ TEST_F(IssueCodeTest, OpensASessionStoresOnlyHashesSendsTheCodeAndIssuesAVerific
   }
 
   ASSERT_EQ(sender.sent().size(), 1u);
-  const auto& m = sender.sent()[0];
+  const auto m = sender.sent()[0];
   EXPECT_EQ(m.channel, "sms");
   EXPECT_EQ(m.to, "+33612345678");  // canonical E.164: the gateway gets the real number
   EXPECT_EQ(m.code, code);
