@@ -73,7 +73,7 @@ TEST(MaskPhone, KeepsTheFirstAndLastTwoDigits) {
   EXPECT_EQ(adapters::mail::mask_phone("+1 (555) 010-9999"), "+15" + seven + "99");
   // Short input: everything masked; anything but '+' and digits is dropped.
   EXPECT_EQ(adapters::mail::mask_phone("123456"), kBullet + kBullet + kBullet + kBullet + kBullet + kBullet);
-  EXPECT_EQ(adapters::mail::mask_phone("+33\"x\n61234567"), "+33" + kBullet + kBullet + kBullet + kBullet + kBullet + "67");
+  EXPECT_EQ(adapters::mail::mask_phone("+33\"x\n61234567"), "+33" + kBullet + kBullet + kBullet + kBullet + kBullet + kBullet + "67");
 }
 
 TEST(FileMailSender, AnSmsIsFiledUnderItsSessionWithTheNumberMasked) {
