@@ -12,7 +12,12 @@
 // `Reply::throw_if_error()`); a connection that cannot be made or is lost, or a reply that does not
 // come within the timeout, throws ports::BackendUnavailable. A command whose connection was lost
 // after it was written may or may not have run: callers make their writes idempotent or atomic
-// (scripts).
+// (scripts). A reply overdue also resets the connection (it fails the commands in flight behind
+// it, and a reconnect follows). While the server is known down (the last attempt failed), commands
+// fail at once; while an attempt is under way (the first one, from construction), they wait for it.
+// Commands that would change the shared connection (SELECT, AUTH, SUBSCRIBE, MONITOR, …) and
+// transactions (MULTI/EXEC/WATCH: other callers' commands would land inside; use eval) are refused
+// with std::invalid_argument.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -26,7 +31,8 @@
 
 namespace registrar::adapters::redis {
 
-// A parsed `redis://[user[:password]@]host[:port][/db]` or `rediss://…` URL (also `?db=N`).
+// A parsed `redis://[user[:password]@]host[:port][/db]` or `rediss://…` URL (also `?db=N`; for
+// rediss:// also `?ca_file=PATH` and `?verify_peer=false`; other parameters are refused).
 struct Url {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
@@ -54,6 +60,8 @@ struct Reply {
   bool is_error() const { return type == Type::error; }
   // Throws ServerError if this is an error reply; returns *this otherwise.
   const Reply& throw_if_error() const;
+
+  friend bool operator==(const Reply&, const Reply&) = default;
 };
 
 // The server answered with an error (`-ERR …`, `-NOSCRIPT …`, a script's redis.error_reply).
@@ -104,11 +112,16 @@ class Subscriber {
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
 
+  // subscribe/psubscribe return once the server confirmed the subscription (or, while the first
+  // connection is being made, once it is up with its subscriptions), waiting at most the command
+  // timeout; while the server is down they return at once and the subscription is made on
+  // reconnect. A subscription the server refuses (ACL) throws ServerError and is dropped.
   void subscribe(const std::string& channel, Handler handler);
   void psubscribe(const std::string& pattern, Handler handler);  // handler gets the real channel
-  void unsubscribe(const std::string& channel);
+  void unsubscribe(const std::string& channel);  // a channel or a pattern, by its name
   // Called after each (re)connect once the subscriptions are in place: messages published while
-  // disconnected are lost (pub/sub has no history), so users re-read state here.
+  // disconnected are lost (pub/sub has no history), so users re-read state here. Set while
+  // connected, it is called once at once (the caller still hears of the current connection).
   void on_connected(std::function<void()> handler);
 
   struct Impl;
