@@ -16,10 +16,17 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
+#include <mutex>
+
 #include "adapters/inproc/code_store.hpp"
+#include "adapters/redis/client.hpp"
+#include "adapters/redis/redis_code_store.hpp"
 #include "app/verification.hpp"
 #include "ports/verification_codes.hpp"
 #include "support/fakes.hpp"
+#include "support/redis_server.hpp"
 
 namespace registrar {
 namespace {
@@ -284,9 +291,169 @@ TEST_P(CodeStoreContract, ConcurrentIssuesToOnePhoneHonourTheCooldown) {
   EXPECT_EQ(cooled, kThreads - 1);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Redis: one private server per test process, started on first use; a key prefix per store.
+
+testing::RedisServer* shared_redis() {
+  static std::mutex m;
+  static std::unique_ptr<testing::RedisServer> server;
+  std::lock_guard lock(m);
+  if (!server) {
+    if (!testing::RedisServer::available()) return nullptr;
+    server = std::make_unique<testing::RedisServer>();
+  }
+  return server.get();
+}
+
+std::string fresh_prefix() {
+  static std::atomic<int> n{0};
+  return "test-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ":";
+}
+
+// A store with the client it uses (the client outlives the store).
+template <class Store>
+struct WithClient {
+  std::unique_ptr<adapters::redis::Client> client;
+  std::unique_ptr<Store> store;
+};
+
+std::shared_ptr<ports::VerificationCodeStore> make_redis_store() {
+  auto* server = shared_redis();
+  if (server == nullptr) return nullptr;
+  auto holder = std::make_shared<WithClient<adapters::redis::RedisCodeStore>>();
+  holder->client = std::make_unique<adapters::redis::Client>(adapters::redis::Url::parse(server->url()));
+  holder->store = std::make_unique<adapters::redis::RedisCodeStore>(*holder->client, fresh_prefix());
+  return {holder, holder->store.get()};  // aliasing: the store, keeping its client alive
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Node drop-in layout: codes written in clear by the Node Create_User service under the
+// session id (`SET <id> <code> EX 600`), checked and deleted by registrar.
+
+class NodeLayout : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = shared_redis();
+    if (server_ == nullptr) GTEST_SKIP() << "redis-server is not installed";
+    client_ = std::make_unique<adapters::redis::Client>(adapters::redis::Url::parse(server_->url()));
+    store_ = std::make_unique<adapters::redis::RedisNodeCodeStore>(
+        *client_, [this](std::string_view session, std::string_view code) { return app::code_hash(keys_, session, code); },
+        prefix_);
+  }
+  // What the Node service does when it sends a code.
+  std::string node_sets(const std::string& code, int ex_seconds = 600) {
+    const std::string id = "s-" + std::to_string(::getpid()) + "-" + std::to_string(++n_);
+    client_->command({"SET", id, code, "EX", std::to_string(ex_seconds)}).throw_if_error();
+    return id;
+  }
+  std::string hash(const std::string& session, const std::string& code) { return app::code_hash(keys_, session, code); }
+  bool exists(const std::string& key) { return client_->command({"EXISTS", key}).integer == 1; }
+
+  testing::FakePiiCipher keys_;
+  testing::RedisServer* server_ = nullptr;
+  std::string prefix_ = fresh_prefix();
+  std::unique_ptr<adapters::redis::Client> client_;
+  std::unique_ptr<adapters::redis::RedisNodeCodeStore> store_;
+  int n_ = 0;
+};
+
+TEST_F(NodeLayout, TheNodeServicesCodeMatchesAndConsumeDeletesItAsTheNodeWorkerWould) {
+  const auto id = node_sets("123456");
+  auto r = store_->check(id, hash(id, "123456"), 5);
+  EXPECT_EQ(r.outcome, CheckOutcome::match);
+  EXPECT_EQ(r.tries_left, 5);
+  EXPECT_TRUE(exists(id));  // kept until consumed
+  store_->consume(id);
+  EXPECT_FALSE(exists(id));
+  EXPECT_FALSE(exists(store_->tries_key(id)));
+  EXPECT_EQ(store_->check(id, hash(id, "123456"), 5).outcome, CheckOutcome::missing);
+}
+
+TEST_F(NodeLayout, WrongTriesAreCountedUnderRegistrarsKeyAndTheLimitDeletesTheCode) {
+  const auto id = node_sets("123456");
+  for (int left = 4; left >= 1; --left) {
+    auto r = store_->check(id, hash(id, "000000"), 5);
+    EXPECT_EQ(r.outcome, CheckOutcome::mismatch);
+    EXPECT_EQ(r.tries_left, left);
+  }
+  // The tries counter expires with the code.
+  const auto pttl = client_->command({"PTTL", store_->tries_key(id)}).integer;
+  EXPECT_GT(pttl, 590'000);
+  EXPECT_LE(pttl, 600'000);
+  EXPECT_EQ(store_->check(id, hash(id, "000000"), 5).outcome, CheckOutcome::exhausted);
+  EXPECT_FALSE(exists(id)) << "a burnt code stays readable by a Node worker";
+  EXPECT_EQ(store_->check(id, hash(id, "123456"), 5).outcome, CheckOutcome::exhausted);
+}
+
+TEST_F(NodeLayout, ConcurrentWrongChecksNeverCompareMoreThanTheLimit) {
+  const auto id = node_sets("123456");
+  constexpr int kThreads = 8, kEach = 4;
+  std::atomic<int> mismatches{0}, exhausted{0};
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kEach; ++i) {
+        const auto r = store_->check(id, hash(id, std::to_string(300000 + t * 10 + i)), 5);
+        if (r.outcome == CheckOutcome::mismatch) ++mismatches;
+        if (r.outcome == CheckOutcome::exhausted) ++exhausted;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches, 4);
+  EXPECT_EQ(exhausted, kThreads * kEach - 4);
+  EXPECT_EQ(store_->check(id, hash(id, "123456"), 5).outcome, CheckOutcome::exhausted);
+}
+
+TEST_F(NodeLayout, ARightCodeCostsNoTryAndTheExpiryIsTheWriters) {
+  const auto id = node_sets("654321", 1);
+  EXPECT_EQ(store_->check(id, hash(id, "000000"), 5).tries_left, 4);
+  EXPECT_EQ(store_->check(id, hash(id, "654321"), 5).tries_left, 4);
+  EXPECT_EQ(store_->check(id, hash(id, "654321"), 5).tries_left, 4);
+  EXPECT_TRUE(eventually([&] { return store_->check(id, hash(id, "654321"), 5).outcome == CheckOutcome::missing; }));
+}
+
+TEST_F(NodeLayout, ItIssuesNothing) {
+  EXPECT_THROW(store_->issue({.session_id = "s", .subject_key = "k", .code_hash = "h", .rules = {}}), std::logic_error);
+  EXPECT_THROW(store_->withdraw("s", "k"), std::logic_error);
+}
+
+// Nothing registrar's own layout writes holds a code or a phone in clear.
+TEST(RedisCodeStore, KeysAndValuesHoldOnlyHashes) {
+  auto* server = shared_redis();
+  if (server == nullptr) GTEST_SKIP() << "redis-server is not installed";
+  adapters::redis::Client client(adapters::redis::Url::parse(server->url()));
+  const auto prefix = fresh_prefix();
+  adapters::redis::RedisCodeStore store(client, prefix);
+  testing::FakePiiCipher keys;
+  const std::string session = "sess-clear-check", code = "493817", phone = "+33612345678";
+  ASSERT_EQ(store.issue({.session_id = session, .subject_key = app::phone_subject_key(keys, phone),
+                         .code_hash = app::code_hash(keys, session, code), .rules = {}})
+                .outcome,
+            IssueOutcome::issued);
+  EXPECT_EQ(client.command({"HGET", prefix + "code:" + session, "h"}).str, app::code_hash(keys, session, code));
+  EXPECT_EQ(client.command({"ZSCORE", prefix + "code-subject:" + app::phone_subject_key(keys, phone), session}).type,
+            adapters::redis::Reply::Type::bulk);
+  const auto keys_found = client.command({"KEYS", prefix + "*"});
+  ASSERT_EQ(keys_found.elements.size(), 2u);
+  for (const auto& k : keys_found.elements) {
+    EXPECT_EQ(k.str.find(code), std::string::npos);
+    EXPECT_EQ(k.str.find("612345678"), std::string::npos);
+    const auto dump = client.command({"DUMP", k.str});
+    EXPECT_EQ(dump.str.find(code), std::string::npos) << k.str;
+    EXPECT_EQ(dump.str.find("612345678"), std::string::npos) << k.str;
+  }
+  // The TTL is the rule's.
+  const auto pttl = client.command({"PTTL", prefix + "code:" + session}).integer;
+  EXPECT_GT(pttl, 590'000);
+  EXPECT_LE(pttl, 600'000);
+}
+
 std::vector<StoreFactory> stores() {
   std::vector<StoreFactory> list;
   list.push_back({"InProcess", [] { return std::make_shared<adapters::inproc::InProcessCodeStore>(); }});
+  list.push_back({"Redis", [] { return make_redis_store(); }});
   return list;
 }
 
