@@ -29,6 +29,8 @@
 #include "adapters/mail/file_mail_sender.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
 #include "adapters/mail/webhook_sms_sender.hpp"
+#include "adapters/redis/client.hpp"
+#include "adapters/redis/redis_code_store.hpp"
 #include "adapters/sodium/argon2_hasher.hpp"
 #include "adapters/sodium/pii_cipher.hpp"
 #include "adapters/sodium/random_ids.hpp"
@@ -306,12 +308,28 @@ ports::CodeRules code_rules(const config::Settings& s) {
 // their text messages go out (the SMS webhook, or the data dir's development files).
 class CodePath {
  public:
-  CodePath(const config::Settings& s, const Logger& log) {
+  CodePath(const config::Settings& s, ports::PiiCipher* keys) {
     if (s.redis_url.empty()) {
       store_ = std::make_unique<adapters::inproc::InProcessCodeStore>();
       description_ = "in-process";
     } else {
-      throw UsageError("--redis-url: the Redis code store is not wired in yet");
+      adapters::redis::Url url;
+      try {
+        url = adapters::redis::Url::parse(s.redis_url);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--redis-url: ") + e.what());
+      }
+      redis_ = std::make_unique<adapters::redis::Client>(url);
+      if (s.codes.layout == config::Codes::Layout::node) {
+        store_ = std::make_unique<adapters::redis::RedisNodeCodeStore>(
+            *redis_, [keys](std::string_view session, std::string_view code) { return app::code_hash(*keys, session, code); },
+            s.redis_key_prefix, s.codes.ttl);
+        issues_codes_ = false;
+        description_ = "redis (node layout) " + url.redacted();
+      } else {
+        store_ = std::make_unique<adapters::redis::RedisCodeStore>(*redis_, s.redis_key_prefix);
+        description_ = "redis " + url.redacted();
+      }
     }
     if (!s.sms.webhook_url.empty()) {
       try {
@@ -338,6 +356,7 @@ class CodePath {
   const std::string& sms_description() const { return sms_description_; }
 
  private:
+  std::unique_ptr<adapters::redis::Client> redis_;  // before the store that uses it
   std::unique_ptr<ports::VerificationCodeStore> store_;
   std::unique_ptr<ports::MailSender> sender_;
   bool issues_codes_ = true;
@@ -378,11 +397,11 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                         .outbox_signal = events};
   const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens};
   const app::CurrentUser current_user{.tokens = tokens, .users = storage.users()};
-  CodePath codes(settings, log);
-  adapters::sodium::SodiumRandom random;
   // The keyed hashes of codes and phones (blind_index). Keys in <data-dir>/keys, generated on first
   // run (adapters/sodium/pii_cipher.hpp); the account model's sealing shares this keyring.
   adapters::sodium::SodiumPiiCipher keys({.dir = settings.data_dir / "keys"});
+  CodePath codes(settings, &keys);
+  adapters::sodium::SodiumRandom random;
   const app::IssueVerificationCode issue_code{.codes = codes.store(),
                                               .keys = keys,
                                               .tokens = tokens,
