@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -19,12 +20,14 @@ enum class ErrorKind {
   invalid_credentials,  // login failed, for whatever reason
   unauthenticated,      // missing, malformed, expired or forged token
   not_found,            // no such thing, or not the caller's to see (said the same way)
+  rate_limited,         // too many requests for one subject (a code's resend cooldown or cap): retry_after
 };
 
 struct DomainError {
   ErrorKind kind;
   std::string message;
   std::vector<FieldError> fields;
+  std::chrono::seconds retry_after{0};  // rate_limited: when to try again
 };
 
 }  // namespace registrar::domain

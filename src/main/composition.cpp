@@ -22,12 +22,17 @@
 #include "adapters/http/problem.hpp"
 #include "adapters/http/router.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/http/verification_api.hpp"
+#include "adapters/inproc/code_store.hpp"
 #include "adapters/inproc/event_bus.hpp"
 #include "adapters/jwt/hs256_token_service.hpp"
 #include "adapters/logging/failure_episodes.hpp"
 #include "adapters/logging/json_logger.hpp"
 #include "adapters/mail/file_mail_sender.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
+#include "adapters/mail/webhook_sms_sender.hpp"
+#include "adapters/redis/client.hpp"
+#include "adapters/redis/redis_code_store.hpp"
 #include "adapters/sodium/argon2_hasher.hpp"
 #include "adapters/sodium/pii_cipher.hpp"
 #include "adapters/sodium/random_ids.hpp"
@@ -46,6 +51,7 @@
 #include "adapters/sqlite/processed_events.hpp"
 #include "adapters/sqlite/user_store.hpp"
 #include "app/use_cases.hpp"
+#include "app/verification.hpp"
 #include "main/config_loader.hpp"
 #include "main/secrets.hpp"
 
@@ -393,6 +399,88 @@ int run_keys_rotate(const config::Settings& settings, const Logger& log) {
   return done.unreadable > 0 || done.changed > 0 ? 1 : 0;
 }
 
+// The token service of `serve` (and of the Create_User worker): access tokens, and verification
+// tokens living as long as a code, with the drop-in for a foreign issuer's verification tokens.
+adapters::jwt::Hs256Options token_options(const config::Settings& s) {
+  return {.secret = s.jwt.secret,
+          .issuer = s.jwt.issuer,
+          .audience = s.jwt.audience,
+          .access_ttl = s.jwt.access_ttl,
+          .verification_ttl = s.codes.ttl,
+          .leeway = s.jwt.leeway,
+          .foreign = {.accept = s.jwt.accept_foreign_tokens,
+                      .issuer = s.jwt.foreign_issuer,
+                      .audience = s.jwt.foreign_audience}};
+}
+
+ports::CodeRules code_rules(const config::Settings& s) {
+  ports::CodeRules rules;
+  rules.ttl = s.codes.ttl;
+  rules.max_wrong_tries = static_cast<int>(s.codes.max_wrong_tries);
+  rules.resend_cooldown = s.codes.resend_cooldown;
+  rules.hourly_cap = static_cast<int>(s.codes.hourly_cap);
+  return rules;
+}
+
+// Verification codes: where they are kept (in process, or Redis when --redis-url is set) and how
+// their text messages go out (the SMS webhook, or the data dir's development files).
+class CodePath {
+ public:
+  CodePath(const config::Settings& s, ports::PiiCipher* keys) {
+    if (s.redis_url.empty()) {
+      store_ = std::make_unique<adapters::inproc::InProcessCodeStore>();
+      description_ = "in-process";
+    } else {
+      adapters::redis::Url url;
+      try {
+        url = adapters::redis::Url::parse(s.redis_url);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--redis-url: ") + e.what());
+      }
+      redis_ = std::make_unique<adapters::redis::Client>(url);
+      if (s.codes.layout == config::Codes::Layout::node) {
+        store_ = std::make_unique<adapters::redis::RedisNodeCodeStore>(
+            *redis_, [keys](std::string_view session, std::string_view code) { return app::code_hash(*keys, session, code); },
+            s.redis_key_prefix, s.codes.ttl);
+        issues_codes_ = false;
+        description_ = "redis (node layout) " + url.redacted();
+      } else {
+        store_ = std::make_unique<adapters::redis::RedisCodeStore>(*redis_, s.redis_key_prefix);
+        description_ = "redis " + url.redacted();
+      }
+    }
+    if (!s.sms.webhook_url.empty()) {
+      try {
+        sender_ = std::make_unique<adapters::mail::SmsWebhookSender>(adapters::mail::SmsWebhookOptions{
+            .url = s.sms.webhook_url,
+            .bearer_secret = s.sms.webhook_secret,
+            .ca_file = s.sms.webhook_ca_file,
+            .timeout = s.sms.webhook_timeout});
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--sms-webhook-url: ") + e.what());
+      }
+      sms_description_ = "webhook";
+    } else {
+      sender_ = std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
+      sms_description_ = "messages.jsonl";
+    }
+  }
+
+  ports::VerificationCodeStore& store() { return *store_; }
+  ports::MailSender& sender() { return *sender_; }
+  // Whether registrar issues codes itself (not in the Node drop-in layout, where another service does).
+  bool issues_codes() const { return issues_codes_; }
+  const std::string& description() const { return description_; }
+  const std::string& sms_description() const { return sms_description_; }
+
+ private:
+  std::unique_ptr<adapters::redis::Client> redis_;  // before the store that uses it
+  std::unique_ptr<ports::VerificationCodeStore> store_;
+  std::unique_ptr<ports::MailSender> sender_;
+  bool issues_codes_ = true;
+  std::string description_, sms_description_;
+};
+
 int run_migrate(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   log.info("schema is current", {{"version", storage.schema_version()}, {"database", storage.kind()}});
@@ -414,12 +502,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                           .on_slot_held = {},
                                           .worker_executable = settings.argon2.processes ? "/proc/self/exe" : "",
                                           .log = &log});
-  adapters::jwt::Hs256TokenService tokens({.secret = settings.jwt.secret,
-                                           .issuer = settings.jwt.issuer,
-                                           .audience = settings.jwt.audience,
-                                           .access_ttl = settings.jwt.access_ttl,
-                                           .leeway = settings.jwt.leeway},
-                                          clock);
+  adapters::jwt::Hs256TokenService tokens(token_options(settings), clock);
 
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
@@ -440,16 +523,30 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   const app::RegisterUser register_user{.create_account = create_account, .tokens = tokens};
   const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens, .pii = *pii};
   const app::CurrentUser current_user{.tokens = tokens, .users = storage.users(), .pii = *pii};
+  // Codes are kept as keyed hashes (blind_index) under the same keyring.
+  CodePath codes(settings, pii.get());
+  adapters::sodium::SodiumRandom random;
+  const app::IssueVerificationCode issue_code{.codes = codes.store(),
+                                              .keys = *pii,
+                                              .tokens = tokens,
+                                              .sender = codes.sender(),
+                                              .ids = ids,
+                                              .random = random,
+                                              .rules = code_rules(settings),
+                                              .product_name = settings.mail.product_name};
   // Twice as many runner threads as hashes at once: the hasher's own semaphore keeps argon2 at
   // hash_threads (CPU and memory bound), while the spare threads overlap a use case's database
   // commit (an fsync) with the next hash instead of leaving a core idle.
   adapters::threads::BlockingRunner cpu(hash_threads * 2, settings.argon2.queue_limit);
   adapters::threads::BlockingRunner store_runner(storage.store_threads(), settings.argon2.queue_limit);
+  // Verification codes wait on Redis and on the SMS gateway (up to its timeout): threads of their own.
+  adapters::threads::BlockingRunner code_runner(4, settings.argon2.queue_limit);
 
   asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
   adapters::http::Router router;
   adapters::http::add_auth_routes(router, {register_user, login, current_user, cpu, store_runner,
                                            [&storage] { storage.users().ping(); }});
+  if (codes.issues_codes()) adapters::http::add_verification_routes(router, {issue_code, code_runner});
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
@@ -492,6 +589,8 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"port", endpoint.port()},
                          {"database", std::string(storage.kind())},
                          {"events", events.description()},
+                         {"codes", codes.description()},
+                         {"sms", codes.sms_description()},
                          {"hashConcurrency", hash_threads},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
 
@@ -501,6 +600,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   for (auto& t : threads) t.join();
 
   cpu.stop();
+  code_runner.stop();
   // Deliver what the last requests committed; anything left is delivered at the next start.
   events.stop();
   episodes.close();  // an episode still open ends with its count before the last line

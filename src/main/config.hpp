@@ -48,6 +48,34 @@ struct Jwt {
   std::string audience = "registrar";
   std::chrono::seconds access_ttl{900};
   std::chrono::seconds leeway{30};
+  // Drop-in: verification tokens of an existing issuer sharing the secret, without our `typ`
+  // (adapters/jwt/hs256_token_service.hpp, ForeignVerificationTokens). Empty issuer/audience: not checked.
+  bool accept_foreign_tokens = false;
+  std::string foreign_issuer;
+  std::string foreign_audience;
+};
+
+// Phone verification codes (POST /auth/verification-codes, Create_User jobs).
+struct Codes {
+  std::chrono::seconds ttl{600};              // also the verification token's lifetime
+  unsigned max_wrong_tries = 5;
+  std::chrono::seconds resend_cooldown{60};   // per phone
+  unsigned hourly_cap = 5;                    // codes per phone per rolling hour
+  // registrar: hashed codes under registrar's keys (or in process). node: the drop-in for an
+  // existing deployment whose Node service writes codes in clear with `SET <session id> <code>`
+  // (Redis only; registrar then checks and deletes them but does not issue any).
+  enum class Layout { registrar, node };
+  Layout layout = Layout::registrar;
+};
+
+// Text messages (verification codes): an HTTP webhook that is the SMS gateway, else the data dir's
+// development files (messages.jsonl, the number masked).
+struct Sms {
+  std::string webhook_url;                    // http:// or https://
+  std::string webhook_secret;                 // bearer secret; env, or read from webhook_secret_file
+  std::filesystem::path webhook_secret_file;  // --sms-webhook-secret-file / REGISTRAR_SMS_WEBHOOK_SECRET_FILE
+  std::string webhook_ca_file;                // https: CA bundle; empty: the system's
+  std::chrono::seconds webhook_timeout{10};
 };
 
 // The parsed --database-url.
@@ -119,6 +147,8 @@ struct Settings {
   std::filesystem::path data_dir = "./data";
   Database database;     // --database-url; default sqlite://<data-dir>/registrar.db
   std::string amqp_url;  // empty → in-process event dispatch
+  std::string redis_url;  // empty → in-process code store (and job queue)
+  std::string redis_key_prefix = "registrar:";  // registrar's own Redis keys (codes: <prefix>code:<id>)
   std::string log_level = "info";
   bool access_log = true;  // one line per HTTP request; benchmarks turn it off
   // Repeated failures of one kind are logged as an episode: a summary at most this often, and the
@@ -133,6 +163,8 @@ struct Settings {
   Webhook webhook;  // built-in consumers run inside `serve`
   Jobs jobs;
   Pii pii;
+  Codes codes;
+  Sms sms;
 };
 
 }  // namespace registrar::config

@@ -226,6 +226,83 @@ const Spec kSpecs[] = {
        return set_optional_url(v, {"amqp", "amqps"}, "expected amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]",
                                s.amqp_url);
      }},
+    {"redis-url", "URL",
+     "redis[s]://[[USER]:PASS@]HOST[:PORT][/DB]: verification codes (and jobs) in Redis, shared by processes",
+     "none: in-process code store", true,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_optional_url(v, {"redis", "rediss"}, "expected redis[s]://[[USER]:PASS@]HOST[:PORT][/DB]",
+                               s.redis_url);
+     }},
+    {"redis-key-prefix", "PREFIX", "prefix of registrar's own Redis keys (codes: PREFIXcode:<session id>)",
+     "registrar:", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v.size() > 64 || has_control_chars(v) || v.find(' ') != std::string_view::npos)
+         return "expected at most 64 printable bytes without spaces";
+       s.redis_key_prefix = v;
+       return std::nullopt;
+     }},
+    {"code-ttl", "SECONDS", "lifetime of a verification code and its token (10 to 86400)", "600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 10, 86400, s.codes.ttl); }},
+    {"code-max-tries", "N", "wrong tries that burn a verification code (1 to 100)", "5", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 100, s.codes.max_wrong_tries); }},
+    {"code-cooldown", "SECONDS", "wait between two codes to one phone (0 to 3600)", "60", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_seconds(v, 0, 3600, s.codes.resend_cooldown);
+     }},
+    {"code-hourly-cap", "N", "codes per phone per rolling hour (1 to 1000)", "5", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 1000, s.codes.hourly_cap); }},
+    {"code-layout", "LAYOUT",
+     "registrar (hashed codes) or node (drop-in: codes written in clear by an existing Node service as "
+     "SET <session id> <code>; needs --redis-url; registrar then checks them but issues none)",
+     "registrar", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v == "registrar") s.codes.layout = Codes::Layout::registrar;
+       else if (v == "node") s.codes.layout = Codes::Layout::node;
+       else return "expected registrar or node";
+       return std::nullopt;
+     }},
+    {"accept-foreign-tokens", "BOOL",
+     "drop-in: accept, as verification tokens only, HS256 tokens without registrar's typ from an existing "
+     "issuer sharing the JWT secret",
+     "false", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.jwt.accept_foreign_tokens); }},
+    {"foreign-token-issuer", "TEXT", "iss required of foreign verification tokens (empty: not checked)", "none",
+     false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (has_control_chars(v)) return "expected printable text";
+       s.jwt.foreign_issuer = v;
+       return std::nullopt;
+     }},
+    {"foreign-token-audience", "TEXT", "aud required of foreign verification tokens (empty: not checked)", "none",
+     false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (has_control_chars(v)) return "expected printable text";
+       s.jwt.foreign_audience = v;
+       return std::nullopt;
+     }},
+    {"sms-webhook-url", "URL",
+     "http(s):// SMS gateway that verification codes are POSTed to, with the real number; see "
+     "REGISTRAR_SMS_WEBHOOK_SECRET",
+     "none: <data-dir>/messages.jsonl, number masked", true,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_optional_url(v, {"http", "https"}, "expected http[s]://HOST[:PORT][/PATH]", s.sms.webhook_url);
+     }},
+    {"sms-webhook-secret-file", "FILE", "file holding the SMS webhook's bearer secret; see REGISTRAR_SMS_WEBHOOK_SECRET",
+     "none", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_path(v, "expected a file name", s.sms.webhook_secret_file);
+     }},
+    {"sms-webhook-ca-file", "FILE", "PEM CA bundle to verify an https SMS webhook with", "the system's CAs", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::filesystem::path p;
+       if (auto reason = set_path(v, "expected a file name", p)) return reason;
+       s.sms.webhook_ca_file = p.string();
+       return std::nullopt;
+     }},
+    {"sms-webhook-timeout", "SECONDS", "time allowed for one SMS webhook call (1 to 120)", "10", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_seconds(v, 1, 120, s.sms.webhook_timeout);
+     }},
     {"jwt-secret-file", "FILE", "file holding the JWT signing key (≥ 32 bytes); see REGISTRAR_JWT_SECRET",
      "<data-dir>/jwt-secret, generated on first run", false,
      [](const std::string& v, Settings& s, const Context&) {
@@ -490,6 +567,7 @@ constexpr const char* kFooter = R"(Secrets never have flags (a command line is v
                                 instead of key files in --pii-keys-dir
   REGISTRAR_PII_INDEX_KEY       the blind-index key (BASE64, 32 bytes; never rotates); required with
                                 REGISTRAR_PII_KEYS, else <pii-keys-dir>/blind-index.key
+  REGISTRAR_SMS_WEBHOOK_SECRET  bearer secret sent to the SMS webhook; or --sms-webhook-secret-file
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
 
@@ -701,6 +779,12 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   if (auto v = layers.env_or_dotenv("REGISTRAR_PII_KEYS")) s.pii.inline_keys = v->text;  // checked by the keyring
   if (auto v = layers.env_or_dotenv("REGISTRAR_PII_INDEX_KEY")) s.pii.inline_index_key = v->text;
   if (s.pii.keys_dir.empty()) s.pii.keys_dir = s.data_dir / "keys";
+  std::string sms_secret_source;
+  if (auto exit = choose_secret(layers, "sms-webhook-secret-file", "REGISTRAR_SMS_WEBHOOK_SECRET", s.sms.webhook_secret,
+                                sms_secret_source, s.sms.webhook_secret_file))
+    return *exit;
+  if (s.codes.layout == Codes::Layout::node && s.redis_url.empty())
+    return usage_error("--code-layout node needs --redis-url (REGISTRAR_REDIS_URL): the codes are in that Redis");
   if (!s.mail.smtp_url.empty() && s.mail.from.empty())
     return usage_error("--smtp-url needs --mail-from (REGISTRAR_MAIL_FROM)");
 

@@ -134,10 +134,19 @@ std::optional<Exit> resolve_webhook_secret(Settings& settings, std::vector<std::
   return read_secret_file(webhook.secret_file, what, webhook.secret, notes);
 }
 
+std::optional<Exit> resolve_sms_webhook_secret(Settings& settings, std::vector<std::string>& notes) {
+  auto& sms = settings.sms;
+  if (!sms.webhook_secret.empty() || sms.webhook_secret_file.empty()) return std::nullopt;
+  std::string what =
+      "--sms-webhook-secret-file " + sms.webhook_secret_file.string() + " (REGISTRAR_SMS_WEBHOOK_SECRET_FILE)";
+  return read_secret_file(sms.webhook_secret_file, what, sms.webhook_secret, notes);
+}
+
 std::optional<Exit> resolve_secrets(Settings& settings, std::vector<std::string>& notes) {
   switch (settings.command) {
     case Command::serve:
       if (auto exit = resolve_jwt_secret(settings, notes)) return exit;
+      if (auto exit = resolve_sms_webhook_secret(settings, notes)) return exit;
       return resolve_webhook_secret(settings, notes);
     case Command::consume:
       return resolve_webhook_secret(settings, notes);

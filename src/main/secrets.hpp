@@ -33,7 +33,11 @@ std::optional<Exit> resolve_jwt_secret(Settings& settings, std::vector<std::stri
 // format (whsec_<base64>) is checked by the consumer.
 std::optional<Exit> resolve_webhook_secret(Settings& settings, std::vector<std::string>& notes);
 
-// The secrets settings.command needs: `serve` the JWT key and the webhook secret, `consume` the
+// The SMS webhook's bearer secret: REGISTRAR_SMS_WEBHOOK_SECRET, already copied in by the loader,
+// else settings.sms.webhook_secret_file, else none (no Authorization header).
+std::optional<Exit> resolve_sms_webhook_secret(Settings& settings, std::vector<std::string>& notes);
+
+// The secrets settings.command needs: `serve` the JWT key, the SMS webhook's and the webhook secret, `consume` the
 // webhook secret (the only consumer that has one); the other commands none.
 std::optional<Exit> resolve_secrets(Settings& settings, std::vector<std::string>& notes);
 

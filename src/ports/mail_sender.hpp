@@ -16,6 +16,10 @@ struct MailMessage {
   // resend harmless where it can (a spool file of that name, a Message-ID header). Empty: the
   // message has no identity and every send is a new message.
   std::string idempotency_key{};
+  // The verification session a code belongs to (channel "sms"), if any: lets a development sender
+  // file the message under it without writing the phone number (adapters/mail/file_mail_sender.hpp),
+  // and a gateway correlate deliveries.
+  std::string session_id{};
 };
 
 // The message itself can never be sent (bad address, recipient refused with a permanent SMTP

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "domain/time.hpp"
@@ -24,6 +25,15 @@ class IdGenerator {
  public:
   virtual ~IdGenerator() = default;
   virtual std::string new_id() = 0;
+};
+
+// Random numbers from a CSPRNG (one-time codes). Behind a port so that use cases stay free of I/O
+// and their tests deterministic.
+class RandomSource {
+ public:
+  virtual ~RandomSource() = default;
+  // Uniform in [0, upper_bound), without modulo bias; upper_bound ≥ 1.
+  virtual std::uint32_t uniform(std::uint32_t upper_bound) = 0;
 };
 
 }  // namespace registrar::ports

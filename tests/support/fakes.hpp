@@ -18,10 +18,13 @@
 #include <string_view>
 #include <vector>
 
+#include <sodium.h>
+
 #include "domain/event.hpp"
 #include "domain/user.hpp"
 #include "ports/errors.hpp"
 #include "ports/event_bus.hpp"
+#include "ports/mail_sender.hpp"
 #include "ports/outbox.hpp"
 #include "ports/password_hasher.hpp"
 #include "ports/pii_cipher.hpp"
@@ -29,6 +32,7 @@
 #include "ports/system.hpp"
 #include "ports/token_service.hpp"
 #include "ports/user_store.hpp"
+#include "ports/verification_codes.hpp"
 
 namespace registrar::testing {
 
@@ -325,6 +329,7 @@ class FakeTokenService : public ports::TokenService {
   static std::string type_name(ports::TokenType t) {
     switch (t) {
       case ports::TokenType::access: return "access";
+      case ports::TokenType::verification: return "verification";
     }
     return "";
   }
@@ -505,6 +510,124 @@ class MemoryProcessedEvents : public ports::ProcessedEvents {
   mutable std::mutex mutex_;
   std::set<std::string> ids_;
   int batch_marks_ = 0;
+};
+
+// A keyed hash like the real blind index (BLAKE2b keyed with a fixed test key over
+// purpose ‖ 0 ‖ value, hex), so hashes are deterministic, differ per purpose and reveal nothing
+// readable. seal/open are a reversible fake ("sealed:<context>:<plaintext>", key id "test-key"):
+// tests of the blind index only; the real cipher has its own tests.
+class HashingPiiCipher : public ports::PiiCipher {
+ public:
+  ports::SealedValue seal(std::string_view plaintext, std::string_view context) override {
+    return {"test-key", "sealed:" + std::string(context) + ":" + std::string(plaintext)};
+  }
+  std::string open(const ports::SealedValue& sealed, std::string_view context) override {
+    const std::string prefix = "sealed:" + std::string(context) + ":";
+    if (sealed.key_id != "test-key") throw ports::KeyUnavailable("fake cipher: unknown key id");
+    if (!sealed.ciphertext.starts_with(prefix)) throw std::runtime_error("fake cipher: tampered");
+    return sealed.ciphertext.substr(prefix.size());
+  }
+  std::string current_key_id() const override { return "test-key"; }
+  std::string blind_index(std::string_view value, std::string_view purpose) override {
+    ++index_calls;
+    static const unsigned char key[crypto_generichash_KEYBYTES] = "registrar test blind-index key";
+    std::string input(purpose);
+    input.push_back('\0');
+    input.append(value);
+    unsigned char out[32];
+    crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(input.data()), input.size(), key,
+                       sizeof key);
+    static const char* hex = "0123456789abcdef";
+    std::string text;
+    for (unsigned char c : out) {
+      text.push_back(hex[c >> 4]);
+      text.push_back(hex[c & 15]);
+    }
+    return text;
+  }
+  std::atomic<int> index_calls{0};
+};
+
+// Random numbers from a script: uniform() returns `values` in turn (cycling), and records the
+// bounds it was asked for.
+class ScriptedRandom : public ports::RandomSource {
+ public:
+  explicit ScriptedRandom(std::vector<std::uint32_t> values = {0}) : values_(std::move(values)) {}
+  std::uint32_t uniform(std::uint32_t upper_bound) override {
+    std::lock_guard lock(mutex_);
+    bounds_.push_back(upper_bound);
+    return values_[next_++ % values_.size()];
+  }
+  std::vector<std::uint32_t> bounds() const {
+    std::lock_guard lock(mutex_);
+    return bounds_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::uint32_t> values_;
+  std::size_t next_ = 0;
+  std::vector<std::uint32_t> bounds_;
+};
+
+// Records every message sent; `fail` (if set) is called first and may throw to simulate a failure.
+class RecordingMailSender : public ports::MailSender {
+ public:
+  std::function<void(const ports::MailMessage&)> fail;
+  void send(const ports::MailMessage& message) override {
+    if (fail) fail(message);
+    std::lock_guard lock(mutex_);
+    sent_.push_back(message);
+  }
+  std::vector<ports::MailMessage> sent() const {
+    std::lock_guard lock(mutex_);
+    return sent_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<ports::MailMessage> sent_;
+};
+
+// A code store that records what it is given: issue() answers `next_issue` (issued by default),
+// check() compares with the last issued hash of the session (no rules), consume/withdraw are logged.
+class RecordingCodeStore : public ports::VerificationCodeStore {
+ public:
+  ports::IssueResult next_issue{};
+  ports::IssueResult issue(const ports::IssueCodeRequest& request) override {
+    std::lock_guard lock(mutex_);
+    issued_.push_back(request);
+    return next_issue;
+  }
+  ports::CheckResult check(std::string_view session_id, std::string_view code_hash, int max_wrong_tries) override {
+    std::lock_guard lock(mutex_);
+    for (auto it = issued_.rbegin(); it != issued_.rend(); ++it)
+      if (it->session_id == session_id)
+        return {it->code_hash == code_hash ? ports::CheckOutcome::match : ports::CheckOutcome::mismatch,
+                max_wrong_tries};
+    return {ports::CheckOutcome::missing, 0};
+  }
+  void consume(std::string_view session_id) override {
+    std::lock_guard lock(mutex_);
+    consumed_.emplace_back(session_id);
+  }
+  void withdraw(std::string_view session_id, std::string_view subject_key) override {
+    std::lock_guard lock(mutex_);
+    withdrawn_.emplace_back(std::string(session_id) + "/" + std::string(subject_key));
+  }
+  std::vector<ports::IssueCodeRequest> issued() const {
+    std::lock_guard lock(mutex_);
+    return issued_;
+  }
+  std::vector<std::string> withdrawn() const {
+    std::lock_guard lock(mutex_);
+    return withdrawn_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<ports::IssueCodeRequest> issued_;
+  std::vector<std::string> consumed_, withdrawn_;
 };
 
 }  // namespace registrar::testing

@@ -714,3 +714,75 @@ TEST(Config, JobSettings) {
   EXPECT_FALSE(s.jobs.worker_in_serve);
   EXPECT_NE(usage_error({"serve", "--job-lock-duration", "1"}).find("2 to 3600"), std::string::npos);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Verification codes, Redis and the SMS webhook (issue 12)
+
+namespace {
+
+TEST(Config, CodeSettingsHaveTheIssueDefaults) {
+  const auto s = settings({"serve"});
+  EXPECT_EQ(s.redis_url, "");
+  EXPECT_EQ(s.redis_key_prefix, "registrar:");
+  EXPECT_EQ(s.codes.ttl, std::chrono::seconds(600));
+  EXPECT_EQ(s.codes.max_wrong_tries, 5u);
+  EXPECT_EQ(s.codes.resend_cooldown, std::chrono::seconds(60));
+  EXPECT_EQ(s.codes.hourly_cap, 5u);
+  EXPECT_EQ(s.codes.layout, registrar::config::Codes::Layout::registrar);
+  EXPECT_FALSE(s.jwt.accept_foreign_tokens);
+  EXPECT_EQ(s.sms.webhook_url, "");
+  EXPECT_EQ(s.sms.webhook_timeout, std::chrono::seconds(10));
+}
+
+TEST(Config, CodeRedisAndSmsSettings) {
+  const auto s = settings({"serve", "--redis-url", "rediss://:pw@cache:6380/2", "--redis-key-prefix", "reg:",
+                           "--code-ttl", "300", "--code-max-tries", "3", "--code-cooldown", "0", "--code-hourly-cap",
+                           "10", "--code-layout", "node", "--accept-foreign-tokens", "true", "--foreign-token-issuer",
+                           "create-user", "--foreign-token-audience", "", "--sms-webhook-url",
+                           "https://sms.example/send", "--sms-webhook-ca-file", "/etc/ca.pem", "--sms-webhook-timeout",
+                           "5"});
+  EXPECT_EQ(s.redis_url, "rediss://:pw@cache:6380/2");
+  EXPECT_EQ(s.redis_key_prefix, "reg:");
+  EXPECT_EQ(s.codes.ttl, std::chrono::seconds(300));
+  EXPECT_EQ(s.codes.max_wrong_tries, 3u);
+  EXPECT_EQ(s.codes.resend_cooldown, std::chrono::seconds(0));
+  EXPECT_EQ(s.codes.hourly_cap, 10u);
+  EXPECT_EQ(s.codes.layout, registrar::config::Codes::Layout::node);
+  EXPECT_TRUE(s.jwt.accept_foreign_tokens);
+  EXPECT_EQ(s.jwt.foreign_issuer, "create-user");
+  EXPECT_EQ(s.jwt.foreign_audience, "");
+  EXPECT_EQ(s.sms.webhook_url, "https://sms.example/send");
+  EXPECT_EQ(s.sms.webhook_ca_file, "/etc/ca.pem");
+  EXPECT_EQ(s.sms.webhook_timeout, std::chrono::seconds(5));
+  // The same from the environment.
+  const auto e = settings({"serve"}, {{"REGISTRAR_REDIS_URL", "redis://cache"}, {"REGISTRAR_CODE_TTL", "120"}});
+  EXPECT_EQ(e.redis_url, "redis://cache");
+  EXPECT_EQ(e.codes.ttl, std::chrono::seconds(120));
+}
+
+TEST(Config, BadCodeRedisAndSmsSettingsNameTheFlag) {
+  EXPECT_NE(usage_error({"serve", "--redis-url", "http://cache"}).find("--redis-url"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--code-ttl", "5"}).find("--code-ttl"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--code-max-tries", "0"}).find("--code-max-tries"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--code-layout", "plain"}).find("expected registrar or node"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--sms-webhook-url", "smtp://x"}).find("--sms-webhook-url"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--code-layout", "node"}).find("needs --redis-url"), std::string::npos);
+  const auto redacted = usage_error({"serve", "--redis-url", "redis://:hunter2@"});
+  EXPECT_EQ(redacted.find("hunter2"), std::string::npos) << redacted;
+}
+
+TEST(Secrets, SmsWebhookSecretFromTheEnvironmentOrItsFile) {
+  auto s = settings({"serve"}, {{"REGISTRAR_SMS_WEBHOOK_SECRET", "bearer-1"}});
+  EXPECT_EQ(s.sms.webhook_secret, "bearer-1");
+  registrar::testing::TempDir dir;
+  const auto file = dir.path() / "sms-secret";
+  std::ofstream(file) << "bearer-2\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  s = settings({"serve", "--sms-webhook-secret-file", file.string(), "--data-dir", dir.path().string()});
+  std::vector<std::string> notes;
+  ASSERT_FALSE(registrar::config::resolve_sms_webhook_secret(s, notes).has_value());
+  EXPECT_EQ(s.sms.webhook_secret, "bearer-2");
+  EXPECT_NE(usage_error({"serve", "--sms-webhook-secret", "x"}).size(), 0u);  // secrets have no flags
+}
+
+}  // namespace

@@ -137,6 +137,24 @@ TEST(ProblemCatalog, ExceptionsMapToTheirTypes) {
   EXPECT_EQ(&http::problem_type_of(std::make_exception_ptr(std::runtime_error("x"))), &http::problems::internal_error);
 }
 
+TEST(ProblemCatalog, RateLimitedIs429WithRetryAfterInTheHeaderAndTheBody) {
+  http::Request req{bh::verb::post, "/auth/verification-codes", 11};
+  http::RequestContext ctx;
+  ctx.request_id = "req-1";
+  domain::DomainError e{domain::ErrorKind::rate_limited, "wait", {}};
+  e.retry_after = std::chrono::seconds{42};
+  auto res = http::problem(req, ctx, e);
+  EXPECT_EQ(res.result(), bh::status::too_many_requests);
+  EXPECT_EQ(res[bh::field::retry_after], "42");
+  const auto body = boost::json::parse(res.body()).as_object();
+  EXPECT_EQ(body.at("code").as_string(), "rate_limited");
+  EXPECT_EQ(body.at("status").as_int64(), 429);
+  EXPECT_EQ(body.at("retryAfter").as_int64(), 42);
+  // A 503 still says 1 second; other problems say nothing.
+  EXPECT_EQ(http::problem(req, ctx, std::make_exception_ptr(ports::BackendUnavailable("x")))[bh::field::retry_after], "1");
+  EXPECT_EQ(http::problem(req, ctx, {http::problems::bad_request, "x"})[bh::field::retry_after], "");
+}
+
 // ---- Host (RFC 9112 §3.2) ----
 
 int host_status(std::vector<std::string> hosts, unsigned version = 11) {

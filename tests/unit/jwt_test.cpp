@@ -422,4 +422,136 @@ TEST_F(JwtTest, DeeplyNestedJsonIsRefused) {
   EXPECT_EQ(error_of(make_token(kHeader, payload(R"("x":)" + deep))), TokenError::malformed);
 }
 
+// --- verification tokens (issue 12) ---
+
+namespace verification {
+
+using registrar::adapters::jwt::ForeignVerificationTokens;
+
+std::string claims_segment(const std::string& token) {
+  const auto dot1 = token.find('.');
+  const auto dot2 = token.find('.', dot1 + 1);
+  const auto seg = token.substr(dot1 + 1, dot2 - dot1 - 1);
+  std::string json(seg.size(), '\0');
+  std::size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(json.data()), json.size(), seg.data(), seg.size(), nullptr,
+                        &len, nullptr, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    return {};
+  json.resize(len);
+  return json;
+}
+
+TEST_F(JwtTest, VerificationTokensHaveTheirOwnTypAndLifetime) {
+  auto o = options();
+  o.verification_ttl = 600s;
+  Hs256TokenService svc(o, clock);
+  const auto issued = svc.issue("session-1", TokenType::verification);
+  EXPECT_EQ(issued.expires_in, 600s);
+  const auto claims = boost::json::parse(claims_segment(issued.token)).as_object();
+  EXPECT_EQ(claims.at("typ").as_string(), "verification");
+  EXPECT_EQ(claims.at("sub").as_string(), "session-1");
+  EXPECT_EQ(claims.at("exp").as_int64() - claims.at("iat").as_int64(), 600);
+  auto r = svc.verify(issued.token, TokenType::verification);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->subject, "session-1");
+  EXPECT_EQ(r->type, TokenType::verification);
+  // Access tokens keep their own lifetime.
+  EXPECT_EQ(svc.issue("user-1", TokenType::access).expires_in, 900s);
+}
+
+TEST_F(JwtTest, AVerificationTokenIsNotAnAccessTokenAndViceVersa) {
+  const auto verification_token = service.issue("session-1", TokenType::verification).token;
+  const auto access_token = service.issue("user-1", TokenType::access).token;
+  EXPECT_EQ(error_of(verification_token, TokenType::access), TokenError::wrong_type);
+  EXPECT_EQ(error_of(access_token, TokenType::verification), TokenError::wrong_type);
+  EXPECT_TRUE(service.verify(verification_token, TokenType::verification).has_value());
+  EXPECT_TRUE(service.verify(access_token, TokenType::access).has_value());
+}
+
+TEST(JwtConstruction, RefusesANonPositiveVerificationLifetime) {
+  FakeClock clock;
+  auto o = options();
+  o.verification_ttl = 0s;
+  EXPECT_THROW((Hs256TokenService{o, clock}), std::invalid_argument);
+}
+
+// Made by Node's jsonwebtoken 9 as the Node Create_User producer does (node-seed produce.js):
+//   jwt.sign({sub: 's-abc-1', iat: 1760000000}, 'peer-secret-peer-secret-peer-secret-32',
+//            {algorithm: 'HS256', expiresIn: 600})
+// i.e. {"sub","iat","exp"}: no typ, no iss, no aud.
+const std::string kNodeSecret = "peer-secret-peer-secret-peer-secret-32";
+const std::string kNodeToken =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJzdWIiOiJzLWFiYy0xIiwiaWF0IjoxNzYwMDAwMDAwLCJleHAiOjE3NjAwMDA2MDB9."
+    "amlUe4YVfHFvGroVPjpTD1ImmO4WDXbeQ3tBhGQwVZU";
+
+Hs256Options node_options(ForeignVerificationTokens foreign) {
+  auto o = options(kNodeSecret);
+  o.foreign = std::move(foreign);
+  return o;
+}
+
+TEST(JwtForeignTokens, ANodeTokenIsRefusedUnlessTheDropInIsOn) {
+  FakeClock clock;
+  Hs256TokenService off(node_options({}), clock);
+  auto r = off.verify(kNodeToken, TokenType::verification);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::wrong_type);
+
+  Hs256TokenService on(node_options({.accept = true, .issuer = "", .audience = ""}), clock);
+  r = on.verify(kNodeToken, TokenType::verification);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->subject, "s-abc-1");
+  EXPECT_EQ(r->type, TokenType::verification);
+  EXPECT_EQ(r->expires_at.time_since_epoch(), std::chrono::seconds{kNow + 600});
+  // Never as an access token, drop-in or not.
+  auto as_access = on.verify(kNodeToken, TokenType::access);
+  ASSERT_FALSE(as_access.has_value());
+  EXPECT_EQ(as_access.error(), TokenError::wrong_type);
+  // It still expires.
+  clock.set_seconds(kNow + 600 + 31);
+  r = on.verify(kNodeToken, TokenType::verification);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::expired);
+}
+
+TEST_F(JwtTest, ForeignTokensMeetTheIssuerAndAudienceSet) {
+  auto o = options();
+  o.foreign = {.accept = true, .issuer = "create-user", .audience = "registrar-peers"};
+  Hs256TokenService svc(o, clock);
+  const std::string times = R"("iat":)" + std::to_string(kNow) + R"(,"exp":)" + std::to_string(kNow + 600);
+  const auto verify = [&](const std::string& claims) { return svc.verify(make_token(kHeader, claims), TokenType::verification); };
+
+  auto ok = verify(R"({"sub":"s1","iss":"create-user","aud":["x","registrar-peers"],)" + times + "}");
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->subject, "s1");
+  auto r = verify(R"({"sub":"s1","aud":"registrar-peers",)" + times + "}");  // no iss
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::wrong_issuer);
+  r = verify(R"({"sub":"s1","iss":"create-user","aud":"elsewhere",)" + times + "}");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::wrong_audience);
+  // A token with a typ is judged by it: an access token or another kind is not a foreign token.
+  r = verify(R"({"sub":"s1","typ":"access","iss":"create-user","aud":"registrar-peers",)" + times + "}");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::wrong_type);
+  // exp stays required; iat may be absent but not malformed or in the future.
+  r = verify(R"({"sub":"s1","iss":"create-user","aud":"registrar-peers","iat":)" + std::to_string(kNow) + "}");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::malformed);
+  EXPECT_TRUE(verify(R"({"sub":"s1","iss":"create-user","aud":"registrar-peers","exp":)" + std::to_string(kNow + 60) + "}")
+                  .has_value());
+  r = verify(R"({"sub":"s1","iss":"create-user","aud":"registrar-peers","iat":"now","exp":)" + std::to_string(kNow + 60) + "}");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::malformed);
+  r = verify(R"({"sub":"s1","iss":"create-user","aud":"registrar-peers","iat":)" + std::to_string(kNow + 3600) +
+             R"(,"exp":)" + std::to_string(kNow + 7200) + "}");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), TokenError::not_yet_valid);
+  // Our own verification tokens still verify beside them.
+  EXPECT_TRUE(svc.verify(svc.issue("s2", TokenType::verification).token, TokenType::verification).has_value());
+}
+
+}  // namespace verification
+
 }  // namespace

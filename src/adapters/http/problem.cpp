@@ -1,5 +1,6 @@
 #include "adapters/http/problem.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include "ports/errors.hpp"
 
@@ -23,6 +24,8 @@ ProblemSpec spec_for(const domain::DomainError& e) {
       return {problems::unauthenticated, e.message};
     case ErrorKind::not_found:
       return {problems::not_found, e.message};
+    case ErrorKind::rate_limited:
+      return {problems::rate_limited, e.message, {}, std::max(e.retry_after, std::chrono::seconds{1})};
   }
   return {problems::internal_error, "The request could not be completed"};
 }
@@ -51,11 +54,17 @@ Response problem(const Request& req, const RequestContext& ctx, ProblemSpec spec
     for (const auto& f : spec.errors) errors.push_back({{"field", f.field}, {"code", f.code}, {"message", f.message}});
     body["errors"] = std::move(errors);
   }
+  // An extension member (RFC 9457 §3.2) beside the header, for clients that read only the body.
+  if (spec.retry_after.count() > 0) body["retryAfter"] = spec.retry_after.count();
   Response res{spec.type.status, req.version()};
   res.set(beast_http::field::content_type, "application/problem+json");
   res.set(beast_http::field::cache_control, "no-store");
   if (spec.type.status == status::unauthorized) res.set(beast_http::field::www_authenticate, "Bearer");
-  if (spec.type.status == status::service_unavailable) res.set(beast_http::field::retry_after, "1");
+  if (spec.retry_after.count() > 0) {
+    res.set(beast_http::field::retry_after, std::to_string(spec.retry_after.count()));
+  } else if (spec.type.status == status::service_unavailable) {
+    res.set(beast_http::field::retry_after, "1");
+  }
   res.body() = json::serialize(body);
   res.prepare_payload();
   return res;

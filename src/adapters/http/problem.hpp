@@ -1,6 +1,7 @@
 #pragma once
 // RFC 9457 problem details: the one place where failures become HTTP responses, each made from a
 // type of the catalog (problem_types.hpp).
+#include <chrono>
 #include <exception>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@ struct ProblemSpec {
   ProblemType type;
   std::string detail;  // this occurrence; never an internal message
   std::vector<domain::FieldError> errors{};
+  // Retry-After in seconds: set for rate_limited; a 503 without it says 1.
+  std::chrono::seconds retry_after{0};
 };
 
 Response problem(const Request& req, const RequestContext& ctx, ProblemSpec spec);

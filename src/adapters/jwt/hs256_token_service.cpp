@@ -77,6 +77,7 @@ bool audience_matches(const json::object& claims, std::string_view audience) {
 std::string_view type_name(TokenType t) {
   switch (t) {
     case TokenType::access: return "access";
+    case TokenType::verification: return "verification";
   }
   return "";
 }
@@ -88,7 +89,8 @@ Hs256TokenService::Hs256TokenService(Hs256Options options, ports::Clock& clock)
   sodium::ensure_sodium();
   if (options_.secret.size() < kMinSecretBytes)
     throw std::invalid_argument("JWT secret must be at least 32 bytes");
-  if (options_.access_ttl.count() <= 0) throw std::invalid_argument("the JWT lifetime must be positive");
+  if (options_.access_ttl.count() <= 0 || options_.verification_ttl.count() <= 0)
+    throw std::invalid_argument("the JWT lifetime must be positive");
   if (options_.leeway < std::chrono::seconds{0} || options_.leeway > std::chrono::hours{24})
     throw std::invalid_argument("JWT leeway must be between 0 and 24 hours");
   header_b64_ = sodium::base64_encode(kHeaderJson, kB64Variant);
@@ -114,7 +116,7 @@ ports::IssuedToken Hs256TokenService::issue(std::string_view subject, TokenType 
   if (subject.empty()) throw std::invalid_argument("token subject must not be empty");
   // Claims are JSON text: a subject that is not UTF-8 would make a token verify() refuses.
   if (!domain::utf8_length(subject)) throw std::invalid_argument("token subject must be UTF-8 text");
-  const auto ttl = options_.access_ttl;  // the one kind there is
+  const auto ttl = type == TokenType::verification ? options_.verification_ttl : options_.access_ttl;
   const auto iat = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
 
   std::array<unsigned char, 16> jti{};
@@ -173,13 +175,25 @@ Result Hs256TokenService::verify(std::string_view token, TokenType expected) {
   // Authentic from here on; now check that it is the right token, for us, at this time.
   const auto claims = parse_object(payload_seg);
   if (!claims) return fail(TokenError::malformed);
-  if (!string_claim_is(*claims, "typ", type_name(expected))) return fail(TokenError::wrong_type);
-  if (!string_claim_is(*claims, "iss", options_.issuer)) return fail(TokenError::wrong_issuer);
-  if (!audience_matches(*claims, options_.audience)) return fail(TokenError::wrong_audience);
+  // A foreign verification token (the drop-in, see ForeignVerificationTokens): no `typ` at all,
+  // where a verification token is expected, with the drop-in on. Anything else must be ours.
+  const bool foreign = options_.foreign.accept && expected == TokenType::verification && !claims->contains("typ");
+  if (foreign) {
+    if (!options_.foreign.issuer.empty() && !string_claim_is(*claims, "iss", options_.foreign.issuer))
+      return fail(TokenError::wrong_issuer);
+    if (!options_.foreign.audience.empty() && !audience_matches(*claims, options_.foreign.audience))
+      return fail(TokenError::wrong_audience);
+  } else {
+    if (!string_claim_is(*claims, "typ", type_name(expected))) return fail(TokenError::wrong_type);
+    if (!string_claim_is(*claims, "iss", options_.issuer)) return fail(TokenError::wrong_issuer);
+    if (!audience_matches(*claims, options_.audience)) return fail(TokenError::wrong_audience);
+  }
 
   const auto exp = int_claim(*claims, "exp");
+  const json::value* iat_value = claims->if_contains("iat");
   const auto iat = int_claim(*claims, "iat");
-  if (!exp || !iat) return fail(TokenError::malformed);
+  // iat is required of ours; a foreign token may go without (but not with a malformed one).
+  if (!exp || (!iat && !(foreign && iat_value == nullptr))) return fail(TokenError::malformed);
   const json::value* nbf_value = claims->if_contains("nbf");
   const auto nbf = int_claim(*claims, "nbf");
   if (nbf_value != nullptr && !nbf) return fail(TokenError::malformed);
@@ -190,7 +204,7 @@ Result Hs256TokenService::verify(std::string_view token, TokenType expected) {
   const std::int64_t now = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
   const std::int64_t leeway = options_.leeway.count();
   if (now - leeway >= *exp) return fail(TokenError::expired);
-  if (*iat > now + leeway) return fail(TokenError::not_yet_valid);
+  if (iat && *iat > now + leeway) return fail(TokenError::not_yet_valid);
   if (nbf && *nbf > now + leeway) return fail(TokenError::not_yet_valid);
 
   const json::value* sub = claims->if_contains("sub");
@@ -198,7 +212,7 @@ Result Hs256TokenService::verify(std::string_view token, TokenType expected) {
 
   return ports::VerifiedToken{
       std::string(sub->get_string()), expected,
-      std::chrono::sys_seconds{std::chrono::seconds{*iat}},
+      std::chrono::sys_seconds{std::chrono::seconds{iat.value_or(now)}},  // no iat (foreign): seen now
       std::chrono::sys_seconds{std::chrono::seconds{*exp}}};
 }
 

@@ -10,19 +10,36 @@
 
 namespace registrar::adapters::jwt {
 
+// Drop-in for an existing deployment: verification tokens signed by another issuer with the same
+// HS256 secret (e.g. a Node service's `jwt.sign({sub: sessionId}, SECRET, {expiresIn: '10m'})`),
+// which carry no `typ`. Only when `accept` is set, and only where a verification token is expected:
+// a token without `typ` is then taken as a verification token if its `iss` / `aud` match these
+// (an empty value: the claim is not checked, as that issuer may write none). Such a token is never
+// an access token, and a token with a `typ` is judged by its `typ` as usual. `exp` stays required
+// (a token without one would never expire); `iat` is optional (jsonwebtoken's noTimestamp) but
+// may not be in the future.
+struct ForeignVerificationTokens {
+  bool accept = false;
+  std::string issuer;    // required `iss`, or empty: not checked
+  std::string audience;  // required `aud` (string or array), or empty: not checked
+};
+
 struct Hs256Options {
   std::string secret;  // HMAC key: the raw bytes as given (as Node's jsonwebtoken uses a string
                        // secret), at least 32 bytes (256 bits)
   std::string issuer = "registrar";
   std::string audience = "registrar";
   std::chrono::seconds access_ttl{900};
+  std::chrono::seconds verification_ttl{600};  // the verification code's TTL
   std::chrono::seconds leeway{30};  // clock skew tolerated on exp / iat / nbf
+  ForeignVerificationTokens foreign{};
 };
 
 // Compact JWS (RFC 7515) / JWT (RFC 7519) tokens signed with HMAC-SHA256, interoperable with
 // Node's `jsonwebtoken` (HS256, string `aud`, integer NumericDates).
 //
-// Issued claims: iss, aud, sub, iat, exp, jti (random) and `typ` ("access").
+// Issued claims: iss, aud, sub, iat, exp, jti (random) and `typ` ("access" or "verification",
+// each with its own lifetime).
 // verify() accepts only alg HS256 (checked before any signature work), compares the MAC in
 // constant time, then requires typ == expected, iss, aud (string or array), integer exp (not
 // passed) and iat (not in the future), nbf if present, and a non-empty sub.

@@ -67,7 +67,11 @@ void make_private_dir(const std::filesystem::path& dir) {
 json::object message_fields(const ports::MailMessage& m) {
   json::object o;
   o["channel"] = m.channel;
-  o["to"] = m.to;
+  // No phone number in clear in any file of the data dir (issue 12): an SMS is filed with its
+  // number masked and under its verification session.
+  const bool sms = m.channel == "sms";
+  o["to"] = sms ? mask_phone(m.to) : m.to;
+  if (sms || !m.session_id.empty()) o["session"] = m.session_id;
   o["subject"] = m.subject;
   o["body"] = m.body;
   if (m.code) o["code"] = *m.code;
@@ -76,6 +80,25 @@ json::object message_fields(const ports::MailMessage& m) {
 }
 
 }  // namespace
+
+std::string mask_phone(std::string_view phone) {
+  std::size_t digits = 0;
+  for (char c : phone) digits += (c >= '0' && c <= '9') ? 1 : 0;
+  constexpr std::size_t kShown = 2;  // digits kept at each end
+  std::string out;
+  std::size_t seen = 0;
+  for (char c : phone) {
+    if (c == '+' && out.empty()) {
+      out += c;
+      continue;
+    }
+    if (c < '0' || c > '9') continue;  // only '+' and digits are written
+    ++seen;
+    const bool shown = digits > 2 * kShown + 2 && (seen <= kShown || seen > digits - kShown);
+    out += shown ? std::string(1, c) : std::string("\xE2\x80\xA2")  /* U+2022 BULLET */;
+  }
+  return out;
+}
 
 std::string spool_name(const std::string& key) {
   if (safe_file_name(key)) return key;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "ports/mail_sender.hpp"
 
@@ -18,6 +19,14 @@ namespace registrar::adapters::mail {
 //    the redelivery of an event harmless.
 //  * one line {"channel","to","subject","body","code"} (DESIGN.md; "code" is null when there is
 //    none) appended to <data-dir>/messages.jsonl with a single write() + fdatasync(), mode 0600.
+//
+// Text messages (channel "sms", verification codes): no phone number is written in clear in any
+// file of the data dir (issue 12), so `to` is masked ("+33•••••••78": the first two and last two
+// digits) in both the line and the spool file, and the message carries `"session"`, the
+// verification session id its code belongs to (MailMessage::session_id), so that a developer or a
+// test finds the code of a session: the line of an SMS reads
+//   {"channel":"sms","to":"+33•••••••78","session":"<id>","subject":…,"body":…,"code":"123456"}
+// Any other message with a session id carries it too. Mail keeps its address as is.
 //
 // Order and crash windows: the line is appended first, the spool file is linked into place last,
 // so the spool file is the "sent" mark. A crash between the two makes the redelivered message
@@ -44,6 +53,10 @@ class FileMailSender final : public ports::MailSender {
   std::filesystem::path spool_dir_;
   std::mutex mutex_;
 };
+
+// "+33•••••••78": '+' and the digits of `phone` with all but the first two and last two digits
+// replaced by U+2022 (all of them when there are six digits or fewer); other characters dropped.
+std::string mask_phone(std::string_view phone);
 
 // "<key>" when the key is usable as a file name as is, else "k-<32 hex of SHA-256(key)>".
 std::string spool_name(const std::string& idempotency_key);

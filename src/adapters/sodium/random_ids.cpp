@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <stdexcept>
 #include <vector>
 
 #include "adapters/sodium/base64.hpp"
@@ -76,6 +77,13 @@ std::string random_secret_base64url(std::size_t bytes) {
   std::string out = base64_encode(raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   sodium_memzero(raw.data(), raw.size());
   return out;
+}
+
+SodiumRandom::SodiumRandom() { ensure_sodium(); }
+
+std::uint32_t SodiumRandom::uniform(std::uint32_t upper_bound) {
+  if (upper_bound == 0) throw std::invalid_argument("uniform: the bound must be at least 1");
+  return randombytes_uniform(upper_bound);
 }
 
 }  // namespace registrar::adapters::sodium

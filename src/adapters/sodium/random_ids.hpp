@@ -26,6 +26,14 @@ class UuidV7Generator final : public ports::IdGenerator {
   std::uint16_t counter_ = 0;  // 12 bits used
 };
 
+// libsodium's CSPRNG. uniform() is randombytes_uniform(), which rejects the draws that would make
+// the result biased (the top of the 2^32 range past the largest multiple of the bound).
+class SodiumRandom final : public ports::RandomSource {
+ public:
+  SodiumRandom();
+  std::uint32_t uniform(std::uint32_t upper_bound) override;
+};
+
 // `bytes` bytes from the CSPRNG, as URL-safe base64 without padding (the JWT key generated into the
 // data dir).
 std::string random_secret_base64url(std::size_t bytes);
