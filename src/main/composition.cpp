@@ -53,6 +53,8 @@
 #include "app/use_cases.hpp"
 #include "app/verification.hpp"
 #include "main/config_loader.hpp"
+#include "main/create_user_jobs.hpp"
+#include "adapters/http/jobs_api.hpp"
 #include "main/secrets.hpp"
 
 namespace registrar {
@@ -487,6 +489,16 @@ int run_migrate(const config::Settings& settings, const Logger& log) {
   return 0;
 }
 
+// Blocks until SIGINT or SIGTERM.
+void wait_for_signal(const Logger& log) {
+  asio::io_context ioc(1);
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) log.info("shutting down", {{"signal", signo}});
+  });
+  ioc.run();
+}
+
 int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::sodium::ensure_sodium();
   FailureEpisodes episodes(log, episode_options(settings));  // first: it outlives whatever reports to it
@@ -542,11 +554,26 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // Verification codes wait on Redis and on the SMS gateway (up to its timeout): threads of their own.
   adapters::threads::BlockingRunner code_runner(4, settings.argon2.queue_limit);
 
+  // Create_User jobs: the Bull queue on Redis (or in process), the pipeline, and the worker unless
+  // it runs apart (`registrar worker`).
+  const app::CreateUserFromJob create_user{.tokens = tokens,
+                                           .codes = codes.store(),
+                                           .keys = *pii,
+                                           .users = storage.users(),
+                                           .create_account = create_account,
+                                           .max_wrong_tries = static_cast<int>(settings.codes.max_wrong_tries),
+                                           .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
+  CreateUserJobs jobs(settings, create_user, log);
+  const app::GetCreateUserJob get_job{.queue = jobs.queue(), .tokens = tokens,
+                                      .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
+  if (settings.jobs.worker_in_serve) jobs.start_worker();
+
   asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
   adapters::http::Router router;
   adapters::http::add_auth_routes(router, {register_user, login, current_user, cpu, store_runner,
                                            [&storage] { storage.users().ping(); }});
   if (codes.issues_codes()) adapters::http::add_verification_routes(router, {issue_code, code_runner});
+  adapters::http::add_jobs_routes(router, {jobs.submit(), get_job, code_runner});
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
@@ -592,6 +619,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"codes", codes.description()},
                          {"sms", codes.sms_description()},
                          {"hashConcurrency", hash_threads},
+                         {"jobs", jobs.description()},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
 
   std::vector<std::thread> threads;
@@ -599,6 +627,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   ioc.run();
   for (auto& t : threads) t.join();
 
+  jobs.stop();  // running jobs finish; the rest wait in the queue
   cpu.stop();
   code_runner.stop();
   // Deliver what the last requests committed; anything left is delivered at the next start.
@@ -608,14 +637,50 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   return 0;
 }
 
-// Blocks until SIGINT or SIGTERM.
-void wait_for_signal(const Logger& log) {
-  asio::io_context ioc(1);
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (!ec) log.info("shutting down", {{"signal", signo}});
-  });
-  ioc.run();
+
+// `registrar worker`: Create_User jobs only, from the Bull queue on Redis, next to any number of
+// `serve` processes (and Node producers). The accounts it writes go through the outbox; the relay
+// of a `serve` (its periodic pass) or a `registrar relay` delivers their events.
+int run_worker(const config::Settings& settings, const Logger& log) {
+  if (settings.redis_url.empty())
+    throw UsageError("worker: needs --redis-url (the Bull queue); without it, `serve` runs the in-process queue itself");
+  adapters::sodium::ensure_sodium();
+  Storage storage(settings, log);
+  adapters::system::SystemClock clock;
+  adapters::sodium::UuidV7Generator ids(clock);
+  adapters::sodium::Argon2Hasher hasher({.memory_kib = settings.argon2.memory_kib,
+                                          .iterations = settings.argon2.iterations,
+                                          .concurrency = or_cores(settings.argon2.concurrency),
+                                          .queue_limit = 0,
+                                          .on_slot_held = {},
+                                          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : "",
+                                          .log = &log});
+  adapters::jwt::Hs256TokenService tokens(token_options(settings), clock);
+  auto pii = make_pii_cipher(settings, true);
+  CodePath codes(settings, pii.get());
+  struct NoSignal final : ports::OutboxSignal {
+    void notify() override {}  // no relay in this process
+  } no_signal;
+  const app::CreateAccount create_account{.users = storage.users(),
+                                          .hasher = hasher,
+                                          .pii = *pii,
+                                          .clock = clock,
+                                          .ids = ids,
+                                          .outbox_signal = no_signal};
+  const app::CreateUserFromJob create_user{.tokens = tokens,
+                                           .codes = codes.store(),
+                                           .keys = *pii,
+                                           .users = storage.users(),
+                                           .create_account = create_account,
+                                           .max_wrong_tries = static_cast<int>(settings.codes.max_wrong_tries),
+                                           .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
+  CreateUserJobs jobs(settings, create_user, log);
+  jobs.start_worker();
+  log.info("worker ready", {{"queue", jobs.description()}, {"codes", codes.description()}, {"database", std::string(storage.kind())}});
+  wait_for_signal(log);
+  jobs.stop();
+  log.info("stopped");
+  return 0;
 }
 
 // `registrar relay`: outbox → RabbitMQ only. Several relays may run against one database.
@@ -694,6 +759,9 @@ int run(config::Settings settings, const std::vector<std::string>& notes) {
         return run_consume(settings, log);
       case config::Command::relay:
         return run_relay(settings, log);
+      case config::Command::worker:
+        if (auto exit = resolve_secrets(settings, log)) return *exit;
+        return run_worker(settings, log);
       case config::Command::keys_rotate:
         return run_keys_rotate(settings, log);
       case config::Command::keys_status:
