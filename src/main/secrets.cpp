@@ -150,6 +150,8 @@ std::optional<Exit> resolve_secrets(Settings& settings, std::vector<std::string>
       return resolve_webhook_secret(settings, notes);
     case Command::consume:
       return resolve_webhook_secret(settings, notes);
+    case Command::worker:  // verification tokens (JWT secret), nothing else secret
+      return resolve_jwt_secret(settings, notes);
     default:
       return std::nullopt;
   }
