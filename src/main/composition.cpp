@@ -483,6 +483,19 @@ class CodePath {
   std::string description_, sms_description_;
 };
 
+// The Create_User pipeline of `serve` and of `registrar worker`.
+app::CreateUserFromJob create_user_pipeline(const config::Settings& settings, ports::TokenService& tokens,
+                                            ports::VerificationCodeStore& codes, ports::PiiCipher& keys,
+                                            ports::UserStore& users, const app::CreateAccount& create_account) {
+  return {.tokens = tokens,
+          .codes = codes,
+          .keys = keys,
+          .users = users,
+          .create_account = create_account,
+          .max_wrong_tries = static_cast<int>(settings.codes.max_wrong_tries),
+          .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
+}
+
 int run_migrate(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   log.info("schema is current", {{"version", storage.schema_version()}, {"database", storage.kind()}});
@@ -556,13 +569,8 @@ int run_serve(const config::Settings& settings, const Logger& log) {
 
   // Create_User jobs: the Bull queue on Redis (or in process), the pipeline, and the worker unless
   // it runs apart (`registrar worker`).
-  const app::CreateUserFromJob create_user{.tokens = tokens,
-                                           .codes = codes.store(),
-                                           .keys = *pii,
-                                           .users = storage.users(),
-                                           .create_account = create_account,
-                                           .max_wrong_tries = static_cast<int>(settings.codes.max_wrong_tries),
-                                           .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
+  const app::CreateUserFromJob create_user =
+      create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
   CreateUserJobs jobs(settings, create_user, log);
   const app::GetCreateUserJob get_job{.queue = jobs.queue(), .tokens = tokens,
                                       .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
@@ -667,13 +675,8 @@ int run_worker(const config::Settings& settings, const Logger& log) {
                                           .clock = clock,
                                           .ids = ids,
                                           .outbox_signal = no_signal};
-  const app::CreateUserFromJob create_user{.tokens = tokens,
-                                           .codes = codes.store(),
-                                           .keys = *pii,
-                                           .users = storage.users(),
-                                           .create_account = create_account,
-                                           .max_wrong_tries = static_cast<int>(settings.codes.max_wrong_tries),
-                                           .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
+  const app::CreateUserFromJob create_user =
+      create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
   CreateUserJobs jobs(settings, create_user, log);
   jobs.start_worker();
   log.info("worker ready", {{"queue", jobs.description()}, {"codes", codes.description()}, {"database", std::string(storage.kind())}});
