@@ -483,6 +483,18 @@ class CodePath {
   std::string description_, sms_description_;
 };
 
+// argon2id as the settings say, `concurrency` hashes at once, in worker processes unless told not to.
+// No queue limit of its own: the callers bound admission (the HTTP runner, the job worker's threads).
+adapters::sodium::Argon2Options hasher_options(const config::Settings& settings, const Logger& log, unsigned concurrency) {
+  return {.memory_kib = settings.argon2.memory_kib,
+          .iterations = settings.argon2.iterations,
+          .concurrency = concurrency,
+          .queue_limit = 0,
+          .on_slot_held = {},
+          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : "",
+          .log = &log};
+}
+
 // The Create_User pipeline of `serve` and of `registrar worker`.
 app::CreateUserFromJob create_user_pipeline(const config::Settings& settings, ports::TokenService& tokens,
                                             ports::VerificationCodeStore& codes, ports::PiiCipher& keys,
@@ -520,13 +532,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::system::SystemClock clock;
   adapters::sodium::UuidV7Generator ids(clock);
   const unsigned hash_threads = or_cores(settings.argon2.concurrency);
-  adapters::sodium::Argon2Hasher hasher({.memory_kib = settings.argon2.memory_kib,
-                                          .iterations = settings.argon2.iterations,
-                                          .concurrency = hash_threads,
-                                          .queue_limit = 0,  // admission is bounded by the cpu runner below
-                                          .on_slot_held = {},
-                                          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : "",
-                                          .log = &log});
+  adapters::sodium::Argon2Hasher hasher(hasher_options(settings, log, hash_threads));
   adapters::jwt::Hs256TokenService tokens(token_options(settings), clock);
 
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
@@ -656,13 +662,7 @@ int run_worker(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   adapters::system::SystemClock clock;
   adapters::sodium::UuidV7Generator ids(clock);
-  adapters::sodium::Argon2Hasher hasher({.memory_kib = settings.argon2.memory_kib,
-                                          .iterations = settings.argon2.iterations,
-                                          .concurrency = or_cores(settings.argon2.concurrency),
-                                          .queue_limit = 0,
-                                          .on_slot_held = {},
-                                          .worker_executable = settings.argon2.processes ? "/proc/self/exe" : "",
-                                          .log = &log});
+  adapters::sodium::Argon2Hasher hasher(hasher_options(settings, log, or_cores(settings.argon2.concurrency)));
   adapters::jwt::Hs256TokenService tokens(token_options(settings), clock);
   auto pii = make_pii_cipher(settings, true);
   CodePath codes(settings, pii.get());
