@@ -400,8 +400,7 @@ TEST(Config, CommandErrors) {
   EXPECT_EQ(usage_error({"consume", "audit", "--list"}), "registrar: consume needs exactly one of NAME or --list");
   EXPECT_EQ(usage_error({"consume", "Audit!"}), "registrar: invalid consumer name \"Audit!\": expected [a-z0-9_-]");
 
-  // `worker` (the Create_User queue) is not in this version: an unknown command like any other.
-  for (auto args : std::vector<std::vector<std::string>>{{"launch"}, {"worker"}, {"serve", "--bogus"}, {"serve", "--listen"}}) {
+  for (auto args : std::vector<std::vector<std::string>>{{"launch"}, {"serve", "--bogus"}, {"serve", "--listen"}}) {
     auto exit = exited(args);
     EXPECT_EQ(exit.code, 2);
     EXPECT_TRUE(exit.err.starts_with("registrar: ")) << exit.err;
