@@ -45,8 +45,21 @@ done
 # ---- stage bookkeeping: wall time and outcome of each, printed at the end whatever happens ----
 summary=()
 failed=0
+digests=()
+# What failed in each failed stage: the lines of its log that name a failure (ctest's list, the
+# node test runner's "not ok" lines and their error, sanitizer summaries, compiler errors).
+print_digests() {
+  local i
+  for ((i = 0; i < ${#digests[@]}; i += 2)); do
+    echo
+    echo "==== what failed in stage ${digests[i]} (full log: ${digests[i + 1]}) ===="
+    grep -E -A3 '^[[:space:]]*not ok |The following tests FAILED|\*\*\*Failed|[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess aborted)\)|^SUMMARY: |ERROR: (Address|Leak|Thread)Sanitizer|runtime error:|error: |sanitizer report' \
+      "${digests[i + 1]}" | head -n 120 || true
+  done
+}
 print_summary() {
   ((${#summary[@]})) || return 0
+  print_digests
   echo
   echo "==== test stages (wall time) ===="
   printf '%s\n' "${summary[@]}"
@@ -58,17 +71,21 @@ run_stage() {
   shift
   echo
   echo "==== stage $name ===="
-  local start=$SECONDS status
+  local start=$SECONDS status log=$ROOT/.test-logs/$name.log
+  mkdir -p "$ROOT/.test-logs"
   # A subshell with errexit of its own (not under `||`, which would switch errexit off inside):
-  # a failing command ends the stage there, and the next stage still runs.
+  # a failing command ends the stage there, and the next stage still runs. Its output is also kept
+  # in .test-logs/<stage>.log, from which a failed stage's digest is printed at the very end (CI
+  # shows the tail of the output, where a failure in an early stage would otherwise be lost).
   set +e
-  ( set -e; "$@" )
-  status=$?
+  ( set -e; "$@" ) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
   set -e
   local took=$((SECONDS - start)) outcome=ok
   if ((status != 0)); then
     outcome="FAILED (exit $status)"
     failed=1
+    digests+=("$name" "$log")
   fi
   summary+=("$(printf '  %-7s %3dm%02ds  %s' "$name" $((took / 60)) $((took % 60)) "$outcome")")
   echo "==== stage $name: $outcome in ${took}s ===="
