@@ -29,6 +29,25 @@ domain::EventEnvelope make_user_registered(const domain::User& user, std::string
   return e;
 }
 
+domain::EventEnvelope make_user_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                                               std::string event_id, domain::Timestamp now) {
+  json::object data;
+  data["id"] = user_id;
+  data["emailVerifiedAt"] = domain::to_iso8601(verified_at);
+  json::object body;
+  body["event"] = domain::kUserEmailVerified;
+  body["pattern"] = domain::kUserEmailVerified;
+  body["data"] = std::move(data);
+  body["timestamp"] = domain::to_iso8601(now);
+  domain::EventEnvelope e;
+  e.id = std::move(event_id);
+  e.type = std::string(domain::kUserEmailVerified);
+  e.aggregate_id = std::string(user_id);
+  e.payload = json::serialize(body);
+  e.occurred_at = now;
+  return e;
+}
+
 namespace {
 
 // The first problem found in a body; parse_user_registered() turns it into its error value.

@@ -3,6 +3,7 @@
 // directions live here: the body the sign-up writes, and how a consumer reads it back.
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "domain/event.hpp"
 #include "domain/expected.hpp"
@@ -15,6 +16,13 @@ namespace registrar::app {
 //  "data":{"id","email","username","createdAt"},"timestamp":"…"}; "email" is null for an account
 // without one (a phone account). No phone number, in any form.
 domain::EventEnvelope make_user_registered(const domain::User& user, std::string event_id, domain::Timestamp now);
+
+// {"event":"user.email_verified","pattern":"user.email_verified",
+//  "data":{"id","emailVerifiedAt"},"timestamp":"…"}: the envelope of user.registered. Only the
+// user's id and when: no address (consumers that need it have it from user.registered, keyed by
+// the same id), no code, no token.
+domain::EventEnvelope make_user_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                                               std::string event_id, domain::Timestamp now);
 
 // The body of a `user.registered` event, as a consumer reads it.
 struct UserRegistered {

@@ -16,14 +16,13 @@ namespace {
 constexpr std::uint32_t kCodeSpace = 1'000'000;  // 10^kCodeDigits
 static_assert(kCodeDigits == 6, "kCodeSpace follows kCodeDigits");
 
-// Whole minutes when it is a whole number of minutes ("10 minutes"), else seconds.
+}  // namespace
+
 std::string describe(std::chrono::milliseconds d) {
   const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
   if (s >= 60 && s % 60 == 0) return std::to_string(s / 60) + (s == 60 ? " minute" : " minutes");
   return std::to_string(s) + (s == 1 ? " second" : " seconds");
 }
-
-}  // namespace
 
 std::string code_hash(ports::PiiCipher& keys, std::string_view session_id, std::string_view code) {
   std::string input;

@@ -31,6 +31,10 @@ std::string phone_subject_key(ports::PiiCipher& keys, std::string_view canonical
 // rejection sampling), zero-padded.
 std::string new_code(ports::RandomSource& random);
 
+// A code's lifetime as the messages say it: whole minutes when it is a whole number of minutes
+// ("10 minutes"), else seconds.
+std::string describe(std::chrono::milliseconds d);
+
 struct IssueCodeCommand {
   std::string phone;
 };

@@ -21,6 +21,7 @@ enum class ErrorKind {
   unauthenticated,      // missing, malformed, expired or forged token
   not_found,            // no such thing, or not the caller's to see (said the same way)
   rate_limited,         // too many requests for one subject (a code's resend cooldown or cap): retry_after
+  already_verified,     // the thing to verify is already verified (an email address): nothing to do
 };
 
 struct DomainError {

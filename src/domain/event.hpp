@@ -5,6 +5,8 @@
 namespace registrar::domain {
 
 inline constexpr std::string_view kUserRegistered = "user.registered";
+// An email account proved its address (POST /auth/email-verification).
+inline constexpr std::string_view kUserEmailVerified = "user.email_verified";
 
 // An event as kept in the outbox and carried by any event bus. `payload` is the exact wire body
 // (JSON, format in DESIGN.md) so every relay and consumer sees the same bytes.

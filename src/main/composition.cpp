@@ -17,7 +17,9 @@
 #include "adapters/amqp/consumer_runner.hpp"
 #include "adapters/amqp/event_bus.hpp"
 #include "adapters/consumers/builtin.hpp"
+#include "adapters/consumers/email_verification_consumer.hpp"
 #include "adapters/http/auth_api.hpp"
+#include "adapters/http/email_verification_api.hpp"
 #include "adapters/http/middleware.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/http/router.hpp"
@@ -174,19 +176,32 @@ adapters::amqp::ConsumerOptions consumer_options(const config::Settings& s) {
   return o;
 }
 
+// The mail sender of the settings: SMTP with --smtp-url, else the data dir's development files.
+std::unique_ptr<ports::MailSender> make_mail_sender(const config::Settings& s, ports::Clock& clock) {
+  if (s.mail.smtp_url.empty()) return std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
+  auto smtp = adapters::mail::parse_smtp_url(s.mail.smtp_url);
+  smtp.from = s.mail.from;
+  return std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
+}
+
+// What the email-verification consumer shares with the API of its process: the mail sender and
+// the use case that issues codes (none where this process issues no codes).
+struct EmailCodes {
+  ports::MailSender* mail = nullptr;  // none: the consumers make their own
+  const app::SendEmailVerificationCode* send = nullptr;
+};
+
 // The built-in consumers named in the settings, with what they need (mail sender, webhook secret).
 struct Consumers {
-  std::unique_ptr<ports::MailSender> mail;
+  std::unique_ptr<ports::MailSender> own_mail;
   std::vector<std::unique_ptr<ports::EventConsumer>> list;
 
   Consumers(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
-            const std::vector<std::string>& names) {
-    if (s.mail.smtp_url.empty()) {
-      mail = std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
-    } else {
-      auto smtp = adapters::mail::parse_smtp_url(s.mail.smtp_url);
-      smtp.from = s.mail.from;
-      mail = std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
+            const std::vector<std::string>& names, EmailCodes email = {}) {
+    ports::MailSender* mail = email.mail;
+    if (mail == nullptr) {
+      own_mail = make_mail_sender(s, clock);
+      mail = own_mail.get();
     }
     adapters::consumers::BuiltinConsumerDeps deps{.data_dir = s.data_dir,
                                                   .processed = storage.processed(),
@@ -195,7 +210,8 @@ struct Consumers {
                                                   .mail = *mail,
                                                   .product_name = s.mail.product_name,
                                                   .webhook_urls = s.webhook.urls,
-                                                  .webhook_secret = s.webhook.secret};  // resolve_secrets() read its file
+                                                  .webhook_secret = s.webhook.secret,  // resolve_secrets() read its file
+                                                  .email_verification = email.send};
     for (const auto& name : names) {
       try {
         list.push_back(adapters::consumers::make_builtin_consumer(name, deps));
@@ -211,8 +227,8 @@ struct Consumers {
 class EventPath final : public ports::OutboxSignal {
  public:
   EventPath(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
-            FailureEpisodes& episodes, const std::vector<std::string>& consumer_names)
-      : consumers_(s, storage, clock, log, consumer_names) {
+            FailureEpisodes& episodes, const std::vector<std::string>& consumer_names, EmailCodes email = {})
+      : consumers_(s, storage, clock, log, consumer_names, email) {
     adapters::relay::RelayLoopOptions loop_options;
     // Under load, relay passes start at most one linger apart, so the events committed meanwhile
     // share a pass: one claim and one mark-sent transaction, and one write + sync + commit in the
@@ -535,9 +551,6 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::sodium::Argon2Hasher hasher(hasher_options(settings, log, hash_threads));
   adapters::jwt::Hs256TokenService tokens(token_options(settings), clock);
 
-  // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
-  // idempotent on the event id.
-  EventPath events(settings, storage, clock, log, episodes, settings.consumers);
   // Stored phones: sealed under the PII keyring (generated into the keys dir on first run).
   auto pii = make_pii_cipher(settings, true);
   log.info("PII keys loaded", {{"source", pii_source(settings)}, {"currentKey", pii->current_key_id()},
@@ -545,6 +558,23 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   if (const auto ids = pii->key_ids();
       std::find(ids.begin(), ids.end(), pii->current_key_id()) == ids.end() || !pii->has_index_key())
     log.warn("a PII key is missing: phone accounts cannot be created", {{"source", pii_source(settings)}});
+  // Codes are kept as keyed hashes (blind_index) under the same keyring.
+  CodePath codes(settings, pii.get());
+  adapters::sodium::SodiumRandom random;
+  // Email verification codes: the same store and rules, mailed by the consumers' mail sender (the
+  // email-verification consumer after a sign-up, POST /auth/email-verification/resend on request).
+  auto mail = make_mail_sender(settings, clock);
+  const app::SendEmailVerificationCode send_email_code{.codes = codes.store(),
+                                                       .keys = *pii,
+                                                       .mail = *mail,
+                                                       .ids = ids,
+                                                       .random = random,
+                                                       .rules = code_rules(settings),
+                                                       .product_name = settings.mail.product_name};
+  // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
+  // idempotent on the event id.
+  EventPath events(settings, storage, clock, log, episodes, settings.consumers,
+                   {mail.get(), codes.issues_codes() ? &send_email_code : nullptr});
   const app::CreateAccount create_account{.users = storage.users(),
                                           .hasher = hasher,
                                           .pii = *pii,
@@ -554,9 +584,15 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   const app::RegisterUser register_user{.create_account = create_account, .tokens = tokens};
   const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens, .pii = *pii};
   const app::CurrentUser current_user{.tokens = tokens, .users = storage.users(), .pii = *pii};
-  // Codes are kept as keyed hashes (blind_index) under the same keyring.
-  CodePath codes(settings, pii.get());
-  adapters::sodium::SodiumRandom random;
+  const app::VerifyEmail verify_email{.tokens = tokens,
+                                      .users = storage.users(),
+                                      .codes = codes.store(),
+                                      .keys = *pii,
+                                      .clock = clock,
+                                      .ids = ids,
+                                      .outbox_signal = events,
+                                      .max_wrong_tries = static_cast<int>(settings.codes.max_wrong_tries)};
+  const app::ResendEmailVerification resend_email_code{.tokens = tokens, .users = storage.users(), .send = send_email_code};
   const app::IssueVerificationCode issue_code{.codes = codes.store(),
                                               .keys = *pii,
                                               .tokens = tokens,
@@ -586,7 +622,10 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::http::Router router;
   adapters::http::add_auth_routes(router, {register_user, login, current_user, cpu, store_runner,
                                            [&storage] { storage.users().ping(); }});
-  if (codes.issues_codes()) adapters::http::add_verification_routes(router, {issue_code, code_runner});
+  if (codes.issues_codes()) {
+    adapters::http::add_verification_routes(router, {issue_code, code_runner});
+    adapters::http::add_email_verification_routes(router, {verify_email, resend_email_code, code_runner});
+  }
   adapters::http::add_jobs_routes(router, {jobs.submit(), get_job, code_runner});
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
@@ -710,7 +749,31 @@ int run_consume(const config::Settings& settings, const Logger& log) {
   FailureEpisodes episodes(log, episode_options(settings));
   Storage storage(settings, log);
   adapters::system::SystemClock clock;
-  Consumers consumers(settings, storage, clock, log, {settings.consumer_name});
+  // The email-verification consumer issues codes that the API checks: in their shared Redis store.
+  std::unique_ptr<adapters::sodium::SodiumPiiCipher> pii;
+  std::unique_ptr<CodePath> codes;
+  adapters::sodium::UuidV7Generator ids(clock);
+  adapters::sodium::SodiumRandom random;
+  std::unique_ptr<ports::MailSender> mail;
+  std::optional<app::SendEmailVerificationCode> send_email_code;
+  if (settings.consumer_name == adapters::consumers::EmailVerificationConsumer::kName) {
+    if (settings.redis_url.empty())
+      throw UsageError("consume email-verification: needs --redis-url (the code store the API checks codes in)");
+    adapters::sodium::ensure_sodium();
+    pii = make_pii_cipher(settings, true);
+    codes = std::make_unique<CodePath>(settings, pii.get());
+    if (!codes->issues_codes()) throw UsageError("consume email-verification: not with --code-layout node");
+    mail = make_mail_sender(settings, clock);
+    send_email_code.emplace(app::SendEmailVerificationCode{.codes = codes->store(),
+                                                           .keys = *pii,
+                                                           .mail = *mail,
+                                                           .ids = ids,
+                                                           .random = random,
+                                                           .rules = code_rules(settings),
+                                                           .product_name = settings.mail.product_name});
+  }
+  Consumers consumers(settings, storage, clock, log, {settings.consumer_name},
+                      {mail.get(), send_email_code ? &*send_email_code : nullptr});
   adapters::amqp::AmqpConsumerRunner runner(amqp_options(settings), consumer_options(settings), *consumers.list.front(), log,
                                             episodes);
   runner.start();

@@ -49,6 +49,14 @@ class UserStore {
                                         std::string_view username_canonical,
                                         const domain::EventEnvelope& event) = 0;
 
+  // Email verification: sets the user's email_verified_at to `verified_at` and writes `event`
+  // (user.email_verified) into the outbox, in ONE transaction, if and only if the user exists, has
+  // an email and it is not verified yet. Returns true when it did (this call verified the address),
+  // false when nothing was written (no such user, no email, or already verified — also by a
+  // concurrent call: exactly one of several gets true).
+  virtual bool mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                                   const domain::EventEnvelope& event) = 0;
+
   virtual std::optional<domain::User> find_by_id(std::string_view id) = 0;
   virtual std::optional<domain::User> find_by_email(std::string_view email_canonical) = 0;
   virtual std::optional<domain::User> find_by_username(std::string_view username_canonical) = 0;

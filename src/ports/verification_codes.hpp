@@ -55,7 +55,9 @@ class VerificationCodeStore {
  public:
   virtual ~VerificationCodeStore() = default;
   // Stores the code under its session id (replacing any code of that id) unless the subject is in
-  // its cooldown or at its cap; an issued code counts for its subject's cooldown and cap.
+  // its cooldown or at its cap; an issued code counts for its subject's cooldown and cap, each
+  // issue once, also when it replaces a code of the same session id (the email verification code
+  // of a user is re-issued under one id).
   virtual IssueResult issue(const IssueCodeRequest& request) = 0;
   // Compares `code_hash` with the stored one; a mismatch counts as a wrong try, and the
   // `max_wrong_tries`-th burns the code (exhausted). Concurrent checks never let more than
@@ -64,7 +66,8 @@ class VerificationCodeStore {
                             int max_wrong_tries) = 0;
   // Deletes the code (single use). Idempotent.
   virtual void consume(std::string_view session_id) = 0;
-  // Undoes issue(): deletes the code, which no longer counts for the subject's cooldown and cap
+  // Undoes issue(): deletes the code, whose issue (the session's latest) no longer counts for the
+  // subject's cooldown and cap
   // (the message carrying it could not be sent, so the user may ask again at once). Idempotent.
   virtual void withdraw(std::string_view session_id, std::string_view subject_key) = 0;
 };

@@ -35,7 +35,7 @@ describe('accounts', () => {
     const me = await server.me(res.json.accessToken);
     assert.equal(me.status, 200, me.text);
     assert.deepEqual(me.json, res.json.user);
-    assert.deepEqual(Object.keys(me.json).sort(), ['createdAt', 'email', 'id', 'image', 'phone', 'username']);
+    assert.deepEqual(Object.keys(me.json).sort(), ['createdAt', 'email', 'emailVerified', 'id', 'image', 'phone', 'username']);
 
     const plain = await server.register(newUser('noimg'));
     assert.equal(plain.status, 201, plain.text);

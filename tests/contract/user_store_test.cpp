@@ -417,6 +417,77 @@ TEST_P(UserStoreContract, AnEmailAccountKeepsItsVerificationTime) {
   EXPECT_FALSE(users().find_by_id(n.user.id)->image);
 }
 
+// Email verification: the time and the user.email_verified event in one transaction, once.
+domain::EventEnvelope email_verified_event(const std::string& user_id, const std::string& event_id) {
+  domain::EventEnvelope e;
+  e.id = event_id;
+  e.type = "user.email_verified";
+  e.aggregate_id = user_id;
+  e.payload = R"({"event":"user.email_verified","data":{"id":")" + user_id + R"("}})";
+  e.occurred_at = at(1'760'892'000'777);
+  return e;
+}
+
+TEST_P(UserStoreContract, MarkingTheEmailVerifiedSetsTheTimeAndWritesTheEventOnce) {
+  auto n = create_ok("a");
+  const auto when = at(1'760'892'000'321);
+  EXPECT_TRUE(users().mark_email_verified(n.user.id, when, email_verified_event(n.user.id, "verified-a")));
+  EXPECT_EQ(users().find_by_id(n.user.id)->email_verified_at, when);
+  EXPECT_EQ(users().find_by_email(n.email_canonical)->email_verified_at, when);
+  // Both events are in the outbox, in order, the second intact.
+  auto claimed = outbox().claim("relay-1", 10, 30s);
+  ASSERT_EQ(ids_of(claimed), (std::vector<std::string>{"event-a", "verified-a"}));
+  EXPECT_EQ(claimed[1].type, "user.email_verified");
+  EXPECT_EQ(claimed[1].aggregate_id, n.user.id);
+  EXPECT_EQ(claimed[1].payload, email_verified_event(n.user.id, "x").payload);
+  EXPECT_EQ(claimed[1].occurred_at, at(1'760'892'000'777));
+
+  // Again: nothing changes, nothing is written (the first time stays).
+  EXPECT_FALSE(users().mark_email_verified(n.user.id, at(1'760'893'000'000), email_verified_event(n.user.id, "verified-a2")));
+  EXPECT_EQ(users().find_by_id(n.user.id)->email_verified_at, when);
+  EXPECT_EQ(outbox().pending_count(), 2u);
+}
+
+TEST_P(UserStoreContract, OnlyAnUnverifiedEmailOfAnExistingUserCanBeMarkedVerified) {
+  auto p = phone_user("p");
+  ASSERT_EQ(users().create_user(p.user, std::nullopt, p.username_canonical, p.event), CreateUserOutcome::created);
+  EXPECT_FALSE(users().mark_email_verified(p.user.id, at(1'760'892'000'321), email_verified_event(p.user.id, "v-p")));
+  EXPECT_FALSE(users().find_by_id(p.user.id)->email_verified_at);
+  EXPECT_FALSE(users().mark_email_verified("nobody", at(1'760'892'000'321), email_verified_event("nobody", "v-n")));
+  auto pre = new_user("b");
+  pre.user.email_verified_at = at(1'760'891'999'001);  // verified at creation
+  ASSERT_EQ(create(pre), CreateUserOutcome::created);
+  EXPECT_FALSE(users().mark_email_verified(pre.user.id, at(1'760'892'000'321), email_verified_event(pre.user.id, "v-b")));
+  EXPECT_EQ(users().find_by_id(pre.user.id)->email_verified_at, at(1'760'891'999'001));
+  EXPECT_EQ(outbox().pending_count(), 2u);  // the two user.registered events only
+}
+
+TEST_P(UserStoreContract, MarkingVerifiedAndItsEventAreOneTransaction) {
+  auto a = create_ok("a");
+  // The event's insert fails (its id exists): the verification time must be rolled back with it.
+  EXPECT_ANY_THROW(users().mark_email_verified(a.user.id, at(1'760'892'000'321), email_verified_event(a.user.id, "event-a")));
+  EXPECT_FALSE(users().find_by_id(a.user.id)->email_verified_at);
+  EXPECT_EQ(outbox().pending_count(), 1u);
+  EXPECT_TRUE(users().mark_email_verified(a.user.id, at(1'760'892'000'321), email_verified_event(a.user.id, "v-a")));
+}
+
+TEST_P(UserStoreContract, ConcurrentMarksOfOneEmailHaveOneWinnerAndOneEvent) {
+  auto a = create_ok("a");
+  constexpr int kThreads = 8;
+  std::latch start(kThreads);
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      if (users().mark_email_verified(a.user.id, at(1'760'892'000'000 + i), email_verified_event(a.user.id, "v-" + std::to_string(i))))
+        ++winners;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners.load(), 1);
+  EXPECT_EQ(outbox().pending_count(), 2u);
+}
+
 TEST_P(UserStoreContract, ManyAccountsMayHaveNoEmailOrNoPhone) {
   // NULL is not a value for the UNIQUE indexes, on both engines.
   for (auto k : {"p1", "p2", "p3"}) {

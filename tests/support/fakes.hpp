@@ -77,6 +77,17 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
     return ports::CreateUserOutcome::created;
   }
 
+  bool mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                           const domain::EventEnvelope& event) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    auto it = users_.find(std::string(user_id));
+    if (it == users_.end() || !it->second.user.email || it->second.user.email_verified_at) return false;
+    it->second.user.email_verified_at = verified_at;
+    outbox_.push_back(OutboxRow{event, false, {}});
+    return true;
+  }
+
   std::optional<domain::User> find_by_id(std::string_view id) override {
     std::lock_guard lock(mutex_);
     check_available();

@@ -12,6 +12,7 @@
 #include "adapters/consumers/builtin.hpp"
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
+#include "adapters/inproc/code_store.hpp"
 #include "adapters/mail/file_mail_sender.hpp"
 #include "ports/errors.hpp"
 #include "support/captured_log.hpp"
@@ -194,13 +195,13 @@ TEST(WelcomeConsumerWithFileSender, ARepeatedSendAfterAFailedRecordIsHarmless) {
 // ---------------------------------------------------------------------------------------------
 // The registry
 
-TEST(BuiltinConsumers, ListsAuditWelcomeAndWebhook) {
+TEST(BuiltinConsumers, ListsAuditWelcomeWebhookAndEmailVerification) {
   std::vector<std::string> names;
   for (const auto& c : adapters::consumers::builtin_consumers()) {
     names.emplace_back(c.name);
     EXPECT_FALSE(c.description.empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"audit", "welcome", "webhook"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"audit", "welcome", "webhook", "email-verification"}));
 }
 
 TEST(BuiltinConsumers, MakesEachByName) {
@@ -209,6 +210,12 @@ TEST(BuiltinConsumers, MakesEachByName) {
   testing::FixedClock clock;
   testing::CapturedLog log;
   RecordingMailSender mail;
+  adapters::inproc::InProcessCodeStore codes;
+  testing::HashingPiiCipher keys;
+  testing::SequentialIds ids;
+  testing::ScriptedRandom random;
+  const app::SendEmailVerificationCode send_code{
+      .codes = codes, .keys = keys, .mail = mail, .ids = ids, .random = random, .rules = {}, .product_name = "Acme"};
   adapters::consumers::BuiltinConsumerDeps deps{
       .data_dir = dir.path(),
       .processed = processed,
@@ -218,6 +225,7 @@ TEST(BuiltinConsumers, MakesEachByName) {
       .product_name = "Acme",
       .webhook_urls = {"http://127.0.0.1:9/hook"},
       .webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      .email_verification = &send_code,
   };
   for (const auto& info : adapters::consumers::builtin_consumers()) {
     auto consumer = adapters::consumers::make_builtin_consumer(info.name, deps);
@@ -246,8 +254,10 @@ TEST(BuiltinConsumers, RefusesUnknownNamesAndIncompleteSettings) {
     adapters::consumers::make_builtin_consumer("crm", deps);
     FAIL() << "expected a throw";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("audit, welcome, webhook"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("audit, welcome, webhook, email-verification"), std::string::npos) << e.what();
   }
+  // email-verification needs the code-issuing use case of the API's code store.
+  EXPECT_THROW(adapters::consumers::make_builtin_consumer("email-verification", deps), std::invalid_argument);
   EXPECT_THROW(adapters::consumers::make_builtin_consumer("webhook", deps), std::invalid_argument);  // no URLs
   deps.webhook_urls = {"http://127.0.0.1:9/hook"};
   EXPECT_THROW(adapters::consumers::make_builtin_consumer("webhook", deps), std::invalid_argument);  // no secret

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "adapters/consumers/audit_consumer.hpp"
+#include "adapters/consumers/email_verification_consumer.hpp"
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 
@@ -10,10 +11,11 @@ namespace registrar::adapters::consumers {
 
 namespace {
 
-constexpr std::array<BuiltinConsumerInfo, 3> kBuiltins{{
+constexpr std::array<BuiltinConsumerInfo, 4> kBuiltins{{
     {"audit", "appends one JSON line per event to <data-dir>/audit.jsonl"},
     {"welcome", "sends a welcome message through the mail sender (default: <data-dir>/spool/mail, messages.jsonl)"},
     {"webhook", "POSTs each event, signed (Standard Webhooks), to the configured URLs"},
+    {"email-verification", "mails each new email account a verification code (POST /auth/email-verification)"},
 }};
 
 }  // namespace
@@ -37,6 +39,11 @@ std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view nam
     options.attempts = deps.webhook_attempts;
     options.backoff = deps.webhook_backoff;
     return std::make_unique<WebhookConsumer>(std::move(options), deps.processed, deps.clock);
+  }
+  if (name == EmailVerificationConsumer::kName) {
+    if (deps.email_verification == nullptr)
+      throw std::invalid_argument("needs the verification code store of the API (--redis-url when it runs apart; not with --code-layout node)");
+    return std::make_unique<EmailVerificationConsumer>(*deps.email_verification, deps.processed);
   }
   std::string known;
   for (const auto& c : kBuiltins) (known += known.empty() ? "" : ", ") += c.name;

@@ -1,5 +1,5 @@
 #pragma once
-// The built-in consumers of `user.registered` (audit, welcome, webhook): their registry for
+// The built-in consumers of `user.registered` (audit, welcome, webhook, email-verification): their registry for
 // `consume --list` / `consume NAME` / `serve --consumers`, and what they share (the failure that
 // retrying cannot fix). The event's body is read with app::parse_user_registered (app/events.hpp).
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapters/logging/json_logger.hpp"
+#include "app/email_verification.hpp"
 #include "domain/event.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/mail_sender.hpp"
@@ -44,7 +45,7 @@ struct BuiltinConsumerInfo {
   std::string_view description;
 };
 
-// audit, welcome, webhook — in that order.
+// audit, welcome, webhook, email-verification — in that order.
 std::span<const BuiltinConsumerInfo> builtin_consumers();
 
 // Everything a built-in consumer may need. The references must outlive the consumers made.
@@ -60,6 +61,9 @@ struct BuiltinConsumerDeps {
   std::chrono::milliseconds webhook_timeout{10'000};  // one POST: connect + send + response head
   int webhook_attempts = 3;                            // tries per URL within one handle()
   std::chrono::milliseconds webhook_backoff{200};      // before the 2nd try; doubled after each
+  // email-verification: the use case that stores and mails a code (its code store must be the one
+  // the API checks codes in); none where this process cannot issue codes.
+  const app::SendEmailVerificationCode* email_verification = nullptr;
 };
 
 // Builds the named consumer. Throws std::invalid_argument for an unknown name or a consumer whose

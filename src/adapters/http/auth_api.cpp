@@ -21,6 +21,8 @@ namespace {
 json::object user_json(const domain::User& u, const std::optional<std::string>& phone_masked) {
   json::object o{{"id", u.id}};
   o["email"] = u.email ? json::value(*u.email) : json::value(nullptr);
+  // Whether the address was proven (POST /auth/email-verification); false without one.
+  o["emailVerified"] = u.email.has_value() && u.email_verified_at.has_value();
   o["username"] = u.username;
   o["phone"] = phone_masked ? json::value(*phone_masked) : json::value(nullptr);
   o["image"] = u.image ? json::value(*u.image) : json::value(nullptr);

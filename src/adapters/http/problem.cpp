@@ -24,6 +24,8 @@ ProblemSpec spec_for(const domain::DomainError& e) {
       return {problems::unauthenticated, e.message};
     case ErrorKind::not_found:
       return {problems::not_found, e.message};
+    case ErrorKind::already_verified:
+      return {problems::already_verified, e.message};
     case ErrorKind::rate_limited:
       return {problems::rate_limited, e.message, {}, std::max(e.retry_after, std::chrono::seconds{1})};
   }

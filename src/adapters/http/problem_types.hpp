@@ -34,6 +34,8 @@ inline constexpr ProblemType method_not_allowed{s::method_not_allowed, "method_n
 inline constexpr ProblemType conflict{s::conflict, "conflict", "Account already exists"};
 inline constexpr ProblemType invalid_credentials{s::unauthorized, "invalid_credentials", "Invalid credentials"};
 inline constexpr ProblemType unauthenticated{s::unauthorized, "unauthenticated", "Authentication required"};
+// Asked to verify what is already verified (an email address): 409, nothing changed.
+inline constexpr ProblemType already_verified{s::conflict, "already_verified", "Already verified"};
 // Per-subject limits (a verification code's resend cooldown, its hourly cap): with Retry-After.
 inline constexpr ProblemType rate_limited{s::too_many_requests, "rate_limited", "Too many requests"};
 // The service
@@ -46,7 +48,7 @@ inline constexpr ProblemType internal_error{s::internal_server_error, "internal_
 inline constexpr std::array all{bad_request,      headers_too_large, payload_too_large, unsupported_transfer_coding,
                                 unsupported_media_type, malformed_json, validation_failed, not_found,
                                 method_not_allowed, conflict,     invalid_credentials, unauthenticated,
-                                rate_limited,     overloaded,       backend_unavailable, shutting_down,  internal_error};
+                                already_verified, rate_limited,     overloaded,       backend_unavailable, shutting_down,  internal_error};
 }  // namespace problems
 
 }  // namespace registrar::adapters::http

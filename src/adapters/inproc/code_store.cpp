@@ -64,7 +64,7 @@ ports::IssueResult InProcessCodeStore::issue(const ports::IssueCodeRequest& requ
   }
 
   codes_[request.session_id] = Code{request.code_hash, 0, now + rules.ttl};
-  subject.issued[request.session_id] = now;
+  subject.issued.emplace(request.session_id, now);
   subject.forget_at = now + rules.cap_window;
   return {ports::IssueOutcome::issued, std::chrono::seconds{0}};
 }
@@ -99,7 +99,10 @@ void InProcessCodeStore::withdraw(std::string_view session_id, std::string_view 
   std::lock_guard lock(mutex_);
   codes_.erase(std::string(session_id));
   if (auto it = subjects_.find(std::string(subject_key)); it != subjects_.end()) {
-    it->second.issued.erase(std::string(session_id));
+    // The session's newest issue (the one being withdrawn) stops counting.
+    auto [first, last] = it->second.issued.equal_range(std::string(session_id));
+    auto newest = std::max_element(first, last, [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (newest != last) it->second.issued.erase(newest);
     if (it->second.issued.empty()) subjects_.erase(it);
   }
 }

@@ -36,7 +36,9 @@ class InProcessCodeStore final : public ports::VerificationCodeStore {
     Clock::time_point expires_at;
   };
   struct Subject {
-    std::map<std::string, Clock::time_point> issued;  // session id → when issued
+    // session id → when issued, one entry per issue (a code issued again under one session id, as
+    // an email address's code under its user, counts again)
+    std::multimap<std::string, Clock::time_point> issued;
     Clock::time_point forget_at;                      // last issue + the cap window
   };
 

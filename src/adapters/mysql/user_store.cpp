@@ -8,6 +8,13 @@ namespace {
 constexpr std::string_view kCreateUser =
     "CALL registrar_create_user(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+// Email verification: only a row with an email not yet verified changes (affected rows tell
+// whether this statement verified it; the outbox row is written only then, in the same transaction).
+constexpr std::string_view kMarkEmailVerified =
+    "UPDATE users SET email_verified_at = ? WHERE id = ? AND email IS NOT NULL AND email_verified_at IS NULL";
+constexpr std::string_view kInsertOutbox =
+    "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at, attempts) VALUES (?, ?, ?, ?, ?, ?)";
+
 constexpr std::string_view kUserIdExists = "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)";
 constexpr std::string_view kVerificationIdExists =
     "SELECT verification_id FROM users WHERE verification_id = ?";
@@ -130,6 +137,21 @@ ports::CreateUserOutcome MysqlUserStore::create_user(const domain::User& user,
     // expected outcome.
     throw;
   }
+}
+
+bool MysqlUserStore::mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                                         const domain::EventEnvelope& event) {
+  // One transaction: the event exists if and only if this call set the verification time. If the
+  // connection breaks after COMMIT was sent, transact() reports BackendUnavailable (never applies
+  // it twice); the client's retry then finds the address verified.
+  return pool_.transact([&](Connection& c) {
+    auto update = c.query(kMarkEmailVerified);
+    update.execute({verified_at, user_id});
+    if (update.affected_rows() != 1) return false;
+    c.query(kInsertOutbox).execute({event.id, event.type, event.aggregate_id, event.payload, event.occurred_at,
+                                    std::int64_t{event.attempts}});
+    return true;
+  });
 }
 
 bool MysqlUserStore::verification_id_exists(std::string_view verification_id) {

@@ -17,7 +17,9 @@ namespace {
 
 // issue: KEYS = code key, subject key; ARGV = code hash, TTL ms, cooldown ms, cap, window ms,
 // session id. Returns {0, 0} issued, {1, wait ms} cooldown, {2, wait ms} cap (the longer wait
-// when both hold). The subject's sorted set keeps the issue times of its window only.
+// when both hold). The subject's sorted set keeps the issue times of its window only, one member
+// per issue: "<session id>#<server time in µs>", so that codes issued again under one session id
+// (an email address's code, kept under its user) each count.
 constexpr const char* kIssueScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -39,7 +41,7 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'h', ARGV[1], 'w', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now, ARGV[6])
+redis.call('ZADD', KEYS[2], now, ARGV[6] .. '#' .. t[1] .. string.format('%06d', tonumber(t[2])))
 redis.call('PEXPIRE', KEYS[2], window)
 return {0, 0}
 )lua";
@@ -65,10 +67,17 @@ return {1, max - w}
 )lua";
 
 // withdraw: KEYS = code key, subject key; ARGV = session id. The code goes, and so does its place
-// in the subject's cooldown and cap.
+// in the subject's cooldown and cap: the session's newest issue (the set holds at most the cap's
+// issues of one window; a member that is the bare session id is from before the "#" suffix).
 constexpr const char* kWithdrawScript = R"lua(
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local prefix = ARGV[1] .. '#'
+for _, m in ipairs(redis.call('ZREVRANGE', KEYS[2], 0, -1)) do
+  if m == ARGV[1] or string.sub(m, 1, #prefix) == prefix then
+    redis.call('ZREM', KEYS[2], m)
+    return 0
+  end
+end
 return 0
 )lua";
 

@@ -16,6 +16,11 @@ constexpr std::string_view kInsertOutbox =
     "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at, attempts) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+// Email verification: only a row with an email not yet verified changes (changes() tells whether
+// this statement verified it; the outbox row is written only then, in the same transaction).
+constexpr std::string_view kMarkEmailVerified =
+    "UPDATE users SET email_verified_at = ?2 WHERE id = ?1 AND email IS NOT NULL AND email_verified_at IS NULL";
+
 // The columns of a domain::User, in the order read_user() expects.
 #define REGISTRAR_USER_COLUMNS                                                                          \
   "SELECT id, email, email_verified_at, username, password_hash, phone_key_id, phone_ciphertext, phone_index, " \
@@ -123,6 +128,24 @@ ports::CreateUserOutcome SqliteUserStore::create_user(const domain::User& user,
     // expected outcome.
     throw;
   }
+}
+
+bool SqliteUserStore::mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                                          const domain::EventEnvelope& event) {
+  // One transaction: the event exists if and only if this call set the verification time.
+  return db_.write([&](Connection& c) {
+    c.query(kMarkEmailVerified).bind(1, user_id).bind(2, domain::to_iso8601(verified_at)).run();
+    if (c.changes() != 1) return false;
+    c.query(kInsertOutbox)
+        .bind(1, event.id)
+        .bind(2, event.type)
+        .bind(3, event.aggregate_id)
+        .bind(4, event.payload)
+        .bind(5, domain::to_iso8601(event.occurred_at))
+        .bind(6, std::int64_t{event.attempts})
+        .run();
+    return true;
+  });
 }
 
 std::optional<domain::User> SqliteUserStore::find_one(std::string_view sql, std::string_view key) {

@@ -12,6 +12,8 @@ class SqliteUserStore final : public ports::UserStore {
   ports::CreateUserOutcome create_user(const domain::User& user, std::optional<std::string_view> email_canonical,
                                        std::string_view username_canonical,
                                        const domain::EventEnvelope& event) override;
+  bool mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
+                           const domain::EventEnvelope& event) override;
   std::optional<domain::User> find_by_id(std::string_view id) override;
   std::optional<domain::User> find_by_email(std::string_view email_canonical) override;
   std::optional<domain::User> find_by_username(std::string_view username_canonical) override;
