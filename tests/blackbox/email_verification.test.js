@@ -7,8 +7,10 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
-const { Server, assertProblem, eventually } = require('./harness');
+const { spawnSync } = require('node:child_process');
+const { BIN, Server, assertProblem, eventually } = require('./harness');
 
 function messages(server) {
   const file = path.join(server.dataDir, 'messages.jsonl');
@@ -165,5 +167,22 @@ describe('email verification: resend', () => {
     }
     const ok = await server.request('POST', '/auth/email-verification', { json: { code: third }, headers: bearer(token) });
     assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+describe('email verification: the consumer run apart', () => {
+  it('`consume email-verification` without --redis-url is refused (its codes must be in the API\'s store)', () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-bb-'));
+    try {
+      const r = spawnSync(BIN, ['consume', 'email-verification', '--data-dir', dataDir, '--amqp-url', 'amqp://guest:guest@127.0.0.1:1/'],
+        { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /consume email-verification: needs --redis-url/);
+      const list = spawnSync(BIN, ['consume', '--list'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(list.status, 0, list.stderr);
+      assert.match(list.stdout, /^email-verification\t/m);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
