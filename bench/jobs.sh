@@ -27,7 +27,7 @@ N=${N:-300}
 N_NOHASH=${N_NOHASH:-2000}
 PEER_DIR=${PEER_DIR:-$REPO/../shared/peers/node-seed}
 PEER_RUN=${XDG_CACHE_HOME:-$HOME/.cache}/registrar-bench/node-seed-jobs
-BUILD_DIR=$REPO/build-release
+BUILD_DIR=${BUILD_DIR:-$REPO/build-release}
 QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15} QUIET_TIMEOUT=${QUIET_TIMEOUT:-120}
 SECRET=peer-secret-peer-secret-peer-secret-32
 WORK=$(mktemp -d /tmp/registrar-jobsbench.XXXXXX)
@@ -86,14 +86,19 @@ run_once() {
   else
     local weak=()
     [[ $mode == nohash ]] && weak=(--argon2-memory-kib 8 --argon2-iterations 1)
+    # A database of its own per run: produce.js numbers its phones from 0 each time, and a phone
+    # is unique among registrar's accounts (node-seed's table does not check).
+    local database="bench_${r}_$mode"  # r: the round (run_once runs in a subshell: no counter)
+    mariadb --no-defaults --socket="$WORK/mariadb/mysqld.sock" -uroot \
+      -e "CREATE DATABASE $database CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
     REGISTRAR_ALLOW_WEAK_ARGON2=1 REGISTRAR_JWT_SECRET="$SECRET" "$BUILD_DIR/registrar" worker \
-      --data-dir "$WORK/registrar-data" --database-url "$DB_URL" --redis-url "$url" --access-log false \
+      --data-dir "$WORK/registrar-data" --database-url "${DB_URL%/*}/$database" --redis-url "$url" --access-log false \
       --code-layout node --accept-foreign-tokens true "${weak[@]}" >"$WORK/worker-$who.log" 2>&1 &
     pid=$!
     wait_until 30 "registrar's worker" grep -q '"msg":"worker ready"' "$WORK/worker-$who.log"
   fi
   PIDS+=("$pid")
-  out=$(cd "$PEER_RUN" && REDIS_URL="$url" JWT_SECRET="$SECRET" N="$n" node produce.js)
+  out=$(cd "$PEER_RUN" && REDIS_URL="$url" JWT_SECRET="$SECRET" N="$n" node produce.js 2>>"$WORK/produce.log")
   stop_pid "$pid"
   echo "$out" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const r=JSON.parse(s);if(r.ok!==r.jobs)console.error(`only ${r.ok} of ${r.jobs} jobs succeeded`);console.log(r.jobsPerSecond)})'
 }

@@ -2,19 +2,9 @@
 
 #include <sodium.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
 
 #include <algorithm>
-#include <exception>
 #include <set>
 #include <span>
 #include <stdexcept>
@@ -28,10 +18,7 @@
 
 namespace registrar::adapters::consumers {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
 namespace http = boost::beast::http;
-using tcp = asio::ip::tcp;
 
 namespace {
 
@@ -46,52 +33,13 @@ bool valid_event_id(std::string_view id) {
 }
 
 WebhookConsumer::Target parse_target(const std::string& url) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) throw std::invalid_argument("webhook: not a valid URL (" + std::to_string(url.size()) + " characters)");
-  const auto& u = *parsed;
-  if (u.scheme_id() == boost::urls::scheme::https)
-    throw std::invalid_argument("webhook: https:// URLs need TLS, which this build does not include; use http://");
-  if (u.scheme_id() != boost::urls::scheme::http) throw std::invalid_argument("webhook: only http:// URLs are supported");
-  if (u.has_userinfo()) throw std::invalid_argument("webhook: user:password@ in a webhook URL is not supported");
-  if (u.host_type() == boost::urls::host_type::none || u.host_address().empty())
-    throw std::invalid_argument("webhook: the URL has no host");
   WebhookConsumer::Target t;
   t.url = url;
   t.key = webhook_url_key(url);
-  t.host = u.host_address();
-  if (u.has_port()) {
-    if (u.port().empty() || u.port_number() == 0) throw std::invalid_argument("webhook: invalid port in a URL");
-    t.port = std::string(u.port());
-  } else {
-    t.port = "80";
-  }
-  t.host_header = std::string(u.encoded_host_and_port());
-  t.display = "http://" + t.host_header;
-  t.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
-  if (u.has_query()) t.target += "?" + std::string(u.encoded_query());
+  t.post = http_client::parse_post_url(
+      url, "webhook",
+      {.allow_https = false, .https_refusal = "https:// URLs need TLS, which this build does not include; use http://"});
   return t;
-}
-
-// One POST on its own connection; returns the response status (the body is not read).
-asio::awaitable<unsigned> post(const WebhookConsumer::Target& t, http::request<http::string_body>& request,
-                               std::chrono::steady_clock::time_point deadline) {
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  // The resolver is bounded by the system resolver's own timeouts, the rest by the deadline.
-  auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::use_awaitable);
-  beast::tcp_stream stream(executor);
-  stream.expires_at(deadline);
-  co_await stream.async_connect(endpoints, asio::use_awaitable);
-  stream.expires_at(deadline);
-  co_await http::async_write(stream, request, asio::use_awaitable);
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(16 * 1024);
-  stream.expires_at(deadline);
-  co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
-  boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  co_return parser.get().result_int();
 }
 
 }  // namespace
@@ -156,8 +104,8 @@ WebhookConsumer::WebhookConsumer(WebhookOptions options, ports::ProcessedEvents&
 WebhookConsumer::Outcome WebhookConsumer::post_once(const Target& t, const domain::EventEnvelope& event,
                                                     std::string& error) {
   const auto now = std::chrono::floor<std::chrono::seconds>(clock_.now()).time_since_epoch().count();
-  http::request<http::string_body> request{http::verb::post, t.target, 11};
-  request.set(http::field::host, t.host_header);
+  http::request<http::string_body> request{http::verb::post, t.post.target, 11};
+  request.set(http::field::host, t.post.host_header);
   request.set(http::field::user_agent, options_.user_agent);
   request.set(http::field::content_type, "application/json");
   request.set(http::field::connection, "close");
@@ -167,26 +115,16 @@ WebhookConsumer::Outcome WebhookConsumer::post_once(const Target& t, const domai
   request.body() = event.payload;
   request.prepare_payload();
 
-  asio::io_context ioc;
-  std::exception_ptr failure;
   unsigned status = 0;
-  asio::co_spawn(ioc, post(t, request, std::chrono::steady_clock::now() + options_.timeout),
-                 [&](std::exception_ptr e, unsigned s) {
-                   failure = e;
-                   status = s;
-                 });
   try {
-    ioc.run();
-    if (failure) std::rethrow_exception(failure);
-  } catch (const boost::system::system_error& e) {
-    error = t.display + " (" + t.key + "): " + (e.code() == beast::error::timeout ? "timed out" : e.code().message());
-    return Outcome::transient;
-  } catch (const std::exception& e) {
-    error = t.display + " (" + t.key + "): " + e.what();
+    status = poster_.post(t.post, request, options_.timeout);
+  } catch (const http_client::PostFailed& e) {
+    error = e.what();
+    error += " (" + t.key + ")";
     return Outcome::transient;
   }
   if (status >= 200 && status < 300) return Outcome::delivered;
-  error = t.display + " (" + t.key + "): HTTP " + std::to_string(status);
+  error = t.post.display + " (" + t.key + "): HTTP " + std::to_string(status);
   if (status == 408 || status == 429 || status >= 500) return Outcome::transient;
   return Outcome::permanent;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "adapters/consumers/builtin.hpp"  // PermanentFailure, MalformedEvent
+#include "adapters/http_client/post.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/processed_events.hpp"
 #include "ports/system.hpp"
@@ -67,13 +68,9 @@ class WebhookConsumer final : public ports::EventConsumer {
   void handle(const domain::EventEnvelope& event) override;
 
   struct Target {
-    std::string url;          // as configured
-    std::string key;          // webhook_url_key(url)
-    std::string display;      // scheme://host:port (safe to log)
-    std::string host;         // for the resolver (IPv6 without brackets)
-    std::string port;
-    std::string host_header;  // Host: value
-    std::string target;       // request-target: path?query
+    std::string url;              // as configured
+    std::string key;              // webhook_url_key(url)
+    http_client::PostUrl post;    // where to (its display: scheme://host:port, safe to log)
   };
 
  private:
@@ -86,6 +83,7 @@ class WebhookConsumer final : public ports::EventConsumer {
   ports::Clock& clock_;
   std::vector<unsigned char> key_;
   std::vector<Target> targets_;
+  http_client::Poster poster_;
 };
 
 // The key bytes of a Standard Webhooks secret "whsec_<base64>" (or bare base64). Throws

@@ -1,7 +1,7 @@
 #include "adapters/http/auth_api.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
+#include "adapters/http/bearer.hpp"
 #include "adapters/http/json_body.hpp"
 #include "adapters/http/problem.hpp"
 
@@ -40,16 +40,6 @@ Response auth_response(const Request& req, status st, const app::AuthResult& r) 
 
 Response validation_problem(const Request& req, const RequestContext& ctx, std::vector<domain::FieldError> errors) {
   return problem(req, ctx, domain::DomainError{domain::ErrorKind::validation_failed, "The request has invalid fields", std::move(errors)});
-}
-
-// "Authorization: Bearer <token>" → the token (empty if absent or another scheme).
-std::string_view bearer_token(const Request& req) {
-  std::string_view h = req[beast_http::field::authorization];
-  constexpr std::string_view scheme = "bearer ";
-  if (h.size() <= scheme.size() || !boost::beast::iequals(h.substr(0, scheme.size()), scheme)) return {};
-  h.remove_prefix(scheme.size());
-  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-  return h;
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "adapters/http/email_verification_api.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 
+#include "adapters/http/bearer.hpp"
 #include "adapters/http/json_body.hpp"
 #include "adapters/http/problem.hpp"
 #include "ports/mail_sender.hpp"
@@ -13,20 +13,6 @@ namespace json = boost::json;
 using beast_http::status;
 using beast_http::verb;
 
-namespace {
-
-// "Authorization: Bearer <token>" → the token (empty if absent or another scheme), as auth_api.cpp.
-std::string bearer_token(const Request& req) {
-  std::string_view h = req[beast_http::field::authorization];
-  constexpr std::string_view scheme = "bearer ";
-  if (h.size() <= scheme.size() || !boost::beast::iequals(h.substr(0, scheme.size()), scheme)) return {};
-  h.remove_prefix(scheme.size());
-  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-  return std::string(h);
-}
-
-}  // namespace
-
 void add_email_verification_routes(Router& router, EmailVerificationApi api) {
   router.add(verb::post, "/auth/email-verification",
              [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
@@ -35,7 +21,7 @@ void add_email_verification_routes(Router& router, EmailVerificationApi api) {
                FieldReader fields(std::get<json::object>(parsed));
                std::string code = fields.required_string("code");
                // The token is checked first (in the use case): without one, 401 whatever the body.
-               auto job = [&verify = api.verify, token = bearer_token(req), code = std::move(code),
+               auto job = [&verify = api.verify, token = std::string(bearer_token(req)), code = std::move(code),
                            field_errors = fields.errors()]() -> domain::Expected<app::EmailVerified, domain::DomainError> {
                  if (!field_errors.empty()) {
                    auto unauthenticated = verify(token, "");  // the token's verdict first
@@ -54,7 +40,7 @@ void add_email_verification_routes(Router& router, EmailVerificationApi api) {
 
   router.add(verb::post, "/auth/email-verification/resend",
              [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
-               auto job = [&resend = api.resend, token = bearer_token(req)]()
+               auto job = [&resend = api.resend, token = std::string(bearer_token(req))]()
                    -> domain::Expected<app::EmailCodeSent, domain::DomainError> {
                  try {
                    return resend(token);

@@ -1,7 +1,7 @@
 #include "adapters/http/jobs_api.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
+#include "adapters/http/bearer.hpp"
 #include "adapters/http/json_body.hpp"
 #include "adapters/http/problem.hpp"
 #include "domain/time.hpp"
@@ -25,16 +25,6 @@ std::string_view state_name(ports::JobState s) {
     case ports::JobState::unknown: break;
   }
   return "unknown";
-}
-
-// "Authorization: Bearer <token>" → the token (empty if absent or another scheme).
-std::string bearer(const Request& req) {
-  std::string_view h = req[beast_http::field::authorization];
-  constexpr std::string_view scheme = "bearer ";
-  if (h.size() <= scheme.size() || !boost::beast::iequals(h.substr(0, scheme.size()), scheme)) return {};
-  h.remove_prefix(scheme.size());
-  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-  return std::string(h);
 }
 
 }  // namespace
@@ -68,7 +58,7 @@ void add_jobs_routes(Router& router, JobsApi api) {
   });
 
   router.add(verb::get, "/jobs/{id}", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
-    auto job = [&get = api.get, id = std::string(ctx.param("id")), token = bearer(req)] { return get(id, token); };
+    auto job = [&get = api.get, id = std::string(ctx.param("id")), token = std::string(bearer_token(req))] { return get(id, token); };
     auto view = co_await api.queue_io.run(std::move(job));
     if (!view) co_return problem(req, ctx, view.error());
     json::object body{{"jobId", view->status.id},

@@ -8,8 +8,8 @@
 //
 // (`code` and `session` only when the message has them.) http:// or https://; over https the
 // server's certificate is verified (chain against the system's CA store or `ca_file`, and the URL's
-// host name or IP address), with SNI. Boost.Beast over Boost.Asio (its SSL stream on OpenSSL): the
-// stack the HTTP server and the event webhook already use.
+// host name or IP address), with SNI: the one-shot POST of adapters/http_client, which the event
+// webhook uses too.
 //
 // Outcomes of send():
 //  * a 2xx answer: accepted;
@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/http_client/post.hpp"
 #include "ports/mail_sender.hpp"
 
 namespace registrar::adapters::mail {
@@ -47,17 +48,11 @@ class SmsWebhookSender final : public ports::MailSender {
 
   void send(const ports::MailMessage& message) override;
 
-  struct Target {
-    bool tls = false;
-    std::string host, port, host_header, target, display;
-  };
 
  private:
-  struct Tls;  // the OpenSSL client context (https only), kept out of this header
-
   SmsWebhookOptions options_;
-  Target target_;
-  std::unique_ptr<Tls> tls_;
+  http_client::PostUrl target_;
+  http_client::Poster poster_;
 };
 
 // The JSON body POSTed for `message` (for tests and docs).
