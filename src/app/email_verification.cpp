@@ -48,15 +48,7 @@ Expected<EmailCodeSent, DomainError> SendEmailVerificationCode::operator()(std::
   const std::string code = new_code(random);
   const auto issued = codes.issue(
       {.session_id = session, .subject_key = subject, .code_hash = code_hash(keys, session, code), .rules = rules});
-  if (issued.outcome != ports::IssueOutcome::issued) {
-    DomainError e{ErrorKind::rate_limited,
-                  issued.outcome == ports::IssueOutcome::cooldown
-                      ? "A code was sent to this address a moment ago; wait before asking again"
-                      : "Too many codes were sent to this address; wait before asking again",
-                  {}};
-    e.retry_after = std::max(issued.retry_after, std::chrono::seconds{1});
-    return e;
-  }
+  if (issued.outcome != ports::IssueOutcome::issued) return code_rate_limited(issued, "address");
 
   ports::MailMessage message;
   message.channel = "email";

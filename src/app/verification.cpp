@@ -18,6 +18,17 @@ static_assert(kCodeDigits == 6, "kCodeSpace follows kCodeDigits");
 
 }  // namespace
 
+domain::DomainError code_rate_limited(const ports::IssueResult& refused, std::string_view to) {
+  const std::string recipient(to);
+  domain::DomainError e{domain::ErrorKind::rate_limited,
+                        refused.outcome == ports::IssueOutcome::cooldown
+                            ? "A code was sent to this " + recipient + " a moment ago; wait before asking again"
+                            : "Too many codes were sent to this " + recipient + "; wait before asking again",
+                        {}};
+  e.retry_after = std::max(refused.retry_after, std::chrono::seconds{1});
+  return e;
+}
+
 std::string describe(std::chrono::milliseconds d) {
   const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
   if (s >= 60 && s % 60 == 0) return std::to_string(s / 60) + (s == 60 ? " minute" : " minutes");
@@ -53,15 +64,7 @@ Expected<VerificationSession, DomainError> IssueVerificationCode::operator()(con
                                    .subject_key = subject,
                                    .code_hash = code_hash(keys, session_id, code),
                                    .rules = rules});
-  if (issued.outcome != ports::IssueOutcome::issued) {
-    DomainError e{ErrorKind::rate_limited,
-                  issued.outcome == ports::IssueOutcome::cooldown
-                      ? "A code was sent to this number a moment ago; wait before asking again"
-                      : "Too many codes were sent to this number; wait before asking again",
-                  {}};
-    e.retry_after = std::max(issued.retry_after, std::chrono::seconds{1});
-    return e;
-  }
+  if (issued.outcome != ports::IssueOutcome::issued) return code_rate_limited(issued, "number");
 
   ports::MailMessage message;
   message.channel = "sms";

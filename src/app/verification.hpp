@@ -35,6 +35,10 @@ std::string new_code(ports::RandomSource& random);
 // ("10 minutes"), else seconds.
 std::string describe(std::chrono::milliseconds d);
 
+// The rate_limited error of a refused issue (cooldown or hourly cap), with its Retry-After (at
+// least 1 s). `to` names the recipient in the message: "number", "address".
+domain::DomainError code_rate_limited(const ports::IssueResult& refused, std::string_view to);
+
 struct IssueCodeCommand {
   std::string phone;
 };

@@ -282,7 +282,7 @@ TEST_F(EmailVerificationTest, TokensAndAccountsThatCannotVerify) {
 TEST_F(EmailVerificationTest, ACodeThatIsNotSixDigitsIsRefusedWithoutSpendingATry) {
   ASSERT_TRUE(resend(token).has_value());
   const std::string code = last_code();
-  for (const std::string& bad : {"", "12345", "1234567", "12345a", " 123456"})
+  for (const char* bad : {"", "12345", "1234567", "12345a", " 123456"})
     EXPECT_EQ(field_code(verify(token, bad).error()), "invalid_format") << bad;
   for (int i = 0; i < 4; ++i) EXPECT_EQ(field_code(verify(token, "000001").error()), "incorrect");
   EXPECT_TRUE(verify(token, code).has_value());  // the malformed ones did not count
