@@ -355,13 +355,29 @@ std::optional<ports::Job> BullQueue::take(milliseconds wait) {
   }
   // Queue#getNextJob when drained: BRPOPLPUSH wait → active, then moveToActive(id). One thread at
   // a time blocks on the connection; the others wait here, as long as they were willing to.
-  std::unique_lock lock(blocking_mutex_, std::defer_lock);
-  if (!lock.try_lock_for(wait)) return std::nullopt;
+  {
+    std::unique_lock lock(blocking_mutex_);
+    if (!blocking_free_.wait_for(lock, wait, [this] { return !blocking_busy_; })) return std::nullopt;
+    blocking_busy_ = true;
+  }
+  const auto release = [this] {
+    {
+      std::lock_guard lock(blocking_mutex_);
+      blocking_busy_ = false;
+    }
+    blocking_free_.notify_one();
+  };
   // Never 0 (blocks forever); Redis >= 6 takes a decimal timeout in seconds.
   const auto ms = std::max<long long>(wait.count(), 10);
   const std::string timeout = std::to_string(ms / 1000) + "." + std::to_string(1000 + ms % 1000).substr(1);
-  const redis::Reply reply = blocking_.command({"BRPOPLPUSH", key("wait"), key("active"), timeout}, wait);
-  lock.unlock();
+  redis::Reply reply;
+  try {
+    reply = blocking_.command({"BRPOPLPUSH", key("wait"), key("active"), timeout}, wait);
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
   checked(reply);
   if (reply.is_nil()) return std::nullopt;
   return move_to_active(reply.str);

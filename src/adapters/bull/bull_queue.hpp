@@ -31,6 +31,7 @@
 // Thread-safe. Redis outages throw ports::BackendUnavailable (from the client).
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -127,7 +128,13 @@ class BullQueue final : public ports::JobQueue {
   std::string token_;
   std::string base_;  // toKey(''): "<prefix>:<queue>:"
   std::atomic<bool> drained_{true};
-  std::timed_mutex blocking_mutex_;  // one BRPOPLPUSH at a time on the blocking connection
+  // One BRPOPLPUSH at a time on the blocking connection: `blocking_busy_` under `blocking_mutex_`,
+  // waited for on `blocking_free_`. (Not a std::timed_mutex: its try_lock_for is glibc's
+  // pthread_mutex_clocklock, which GCC 12's ThreadSanitizer does not intercept, so it would see
+  // an unlock of a mutex it never saw locked.)
+  std::mutex blocking_mutex_;
+  std::condition_variable blocking_free_;
+  bool blocking_busy_ = false;
   std::mutex taken_mutex_;
   std::map<std::string, Taken, std::less<>> taken_;  // by job id, from take() to complete()/fail()
   std::atomic<std::uint64_t> stalled_requeued_{0}, stalled_failed_{0};

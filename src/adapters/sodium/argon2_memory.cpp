@@ -57,6 +57,14 @@ Fn next_definition(std::atomic<Fn>& cache, const char* name) {
 }
 std::atomic<MmapFn> next_mmap{nullptr};
 std::atomic<MunmapFn> next_munmap{nullptr};
+// And looked up again when this executable's constructors run, whether or not anything mapped
+// memory before: so that no later call needs dlsym. A sanitizer runtime unmaps memory while it
+// writes a report, holding its own allocator's lock; a dlsym there (which allocates through that
+// runtime) never returned (found under ThreadSanitizer).
+[[gnu::constructor]] void resolve_next_definitions() {
+  next_definition(next_mmap, "mmap");
+  next_definition(next_munmap, "munmap");
+}
 
 struct Kept {
   unsigned char* base = nullptr;
