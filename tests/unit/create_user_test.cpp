@@ -43,13 +43,14 @@ struct CreateUserTest : ::testing::Test {
   void SetUp() override { issue_code(kSession, kCode); }
 
   void issue_code(const std::string& session, const std::string& code) {
-    const auto r = codes.issue({session, app::phone_subject_key(pii, kPhone + session), app::code_hash(pii, session, code),
-                                ports::CodeRules{}});
+    const auto r = codes.issue(
+        {session, app::phone_subject_key(pii, kPhone + session), app::code_hash(pii, session, code), ports::CodeRules{}});
     ASSERT_EQ(r.outcome, ports::IssueOutcome::issued);
   }
 
-  static app::CreateUserJob job(std::string code = kCode, std::string token = FakeTokenService::make(
-                                                                  kSession, ports::TokenType::verification)) {
+  static std::string session_token() { return FakeTokenService::make(kSession, ports::TokenType::verification); }
+
+  static app::CreateUserJob job(std::string code = kCode, std::string token = session_token()) {
     return {.id = kSession,
             .token = std::move(token),
             .code = std::move(code),
@@ -121,7 +122,7 @@ TEST_F(CreateUserTest, AValidJobCreatesTheAccountAndSpendsTheCode) {
 
 TEST_F(CreateUserTest, ATokenThatCannotBeVerifiedEndsTheSession) {
   // An expired token of the right session.
-  tokens.expire(FakeTokenService::make(kSession, ports::TokenType::verification));
+  tokens.expire(session_token());
   expect_outcome(pipeline(job()), false, msg::session_expired);
 
   for (const std::string& token : {std::string("tok:vs-1"),                                      // tampered
