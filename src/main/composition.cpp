@@ -322,6 +322,20 @@ std::string pii_source(const config::Settings& s) {
   return s.pii.inline_keys.empty() ? "dir " + s.pii.keys_dir.string() : std::string("env REGISTRAR_PII_KEYS");
 }
 
+// The keyring as loaded, and a warning when the current key (--pii-key-id names a key whose file is
+// not in the keys dir, or is not among REGISTRAR_PII_KEYS) or the blind-index key is missing. The
+// process starts all the same: each Create_User job then ends with the Node service's "Error
+// encrypting your credentials. Please try again" (producers' job.finished() resolves, the code is
+// not spent), logins and codes keep working, and the key, once in place, is found without a
+// restart. Refusing to start would leave every job waiting with no answer.
+void log_pii_keys(const adapters::sodium::SodiumPiiCipher& pii, const config::Settings& settings, const Logger& log) {
+  log.info("PII keys loaded", {{"source", pii_source(settings)}, {"currentKey", pii.current_key_id()},
+                               {"keys", pii.key_ids().size()}});
+  if (const auto ids = pii.key_ids();
+      std::find(ids.begin(), ids.end(), pii.current_key_id()) == ids.end() || !pii.has_index_key())
+    log.warn("a PII key is missing: phone accounts cannot be created", {{"source", pii_source(settings)}});
+}
+
 // `registrar keys status`: the keys, and how many phones each one seals. Never prints key material.
 int run_keys_status(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
@@ -553,11 +567,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
 
   // Stored phones: sealed under the PII keyring (generated into the keys dir on first run).
   auto pii = make_pii_cipher(settings, true);
-  log.info("PII keys loaded", {{"source", pii_source(settings)}, {"currentKey", pii->current_key_id()},
-                               {"keys", pii->key_ids().size()}});
-  if (const auto ids = pii->key_ids();
-      std::find(ids.begin(), ids.end(), pii->current_key_id()) == ids.end() || !pii->has_index_key())
-    log.warn("a PII key is missing: phone accounts cannot be created", {{"source", pii_source(settings)}});
+  log_pii_keys(*pii, settings, log);
   // Codes are kept as keyed hashes (blind_index) under the same keyring.
   CodePath codes(settings, pii.get());
   adapters::sodium::SodiumRandom random;
@@ -704,6 +714,7 @@ int run_worker(const config::Settings& settings, const Logger& log) {
   adapters::sodium::Argon2Hasher hasher(hasher_options(settings, log, or_cores(settings.argon2.concurrency)));
   adapters::jwt::Hs256TokenService tokens(token_options(settings), clock);
   auto pii = make_pii_cipher(settings, true);
+  log_pii_keys(*pii, settings, log);
   CodePath codes(settings, pii.get());
   struct NoSignal final : ports::OutboxSignal {
     void notify() override {}  // no relay in this process

@@ -5,6 +5,7 @@
 // nothing secret is left: no password, phone, code or token in Redis, the log or the data dir.
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Server, eventually, randomId, requireNode, scaled, jwt, newUser } = require('./harness');
@@ -15,6 +16,7 @@ const Queue = requireNode('bull');
 const MSG = {
   expired: 'Session expired. Please log in again',
   code: 'The verification code is incorrect',
+  encryption: 'Error encrypting your credentials. Please try again',
   created: 'User created successfully',
   error: 'Error processing job',
 };
@@ -63,6 +65,20 @@ function dataDirText(dir) {
   return text;
 }
 
+// Nothing secret anywhere: Redis keys, the logs of `servers`, the files of their data dirs.
+async function assertNoSecretsLeft(redis, servers, secrets) {
+  const places = { redis: await redisDump(redis) };
+  servers.forEach((s, i) => {
+    places[`log of process ${i}`] = s.logText();
+    places[`data dir of process ${i}`] = dataDirText(s.dataDir);
+  });
+  for (const secret of secrets) {
+    for (const [where, text] of Object.entries(places)) {
+      assert.ok(!text.includes(secret), `a secret (${secret.slice(0, 4)}…) is in ${where}`);
+    }
+  }
+}
+
 describe('Create_User jobs with the real bull producer', () => {
   let redis;
   let server;
@@ -82,15 +98,7 @@ describe('Create_User jobs with the real bull producer', () => {
       if (redis) await redis.dispose();
     }
   });
-  afterEach(async () => {
-    // Nothing secret anywhere: Redis keys, the log, the files of the data dir.
-    const places = { redis: await redisDump(redis), log: server.logText(), dataDir: dataDirText(server.dataDir) };
-    for (const secret of secrets) {
-      for (const [where, text] of Object.entries(places)) {
-        assert.ok(!text.includes(secret), `a secret (${secret.slice(0, 4)}…) is in ${where}`);
-      }
-    }
-  });
+  afterEach(() => assertNoSecretsLeft(redis, [server], secrets));
 
   async function job(overrides = {}, opts = {}) {
     const phone = overrides.phone || newPhone();
@@ -231,6 +239,8 @@ describe('Create_User workers as separate processes', () => {
   let redis;
   let api;
   let queue;
+  const secrets = [];
+  let workers = []; // the workers of the current test (their logs are checked for secrets)
 
   before(async () => {
     redis = await startRedis({ persistent: true });
@@ -246,11 +256,16 @@ describe('Create_User workers as separate processes', () => {
       if (redis) await redis.dispose();
     }
   });
+  afterEach(async () => {
+    try { await assertNoSecretsLeft(redis, [api, ...workers], secrets); } finally { workers = []; }
+  });
 
-  function worker(extraArgs = [], opts = {}) {
+  async function worker(extraArgs = [], opts = {}) {
     // Same data dir (SQLite file, keys, JWT secret) as the API: one deployment.
-    return Server.start({ command: 'worker', dataDir: api.dataDir,
+    const w = await Server.start({ command: 'worker', dataDir: api.dataDir,
       args: ['--redis-url', redis.url, '--job-stalled-interval', '1', '--job-lock-duration', '2', ...extraArgs], ...opts });
+    workers.push(w);
+    return w;
   }
 
   async function submit() {
@@ -258,8 +273,49 @@ describe('Create_User workers as separate processes', () => {
     const session = await verificationSession(api, phone);
     const user = newUser('wk');
     const data = { id: session.id, token: session.token, code: session.code, phone, password: user.password, username: user.username, image: '' };
+    secrets.push(data.password, data.token, phone.slice(1));
     return { added: await queue.add(data), data, phone, user };
   }
+
+  it('the current encryption key missing on the worker\'s host: each job completes with the Node worker\'s message, no account; the key in place, the same data succeeds', async () => {
+    // How an operator gets there: --pii-key-id (the key new phones are sealed under, e.g. after
+    // `registrar keys rotate` on another host) names a key whose file pii-<ID>.key is not in this
+    // host's keys dir (not copied yet, or removed). registrar starts all the same, with a warning,
+    // and ends each job as the Node service ends a failed encryption: completed with
+    // "Error encrypting your credentials. Please try again", never retried, the code not spent.
+    // Refusing to start would be worse for a drop-in: Node producers' job.finished() would wait
+    // with no answer and no message would reach the user. The key file is read when it appears.
+    const keyId = `20261206-120000-${crypto.randomBytes(2).toString('hex')}`;
+    const keyFile = path.join(api.dataDir, 'keys', `pii-${keyId}.key`);
+    assert.equal(fs.existsSync(keyFile), false);
+    const keyless = await worker(['--pii-key-id', keyId]);
+    try {
+      assert.ok(keyless.logs.some((l) => l.level === 'warn' && l.msg === 'a PII key is missing: phone accounts cannot be created'),
+        'the worker says at start that a key is missing');
+      const j = await submit();
+      const r = await j.added.finished();
+      assert.deepEqual(r, { id: j.data.id, success: false, message: MSG.encryption });
+      const stored = await queue.getJob(j.added.id);
+      assert.equal(stored.attemptsMade, 0, 'not retried');
+      assert.equal(stored.returnvalue.message, MSG.encryption);
+      for (const field of ['password', 'phone', 'token', 'code']) assert.equal(stored.data[field], undefined, field);
+      // No account: neither the phone nor the username logs in.
+      assert.equal((await api.login({ phone: j.phone, password: j.user.password })).status, 401);
+      assert.equal((await api.login({ username: j.user.username, password: j.user.password })).status, 401);
+
+      // The key arrives (copied from the host that made it): the same worker, no restart, creates
+      // the account from the same data; the code was not spent by the failed run.
+      fs.writeFileSync(keyFile, crypto.randomBytes(32), { mode: 0o600 });
+      const again = await queue.add(j.data);
+      const created = await again.finished();
+      assert.equal(created.success, true);
+      assert.equal(created.message, MSG.created);
+      const login = await api.login({ phone: j.phone, password: j.user.password });
+      assert.equal(login.status, 200, login.text);
+    } finally {
+      await keyless.stopCleanly();
+    }
+  });
 
   it('two workers on one queue: every job runs to one outcome, one account each', async () => {
     const a = await worker();

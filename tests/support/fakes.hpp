@@ -24,7 +24,9 @@
 #include "domain/user.hpp"
 #include "ports/errors.hpp"
 #include "ports/event_bus.hpp"
+#include "ports/job_queue.hpp"
 #include "ports/mail_sender.hpp"
+#include "ports/notifier.hpp"
 #include "ports/outbox.hpp"
 #include "ports/password_hasher.hpp"
 #include "ports/pii_cipher.hpp"
@@ -639,6 +641,59 @@ class RecordingCodeStore : public ports::VerificationCodeStore {
   mutable std::mutex mutex_;
   std::vector<ports::IssueCodeRequest> issued_;
   std::vector<std::string> consumed_, withdrawn_;
+};
+
+// Records every notification, in order.
+class RecordingNotifier : public ports::Notifier {
+ public:
+  void notify(const ports::Notification& notification) override {
+    std::lock_guard lock(mutex_);
+    sent_.push_back(notification);
+  }
+  std::vector<ports::Notification> sent() const {
+    std::lock_guard lock(mutex_);
+    return sent_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<ports::Notification> sent_;
+};
+
+// A job queue for handlers run by hand (RunCreateUserJob): it records update_data() per job id (the
+// data a job keeps once it ended) and add(); nothing is ever taken or finished through it.
+class RecordingJobQueue : public ports::JobQueue {
+ public:
+  std::string add(std::string_view data_json, const ports::JobOptions& options) override {
+    std::lock_guard lock(mutex_);
+    added_.emplace_back(std::string(data_json), options);
+    return std::to_string(added_.size());
+  }
+  std::optional<ports::JobStatus> status(std::string_view) override { return std::nullopt; }
+  std::optional<ports::Job> take(std::chrono::milliseconds) override { return std::nullopt; }
+  bool extend_lock(const ports::Job&) override { return true; }
+  bool complete(const ports::Job&, std::string_view) override { return true; }
+  bool fail(const ports::Job&, std::string_view, bool) override { return true; }
+  void update_data(const ports::Job& job, std::string_view data_json) override {
+    std::lock_guard lock(mutex_);
+    updates_.emplace_back(job.id, std::string(data_json));
+  }
+  std::chrono::milliseconds maintenance() override { return std::chrono::seconds{5}; }
+
+  // (job id, new data) in call order.
+  std::vector<std::pair<std::string, std::string>> updates() const {
+    std::lock_guard lock(mutex_);
+    return updates_;
+  }
+  std::vector<std::pair<std::string, ports::JobOptions>> added() const {
+    std::lock_guard lock(mutex_);
+    return added_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, std::string>> updates_;
+  std::vector<std::pair<std::string, ports::JobOptions>> added_;
 };
 
 }  // namespace registrar::testing
