@@ -173,10 +173,15 @@ describe('logs while a consumer\'s backend is down', () => {
       const each = lines.filter((l) => l.msg === 'consumer failed an event; it will be retried');
       assert.ok(each.every((l) => l.level === 'debug' && l.consumer === 'welcome' && l.eventId));
       assert.equal(each.length, ended[0].total);
-      assert.ok(ended[0].total >= signUps, `${ended[0].total} failures for ${signUps} sign-ups`);
+      // Retries count: the same event fails again on each pass (the in-process relay retries the
+      // oldest unsent events first, so how many distinct events were tried by the stop depends on
+      // the machine's speed; the rest stay in the outbox for the next start).
+      const eventIds = new Set(each.map((l) => l.eventId));
+      assert.ok(eventIds.size > 0 && eventIds.size <= signUps, `${eventIds.size} events failed for ${signUps} sign-ups`);
+      assert.ok(ended[0].total >= eventIds.size, `${ended[0].total} failures for ${eventIds.size} events`);
       assert.equal(episode.reduce((sum, l) => sum + l.failures, 0), ended[0].total);
       const warns = lines.filter((l) => l.level === 'warn');
-      t.diagnostic(`${signUps} sign-ups, ${ended[0].total} failed deliveries to the welcome consumer; warn lines: ${warns.length}`);
+      t.diagnostic(`${signUps} sign-ups, ${ended[0].total} failed deliveries of ${eventIds.size} events to the welcome consumer; warn lines: ${warns.length}`);
     } finally {
       await server.dispose();
     }
