@@ -91,7 +91,9 @@ TEST(SocketIoPacket, TheProtocolsExamplesDecodeAndEncodeBack) {
     EXPECT_EQ(p->nsp, c.nsp) << c.text;
     EXPECT_EQ(p->id, c.id) << c.text;
     EXPECT_EQ(p->data.has_value(), c.data.has_value()) << c.text;
-    if (c.data && p->data) EXPECT_EQ(*p->data, json::parse(*c.data)) << c.text;
+    if (c.data && p->data) {
+      EXPECT_EQ(*p->data, json::parse(*c.data)) << c.text;
+    }
     // The encoding drops what is implicit ("/" and the comma after it): decode it again instead.
     auto again = decode_sio(encode_sio(*p));
     ASSERT_TRUE(again) << c.text;
