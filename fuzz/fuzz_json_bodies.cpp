@@ -62,9 +62,15 @@ void after_registration(World& world, const json::object& sent, const http::Resp
   const std::string password(sent.at("password").as_string());
   const auto body = parse_json(res.body());
   const json::object& user = body->as_object().at("user").as_object();
-  FUZZ_CHECK(user.size() == 4 && user.contains("id") && user.contains("email") && user.contains("username") &&
-                 user.contains("createdAt"),
-             "the user in a 201 is not exactly {id, email, username, createdAt}");
+  // An email sign-up: no phone, no image, the address not verified yet.
+  const auto* verified = user.if_contains("emailVerified");
+  const auto* phone = user.if_contains("phone");
+  const auto* image = user.if_contains("image");
+  FUZZ_CHECK(user.size() == 7 && user.contains("id") && user.contains("email") && user.contains("username") &&
+                 user.contains("createdAt") && verified != nullptr && verified->is_bool() && !verified->get_bool() &&
+                 phone != nullptr && phone->is_null() && image != nullptr && image->is_null(),
+             "the user in a 201 is not exactly {id, email, emailVerified: false, username, phone: null, image: null, "
+             "createdAt}");
   const auto parsed_email = domain::Email::parse(email);
   FUZZ_CHECK(parsed_email && user.at("email").as_string() == parsed_email->value(), "201 for an email the rules refuse, or not normalised");
   FUZZ_CHECK(user.at("username").as_string() == username, "201 with another username than given");

@@ -55,7 +55,7 @@ print_digests() {
   for ((i = 0; i < ${#digests[@]}; i += 2)); do
     echo
     echo "==== what failed in stage ${digests[i]} (full log: ${digests[i + 1]}) ===="
-    grep -E -A3 '^[[:space:]]*not ok |The following tests FAILED|\*\*\*Failed|[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess aborted)\)|^SUMMARY: |ERROR: (Address|Leak|Thread)Sanitizer|runtime error:|error: |sanitizer report' \
+    grep -E -A3 '^[[:space:]]*not ok |FAILED|\*\*\*Failed|[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess aborted)\)|^SUMMARY: |ERROR: (Address|Leak|Thread)Sanitizer|runtime error:|error: |sanitizer report' \
       "${digests[i + 1]}" | head -n 120 || true
   done
 }

@@ -6,6 +6,28 @@ namespace registrar::app {
 
 namespace json = boost::json;
 
+namespace {
+
+// The envelope every event shares (the NestJS sign-up service's message structure, DESIGN.md):
+// {"event": type, "pattern": type, "data": data, "timestamp": now}, keyed by its aggregate.
+domain::EventEnvelope envelope(std::string_view type, std::string_view aggregate_id, json::object data,
+                               std::string event_id, domain::Timestamp now) {
+  json::object body;
+  body["event"] = type;
+  body["pattern"] = type;
+  body["data"] = std::move(data);
+  body["timestamp"] = domain::to_iso8601(now);
+  domain::EventEnvelope e;
+  e.id = std::move(event_id);
+  e.type = std::string(type);
+  e.aggregate_id = std::string(aggregate_id);
+  e.payload = json::serialize(body);
+  e.occurred_at = now;
+  return e;
+}
+
+}  // namespace
+
 domain::EventEnvelope make_user_registered(const domain::User& user, std::string event_id, domain::Timestamp now) {
   json::object data;
   data["id"] = user.id;
@@ -15,18 +37,7 @@ domain::EventEnvelope make_user_registered(const domain::User& user, std::string
   else data["email"] = nullptr;
   data["username"] = user.username;
   data["createdAt"] = domain::to_iso8601(user.created_at);
-  json::object body;
-  body["event"] = domain::kUserRegistered;
-  body["pattern"] = domain::kUserRegistered;
-  body["data"] = std::move(data);
-  body["timestamp"] = domain::to_iso8601(now);
-  domain::EventEnvelope e;
-  e.id = std::move(event_id);
-  e.type = std::string(domain::kUserRegistered);
-  e.aggregate_id = user.id;
-  e.payload = json::serialize(body);
-  e.occurred_at = now;
-  return e;
+  return envelope(domain::kUserRegistered, user.id, std::move(data), std::move(event_id), now);
 }
 
 domain::EventEnvelope make_user_email_verified(std::string_view user_id, domain::Timestamp verified_at,
@@ -34,18 +45,7 @@ domain::EventEnvelope make_user_email_verified(std::string_view user_id, domain:
   json::object data;
   data["id"] = user_id;
   data["emailVerifiedAt"] = domain::to_iso8601(verified_at);
-  json::object body;
-  body["event"] = domain::kUserEmailVerified;
-  body["pattern"] = domain::kUserEmailVerified;
-  body["data"] = std::move(data);
-  body["timestamp"] = domain::to_iso8601(now);
-  domain::EventEnvelope e;
-  e.id = std::move(event_id);
-  e.type = std::string(domain::kUserEmailVerified);
-  e.aggregate_id = std::string(user_id);
-  e.payload = json::serialize(body);
-  e.occurred_at = now;
-  return e;
+  return envelope(domain::kUserEmailVerified, user_id, std::move(data), std::move(event_id), now);
 }
 
 namespace {

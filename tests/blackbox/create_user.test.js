@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { Server, eventually, randomId, requireNode, scaled, jwt, newUser } = require('./harness');
 const { startRedis } = require('./support/redis');
+const { newPhone, verificationSession } = require('./support/verification');
 
 const Queue = requireNode('bull');
 
@@ -20,27 +21,6 @@ const MSG = {
   created: 'User created successfully',
   error: 'Error processing job',
 };
-
-function newPhone() {
-  return `+3361${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-}
-
-// The code the development sender wrote for a session (messages.jsonl, channel sms).
-async function codeFor(server, session) {
-  const file = path.join(server.dataDir, 'messages.jsonl');
-  const line = await eventually(() => {
-    if (!fs.existsSync(file)) return null;
-    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-      .find((m) => m.session === session) || null;
-  }, { what: `the code of session ${session}` });
-  return line.code;
-}
-
-async function verificationSession(server, phone) {
-  const res = await server.request('POST', '/auth/verification-codes', { json: { phone } });
-  assert.equal(res.status, 201, res.text);
-  return { ...res.json, code: await codeFor(server, res.json.id) };
-}
 
 // Every key of the Redis server, with its values (strings, hashes, lists, sets, sorted sets).
 async function redisDump(redis) {

@@ -14,27 +14,11 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { Server, MariaDb, eventually, newUser, requireNode, scaled } = require('./harness');
 const { startRedis } = require('./support/redis');
+const { newPhone, verificationSession } = require('./support/verification');
 
 const Queue = requireNode('bull');
-
-function newPhone() {
-  return `+3361${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-}
-
-// The code the development sender wrote for a session (messages.jsonl, channel sms).
-async function codeFor(server, session) {
-  const file = path.join(server.dataDir, 'messages.jsonl');
-  const line = await eventually(() => {
-    if (!fs.existsSync(file)) return null;
-    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-      .find((m) => m.session === session) || null;
-  }, { what: `the code of session ${session}` });
-  return line.code;
-}
 
 describe('Create_User on MySQL: retries with back-off while the database is stopped', () => {
   let db;
@@ -68,9 +52,7 @@ describe('Create_User on MySQL: retries with back-off while the database is stop
 
   it('two runs meet the stopped database, the third (after it is back) creates the one account', async () => {
     const phone = newPhone();
-    const res = await server.request('POST', '/auth/verification-codes', { json: { phone } });
-    assert.equal(res.status, 201, res.text);
-    const session = { ...res.json, code: await codeFor(server, res.json.id) };
+    const session = await verificationSession(server, phone);
     const user = newUser('mq');
     const data = { id: session.id, token: session.token, code: session.code, phone, password: user.password,
       username: user.username, image: '' };

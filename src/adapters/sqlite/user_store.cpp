@@ -75,6 +75,18 @@ domain::User read_user(const Query& q) {
   return u;
 }
 
+// The outbox row of `event`, in the caller's transaction (a sign-up, an email verification).
+void insert_outbox(Connection& c, const domain::EventEnvelope& event) {
+  c.query(kInsertOutbox)
+      .bind(1, event.id)
+      .bind(2, event.type)
+      .bind(3, event.aggregate_id)
+      .bind(4, event.payload)
+      .bind(5, domain::to_iso8601(event.occurred_at))
+      .bind(6, std::int64_t{event.attempts})
+      .run();
+}
+
 }  // namespace
 
 ports::CreateUserOutcome SqliteUserStore::create_user(const domain::User& user,
@@ -99,14 +111,7 @@ ports::CreateUserOutcome SqliteUserStore::create_user(const domain::User& user,
       }
       insert.bind_optional(11, user.image).bind_optional(12, user.verification_id);
       insert.bind(13, domain::to_iso8601(user.created_at)).run();
-      c.query(kInsertOutbox)
-          .bind(1, event.id)
-          .bind(2, event.type)
-          .bind(3, event.aggregate_id)
-          .bind(4, event.payload)
-          .bind(5, domain::to_iso8601(event.occurred_at))
-          .bind(6, std::int64_t{event.attempts})
-          .run();
+      insert_outbox(c, event);
     });
     return ports::CreateUserOutcome::created;
   } catch (const SqliteError& e) {
@@ -136,14 +141,7 @@ bool SqliteUserStore::mark_email_verified(std::string_view user_id, domain::Time
   return db_.write([&](Connection& c) {
     c.query(kMarkEmailVerified).bind(1, user_id).bind(2, domain::to_iso8601(verified_at)).run();
     if (c.changes() != 1) return false;
-    c.query(kInsertOutbox)
-        .bind(1, event.id)
-        .bind(2, event.type)
-        .bind(3, event.aggregate_id)
-        .bind(4, event.payload)
-        .bind(5, domain::to_iso8601(event.occurred_at))
-        .bind(6, std::int64_t{event.attempts})
-        .run();
+    insert_outbox(c, event);
     return true;
   });
 }
