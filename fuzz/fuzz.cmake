@@ -20,7 +20,7 @@ set(REGISTRAR_FUZZ_SANITIZERS "address,undefined")
 # frames (the server and the auth routes are coroutines): it fails with "Cannot represent a
 # difference across sections". That check only catches calls through a function pointer of the
 # wrong type; every other UBSan check stays on.
-add_compile_options(-fsanitize=fuzzer-no-link,${REGISTRAR_FUZZ_SANITIZERS} -fno-sanitize=function
+add_compile_options(-O1 -fsanitize=fuzzer-no-link,${REGISTRAR_FUZZ_SANITIZERS} -fno-sanitize=function
                     -fno-sanitize-recover=all -fno-omit-frame-pointer)
 add_link_options(-fsanitize=${REGISTRAR_FUZZ_SANITIZERS} -fno-sanitize-recover=all)
 # The conventional macro for "this is a fuzzing build"; project code does not depend on it.

@@ -153,12 +153,27 @@ CreateUserOutcome CreateUserFromJob::operator()(const CreateUserJob& job) const 
   return o;
 }
 
+bool RunCreateUserJob::queue_answers(const ports::Job& job) const {
+  try {
+    queue.extend_lock(job);  // false (the lock is lost) is an answer too: the queue is up
+    return true;
+  } catch (const ports::BackendUnavailable&) {
+    return false;
+  }
+}
+
 ports::JobResult RunCreateUserJob::operator()(const ports::Job& job) const {
   if (auto again = recorded_outcome(job.data)) return ports::JobResult::completed(outcome_json(*again));
 
   const auto end = [&](CreateUserOutcome o) {
     // Recorded (and the secrets gone) before the notification and before the queue finishes it.
-    queue.update_data(job, ended_job_data(job.data, o));
+    // The queue down here: the run is repeated once it answers (the pipeline is idempotent: the
+    // account of this run answers then), so nobody is notified of an outcome not recorded.
+    try {
+      queue.update_data(job, ended_job_data(job.data, o));
+    } catch (const ports::BackendUnavailable&) {
+      return ports::JobResult::rerun("the outcome could not be recorded: the queue is unavailable");
+    }
     if (!o.room.empty()) notifier.notify(ports::Notification{o.room, o.id, o.success, o.message});
     return ports::JobResult::completed(outcome_json(o));
   };
@@ -168,6 +183,10 @@ ports::JobResult RunCreateUserJob::operator()(const ports::Job& job) const {
   try {
     return end(pipeline(*parsed));
   } catch (const ports::BackendUnavailable&) {
+    // Whose outage: the queue's own backend too (Redis keeps the codes beside the queue), or only
+    // another store's (the database). The first would burn an attempt that nobody could record;
+    // the run is repeated when the queue answers. The second is Bull's retry, as the Node worker.
+    if (!queue_answers(job)) return ports::JobResult::rerun("a store and the queue are unavailable");
     const int attempts = std::max(1, job.options.attempts);
     if (job.attempts_made + 1 < attempts) return ports::JobResult::retry(std::string(msg::processing_error));
     auto o = processing_error_outcome(parsed->id);

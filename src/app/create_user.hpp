@@ -96,13 +96,19 @@ CreateUserOutcome processing_error_outcome(std::string_view job_id_or_data_id);
 //    password, phone, token and code removed (JobQueue::update_data), the user is notified, and the
 //    job completes with `{id, success, message}`;
 //  - an outage (ports::BackendUnavailable) retries the run while attempts are left, and on the last
-//    one ends the job as above with "Error processing job".
+//    one ends the job as above with "Error processing job";
+//  - unless the queue itself does not answer either (Redis, which holds the codes too, is down), or
+//    the outcome cannot be recorded: then the run is repeated once the queue is back
+//    (JobResult::rerun), without counting an attempt.
 struct RunCreateUserJob {
   const CreateUserFromJob& pipeline;
   ports::JobQueue& queue;
   ports::Notifier& notifier;
 
   ports::JobResult operator()(const ports::Job& job) const;
+
+ private:
+  bool queue_answers(const ports::Job& job) const;
 };
 
 // POST /users: queues a Create_User job with the fields a Node producer would give (the JSON

@@ -50,7 +50,7 @@ struct Job {
 
 // What a handler decides about one run of a job (the worker runner applies it).
 struct JobResult {
-  enum class Kind { complete, fail, retry };
+  enum class Kind { complete, fail, retry, rerun };
   Kind kind = Kind::complete;
   std::string value;  // complete: the return value (JSON text); fail / retry: the failure reason
 
@@ -59,6 +59,11 @@ struct JobResult {
   static JobResult failed(std::string reason) { return {Kind::fail, std::move(reason)}; }
   // Fails this run; the job runs again per its attempts and backoff, or fails when they are used up.
   static JobResult retry(std::string reason) { return {Kind::retry, std::move(reason)}; }
+  // The run met an outage of the queue's own backend (Redis holds the queue and the codes): nothing
+  // can be recorded until it is back. The worker waits for the queue to answer, keeps the job's
+  // lock, and runs the job again without counting an attempt (a job that has no attempts left is
+  // not lost to an outage it could not even report). `reason` goes to the log.
+  static JobResult rerun(std::string reason) { return {Kind::rerun, std::move(reason)}; }
 };
 
 // `unknown`: the job exists but is in no list (Bull's "stuck", e.g. between two steps of a worker

@@ -671,14 +671,21 @@ class RecordingJobQueue : public ports::JobQueue {
   }
   std::optional<ports::JobStatus> status(std::string_view) override { return std::nullopt; }
   std::optional<ports::Job> take(std::chrono::milliseconds) override { return std::nullopt; }
-  bool extend_lock(const ports::Job&) override { return true; }
+  bool extend_lock(const ports::Job&) override {
+    if (unavailable) throw ports::BackendUnavailable("fake job queue: unavailable");
+    return true;
+  }
   bool complete(const ports::Job&, std::string_view) override { return true; }
   bool fail(const ports::Job&, std::string_view, bool) override { return true; }
   void update_data(const ports::Job& job, std::string_view data_json) override {
+    if (unavailable) throw ports::BackendUnavailable("fake job queue: unavailable");
     std::lock_guard lock(mutex_);
     updates_.emplace_back(job.id, std::string(data_json));
   }
   std::chrono::milliseconds maintenance() override { return std::chrono::seconds{5}; }
+
+  // The queue's backend down: extend_lock() and update_data() throw ports::BackendUnavailable.
+  std::atomic<bool> unavailable{false};
 
   // (job id, new data) in call order.
   std::vector<std::pair<std::string, std::string>> updates() const {

@@ -372,6 +372,40 @@ TEST_F(CreateUserTest, AnOutageOnAJobWithoutAttemptsEndsAtOnce) {
   EXPECT_EQ(queue.updates().size(), 1u);
 }
 
+TEST_F(CreateUserTest, AnOutageOfTheQueueToo_RunsAgainWhenItAnswersWithoutUsingAnAttempt) {
+  // Redis holds the codes and the queue: a store down and the queue not answering either.
+  store.unavailable = true;
+  queue.unavailable = true;
+  const std::string data = data_json(job());
+  const auto r = run(queued(data));  // attempts 1: a retry would have ended the job
+  EXPECT_EQ(r.kind, ports::JobResult::Kind::rerun);
+  EXPECT_TRUE(queue.updates().empty());
+  EXPECT_TRUE(notifier.sent().empty());
+  // Back: the same run (same attempts_made) succeeds.
+  store.unavailable = false;
+  queue.unavailable = false;
+  const auto again = run(queued(data));
+  ASSERT_EQ(again.kind, ports::JobResult::Kind::complete);
+  EXPECT_EQ(json::parse(again.value).at("message").as_string(), "User created successfully");
+  EXPECT_EQ(store.user_count(), 1u);
+}
+
+TEST_F(CreateUserTest, AnOutcomeThatCannotBeRecordedRunsAgainAndIsNotifiedOnce) {
+  queue.unavailable = true;  // the account is made; recording its outcome fails
+  const std::string data = data_json(job());
+  EXPECT_EQ(run(queued(data)).kind, ports::JobResult::Kind::rerun);
+  EXPECT_EQ(store.user_count(), 1u);
+  EXPECT_TRUE(notifier.sent().empty());  // nobody hears of an outcome that was not recorded
+  queue.unavailable = false;
+  const auto again = run(queued(data));  // the account of the first run answers; the code is spent
+  ASSERT_EQ(again.kind, ports::JobResult::Kind::complete);
+  EXPECT_EQ(json::parse(again.value).at("message").as_string(), "User created successfully");
+  EXPECT_EQ(store.user_count(), 1u);
+  EXPECT_EQ(store.create_calls(), 1);
+  ASSERT_EQ(notifier.sent().size(), 1u);
+  EXPECT_TRUE(notifier.sent()[0].success);
+}
+
 TEST_F(CreateUserTest, ARetryAfterTheOutageSucceeds) {
   store.unavailable = true;
   const std::string data = data_json(job());

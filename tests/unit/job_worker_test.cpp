@@ -43,6 +43,10 @@ class FakeQueue final : public ports::JobQueue {
   }
   bool extend_lock(const ports::Job&) override {
     extends.fetch_add(1);
+    if (extend_outages.load() > 0) {
+      extend_outages.fetch_sub(1);
+      throw ports::BackendUnavailable("redis: connection lost");
+    }
     return !lock_lost.load();
   }
   bool complete(const ports::Job&, std::string_view) override {
@@ -61,7 +65,7 @@ class FakeQueue final : public ports::JobQueue {
     return 1000ms;
   }
 
-  std::atomic<int> extends{0}, completes{0}, complete_outages{0}, maintenances{0};
+  std::atomic<int> extends{0}, completes{0}, complete_outages{0}, extend_outages{0}, maintenances{0};
   std::atomic<bool> lock_lost{false};
 
   bool wait_completes(int n, std::chrono::milliseconds within) {
@@ -130,6 +134,50 @@ TEST(JobWorker, CountsAnOutcomeRefusedBecauseTheLockWasLost) {
   const auto c = worker.counters();
   EXPECT_EQ(c.completed, 0u);
   EXPECT_EQ(c.lost, 1u);
+}
+
+TEST(JobWorker, ARerunWaitsForTheQueueThenRunsTheJobAgain) {
+  adapters::logging::Logger log("error");
+  FakeQueue q;
+  q.extend_outages = 3;  // the queue does not answer for a while
+  std::atomic<int> runs{0};
+  adapters::jobs::JobWorker worker(
+      q,
+      [&](const ports::Job&) {
+        return runs.fetch_add(1) == 0 ? ports::JobResult::rerun("outage") : ports::JobResult::completed("1");
+      },
+      log, fast());
+  worker.start();
+  q.add("{}", {});
+  ASSERT_TRUE(q.wait_completes(1, 5s));
+  worker.stop();
+  EXPECT_EQ(runs.load(), 2);
+  EXPECT_EQ(q.extend_outages.load(), 0);  // it waited through every one
+  const auto c = worker.counters();
+  EXPECT_EQ(c.completed, 1u);
+  EXPECT_EQ(c.retried + c.failed, 0u);  // no attempt was used
+}
+
+TEST(JobWorker, ARerunWhoseLockWasLostMeanwhileIsLeftToItsNewRun) {
+  adapters::logging::Logger log("error");
+  FakeQueue q;
+  q.lock_lost = true;
+  std::atomic<int> runs{0};
+  adapters::jobs::JobWorker worker(
+      q,
+      [&](const ports::Job&) {
+        runs.fetch_add(1);
+        return ports::JobResult::rerun("outage");
+      },
+      log, fast());
+  worker.start();
+  q.add("{}", {});
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (worker.counters().lost == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  worker.stop();
+  EXPECT_EQ(worker.counters().lost, 1u);
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(q.completes.load(), 0);
 }
 
 }  // namespace

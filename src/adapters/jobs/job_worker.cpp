@@ -78,19 +78,52 @@ void JobWorker::work(SupervisedLoop& loop) {
     run = next_run_++;
     running_.emplace(run, *job);
   }
-  ports::JobResult result;
-  try {
-    result = handler_(*job);
-  } catch (const std::exception& e) {
-    log_.warn("job handler threw; the run is retried per the job's attempts", {{"jobId", job->id}, {"error", e.what()}});
-    result = ports::JobResult::retry("Error processing job");
-  } catch (...) {
-    log_.warn("job handler threw; the run is retried per the job's attempts", {{"jobId", job->id}});
-    result = ports::JobResult::retry("Error processing job");
+  ports::JobResult result = run_handler(*job);
+  // An outage of the queue's own backend met by the run: wait until the queue answers (the lock
+  // renewal goes on meanwhile), then run the job again.
+  while (result.kind == ports::JobResult::Kind::rerun) {
+    log_.warn("job run met an outage of the queue; it runs again when the queue answers",
+              {{"jobId", job->id}, {"reason", result.value}});
+    const auto answer = wait_for_queue(loop, *job);
+    if (!answer) {
+      log_.warn("job left for the stalled check: stopping during an outage of the queue", {{"jobId", job->id}});
+      break;
+    }
+    if (!*answer) {
+      lost_.fetch_add(1);
+      log_.warn("job lock lost during an outage of the queue (it runs again elsewhere)", {{"jobId", job->id}});
+      break;
+    }
+    result = run_handler(*job);
   }
-  apply(loop, *job, result);
+  if (result.kind != ports::JobResult::Kind::rerun) apply(loop, *job, result);
   std::lock_guard lock(running_mutex_);
   running_.erase(run);
+}
+
+ports::JobResult JobWorker::run_handler(const ports::Job& job) {
+  try {
+    return handler_(job);
+  } catch (const std::exception& e) {
+    log_.warn("job handler threw; the run is retried per the job's attempts", {{"jobId", job.id}, {"error", e.what()}});
+  } catch (...) {
+    log_.warn("job handler threw; the run is retried per the job's attempts", {{"jobId", job.id}});
+  }
+  return ports::JobResult::retry("Error processing job");
+}
+
+std::optional<bool> JobWorker::wait_for_queue(SupervisedLoop& loop, const ports::Job& job) {
+  for (;;) {
+    loop.back_off(WakeOn::stop);
+    if (loop.stopping()) return std::nullopt;
+    try {
+      const bool ours = queue_.extend_lock(job);
+      loop.reset_backoff();
+      return ours;
+    } catch (const ports::BackendUnavailable&) {
+      failures_.fetch_add(1);
+    }
+  }
 }
 
 bool JobWorker::apply(SupervisedLoop& loop, const ports::Job& job, const ports::JobResult& result) {
@@ -102,9 +135,10 @@ bool JobWorker::apply(SupervisedLoop& loop, const ports::Job& job, const ports::
           ours = queue_.complete(job, result.value);
           if (ours) completed_.fetch_add(1);
           break;
+        case ports::JobResult::Kind::rerun:  // work() runs the job again instead
         case ports::JobResult::Kind::fail:
         case ports::JobResult::Kind::retry: {
-          const bool retry = result.kind == ports::JobResult::Kind::retry;
+          const bool retry = result.kind != ports::JobResult::Kind::fail;
           ours = queue_.fail(job, result.value, retry);
           if (ours && retry && job.attempts_made + 1 < job.options.attempts) {
             retried_.fetch_add(1);

@@ -10,6 +10,9 @@
 // outcome cannot be written is retried the same way; if its lock is lost meanwhile the queue has
 // given the job to another run (the stalled check), which the idempotent use case absorbs.
 //
+// A handler that answers JobResult::rerun (the run met an outage of the queue's own backend) is
+// run again, without counting an attempt, once the queue answers and the job's lock is still ours.
+//
 // A handler that throws counts as a failed run to retry (as a Node worker's rejected promise); the
 // reason stored is "Error processing job" and the exception's text goes to the log only.
 //
@@ -25,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +70,9 @@ class JobWorker {
 
  private:
   void work(threads::SupervisedLoop& loop);
+  ports::JobResult run_handler(const ports::Job& job);  // a throw is a retry
+  // Backs off until the queue answers: whether the job is still ours; nullopt when stopping.
+  std::optional<bool> wait_for_queue(threads::SupervisedLoop& loop, const ports::Job& job);
   bool renew();  // false if a renewal could not be made (outage)
   // Writes the run's outcome; true if it was written (or refused as not ours), false if given up.
   bool apply(threads::SupervisedLoop& loop, const ports::Job& job, const ports::JobResult& result);

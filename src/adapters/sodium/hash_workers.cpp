@@ -268,8 +268,8 @@ std::string HashWorkers::call(std::string& request) {
   {
     std::unique_lock lock(mutex_);
     freed_.wait(lock, [&] { return !idle_.empty(); });
-    index = idle_.back();
-    idle_.pop_back();
+    index = idle_.front();
+    idle_.pop_front();
   }
   // Gives the worker back and wipes the password from the request, however this call ends.
   struct Release {

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -94,7 +95,9 @@ class HashWorkers {
   mutable std::mutex mutex_;
   std::condition_variable freed_;
   std::vector<Worker> workers_;    // one slot per worker, busy or not
-  std::vector<std::size_t> idle_;  // indexes into workers_ of the free ones
+  // Indexes into workers_ of the free ones, taken in turn (FIFO): every worker gets used, so a dead
+  // one is found and replaced by the next calls even when they come one at a time.
+  std::deque<std::size_t> idle_;
   std::uint64_t replaced_ = 0;
 };
 
