@@ -333,7 +333,7 @@ void SioConnection::dispatch(SioPacket packet) {
     if (auto it = sockets_.find(packet.nsp); it != sockets_.end()) socket = it->second;
   }
   if (!socket && packet.type == SioType::connect) {
-    return connect(packet.nsp, packet.data ? std::move(*packet.data) : json::value(nullptr));
+    return connect(packet.nsp, packet.data ? std::move(*packet.data) : json::value(json::object{}));  // socket.io: auth = {}
   }
   if (socket && packet.type != SioType::connect && packet.type != SioType::connect_error) {
     return socket->on_packet(std::move(packet));

@@ -70,7 +70,7 @@ class SioSocket : public std::enable_shared_from_this<SioSocket> {
 
   const std::string& id() const { return id_; }
   SioNamespace& nsp() const { return nsp_; }
-  // The CONNECT packet's payload (an object, or null when it had none).
+  // The CONNECT packet's payload (an object; {} when it had none, as socket.io's handshake.auth).
   const boost::json::value& auth() const { return auth_; }
 
   // Handlers are set in the namespace's on_connection (before any event of the client is read).
