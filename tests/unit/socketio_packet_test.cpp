@@ -151,6 +151,7 @@ TEST(SocketIoPacket, WhatSocketIoParserRefusesIsRefused) {
            R"(511-["a"])",                      // over the limit (10)
            R"(51-["a",{"_placeholder":true,"num":1}])",  // a placeholder past the buffers
            "29007199254740992[\"a\"]",          // an ack id JavaScript cannot hold (2^53)
+           R"(2["a",600360E366])",              // a number no double holds (found by the fuzzer)
        }) {
     EXPECT_FALSE(decode_sio(bad)) << bad;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -66,6 +67,21 @@ bool placeholders_in_range(const json::value& v, std::size_t buffers, std::size_
   return true;
 }
 
+// Whether every number in `v` is finite. Boost.JSON reads a number too large for a double (1e400)
+// as infinity, which no JSON can write back (socket.io's JSON.stringify would send null): such a
+// packet is refused. The depth is bounded by the parser's max_depth.
+bool numbers_finite(const json::value& v) {
+  if (v.is_double()) return std::isfinite(v.get_double());
+  if (const auto* o = v.if_object()) {
+    for (const auto& [k, child] : *o)
+      if (!numbers_finite(child)) return false;
+  } else if (const auto* a = v.if_array()) {
+    for (const auto& child : *a)
+      if (!numbers_finite(child)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 domain::Expected<SioPacket, std::string> decode_sio(std::string_view text, const SioLimits& limits) {
@@ -106,6 +122,7 @@ domain::Expected<SioPacket, std::string> decode_sio(std::string_view text, const
     boost::system::error_code ec;
     json::value v = json::parse(text.substr(i), ec, json::storage_ptr(), options);
     if (ec || !payload_valid(p.type, v)) return fail("invalid payload");
+    if (!numbers_finite(v)) return fail("a number out of range");
     if (binary(p.type) && !placeholders_in_range(v, p.attachments, limits.max_depth + 1))
       return fail("a placeholder names no attachment");
     p.data = std::move(v);
