@@ -395,7 +395,7 @@ TEST(Config, Commands) {
 
 TEST(Config, CommandErrors) {
   EXPECT_EQ(usage_error({}),
-            "registrar: a command is required: serve, worker, relay, consume NAME, migrate or keys (see --help)");
+            "registrar: a command is required: serve, worker, relay, consume NAME, migrate, keys or socketio-echo (see --help)");
   EXPECT_EQ(usage_error({"consume"}), "registrar: consume needs exactly one of NAME or --list");
   EXPECT_EQ(usage_error({"consume", "audit", "--list"}), "registrar: consume needs exactly one of NAME or --list");
   EXPECT_EQ(usage_error({"consume", "Audit!"}), "registrar: invalid consumer name \"Audit!\": expected [a-z0-9_-]");

@@ -167,7 +167,7 @@ class WsLink : public std::enable_shared_from_this<WsLink> {
       }
       if (!batch.empty()) continue;  // more may have come while writing
       if (closing) {
-        auto [ec] = co_await ws.async_close(websocket::close_code::normal, use_tuple);
+        co_await ws.async_close(websocket::close_code::normal, use_tuple);  // an error ends it all the same
         co_return;
       }
       // Checked and started in one turn of the strand: a poke() posted meanwhile cannot be lost.
@@ -747,7 +747,7 @@ asio::awaitable<void> EngineServer::run_websocket(http::Takeover& t, std::shared
   } else if (!session->attach_probe(link)) {
     // A second WebSocket for a session already upgrading or upgraded: accepted and closed, as
     // `engine.io` does.
-    auto [cec] = co_await link->ws.async_close(websocket::close_code::normal, use_tuple);
+    co_await link->ws.async_close(websocket::close_code::normal, use_tuple);
     co_return;
   }
   t.connection.on_drain([weak = std::weak_ptr<EngineSession>(session), link] {

@@ -39,7 +39,7 @@ namespace registrar::adapters::socketio {
 // Origin (non-browser clients) are served either way: CORS only tells browsers what they may read.
 struct CorsPolicy {
   bool any_origin = false;           // every origin (socketio-echo, the protocol test suites)
-  std::vector<std::string> origins;  // exact "scheme://host[:port]" values
+  std::vector<std::string> origins{};  // exact "scheme://host[:port]" values
   bool allows(std::string_view origin) const;
 };
 
