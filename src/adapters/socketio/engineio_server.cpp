@@ -172,6 +172,9 @@ class WsLink : public std::enable_shared_from_this<WsLink> {
       }
       // Checked and started in one turn of the strand: a poke() posted meanwhile cannot be lost.
       co_await wake_.async_wait(use_tuple);
+      // A poke() and the reader's end (awaitable_operators cancel the writer) both cancel the
+      // wait; only the latter is a cancellation of this coroutine.
+      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
     }
   }
 
