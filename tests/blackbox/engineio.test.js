@@ -289,11 +289,13 @@ describe('Engine.IO 4 (registrar socketio-echo)', () => {
       }
     });
 
-    it('WebSocket: a message over maxPayload closes the connection (1009)', async () => {
+    it('WebSocket: a message over maxPayload closes the connection', async () => {
       const ws = await openWs(server);
       ws.send(`4${'x'.repeat(1000000)}`);
       const { code } = await within(5000, ws.closed, 'close');
-      assert.equal(code, 1009);
+      // 1009 (message too big) from the close frame; 1006 when the server's close arrives while the
+      // client is still writing the message and the unread rest resets the connection first.
+      assert.ok([1009, 1006].includes(code), `close code ${code}`);
     });
   });
 

@@ -249,7 +249,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
   void start() {
     schedule_ping();
     asio::post(strand_, [self = shared_from_this()] {
-      if (self->server_.on_connection_) self->server_.on_connection_(self);
+      if (self->server_.on_connection_) self->guarded("connection", [&] { self->server_.on_connection_(self); });
     });
   }
 
@@ -452,7 +452,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
         on_close = std::move(self->on_close_);
         self->on_message_ = {};  // the handlers may hold the socket: no cycle outlives the session
       }
-      if (on_close) on_close(reason);
+      if (on_close) self->guarded("close", [&] { on_close(reason); });
     });
     if (poll) {
       std::vector<EioPacket> packets(std::make_move_iterator(queued.begin()), std::make_move_iterator(queued.end()));
@@ -468,6 +468,18 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
   }
 
  private:
+  // Runs a handler of the layer above. An exception from it must not unwind the I/O thread (it
+  // would end the server): it closes this session and is logged.
+  template <class F>
+  void guarded(const char* what, F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      server_.log_.error("engine.io handler failed", {{"sid", id_}, {"handler", what}, {"error", e.what()}});
+      terminate("server error", packet(EioType::close));
+    }
+  }
+
   bool send(EioPacket p) {
     std::unique_lock lock(mutex_);
     if (closed_ || closing_) return false;
@@ -497,7 +509,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
             if (self->closed_) return;
             handler = self->on_message_;
           }
-          if (handler) handler(std::move(p.data), p.binary);
+          if (handler) self->guarded("message", [&] { handler(std::move(p.data), p.binary); });
         });
         return true;
       }

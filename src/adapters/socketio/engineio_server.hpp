@@ -88,7 +88,8 @@ class EngineSocket {
   // packet on polling).
   using MessageHandler = std::function<void(std::string data, bool binary)>;
   // Runs once with the reason ("transport close", "transport error", "ping timeout", "forced
-  // close", "parse error", "send queue full", "server shutting down").
+  // close", "parse error", "send queue full", "server shutting down", "server error": a handler
+  // threw, which is logged). Handlers must not block: they run on the I/O threads.
   using CloseHandler = std::function<void(const std::string& reason)>;
   virtual void on_message(MessageHandler handler) = 0;
   virtual void on_close(CloseHandler handler) = 0;
@@ -101,7 +102,7 @@ class EngineServer {
   using ConnectionHandler = std::function<void(std::shared_ptr<EngineSocket>)>;
 
   // `executor`: where sessions make their strands (the server's io_context). `log` must outlive
-  // the server. `on_connection` runs on the new session's strand once its open packet is out.
+  // the server. `on_connection` runs on the new session's strand once its open packet is on its way.
   EngineServer(boost::asio::any_io_executor executor, const logging::Logger& log, EngineOptions options,
                ConnectionHandler on_connection);
   ~EngineServer();
