@@ -59,6 +59,7 @@ class EngineIoServer : public ::testing::Test {
     server_ = std::make_unique<EngineServer>(ioc_.get_executor(), log_.logger, std::move(options),
                                              [this](std::shared_ptr<EngineSocket> socket) {
                                                socket->on_message([this](std::string data, bool binary) {
+                                                 if (data == "boom") throw std::runtime_error("handler bug");
                                                  std::lock_guard lock(mutex_);
                                                  messages_.emplace_back(std::move(data), binary);
                                                  changed_.notify_all();
@@ -309,6 +310,17 @@ TEST_F(EngineIoServer, CloseAllAnswersHeldGetsWithTheClosePacket) {
   EXPECT_EQ(answer(std::move(held)).body(), "1");
   EXPECT_EQ(wait_closed(), "server shutting down");
   EXPECT_EQ(server_->session_count(), 0u);
+}
+
+TEST_F(EngineIoServer, AHandlerThatThrowsClosesItsSessionNotTheServer) {
+  start(quiet());
+  const std::string q = "EIO=4&transport=polling&sid=" + open();
+  EXPECT_EQ(answer(request(bh::verb::post, "/engine.io/?" + q, "4boom")).body(), "ok");
+  EXPECT_EQ(wait_closed(), "server error");
+  EXPECT_EQ(log_.count("engine.io handler failed"), 1u);
+  EXPECT_EQ(log_.count("handler bug"), 1u);
+  // The I/O threads go on serving.
+  EXPECT_EQ(get("EIO=4&transport=polling").result(), bh::status::ok);
 }
 
 }  // namespace
