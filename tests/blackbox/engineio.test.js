@@ -529,6 +529,31 @@ describe('Engine.IO settings and shutdown', () => {
     }
   });
 
+  it('WebSocket: a client that does not read is dropped when its send queue is full; others go on', async () => {
+    // Heartbeats far off, so that it is the queue, not a ping timeout, that drops the client.
+    const server = await Server.start({ command: 'socketio-echo', args: ['--ping-interval', '60000', '--ping-timeout', '60000', '--log-level', 'debug'] });
+    try {
+      const slow = await openWs(server);
+      slow._socket.pause(); // reads nothing: the echoes pile up in the server's queue for it
+      const frame = `4${'x'.repeat(10_000)}`;
+      const total = 4000; // 40 MB of echoes: far past the socket buffers and the 1024-frame queue
+      for (let i = 0; i < total; i++) slow.send(frame);
+      const dropped = server.waitForLog((l) => l.msg === 'engine.io session closed' && l.sid === slow.sid,
+        { timeoutMs: scaled(20_000), what: 'the slow client dropped' });
+      // Meanwhile another client is served at once.
+      const other = await openWs(server);
+      other.send('4unaffected');
+      assert.equal((await within(2000, other.next(), 'echo to the other client')).data, '4unaffected');
+      assert.equal((await dropped).json.reason, 'send queue full');
+      other.close();
+      slow._socket.resume();
+      await within(20_000, slow.closed, 'the close of the slow client');
+    } finally {
+      await server.stopCleanly();
+      await server.dispose();
+    }
+  });
+
   it('--ping-interval, --ping-timeout and --max-payload reach the open packet', async () => {
     const server = await Server.start({ command: 'socketio-echo', args: ['--ping-interval', '25000', '--ping-timeout', '20000', '--max-payload', '2048'] });
     try {

@@ -137,9 +137,10 @@ class WsLink : public std::enable_shared_from_this<WsLink> {
     poke();
     return true;
   }
+  // Frames not yet written: queued, or taken by the writer and not through yet.
   std::size_t queued() const {
     std::lock_guard lock(mutex_);
-    return out_.size();
+    return out_.size() + in_flight_;
   }
   // Sends what is queued, then a close frame.
   void close() {
@@ -158,12 +159,16 @@ class WsLink : public std::enable_shared_from_this<WsLink> {
       {
         std::lock_guard lock(mutex_);
         batch.swap(out_);
+        in_flight_ = batch.size();
         closing = closing_;
       }
       for (auto& [frame, binary] : batch) {
         ws.binary(binary);
         auto [ec, n] = co_await ws.async_write(asio::buffer(frame), use_tuple);
         if (ec) co_return;
+        std::string().swap(frame);  // written: its memory goes now, not after the whole batch
+        std::lock_guard lock(mutex_);
+        --in_flight_;
       }
       if (!batch.empty()) continue;  // more may have come while writing
       if (closing) {
@@ -185,6 +190,7 @@ class WsLink : public std::enable_shared_from_this<WsLink> {
 
   mutable std::mutex mutex_;
   std::deque<std::pair<std::string, bool>> out_;
+  std::size_t in_flight_ = 0;  // of the writer's current batch
   bool closing_ = false;
   asio::steady_timer wake_;
 };
