@@ -127,7 +127,7 @@ class WsLink : public std::enable_shared_from_this<WsLink> {
 
   websocket::stream<beast::tcp_stream&> ws;
 
-  // Queues a frame; false when the link is closing. `limit`: frames waiting at most (0: any).
+  // Queues a frame; false when the link is closing.
   bool send(std::string frame, bool binary) {
     {
       std::lock_guard lock(mutex_);
@@ -379,7 +379,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
         probed_ = true;
         link->send("3probe", false);
         // The pending GET returns (noop) so that the client can pause polling and send "5".
-        if (poll_) answer_poll_locked(payload_for({packet(EioType::noop)}));
+        if (poll_) answer_poll_locked(std::string("6"));  // a noop
         return;
       }
       if (p && p->type == EioType::upgrade) {
@@ -387,7 +387,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
         probed_ = false;
         websocket_ = true;
         ws_ = link;
-        if (poll_) answer_poll_locked(payload_for({packet(EioType::noop)}));
+        if (poll_) answer_poll_locked(std::string("6"));  // a noop
         // Whatever waited for the next GET now goes over the WebSocket, in order.
         std::deque<EioPacket> queued;
         queued.swap(queue_);
@@ -535,8 +535,6 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
         return true;  // open, upgrade and noop mean nothing here
     }
   }
-
-  std::string payload_for(std::vector<EioPacket> packets) const { return encode_payload(packets); }
 
   // Queued packets for one GET answer: as many as fit in max_payload (at least one).
   http::Response take_payload_locked(unsigned version) {

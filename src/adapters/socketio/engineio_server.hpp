@@ -9,13 +9,20 @@
 //    (1), a handshake that is not a GET (2), a bad request (3: a transport or protocol mismatch on a
 //    known sid, a WebSocket handshake without the upgrade), and EIO other than 4 (5); a refused
 //    WebSocket upgrade gets 400 text/html with the message, as `engine.io` writes it.
-//  - a second GET while one is held, or a POST while one is read: the session closes (the held GET
-//    gets the close packet "1"), the newcomer 400; a malformed payload closes it too.
+//  - a second GET while one is held: the session closes (the held GET gets the close packet
+//    "1"), the newcomer a bare 400; a malformed payload (or a binary POST body, which protocol 4
+//    never sends) closes it too. POST bodies are read whole by the HTTP server before they reach
+//    the session, so two POSTs never overlap here.
 //  - the client's close packet answers a held GET with a noop "6"; a close by the server (or a
-//    ping timeout) with "1". A closed session is forgotten at once: its sid then gets code 1.
-//  - during an upgrade a held GET (and any GET until the upgrade completes) gets the noop; after
-//    it, polling requests with the sid are a transport mismatch (400 code 3) and a second
-//    WebSocket with the sid is accepted and closed at once.
+//    ping timeout) with "1". A closed session is forgotten at once (its sid then gets code 1),
+//    except that close() on polling without a held GET waits up to close_timeout for the GET that
+//    carries the "1".
+//  - once a WebSocket probe got "3probe", a held GET (and any GET until "5") gets the noop; after
+//    "5", polling requests with the sid are a transport mismatch (400 code 3) and a second
+//    WebSocket with the sid is accepted and closed at once. Packets queued for polling go over
+//    the WebSocket, in order.
+//  - not noticed: a client that drops its connection while its GET is held (the HTTP server does
+//    not read a connection whose request is held); its session ends at the next ping timeout.
 //
 // Threads: each session keeps its state under its own mutex and runs its timers and the upper
 // layer's handlers on its own strand, so any thread may send to or close a socket.
