@@ -688,14 +688,14 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   config::SocketIoEcho echo;
   {
     CLI::App* cmd = app.add_subcommand(
-        "socketio-echo",
-        "a tool for people who write Engine.IO/Socket.IO clients: registrar's own Engine.IO server with the "
-        "reference behaviour of the protocols' test suites (every message echoed back as it came, text or "
-        "binary, at /engine.io/; CORS for any origin; listens on 127.0.0.1:3000 unless --listen says "
-        "otherwise). Not part of the service: `serve` never exposes any of it");
+        "socketio-echo", "a tool for people who write Engine.IO/Socket.IO clients: an echo server (socketio-echo --help)");
     add_settings(*cmd, flags, {"listen", "log-level", "access-log", "http-threads"});
-    cmd->footer("No secrets, no data directory. Each setting above is read from its flag, else its environment "
-                "variable, else ./.env, else the default (the --listen default here is 127.0.0.1:3000).");
+    cmd->footer(
+        "A tool for people who write Engine.IO/Socket.IO clients: registrar's own Engine.IO server with the\n"
+        "reference behaviour of the protocols' test suites. At /engine.io/ every message is echoed back as it\n"
+        "came (text as text, binary as binary); CORS for any origin. Not part of the service: `serve` never\n"
+        "exposes any of it. No secrets, no data directory; --listen defaults to 127.0.0.1:3000 here. Each\n"
+        "setting above is read from its flag, else its environment variable, else ./.env, else the default.");
     auto ms = [](CLI::App* c, const char* name, std::chrono::milliseconds& out, const char* help) {
       c->add_option_function<std::uint32_t>(
            name, [&out](std::uint32_t v) { out = std::chrono::milliseconds(v); }, help)
