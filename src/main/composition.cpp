@@ -47,6 +47,7 @@
 #include "adapters/mysql/processed_events.hpp"
 #include "adapters/mysql/user_store.hpp"
 #include "adapters/relay/outbox_relay_loop.hpp"
+#include "adapters/socketio/engineio_server.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -796,6 +797,75 @@ int run_consume(const config::Settings& settings, const Logger& log) {
   return 0;
 }
 
+// `registrar socketio-echo`: registrar's Engine.IO server (and, next, Socket.IO) on its HTTP
+// server with the reference behaviour of the protocols' test suites, for people who write
+// clients. Nothing of `serve` (no database, no secrets, no authentication).
+int run_socketio_echo(const config::Settings& settings, const Logger& log) {
+  const auto& echo = settings.socketio_echo;
+  asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
+  adapters::http::Router router;
+
+  // Engine.IO at /engine.io/: every message goes back as it came, text as text, binary as binary.
+  adapters::socketio::EngineOptions engine{.ping_interval = echo.ping_interval,
+                                           .ping_timeout = echo.ping_timeout,
+                                           .upgrade_timeout = echo.upgrade_timeout,
+                                           .max_payload = echo.max_payload,
+                                           .cors = {.any_origin = true}};
+  adapters::socketio::EngineServer engine_io(ioc.get_executor(), log, engine, [](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
+    socket->on_message([weak = std::weak_ptr(socket)](std::string data, bool binary) {
+      if (auto s = weak.lock()) binary ? s->send_binary(std::move(data)) : s->send_text(std::move(data));
+    });
+  });
+  engine_io.add_routes(router, "/engine.io/");
+  // Socket.IO at /socket.io/ (the main namespace and /custom, as the Socket.IO suite expects)
+  // joins here, on its own EngineServer, when the Socket.IO layer exists.
+
+  adapters::http::Pipeline pipeline(router);
+  adapters::http::middleware::use_standard(pipeline, log,
+                                           {.trusted_proxies = settings.http.trusted_proxies,
+                                            .access_log = settings.access_log});
+  // A polling POST may carry a whole maxPayload.
+  adapters::http::HttpServer server(ioc, pipeline, log,
+                                    {.body_limit = std::max(echo.max_payload, settings.http.body_limit),
+                                     .header_limit = settings.http.header_limit,
+                                     .header_timeout = settings.http.header_timeout,
+                                     .body_timeout = settings.http.body_timeout,
+                                     .idle_timeout = settings.http.idle_timeout,
+                                     .write_timeout = std::chrono::seconds(30)});
+  auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::steady_timer grace(ioc);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
+    server.drain();  // held polls answered, WebSockets sent a close frame (the routes' drain hooks)
+    engine_io.close_all();
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+      auto deadline = std::chrono::steady_clock::now() + settings.http.shutdown_grace;
+      while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+        grace.expires_after(std::chrono::milliseconds(20));
+        co_await grace.async_wait(asio::use_awaitable);
+      }
+      if (server.connection_count() > 0) server.close_all();
+    }, asio::detached);
+  });
+
+  std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
+  log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
+                         {"port", endpoint.port()},
+                         {"engineio", "/engine.io/"},
+                         {"pingInterval", echo.ping_interval.count()},
+                         {"pingTimeout", echo.ping_timeout.count()},
+                         {"maxPayload", echo.max_payload}});
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < or_cores(settings.http.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  log.info("stopped");
+  return 0;
+}
+
 // Reads the secrets the command needs (main/secrets.hpp), logging the warnings; if one is missing
 // or bad, prints why and returns the exit code.
 std::optional<int> resolve_secrets(config::Settings& settings, const Logger& log) {
@@ -843,6 +913,8 @@ int run(config::Settings settings, const std::vector<std::string>& notes) {
         return run_keys_rotate(settings, log);
       case config::Command::keys_status:
         return run_keys_status(settings, log);
+      case config::Command::socketio_echo:
+        return run_socketio_echo(settings, log);
     }
   } catch (const UsageError& e) {
     std::cerr << "registrar: " << e.what() << "\n";
