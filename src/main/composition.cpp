@@ -48,6 +48,8 @@
 #include "adapters/mysql/user_store.hpp"
 #include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/socketio/engineio_server.hpp"
+#include "adapters/socketio/sio_engine_bridge.hpp"
+#include "adapters/socketio/sio_server.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -817,8 +819,30 @@ int run_socketio_echo(const config::Settings& settings, const Logger& log) {
     });
   });
   engine_io.add_routes(router, "/engine.io/");
-  // Socket.IO at /socket.io/ (the main namespace and /custom, as the Socket.IO suite expects)
-  // joins here, on its own EngineServer, when the Socket.IO layer exists.
+
+  // Socket.IO at /socket.io/, on an Engine.IO server of its own: the Socket.IO suite's reference
+  // server (socketio/socket.io-protocol, test-suite/README.md): the main namespace and /custom, no
+  // authentication; a socket gets `auth` with its CONNECT payload on connect; `message` is
+  // answered with `message-back` and the same arguments, `message-with-ack` acknowledged with them.
+  adapters::socketio::SioServer socket_io(log, {.connect_timeout = echo.connect_timeout});
+  for (const char* name : {"/", "/custom"}) {
+    socket_io.of(name).on_connection([](const std::shared_ptr<adapters::socketio::SioSocket>& socket) {
+      adapters::socketio::SioMessage auth;
+      auth.args.push_back(socket->auth());
+      socket->emit("auth", std::move(auth));
+      socket->on("message", [weak = std::weak_ptr(socket)](adapters::socketio::SioMessage m, auto) {
+        if (auto s = weak.lock()) s->emit("message-back", std::move(m));
+      });
+      socket->on("message-with-ack", [](adapters::socketio::SioMessage m, std::optional<adapters::socketio::Ack> ack) {
+        if (ack) (*ack)(std::move(m));
+      });
+    });
+  }
+  adapters::socketio::EngineServer socket_io_engine(
+      ioc.get_executor(), log, engine, [&socket_io, &ioc](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
+        adapters::socketio::serve_socketio(socket_io, socket, ioc.get_executor());
+      });
+  socket_io_engine.add_routes(router, "/socket.io/");
 
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
@@ -841,6 +865,7 @@ int run_socketio_echo(const config::Settings& settings, const Logger& log) {
     log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
     server.drain();  // held polls answered, WebSockets sent a close frame (the routes' drain hooks)
     engine_io.close_all();
+    socket_io_engine.close_all();
     asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
       auto deadline = std::chrono::steady_clock::now() + settings.http.shutdown_grace;
       while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -855,6 +880,8 @@ int run_socketio_echo(const config::Settings& settings, const Logger& log) {
   log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
                          {"port", endpoint.port()},
                          {"engineio", "/engine.io/"},
+                         {"socketio", "/socket.io/"},
+                         {"connectTimeout", echo.connect_timeout.count()},
                          {"pingInterval", echo.ping_interval.count()},
                          {"pingTimeout", echo.ping_timeout.count()},
                          {"maxPayload", echo.max_payload}});

@@ -146,6 +146,7 @@ struct SocketIoEcho {
   std::chrono::milliseconds ping_interval{300};
   std::chrono::milliseconds ping_timeout{200};
   std::chrono::milliseconds upgrade_timeout{10'000};
+  std::chrono::milliseconds connect_timeout{1'000};  // Socket.IO: a connection that joins no namespace
   std::size_t max_payload = 1'000'000;
 };
 

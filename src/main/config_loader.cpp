@@ -693,7 +693,9 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
     cmd->footer(
         "A tool for people who write Engine.IO/Socket.IO clients: registrar's own Engine.IO server with the\n"
         "reference behaviour of the protocols' test suites. At /engine.io/ every message is echoed back as it\n"
-        "came (text as text, binary as binary); CORS for any origin. Not part of the service: `serve` never\n"
+        "came (text as text, binary as binary). At /socket.io/ the namespaces / and /custom accept anyone, emit\n"
+        "`auth` with the CONNECT payload, answer `message` with `message-back` (same arguments) and acknowledge\n"
+        "`message-with-ack` with its arguments. CORS for any origin. Not part of the service: `serve` never\n"
         "exposes any of it. No secrets, no data directory; --listen defaults to 127.0.0.1:3000 here. Each\n"
         "setting above is read from its flag, else its environment variable, else ./.env, else the default.");
     auto ms = [](CLI::App* c, const char* name, std::chrono::milliseconds& out, const char* help) {
@@ -706,6 +708,8 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
     ms(cmd, "--ping-interval", echo.ping_interval, "the server pings every this many milliseconds");
     ms(cmd, "--ping-timeout", echo.ping_timeout, "a session without a pong this long after a ping is closed (ms)");
     ms(cmd, "--upgrade-timeout", echo.upgrade_timeout, "a WebSocket upgrade probe must complete within this (ms)");
+    ms(cmd, "--connect-timeout", echo.connect_timeout,
+       "a Socket.IO connection that joins no namespace within this is closed (ms)");
     cmd->add_option("--max-payload", echo.max_payload,
                     "bytes of a polling POST body or of a WebSocket message (1024 to 100000000)")
         ->check(CLI::Range(std::size_t{1024}, std::size_t{100'000'000}))
