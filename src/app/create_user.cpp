@@ -105,6 +105,20 @@ std::optional<CreateUserOutcome> recorded_outcome(std::string_view data_json) {
 
 CreateUserOutcome processing_error_outcome(std::string_view id) { return outcome(std::string(id), false, msg::processing_error); }
 
+namespace {
+// Runs a call on the code store; its outage becomes CodeStoreUnavailable.
+template <typename F>
+auto on_code_store(F&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const CodeStoreUnavailable&) {
+    throw;
+  } catch (const ports::BackendUnavailable& e) {
+    throw CodeStoreUnavailable(e.what());
+  }
+}
+}  // namespace
+
 CreateUserOutcome CreateUserFromJob::operator()(const CreateUserJob& job) const {
   // 1. The session token: ours (a verification token for this very session), or, in drop-in mode,
   //    one of the existing issuer. An access token, an expired or tampered one: the session is over.
@@ -116,7 +130,7 @@ CreateUserOutcome CreateUserFromJob::operator()(const CreateUserJob& job) const 
   // A job run before (a stall, a retry after the account was written, the same data again): the
   // account of that run is the answer, and its code is gone already or goes now.
   if (auto existing = users.find_by_verification_id(job.id)) {
-    codes.consume(job.id);
+    on_code_store([&] { codes.consume(job.id); });
     auto o = outcome(job.id, true, msg::created, room);
     o.user_id = existing->id;
     return o;
@@ -124,7 +138,7 @@ CreateUserOutcome CreateUserFromJob::operator()(const CreateUserJob& job) const 
 
   // 2. The code, by its keyed hash; a wrong one counts against the session's tries.
   if (job.code.empty()) return outcome(job.id, false, msg::code_incorrect, room);
-  const auto checked = codes.check(job.id, code_hash(keys, job.id, job.code), max_wrong_tries);
+  const auto checked = on_code_store([&] { return codes.check(job.id, code_hash(keys, job.id, job.code), max_wrong_tries); });
   if (checked.outcome != ports::CheckOutcome::match) return outcome(job.id, false, msg::code_incorrect, room);
 
   // 3 and 4. Protect the credentials (argon2id hash, sealed phone) and create the account, in
@@ -147,7 +161,7 @@ CreateUserOutcome CreateUserFromJob::operator()(const CreateUserJob& job) const 
   if (!*account) return outcome(job.id, false, msg::processing_error, room);
 
   // 5. The code is spent. 6. The caller notifies (after the queue has recorded the outcome).
-  codes.consume(job.id);
+  on_code_store([&] { codes.consume(job.id); });
   auto o = outcome(job.id, true, msg::created, room);
   o.user_id = (*account)->user.id;
   return o;
@@ -182,10 +196,14 @@ ports::JobResult RunCreateUserJob::operator()(const ports::Job& job) const {
   if (!parsed) return end(processing_error_outcome(""));
   try {
     return end(pipeline(*parsed));
+  } catch (const CodeStoreUnavailable&) {
+    // The codes live beside the queue (Redis holds both): whether or not it answers again by now,
+    // this run met the queue's own outage, which would burn an attempt that nobody could record.
+    // It runs again (idempotent) when the queue answers.
+    return ports::JobResult::rerun("the code store (beside the queue) is unavailable");
   } catch (const ports::BackendUnavailable&) {
-    // Whose outage: the queue's own backend too (Redis keeps the codes beside the queue), or only
-    // another store's (the database). The first would burn an attempt that nobody could record;
-    // the run is repeated when the queue answers. The second is Bull's retry, as the Node worker.
+    // Another store's outage (the database): Bull's retry, as the Node worker — unless the queue
+    // does not answer either.
     if (!queue_answers(job)) return ports::JobResult::rerun("a store and the queue are unavailable");
     const int attempts = std::max(1, job.options.attempts);
     if (job.attempts_made + 1 < attempts) return ports::JobResult::retry(std::string(msg::processing_error));

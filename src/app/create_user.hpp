@@ -22,6 +22,7 @@
 
 #include "app/use_cases.hpp"
 #include "domain/expected.hpp"
+#include "ports/errors.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/notifier.hpp"
 #include "ports/pii_cipher.hpp"
@@ -69,6 +70,13 @@ std::optional<CreateUserOutcome> recorded_outcome(std::string_view data_json);
 
 std::string outcome_json(const CreateUserOutcome& outcome);
 
+// The verification-code store did not answer. With Redis configured it lives beside the queue (the
+// in-process store never fails), so its outage is the queue's: RunCreateUserJob runs the job again
+// rather than spend an attempt.
+struct CodeStoreUnavailable : ports::BackendUnavailable {
+  using ports::BackendUnavailable::BackendUnavailable;
+};
+
 struct CreateUserFromJob {
   ports::TokenService& tokens;
   ports::VerificationCodeStore& codes;
@@ -97,9 +105,9 @@ CreateUserOutcome processing_error_outcome(std::string_view job_id_or_data_id);
 //    job completes with `{id, success, message}`;
 //  - an outage (ports::BackendUnavailable) retries the run while attempts are left, and on the last
 //    one ends the job as above with "Error processing job";
-//  - unless the queue itself does not answer either (Redis, which holds the codes too, is down), or
-//    the outcome cannot be recorded: then the run is repeated once the queue is back
-//    (JobResult::rerun), without counting an attempt.
+//  - unless the outage is the code store's (beside the queue, in Redis), the queue itself does not
+//    answer either, or the outcome cannot be recorded: then the run is repeated once the queue is
+//    back (JobResult::rerun), without counting an attempt.
 struct RunCreateUserJob {
   const CreateUserFromJob& pipeline;
   ports::JobQueue& queue;

@@ -47,10 +47,12 @@ describe('email verification', () => {
     assert.match(code, /^\d{6}$/);
     const mail = messages(server).find((m) => m.to === user.email && m.code === code);
     assert.ok(mail.body.includes(code), mail.body);
-    // The spool holds the same message (the file the development sender writes per message).
+    // The spool holds the same message (the file the development sender writes per message; it
+    // is linked into place after the line is appended).
     const spool = path.join(server.dataDir, 'spool', 'mail');
-    const spooled = fs.readdirSync(spool).map((f) => JSON.parse(fs.readFileSync(path.join(spool, f), 'utf8')));
-    assert.ok(spooled.some((m) => m.to === user.email && m.code === code));
+    await eventually(() => fs.readdirSync(spool).filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(spool, f), 'utf8')))
+      .some((m) => m.to === user.email && m.code === code), { what: 'the code\'s message in the mail spool' });
 
     const ok = await verify(token, code);
     assert.equal(ok.status, 200, ok.text);

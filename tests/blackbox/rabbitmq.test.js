@@ -125,7 +125,10 @@ test('register → audit, welcome and a plain amqplib consumer get user.register
       { timeoutMs: 20_000, what: 'the welcome message' });
     assert.equal(welcome.channel, 'email');
     assert.match(welcome.body, new RegExp(user.username));
-    const spool = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'spool', 'mail', `${eventId}.json`), 'utf8'));
+    // The line is appended first and the spool file linked last (it marks the message sent).
+    const spoolFile = path.join(server.dataDir, 'spool', 'mail', `${eventId}.json`);
+    await eventually(() => fs.existsSync(spoolFile), { timeoutMs: 20_000, what: 'the welcome message\'s spool file' });
+    const spool = JSON.parse(fs.readFileSync(spoolFile, 'utf8'));
     assert.equal(spool.to, user.email);
     assert.equal(spool.idempotencyKey, eventId);
 

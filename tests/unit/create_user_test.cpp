@@ -390,6 +390,26 @@ TEST_F(CreateUserTest, AnOutageOfTheQueueToo_RunsAgainWhenItAnswersWithoutUsingA
   EXPECT_EQ(store.user_count(), 1u);
 }
 
+// The code store (Redis, beside the queue) down while the queue answers again by the time the run
+// looks (the outage ended in between): still the queue's outage, the run is repeated.
+struct UnavailableCodes final : ports::VerificationCodeStore {
+  ports::IssueResult issue(const ports::IssueCodeRequest&) override { throw ports::BackendUnavailable("redis: down"); }
+  ports::CheckResult check(std::string_view, std::string_view, int) override { throw ports::BackendUnavailable("redis: down"); }
+  void consume(std::string_view) override { throw ports::BackendUnavailable("redis: down"); }
+  void withdraw(std::string_view, std::string_view) override { throw ports::BackendUnavailable("redis: down"); }
+};
+
+TEST_F(CreateUserTest, AnOutageOfTheCodeStoreRunsTheJobAgainEvenWhenTheQueueAnswers) {
+  UnavailableCodes down;
+  app::CreateUserFromJob with_codes_down{tokens, down, pii, store, create_account};
+  app::RunCreateUserJob run_down{with_codes_down, queue, notifier};
+  const auto r = run_down(queued(data_json(job())));  // attempts 1
+  EXPECT_EQ(r.kind, ports::JobResult::Kind::rerun);
+  EXPECT_TRUE(queue.updates().empty());
+  EXPECT_TRUE(notifier.sent().empty());
+  EXPECT_EQ(store.user_count(), 0u);
+}
+
 TEST_F(CreateUserTest, AnOutcomeThatCannotBeRecordedRunsAgainAndIsNotifiedOnce) {
   queue.unavailable = true;  // the account is made; recording its outcome fails
   const std::string data = data_json(job());
