@@ -48,6 +48,7 @@
 #include "adapters/mysql/user_store.hpp"
 #include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/socketio/engineio_server.hpp"
+#include "adapters/socketio/room_notifier.hpp"
 #include "adapters/socketio/sio_engine_bridge.hpp"
 #include "adapters/socketio/sio_server.hpp"
 #include "adapters/sqlite/database.hpp"
@@ -626,7 +627,26 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // it runs apart (`registrar worker`).
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
-  CreateUserJobs jobs(settings, create_user, log);
+  // Socket.IO (issue 13): the main namespace admits a socket whose CONNECT carries `auth: {token}`,
+  // a verification-session token or an access token, and joins it to the room of the token's
+  // subject; Create_User outcomes go to that room as `notification`.
+  adapters::socketio::SioServer socket_io(log);
+  adapters::socketio::SioNamespace& main_nsp = socket_io.of("/");
+  main_nsp.set_authorize([&tokens](adapters::socketio::SioSocket& socket) -> std::optional<adapters::socketio::ConnectRefusal> {
+    const auto& auth = socket.auth();
+    const auto* token = auth.is_object() ? auth.as_object().if_contains("token") : nullptr;
+    if (token == nullptr || !token->is_string() || token->get_string().empty())
+      return adapters::socketio::ConnectRefusal{"Authentication required", nullptr};
+    const std::string_view text = token->get_string();
+    auto claims = tokens.verify(text, ports::TokenType::verification);
+    if (!claims) claims = tokens.verify(text, ports::TokenType::access);
+    if (!claims) return adapters::socketio::ConnectRefusal{"Invalid or expired token", nullptr};
+    socket.join(claims->subject);
+    return std::nullopt;
+  });
+  adapters::socketio::RoomNotifier hub(main_nsp);
+
+  CreateUserJobs jobs(settings, create_user, log, &hub);
   const app::GetCreateUserJob get_job{.queue = jobs.queue(), .tokens = tokens,
                                       .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
   if (settings.jobs.worker_in_serve) jobs.start_worker();
@@ -640,6 +660,16 @@ int run_serve(const config::Settings& settings, const Logger& log) {
     adapters::http::add_email_verification_routes(router, {verify_email, resend_email_code, code_runner});
   }
   adapters::http::add_jobs_routes(router, {jobs.submit(), get_job, code_runner});
+  // Engine.IO's defaults (pingInterval 25 s, pingTimeout 20 s, maxPayload 1 MB); no CORS: browsers
+  // from the API's own origin.
+  adapters::socketio::EngineOptions engine_options{};
+  // A polling POST is an HTTP body: never more than the server reads.
+  engine_options.max_payload = std::min(engine_options.max_payload, settings.http.body_limit);
+  adapters::socketio::EngineServer socket_io_engine(
+      ioc.get_executor(), log, engine_options, [&socket_io, &ioc](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
+        adapters::socketio::serve_socketio(socket_io, socket, ioc.get_executor());
+      });
+  socket_io_engine.add_routes(router, "/socket.io/");
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
@@ -664,6 +694,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
     if (ec) return;
     log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
     server.drain();
+    socket_io_engine.close_all();
     asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
       auto deadline = std::chrono::steady_clock::now() + settings.http.shutdown_grace;
       while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
