@@ -124,9 +124,9 @@ TEST_F(SioServerTest, EventsReachTheirHandlerAndAnAckAnswersWithTheSameId) {
       (*ack)(m);
       (*ack)(m);  // a second answer is not sent
     });
-    s->on("message", [s](sio::SioMessage m, std::optional<sio::Ack> ack) {
+    s->on("message", [w = std::weak_ptr(s)](sio::SioMessage m, std::optional<sio::Ack> ack) {
       EXPECT_FALSE(ack);
-      s->emit("message-back", std::move(m));
+      w.lock()->emit("message-back", std::move(m));  // weak: a handler holding its socket would never free it
     });
   });
   conn->on_text("0");
@@ -142,9 +142,9 @@ TEST_F(SioServerTest, EventsReachTheirHandlerAndAnAckAnswersWithTheSameId) {
 
 TEST_F(SioServerTest, BinaryArgumentsArriveWithTheirBuffersAndGoBackAsABinaryPacket) {
   server.of("/custom").on_connection([](const std::shared_ptr<sio::SioSocket>& s) {
-    s->on("message", [s](sio::SioMessage m, std::optional<sio::Ack>) {
+    s->on("message", [w = std::weak_ptr(s)](sio::SioMessage m, std::optional<sio::Ack>) {
       EXPECT_EQ(m.buffers, std::vector<std::string>{std::string("\x01\x02\x03", 3)});
-      s->emit("message-back", std::move(m));
+      w.lock()->emit("message-back", std::move(m));
     });
   });
   conn->on_text("0/custom,");
