@@ -111,8 +111,6 @@ template <typename F>
 auto on_code_store(F&& call) -> decltype(call()) {
   try {
     return call();
-  } catch (const CodeStoreUnavailable&) {
-    throw;
   } catch (const ports::BackendUnavailable& e) {
     throw CodeStoreUnavailable(e.what());
   }
