@@ -158,6 +158,56 @@ class Storage {
   unsigned store_threads_ = 0;
 };
 
+// The HTTP server's limits and timeouts from the settings; `body_limit` where a command reads
+// larger bodies than the API's (socketio-echo's polling POSTs).
+adapters::http::ServerOptions server_options(const config::Settings& s, std::size_t body_limit) {
+  return {.body_limit = body_limit,
+          .header_limit = s.http.header_limit,
+          .header_timeout = s.http.header_timeout,
+          .body_timeout = s.http.body_timeout,
+          .idle_timeout = s.http.idle_timeout,
+          .write_timeout = std::chrono::seconds(30)};
+}
+
+// Graceful shutdown: SIGTERM/SIGINT stop accepting, close idle connections (and run `on_signal`,
+// which closes the long-lived ones: Engine.IO sockets), and let in-flight requests finish up to
+// the grace period; then the I/O threads run out of work and return.
+void shutdown_on_signal(asio::io_context& ioc, asio::signal_set& signals, asio::steady_timer& grace,
+                        adapters::http::HttpServer& server, const Logger& log, std::chrono::milliseconds grace_period,
+                        std::function<void()> on_signal) {
+  signals.async_wait([&ioc, &grace, &server, &log, grace_period, on_signal = std::move(on_signal)](
+                         const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
+    server.drain();
+    if (on_signal) on_signal();
+    asio::co_spawn(ioc, [&grace, &server, &log, grace_period]() -> asio::awaitable<void> {
+      auto deadline = std::chrono::steady_clock::now() + grace_period;
+      while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+        grace.expires_after(std::chrono::milliseconds(20));
+        co_await grace.async_wait(asio::use_awaitable);
+      }
+      if (server.connection_count() > 0) {
+        log.warn("grace period over; closing remaining connections", {{"connections", server.connection_count()}});
+        server.close_all();
+      }
+    }, asio::detached);
+  });
+}
+
+// Runs the I/O context on `threads` threads (this one included) until it runs out of work.
+void run_io(asio::io_context& ioc, unsigned threads) {
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& endpoint) {
+  std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
+  return address + ":" + std::to_string(endpoint.port());
+}
+
 adapters::amqp::AmqpOptions amqp_options(const config::Settings& s) {
   adapters::amqp::AmqpOptions o;
   o.url = s.amqp_url;
@@ -677,39 +727,13 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                             // Failed requests as episodes per problem type: with the database down under
                                             // load, a few error lines instead of one per 503.
                                             .on_failure = adapters::http::middleware::report_episodes(episodes)});
-  adapters::http::HttpServer server(ioc, pipeline, log,
-                                    {.body_limit = settings.http.body_limit,
-                                     .header_limit = settings.http.header_limit,
-                                     .header_timeout = settings.http.header_timeout,
-                                     .body_timeout = settings.http.body_timeout,
-                                     .idle_timeout = settings.http.idle_timeout,
-                                     .write_timeout = std::chrono::seconds(30)});
+  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, settings.http.body_limit));
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
-
-  // Graceful shutdown: SIGTERM/SIGINT stop accepting, close idle connections, and let in-flight
-  // requests finish (up to the grace period); then the I/O threads run out of work and return.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::steady_timer grace(ioc);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
-    server.drain();
-    socket_io_engine.close_all();
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-      auto deadline = std::chrono::steady_clock::now() + settings.http.shutdown_grace;
-      while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
-        grace.expires_after(std::chrono::milliseconds(20));
-        co_await grace.async_wait(asio::use_awaitable);
-      }
-      if (server.connection_count() > 0) {
-        log.warn("grace period over; closing remaining connections", {{"connections", server.connection_count()}});
-        server.close_all();
-      }
-    }, asio::detached);
-  });
+  shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] { socket_io_engine.close_all(); });
 
-  std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
-  log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
+  log.info("listening", {{"address", endpoint_text(endpoint)},
                          {"port", endpoint.port()},
                          {"database", std::string(storage.kind())},
                          {"events", events.description()},
@@ -718,11 +742,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"hashConcurrency", hash_threads},
                          {"jobs", jobs.description()},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
-
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < or_cores(settings.http.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+  run_io(ioc, or_cores(settings.http.threads));
 
   jobs.stop();  // running jobs finish; the rest wait in the queue
   cpu.stop();
@@ -880,35 +900,16 @@ int run_socketio_echo(const config::Settings& settings, const Logger& log) {
                                            {.trusted_proxies = settings.http.trusted_proxies,
                                             .access_log = settings.access_log});
   // A polling POST may carry a whole maxPayload.
-  adapters::http::HttpServer server(ioc, pipeline, log,
-                                    {.body_limit = std::max(echo.max_payload, settings.http.body_limit),
-                                     .header_limit = settings.http.header_limit,
-                                     .header_timeout = settings.http.header_timeout,
-                                     .body_timeout = settings.http.body_timeout,
-                                     .idle_timeout = settings.http.idle_timeout,
-                                     .write_timeout = std::chrono::seconds(30)});
+  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, std::max(echo.max_payload, settings.http.body_limit)));
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
-
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::steady_timer grace(ioc);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
-    server.drain();  // held polls answered, WebSockets sent a close frame (the routes' drain hooks)
+  shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] {
     engine_io.close_all();
     socket_io_engine.close_all();
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-      auto deadline = std::chrono::steady_clock::now() + settings.http.shutdown_grace;
-      while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
-        grace.expires_after(std::chrono::milliseconds(20));
-        co_await grace.async_wait(asio::use_awaitable);
-      }
-      if (server.connection_count() > 0) server.close_all();
-    }, asio::detached);
   });
 
-  std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
-  log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
+  log.info("listening", {{"address", endpoint_text(endpoint)},
                          {"port", endpoint.port()},
                          {"engineio", "/engine.io/"},
                          {"socketio", "/socket.io/"},
@@ -916,10 +917,7 @@ int run_socketio_echo(const config::Settings& settings, const Logger& log) {
                          {"pingInterval", echo.ping_interval.count()},
                          {"pingTimeout", echo.ping_timeout.count()},
                          {"maxPayload", echo.max_payload}});
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < or_cores(settings.http.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+  run_io(ioc, or_cores(settings.http.threads));
   log.info("stopped");
   return 0;
 }

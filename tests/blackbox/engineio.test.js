@@ -42,7 +42,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { once } = require('node:events');
-const { Server, requireNode, scaled } = require('./harness');
+const { Server, requireNode, scaled, within } = require('./harness');
 
 const WebSocket = requireNode('ws');
 const { Socket: EioClient } = requireNode('engine.io-client');
@@ -98,11 +98,13 @@ async function openWs(server, opts) {
   return ws;
 }
 
-// Rejects if `promise` takes longer than ms (a bound, never a wait: the tests go on events).
-function within(ms, promise, what) {
-  let t;
-  return Promise.race([promise, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`no ${what} within ${ms} ms`)), scaled(ms)); })])
-    .finally(() => clearTimeout(t));
+// A WebSocket for the polling session `sid`, past the upgrade probe (2probe → 3probe), before "5".
+async function probe(server, sid) {
+  const ws = wsClient(wsUrl(server, { sid }));
+  await once(ws, 'open');
+  ws.send('2probe');
+  assert.deepEqual(await ws.next(), { data: '3probe', isBinary: false });
+  return ws;
 }
 
 describe('Engine.IO 4 (registrar socketio-echo)', () => {
@@ -369,10 +371,7 @@ describe('Engine.IO 4 (registrar socketio-echo)', () => {
   describe('upgrade', () => {
     it('upgrade: probe, noop on the pending GET, 5, then traffic on WebSocket', async () => {
       const sid = await openPolling(server);
-      const ws = wsClient(wsUrl(server, { sid }));
-      await once(ws, 'open');
-      ws.send('2probe');
-      assert.deepEqual(await ws.next(), { data: '3probe', isBinary: false });
+      const ws = await probe(server, sid);
       assert.equal(await pollText(server, sid), '6');
       ws.send('5');
       ws.send('4hello');
@@ -389,10 +388,7 @@ describe('Engine.IO 4 (registrar socketio-echo)', () => {
       const sid = await openPolling(server);
       const held = pollText(server, sid);
       await new Promise((r) => setTimeout(r, 50)); // held first
-      const ws = wsClient(wsUrl(server, { sid }));
-      await once(ws, 'open');
-      ws.send('2probe');
-      assert.equal((await ws.next()).data, '3probe');
+      const ws = await probe(server, sid);
       assert.equal(await held, '6');
       ws.send('5');
       ws.close();
@@ -401,10 +397,7 @@ describe('Engine.IO 4 (registrar socketio-echo)', () => {
 
     it('upgrade: polling with the sid is refused afterwards', async () => {
       const sid = await openPolling(server);
-      const ws = wsClient(wsUrl(server, { sid }));
-      await once(ws, 'open');
-      ws.send('2probe');
-      assert.equal((await ws.next()).data, '3probe');
+      const ws = await probe(server, sid);
       ws.send('5');
       // "5" has no answer; an echo on the WebSocket proves it was processed before the GET.
       ws.send('4sync');
@@ -422,10 +415,7 @@ describe('Engine.IO 4 (registrar socketio-echo)', () => {
 
     it('upgrade: a second WebSocket with the sid is closed', async () => {
       const sid = await openPolling(server);
-      const ws = wsClient(wsUrl(server, { sid }));
-      await once(ws, 'open');
-      ws.send('2probe');
-      assert.equal((await ws.next()).data, '3probe');
+      const ws = await probe(server, sid);
       ws.send('5');
       const ws2 = wsClient(wsUrl(server, { sid }));
       await within(2000, ws2.closed, 'close of the second WebSocket');
@@ -437,10 +427,7 @@ describe('Engine.IO 4 (registrar socketio-echo)', () => {
 
     it('upgrade: packets queued for polling go over the WebSocket after 5', async () => {
       const sid = await openPolling(server);
-      const ws = wsClient(wsUrl(server, { sid }));
-      await once(ws, 'open');
-      ws.send('2probe');
-      assert.equal((await ws.next()).data, '3probe');
+      const ws = await probe(server, sid);
       // Echoed on polling while no GET is held: queued until the upgrade completes.
       assert.equal(await (await push(server, sid, '4queued')).text(), 'ok');
       ws.send('5');
@@ -516,10 +503,7 @@ describe('Engine.IO settings and shutdown', () => {
     const server = await Server.start({ command: 'socketio-echo', args: ['--upgrade-timeout', '300', '--ping-interval', '20000', '--ping-timeout', '20000'] });
     try {
       const sid = await openPolling(server);
-      const ws = wsClient(wsUrl(server, { sid }));
-      await once(ws, 'open');
-      ws.send('2probe');
-      assert.equal((await ws.next()).data, '3probe');
+      const ws = await probe(server, sid);
       await within(3000, ws.closed, 'the probe closed');
       assert.equal(await (await push(server, sid, '4still')).text(), 'ok');
       assert.equal(await pollText(server, sid), '4still');

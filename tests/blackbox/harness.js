@@ -732,6 +732,13 @@ function workersCpuMs(pid) {
   return (ticks * 1000) / clockTicksPerSecond;
 }
 
+// Rejects if `promise` takes longer than `ms` (scaled): a bound, never a wait; the tests go on events.
+function within(ms, promise, what) {
+  let t;
+  return Promise.race([promise, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`no ${what} within ${ms} ms`)), scaled(ms)); })])
+    .finally(() => clearTimeout(t));
+}
+
 // Problem bodies compared without their per-request fields.
 function stripPerRequest(problem) {
   const { requestId, instance, ...rest } = problem || {};
@@ -739,7 +746,7 @@ function stripPerRequest(problem) {
 }
 
 module.exports = {
-  REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
+  REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode, within,
   childPids, workersCpuMs,
   jwt: requireNode('jsonwebtoken'),
 };

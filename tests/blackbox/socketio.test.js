@@ -26,7 +26,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { once } = require('node:events');
-const { Server, requireNode, scaled } = require('./harness');
+const { Server, requireNode, scaled, within } = require('./harness');
 
 const WebSocket = requireNode('ws');
 const { io } = requireNode('socket.io-client');
@@ -62,12 +62,6 @@ async function joined(server) {
   assert.match(await ws.next(), /^40\{"sid":"[^"]+"\}$/);
   assert.equal(await ws.next(), '42["auth",{}]');
   return ws;
-}
-
-function within(ms, promise, what) {
-  let t;
-  return Promise.race([promise, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`no ${what} within ${ms} ms`)), scaled(ms)); })])
-    .finally(() => clearTimeout(t));
 }
 
 describe('Socket.IO 5 (registrar socketio-echo)', () => {

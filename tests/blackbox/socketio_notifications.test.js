@@ -6,16 +6,10 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { once } = require('node:events');
-const { Server, newUser, requireNode, scaled } = require('./harness');
+const { Server, newUser, requireNode, within } = require('./harness');
 const { newPhone, verificationSession } = require('./support/verification');
 
 const { io } = requireNode('socket.io-client');
-
-function within(ms, promise, what) {
-  let t;
-  return Promise.race([promise, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`no ${what} within ${ms} ms`)), scaled(ms)); })])
-    .finally(() => clearTimeout(t));
-}
 
 function connect(server, auth, transports = ['websocket']) {
   return io(`http://127.0.0.1:${server.port}`, { auth, transports, reconnection: false });
