@@ -47,6 +47,10 @@
 #include "adapters/mysql/processed_events.hpp"
 #include "adapters/mysql/user_store.hpp"
 #include "adapters/relay/outbox_relay_loop.hpp"
+#include "adapters/socketio/engineio_server.hpp"
+#include "adapters/socketio/room_notifier.hpp"
+#include "adapters/socketio/sio_engine_bridge.hpp"
+#include "adapters/socketio/sio_server.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -153,6 +157,56 @@ class Storage {
   std::unique_ptr<ports::ProcessedEvents> processed_;
   unsigned store_threads_ = 0;
 };
+
+// The HTTP server's limits and timeouts from the settings; `body_limit` where a command reads
+// larger bodies than the API's (socketio-echo's polling POSTs).
+adapters::http::ServerOptions server_options(const config::Settings& s, std::size_t body_limit) {
+  return {.body_limit = body_limit,
+          .header_limit = s.http.header_limit,
+          .header_timeout = s.http.header_timeout,
+          .body_timeout = s.http.body_timeout,
+          .idle_timeout = s.http.idle_timeout,
+          .write_timeout = std::chrono::seconds(30)};
+}
+
+// Graceful shutdown: SIGTERM/SIGINT stop accepting, close idle connections (and run `on_signal`,
+// which closes the long-lived ones: Engine.IO sockets), and let in-flight requests finish up to
+// the grace period; then the I/O threads run out of work and return.
+void shutdown_on_signal(asio::io_context& ioc, asio::signal_set& signals, asio::steady_timer& grace,
+                        adapters::http::HttpServer& server, const Logger& log, std::chrono::milliseconds grace_period,
+                        std::function<void()> on_signal) {
+  signals.async_wait([&ioc, &grace, &server, &log, grace_period, on_signal = std::move(on_signal)](
+                         const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
+    server.drain();
+    if (on_signal) on_signal();
+    asio::co_spawn(ioc, [&grace, &server, &log, grace_period]() -> asio::awaitable<void> {
+      auto deadline = std::chrono::steady_clock::now() + grace_period;
+      while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+        grace.expires_after(std::chrono::milliseconds(20));
+        co_await grace.async_wait(asio::use_awaitable);
+      }
+      if (server.connection_count() > 0) {
+        log.warn("grace period over; closing remaining connections", {{"connections", server.connection_count()}});
+        server.close_all();
+      }
+    }, asio::detached);
+  });
+}
+
+// Runs the I/O context on `threads` threads (this one included) until it runs out of work.
+void run_io(asio::io_context& ioc, unsigned threads) {
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& endpoint) {
+  std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
+  return address + ":" + std::to_string(endpoint.port());
+}
 
 adapters::amqp::AmqpOptions amqp_options(const config::Settings& s) {
   adapters::amqp::AmqpOptions o;
@@ -623,7 +677,26 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // it runs apart (`registrar worker`).
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
-  CreateUserJobs jobs(settings, create_user, log);
+  // Socket.IO (issue 13): the main namespace admits a socket whose CONNECT carries `auth: {token}`,
+  // a verification-session token or an access token, and joins it to the room of the token's
+  // subject; Create_User outcomes go to that room as `notification`.
+  adapters::socketio::SioServer socket_io(log);
+  adapters::socketio::SioNamespace& main_nsp = socket_io.of("/");
+  main_nsp.set_authorize([&tokens](adapters::socketio::SioSocket& socket) -> std::optional<adapters::socketio::ConnectRefusal> {
+    const auto& auth = socket.auth();
+    const auto* token = auth.is_object() ? auth.as_object().if_contains("token") : nullptr;
+    if (token == nullptr || !token->is_string() || token->get_string().empty())
+      return adapters::socketio::ConnectRefusal{"Authentication required", nullptr};
+    const std::string_view text = token->get_string();
+    auto claims = tokens.verify(text, ports::TokenType::verification);
+    if (!claims) claims = tokens.verify(text, ports::TokenType::access);
+    if (!claims) return adapters::socketio::ConnectRefusal{"Invalid or expired token", nullptr};
+    socket.join(claims->subject);
+    return std::nullopt;
+  });
+  adapters::socketio::RoomNotifier hub(main_nsp);
+
+  CreateUserJobs jobs(settings, create_user, log, &hub);
   const app::GetCreateUserJob get_job{.queue = jobs.queue(), .tokens = tokens,
                                       .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
   if (settings.jobs.worker_in_serve) jobs.start_worker();
@@ -637,6 +710,16 @@ int run_serve(const config::Settings& settings, const Logger& log) {
     adapters::http::add_email_verification_routes(router, {verify_email, resend_email_code, code_runner});
   }
   adapters::http::add_jobs_routes(router, {jobs.submit(), get_job, code_runner});
+  // Engine.IO's defaults (pingInterval 25 s, pingTimeout 20 s, maxPayload 1 MB); no CORS: browsers
+  // from the API's own origin.
+  adapters::socketio::EngineOptions engine_options{};
+  // A polling POST is an HTTP body: never more than the server reads.
+  engine_options.max_payload = std::min(engine_options.max_payload, settings.http.body_limit);
+  adapters::socketio::EngineServer socket_io_engine(
+      ioc.get_executor(), log, engine_options, [&socket_io, &ioc](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
+        adapters::socketio::serve_socketio(socket_io, socket, ioc.get_executor());
+      });
+  socket_io_engine.add_routes(router, "/socket.io/");
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
@@ -644,38 +727,13 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                             // Failed requests as episodes per problem type: with the database down under
                                             // load, a few error lines instead of one per 503.
                                             .on_failure = adapters::http::middleware::report_episodes(episodes)});
-  adapters::http::HttpServer server(ioc, pipeline, log,
-                                    {.body_limit = settings.http.body_limit,
-                                     .header_limit = settings.http.header_limit,
-                                     .header_timeout = settings.http.header_timeout,
-                                     .body_timeout = settings.http.body_timeout,
-                                     .idle_timeout = settings.http.idle_timeout,
-                                     .write_timeout = std::chrono::seconds(30)});
+  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, settings.http.body_limit));
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
-
-  // Graceful shutdown: SIGTERM/SIGINT stop accepting, close idle connections, and let in-flight
-  // requests finish (up to the grace period); then the I/O threads run out of work and return.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::steady_timer grace(ioc);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log.info("shutting down", {{"signal", signo}, {"connections", server.connection_count()}});
-    server.drain();
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-      auto deadline = std::chrono::steady_clock::now() + settings.http.shutdown_grace;
-      while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
-        grace.expires_after(std::chrono::milliseconds(20));
-        co_await grace.async_wait(asio::use_awaitable);
-      }
-      if (server.connection_count() > 0) {
-        log.warn("grace period over; closing remaining connections", {{"connections", server.connection_count()}});
-        server.close_all();
-      }
-    }, asio::detached);
-  });
+  shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] { socket_io_engine.close_all(); });
 
-  std::string address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
-  log.info("listening", {{"address", address + ":" + std::to_string(endpoint.port())},
+  log.info("listening", {{"address", endpoint_text(endpoint)},
                          {"port", endpoint.port()},
                          {"database", std::string(storage.kind())},
                          {"events", events.description()},
@@ -684,11 +742,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"hashConcurrency", hash_threads},
                          {"jobs", jobs.description()},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
-
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < or_cores(settings.http.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+  run_io(ioc, or_cores(settings.http.threads));
 
   jobs.stop();  // running jobs finish; the rest wait in the queue
   cpu.stop();
@@ -796,6 +850,78 @@ int run_consume(const config::Settings& settings, const Logger& log) {
   return 0;
 }
 
+// `registrar socketio-echo`: registrar's Engine.IO server (and, next, Socket.IO) on its HTTP
+// server with the reference behaviour of the protocols' test suites, for people who write
+// clients. Nothing of `serve` (no database, no secrets, no authentication).
+int run_socketio_echo(const config::Settings& settings, const Logger& log) {
+  const auto& echo = settings.socketio_echo;
+  asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
+  adapters::http::Router router;
+
+  // Engine.IO at /engine.io/: every message goes back as it came, text as text, binary as binary.
+  adapters::socketio::EngineOptions engine{.ping_interval = echo.ping_interval,
+                                           .ping_timeout = echo.ping_timeout,
+                                           .upgrade_timeout = echo.upgrade_timeout,
+                                           .max_payload = echo.max_payload,
+                                           .cors = {.any_origin = true}};
+  adapters::socketio::EngineServer engine_io(ioc.get_executor(), log, engine, [](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
+    socket->on_message([weak = std::weak_ptr(socket)](std::string data, bool binary) {
+      if (auto s = weak.lock()) binary ? s->send_binary(std::move(data)) : s->send_text(std::move(data));
+    });
+  });
+  engine_io.add_routes(router, "/engine.io/");
+
+  // Socket.IO at /socket.io/, on an Engine.IO server of its own: the Socket.IO suite's reference
+  // server (socketio/socket.io-protocol, test-suite/README.md): the main namespace and /custom, no
+  // authentication; a socket gets `auth` with its CONNECT payload on connect; `message` is
+  // answered with `message-back` and the same arguments, `message-with-ack` acknowledged with them.
+  adapters::socketio::SioServer socket_io(log, {.connect_timeout = echo.connect_timeout});
+  for (const char* name : {"/", "/custom"}) {
+    socket_io.of(name).on_connection([](const std::shared_ptr<adapters::socketio::SioSocket>& socket) {
+      adapters::socketio::SioMessage auth;
+      auth.args.push_back(socket->auth());
+      socket->emit("auth", std::move(auth));
+      socket->on("message", [weak = std::weak_ptr(socket)](adapters::socketio::SioMessage m, auto) {
+        if (auto s = weak.lock()) s->emit("message-back", std::move(m));
+      });
+      socket->on("message-with-ack", [](adapters::socketio::SioMessage m, std::optional<adapters::socketio::Ack> ack) {
+        if (ack) (*ack)(std::move(m));
+      });
+    });
+  }
+  adapters::socketio::EngineServer socket_io_engine(
+      ioc.get_executor(), log, engine, [&socket_io, &ioc](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
+        adapters::socketio::serve_socketio(socket_io, socket, ioc.get_executor());
+      });
+  socket_io_engine.add_routes(router, "/socket.io/");
+
+  adapters::http::Pipeline pipeline(router);
+  adapters::http::middleware::use_standard(pipeline, log,
+                                           {.trusted_proxies = settings.http.trusted_proxies,
+                                            .access_log = settings.access_log});
+  // A polling POST may carry a whole maxPayload.
+  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, std::max(echo.max_payload, settings.http.body_limit)));
+  auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::steady_timer grace(ioc);
+  shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] {
+    engine_io.close_all();
+    socket_io_engine.close_all();
+  });
+
+  log.info("listening", {{"address", endpoint_text(endpoint)},
+                         {"port", endpoint.port()},
+                         {"engineio", "/engine.io/"},
+                         {"socketio", "/socket.io/"},
+                         {"connectTimeout", echo.connect_timeout.count()},
+                         {"pingInterval", echo.ping_interval.count()},
+                         {"pingTimeout", echo.ping_timeout.count()},
+                         {"maxPayload", echo.max_payload}});
+  run_io(ioc, or_cores(settings.http.threads));
+  log.info("stopped");
+  return 0;
+}
+
 // Reads the secrets the command needs (main/secrets.hpp), logging the warnings; if one is missing
 // or bad, prints why and returns the exit code.
 std::optional<int> resolve_secrets(config::Settings& settings, const Logger& log) {
@@ -843,6 +969,8 @@ int run(config::Settings settings, const std::vector<std::string>& notes) {
         return run_keys_rotate(settings, log);
       case config::Command::keys_status:
         return run_keys_status(settings, log);
+      case config::Command::socketio_echo:
+        return run_socketio_echo(settings, log);
     }
   } catch (const UsageError& e) {
     std::cerr << "registrar: " << e.what() << "\n";

@@ -9,7 +9,7 @@
 
 namespace registrar::config {
 
-enum class Command { serve, relay, consume, migrate, worker, keys_rotate, keys_status };
+enum class Command { serve, relay, consume, migrate, worker, keys_rotate, keys_status, socketio_echo };
 
 struct Listen {
   std::string host = "127.0.0.1";
@@ -139,6 +139,17 @@ struct Pii {
   std::size_t rotate_batch = 200;  // `keys rotate --batch-size`: rows per transaction
 };
 
+// `registrar socketio-echo`: the reference server of the Engine.IO/Socket.IO protocol test suites,
+// for people who write clients. Its own flags (no environment variables, no .env): the defaults are
+// those the suites expect, not those of `serve`.
+struct SocketIoEcho {
+  std::chrono::milliseconds ping_interval{300};
+  std::chrono::milliseconds ping_timeout{200};
+  std::chrono::milliseconds upgrade_timeout{10'000};
+  std::chrono::milliseconds connect_timeout{1'000};  // Socket.IO: a connection that joins no namespace
+  std::size_t max_payload = 1'000'000;
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -165,6 +176,7 @@ struct Settings {
   Pii pii;
   Codes codes;
   Sms sms;
+  SocketIoEcho socketio_echo;
 };
 
 }  // namespace registrar::config

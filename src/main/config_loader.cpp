@@ -546,8 +546,11 @@ std::optional<Exit> choose_secret(const Layers& layers, std::string_view flag, s
 // ---------------------------------------------------------------------------------------------
 // The command line.
 
-void add_settings(CLI::App& app, std::map<std::string, std::string>& flags) {
+// `only`: the settings to offer (empty: all of them).
+void add_settings(CLI::App& app, std::map<std::string, std::string>& flags,
+                  std::initializer_list<std::string_view> only = {}) {
   for (const auto& spec : kSpecs) {
+    if (only.size() && std::find(only.begin(), only.end(), spec.name) == only.end()) continue;
     std::string name(spec.name);
     std::string description = std::string(spec.help) + "\n[env " + env_name(spec.name) + "] [default " +
                               std::string(spec.default_text) + "]";
@@ -681,6 +684,39 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
     status->footer(kFooter);
     commands[status] = Command::keys_status;
   }
+  // `socketio-echo`: registrar's Engine.IO server with the behaviour the protocol suites expect.
+  config::SocketIoEcho echo;
+  {
+    CLI::App* cmd = app.add_subcommand(
+        "socketio-echo", "a tool for people who write Engine.IO/Socket.IO clients: an echo server (socketio-echo --help)");
+    add_settings(*cmd, flags, {"listen", "log-level", "access-log", "http-threads"});
+    cmd->footer(
+        "A tool for people who write Engine.IO/Socket.IO clients: registrar's own Engine.IO server with the\n"
+        "reference behaviour of the protocols' test suites. At /engine.io/ every message is echoed back as it\n"
+        "came (text as text, binary as binary). At /socket.io/ the namespaces / and /custom accept anyone, emit\n"
+        "`auth` with the CONNECT payload, answer `message` with `message-back` (same arguments) and acknowledge\n"
+        "`message-with-ack` with its arguments. CORS for any origin. Not part of the service: `serve` never\n"
+        "exposes any of it. No secrets, no data directory; --listen defaults to 127.0.0.1:3000 here. Each\n"
+        "setting above is read from its flag, else its environment variable, else ./.env, else the default.");
+    auto ms = [](CLI::App* c, const char* name, std::chrono::milliseconds& out, const char* help) {
+      c->add_option_function<std::uint32_t>(
+           name, [&out](std::uint32_t v) { out = std::chrono::milliseconds(v); }, help)
+          ->check(CLI::Range(1u, 3'600'000u))
+          ->type_name("MS")
+          ->default_str(std::to_string(out.count()));
+    };
+    ms(cmd, "--ping-interval", echo.ping_interval, "the server pings every this many milliseconds");
+    ms(cmd, "--ping-timeout", echo.ping_timeout, "a session without a pong this long after a ping is closed (ms)");
+    ms(cmd, "--upgrade-timeout", echo.upgrade_timeout, "a WebSocket upgrade probe must complete within this (ms)");
+    ms(cmd, "--connect-timeout", echo.connect_timeout,
+       "a Socket.IO connection that joins no namespace within this is closed (ms)");
+    cmd->add_option("--max-payload", echo.max_payload,
+                    "bytes of a polling POST body or of a WebSocket message (1024 to 100000000)")
+        ->check(CLI::Range(std::size_t{1024}, std::size_t{100'000'000}))
+        ->type_name("BYTES")
+        ->default_str(std::to_string(echo.max_payload));
+    commands[cmd] = Command::socketio_echo;
+  }
   for (const auto& sub : subs) {
     CLI::App* cmd = app.add_subcommand(sub.name, sub.help);
     cmd->footer(kFooter);
@@ -705,13 +741,14 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
 
   auto selected = app.get_subcommands();
   if (selected.empty())
-    return usage_error("a command is required: serve, worker, relay, consume NAME, migrate or keys (see --help)");
+    return usage_error("a command is required: serve, worker, relay, consume NAME, migrate, keys or socketio-echo (see --help)");
   if (selected.front() == keys) selected = keys->get_subcommands();  // require_subcommand(1): one
 
   Loaded loaded;
   Settings& s = loaded.settings;
   s.command = commands.at(selected.front());
   s.pii.rotate_batch = rotate_batch;
+  s.socketio_echo = echo;
   if (s.command == Command::consume) {
     if (list_consumers == !consumer_name.empty())
       return usage_error("consume needs exactly one of NAME or --list");
@@ -758,6 +795,9 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
                              s.listen.host + " (set --listen HOST:PORT to choose the interface)");
     }
   }
+  // socketio-echo listens where the protocol suites look for their server unless told otherwise.
+  if (s.command == Command::socketio_echo && !layers.find("listen", env_name("listen")) && !layers.env_or_dotenv("PORT"))
+    s.listen.port = 3000;
   if (layers.env_or_dotenv("PORT_ENCRYPT")) {
     loaded.notes.push_back(
         "PORT_ENCRYPT is set (the Node service's encryption service): registrar needs none — passwords are hashed "

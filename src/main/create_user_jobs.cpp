@@ -43,13 +43,13 @@ ports::JobOptions default_job_options(const config::Jobs& j) {
 }  // namespace
 
 CreateUserJobs::CreateUserJobs(const config::Settings& settings, const app::CreateUserFromJob& pipeline,
-                               const adapters::logging::Logger& log)
+                               const adapters::logging::Logger& log, ports::Notifier* hub)
     : log_(log),
       client_(redis_client(settings, "jobs")),
       blocking_(redis_client(settings, "jobs-take")),
       events_(redis_subscriber(settings)),
       queue_(make_queue(settings, client_.get(), blocking_.get(), events_.get())),
-      notifier_(log),
+      notifier_(log, hub),
       run_{.pipeline = pipeline, .queue = *queue_, .notifier = notifier_},
       submit_{.queue = *queue_, .options = default_job_options(settings.jobs)} {
   // Each job hashes a password: as many at once as cores, like the sign-up path, by default.

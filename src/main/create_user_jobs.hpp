@@ -15,11 +15,26 @@
 
 namespace registrar {
 
+// Every Create_User outcome to the log, and to the Socket.IO hub when this process has one.
+class OutcomeNotifier final : public ports::Notifier {
+ public:
+  OutcomeNotifier(const adapters::logging::Logger& log, ports::Notifier* hub) : log_(log), hub_(hub) {}
+  void notify(const ports::Notification& n) override {
+    log_.notify(n);
+    if (hub_ != nullptr) hub_->notify(n);
+  }
+
+ private:
+  adapters::logging::LogNotifier log_;
+  ports::Notifier* hub_;
+};
+
 class CreateUserJobs {
  public:
-  // The Redis URL decides the queue; `pipeline` and what it refers to must outlive this object.
+  // The Redis URL decides the queue; `pipeline`, `hub` (may be null) and what they refer to must
+  // outlive this object.
   CreateUserJobs(const config::Settings& settings, const app::CreateUserFromJob& pipeline,
-                 const adapters::logging::Logger& log);
+                 const adapters::logging::Logger& log, ports::Notifier* hub = nullptr);
   ~CreateUserJobs() { stop(); }
 
   void start_worker();  // takes jobs from now on
@@ -34,7 +49,7 @@ class CreateUserJobs {
   std::unique_ptr<adapters::redis::Client> client_, blocking_;
   std::unique_ptr<adapters::redis::Subscriber> events_;  // the queue's `delayed` channel
   std::unique_ptr<ports::JobQueue> queue_;
-  adapters::logging::LogNotifier notifier_;
+  OutcomeNotifier notifier_;
   app::RunCreateUserJob run_;
   app::SubmitCreateUserJob submit_;
   adapters::jobs::JobWorkerOptions worker_options_;

@@ -288,7 +288,8 @@ class Server extends EventEmitter {
   // db: 'sqlite' | 'mysql' (default: REGISTRAR_TEST_DB, else sqlite). With 'mysql', `mariadb` names
   // the server to use (a MariaDb; default: this process's shared one) and the Server gets a fresh
   // database on it on first start, kept across restarts and dropped by dispose().
-  // command: 'serve' (default), or 'worker' (no HTTP: ready at its "worker ready" log line).
+  // command: 'serve' (default), 'worker' (no HTTP: ready at its "worker ready" log line), or
+  // 'socketio-echo' (HTTP, but no data directory, database or argon2 settings).
   constructor({ dataDir, args = [], env = {}, weakArgon2 = true, db = TEST_DB, mariadb: mdb, command = 'serve' } = {}) {
     super();
     this.command = command;
@@ -332,18 +333,20 @@ class Server extends EventEmitter {
   async start() {
     if (this.running) throw new Error('already running');
     if (!fs.existsSync(BIN)) throw new Error(`registrar binary not found at ${BIN} (set REGISTRAR_BIN or run scripts/build.sh)`);
-    if (this.db === 'mysql' && !this.database) {
+    if (this.db === 'mysql' && !this.database && this.command !== 'socketio-echo') {
       if (!this.mariadb) this.mariadb = await mariadb();
       this.database = this.mariadb.createDatabase();
     }
     this.runs += 1;
     const run = this.runs;
+    const echo = this.command === 'socketio-echo';
+    const listens = this.command === 'serve' || echo;
     const args = this.command === 'serve'
       ? ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir]
-      : [this.command, '--data-dir', this.dataDir];
-    if (this.db === 'mysql') args.push('--database-url', this.databaseUrl);
+      : echo ? [this.command, '--listen', '127.0.0.1:0'] : [this.command, '--data-dir', this.dataDir];
+    if (this.db === 'mysql' && !echo) args.push('--database-url', this.databaseUrl);
     const env = { ...process.env, ...this.extraEnv };
-    if (this.weakArgon2) {
+    if (this.weakArgon2 && !echo) {
       // Cheap hashing keeps the suite fast; the production floor is exercised by the benchmarks.
       args.push('--argon2-memory-kib', '1024', '--argon2-iterations', '1');
       env.REGISTRAR_ALLOW_WEAK_ARGON2 = '1';
@@ -381,7 +384,7 @@ class Server extends EventEmitter {
       });
     }
     try {
-      if (this.command !== 'serve') {
+      if (!listens) {
         await Promise.race([
           this.waitForLog((l) => l.msg === 'worker ready' && l.run === run, { timeoutMs: START_TIMEOUT_MS, what: 'the "worker ready" log line' }),
           spawnError,
@@ -729,6 +732,13 @@ function workersCpuMs(pid) {
   return (ticks * 1000) / clockTicksPerSecond;
 }
 
+// Rejects if `promise` takes longer than `ms` (scaled): a bound, never a wait; the tests go on events.
+function within(ms, promise, what) {
+  let t;
+  return Promise.race([promise, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`no ${what} within ${ms} ms`)), scaled(ms)); })])
+    .finally(() => clearTimeout(t));
+}
+
 // Problem bodies compared without their per-request fields.
 function stripPerRequest(problem) {
   const { requestId, instance, ...rest } = problem || {};
@@ -736,7 +746,7 @@ function stripPerRequest(problem) {
 }
 
 module.exports = {
-  REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode,
+  REPO_ROOT, BIN, TEST_DB, SANITIZER, Server, scaled, MariaDb, newUser, assertProblem, randomId, eventually, parseResponses, stripPerRequest, requireNode, within,
   childPids, workersCpuMs,
   jwt: requireNode('jsonwebtoken'),
 };

@@ -393,9 +393,33 @@ TEST(Config, Commands) {
   EXPECT_EQ(s.consumer_name, "");
 }
 
+TEST(Config, SocketIoEchoHasTheProtocolSuitesDefaultsAndItsOwnFlags) {
+  auto s = settings({"socketio-echo"});
+  EXPECT_EQ(s.command, Command::socketio_echo);
+  EXPECT_EQ(s.listen.host, "127.0.0.1");
+  EXPECT_EQ(s.listen.port, 3000);  // where the suites look for their server
+  EXPECT_EQ(s.socketio_echo.ping_interval, std::chrono::milliseconds(300));
+  EXPECT_EQ(s.socketio_echo.ping_timeout, std::chrono::milliseconds(200));
+  EXPECT_EQ(s.socketio_echo.max_payload, 1'000'000u);
+
+  s = settings({"socketio-echo", "--listen", "127.0.0.1:0", "--ping-interval", "25000", "--ping-timeout", "20000",
+                "--max-payload", "2048", "--upgrade-timeout", "500"});
+  EXPECT_EQ(s.listen.port, 0);
+  EXPECT_EQ(s.socketio_echo.ping_interval, std::chrono::milliseconds(25000));
+  EXPECT_EQ(s.socketio_echo.ping_timeout, std::chrono::milliseconds(20000));
+  EXPECT_EQ(s.socketio_echo.max_payload, 2048u);
+  EXPECT_EQ(s.socketio_echo.upgrade_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(settings({"socketio-echo"}, {{"REGISTRAR_LISTEN", "127.0.0.1:4000"}}).listen.port, 4000);
+
+  // serve's settings are not its own; bad values are refused.
+  EXPECT_EQ(exited({"socketio-echo", "--database-url", "sqlite://x.db"}).code, 2);
+  EXPECT_EQ(exited({"socketio-echo", "--ping-interval", "0"}).code, 2);
+  EXPECT_EQ(exited({"socketio-echo", "--max-payload", "10"}).code, 2);
+}
+
 TEST(Config, CommandErrors) {
   EXPECT_EQ(usage_error({}),
-            "registrar: a command is required: serve, worker, relay, consume NAME, migrate or keys (see --help)");
+            "registrar: a command is required: serve, worker, relay, consume NAME, migrate, keys or socketio-echo (see --help)");
   EXPECT_EQ(usage_error({"consume"}), "registrar: consume needs exactly one of NAME or --list");
   EXPECT_EQ(usage_error({"consume", "audit", "--list"}), "registrar: consume needs exactly one of NAME or --list");
   EXPECT_EQ(usage_error({"consume", "Audit!"}), "registrar: invalid consumer name \"Audit!\": expected [a-z0-9_-]");

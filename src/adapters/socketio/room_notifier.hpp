@@ -1,0 +1,20 @@
+#pragma once
+// The Notifier of the Socket.IO hub: a Create_User outcome goes to the sockets in the room of its
+// verification session as event `notification` {"id","success","message"} (DESIGN.md,
+// "Notifications over Socket.IO"), on this process's sockets of the namespace. Never blocks: each
+// socket's Engine.IO queue is bounded and a slow client is dropped.
+#include "adapters/socketio/sio_server.hpp"
+#include "ports/notifier.hpp"
+
+namespace registrar::adapters::socketio {
+
+class RoomNotifier final : public ports::Notifier {
+ public:
+  explicit RoomNotifier(SioNamespace& nsp) : nsp_(nsp) {}
+  void notify(const ports::Notification& n) override;
+
+ private:
+  SioNamespace& nsp_;
+};
+
+}  // namespace registrar::adapters::socketio

@@ -1,0 +1,216 @@
+#pragma once
+// The Socket.IO protocol 5 server side, on top of Engine.IO connections (engine_link.hpp), as the
+// npm `socket.io` 4 server behaves (its lib/client.ts, namespace.ts, socket.ts):
+//
+//  - A connection (SioConnection, socket.io's "Client") multiplexes namespaces. A CONNECT packet
+//    for a namespace the server has runs that namespace's `authorize`; a refusal is answered with
+//    CONNECT_ERROR {message[, data]}, an unknown namespace with CONNECT_ERROR
+//    {"message":"Invalid namespace"}; an accepted socket gets CONNECT {"sid"} and joins the room
+//    of its own id. A connection that has joined no namespace within `connect_timeout` is closed.
+//  - EVENT / BINARY_EVENT `[name, ...args]` go to the socket's handler for `name`; with an ack id,
+//    the handler gets an Ack that answers ACK / BINARY_ACK with that id. The server's own emits
+//    may ask for an ack; the client's ACK calls it back.
+//  - Closed, as socket.io does, on a packet it cannot decode and on an invalid state (a packet for
+//    a namespace the connection has not joined, a second CONNECT for one it has).
+//  - DISCONNECT from the client leaves that namespace only; SioSocket::disconnect() sends one.
+//
+// Rooms are per namespace. Emits to a room come from any thread (the Create_User worker, the
+// relay's consumers); each socket's messages go through its Engine.IO link, whose bounded queue
+// drops a slow client instead of delaying the others. Binary arguments travel as socket.io does:
+// the JSON holds {"_placeholder":true,"num":i} where buffer i goes (SioMessage keeps both).
+//
+// Hand-written because nothing in Debian speaks Socket.IO; no I/O here but the connect timer.
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/logging/json_logger.hpp"
+#include "adapters/socketio/engine_link.hpp"
+#include "adapters/socketio/socketio_packet.hpp"
+
+namespace registrar::adapters::socketio {
+
+// An event's arguments (without its name), or an ack's. Binary arguments are placeholders in
+// `args` that refer to `buffers` by index.
+struct SioMessage {
+  boost::json::array args;
+  std::vector<std::string> buffers;
+};
+
+// Answers an event that asked for an ack (at most once; later calls do nothing).
+using Ack = std::function<void(SioMessage)>;
+using EventHandler = std::function<void(SioMessage message, std::optional<Ack> ack)>;
+
+// Why a namespace refused a CONNECT: sent as CONNECT_ERROR {message, data} (data when not null).
+struct ConnectRefusal {
+  std::string message;
+  boost::json::value data = nullptr;
+};
+
+class SioNamespace;
+class SioConnection;
+
+// One client's connection to one namespace.
+class SioSocket : public std::enable_shared_from_this<SioSocket> {
+ public:
+  SioSocket(std::string id, SioNamespace& nsp, std::weak_ptr<SioConnection> connection, boost::json::value auth);
+
+  const std::string& id() const { return id_; }
+  SioNamespace& nsp() const { return nsp_; }
+  // The CONNECT packet's payload (an object; {} when it had none, as socket.io's handshake.auth).
+  const boost::json::value& auth() const { return auth_; }
+
+  // Handlers are set in the namespace's on_connection (before any event of the client is read).
+  void on(std::string event, EventHandler handler);
+  void on_disconnect(std::function<void(std::string_view reason)> handler);
+
+  void emit(std::string_view event, SioMessage message = {});
+  // `callback` runs with the client's ack (on the connection's thread); never if it does not ack.
+  void emit_with_ack(std::string_view event, SioMessage message, std::function<void(SioMessage)> callback);
+
+  void join(const std::string& room);
+  void leave(const std::string& room);
+  std::set<std::string> rooms() const;
+
+  // Leaves the namespace: DISCONNECT to the client, rooms left, on_disconnect("server namespace disconnect").
+  void disconnect();
+  bool connected() const { return connected_.load(); }
+
+ private:
+  friend class SioConnection;
+  friend class SioNamespace;
+  void send_packet(SioPacket packet);
+  void on_packet(SioPacket packet);           // from the connection: EVENT, ACK, DISCONNECT
+  void closed(std::string_view reason);       // leaves rooms, tells on_disconnect (once)
+
+  const std::string id_;
+  SioNamespace& nsp_;
+  const std::weak_ptr<SioConnection> connection_;
+  const boost::json::value auth_;
+  std::atomic<bool> connected_{true};
+
+  mutable std::mutex mutex_;
+  std::map<std::string, EventHandler, std::less<>> handlers_;
+  std::function<void(std::string_view)> on_disconnect_;
+  std::map<std::uint64_t, std::function<void(SioMessage)>> pending_acks_;
+  std::uint64_t next_ack_id_ = 0;
+};
+
+// Which sockets a broadcast reaches: those in any of `rooms` (all the namespace's sockets when
+// empty), minus those in any of `except`.
+struct Broadcast {
+  std::vector<std::string> rooms;
+  std::vector<std::string> except;
+};
+
+class SioNamespace {
+ public:
+  using Authorize = std::function<std::optional<ConnectRefusal>(SioSocket& socket)>;
+  using OnConnection = std::function<void(const std::shared_ptr<SioSocket>&)>;
+
+  explicit SioNamespace(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+
+  // Decides a CONNECT (may join the socket to rooms); nullopt accepts. None set: all are accepted.
+  void set_authorize(Authorize authorize) { authorize_ = std::move(authorize); }
+  void on_connection(OnConnection handler) { on_connection_ = std::move(handler); }
+
+  // Emits to this process's sockets that `to` selects; returns how many it was sent to.
+  std::size_t emit(const Broadcast& to, std::string_view event, const SioMessage& message);
+  std::size_t size() const;
+  std::vector<std::shared_ptr<SioSocket>> sockets(const Broadcast& to) const;
+
+ private:
+  friend class SioSocket;
+  friend class SioConnection;
+  void add(const std::shared_ptr<SioSocket>& socket);
+  void remove(const SioSocket& socket);
+  void join(const SioSocket& socket, const std::string& room);
+  void leave(const SioSocket& socket, const std::string& room);
+  std::set<std::string> rooms_of(const SioSocket& socket) const;
+
+  const std::string name_;
+  Authorize authorize_;
+  OnConnection on_connection_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::weak_ptr<SioSocket>> sockets_;    // by socket id
+  std::map<std::string, std::set<std::string>> rooms_;         // room → socket ids
+  std::map<std::string, std::set<std::string>> memberships_;   // socket id → rooms
+};
+
+struct SioOptions {
+  std::chrono::milliseconds connect_timeout{45000};  // socket.io's connectTimeout
+  SioLimits limits{};
+};
+
+class SioServer {
+ public:
+  explicit SioServer(const logging::Logger& log, SioOptions options = {});
+
+  // The namespace `name` ("/", "/custom"), made on first use. Set namespaces up before serving.
+  SioNamespace& of(const std::string& name);
+  SioNamespace* find(std::string_view name);
+
+  // A new Engine.IO connection: the returned object takes its messages (one at a time, on
+  // `executor`: the Engine.IO session's strand, where its connect timer runs too) and must be told
+  // when it closes.
+  std::shared_ptr<SioConnection> accept(std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor);
+
+  const SioOptions& options() const { return options_; }
+  const logging::Logger& log() const { return log_; }
+
+ private:
+  const logging::Logger& log_;
+  SioOptions options_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<SioNamespace>, std::less<>> namespaces_;
+};
+
+// One Engine.IO connection's Socket.IO side (socket.io's "Client").
+class SioConnection : public std::enable_shared_from_this<SioConnection> {
+ public:
+  SioConnection(SioServer& server, std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor);
+
+  void start();  // arms the connect timeout
+  void on_text(std::string_view text);
+  void on_binary(std::string bytes);
+  void on_close(std::string_view reason);  // every socket of it leaves with this reason
+
+  // Sends one packet (its buffers after it) on the link.
+  void send(const SioPacket& packet);
+  void close();
+
+ private:
+  friend class SioSocket;
+  void dispatch(SioPacket packet);
+  void connect(const std::string& nsp, boost::json::value auth);
+  void drop(const SioSocket& socket);  // the socket left its namespace
+  void invalid(std::string_view why);  // logs and closes
+
+  SioServer& server_;
+  const std::shared_ptr<EngineLink> link_;
+  SioAssembler assembler_;
+  boost::asio::steady_timer connect_timer_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<SioSocket>> sockets_;  // by namespace
+  bool closed_ = false;
+};
+
+// The event of `packet` (EVENT / BINARY_EVENT) and its arguments; nothing for a malformed one
+// (decode_sio refuses those before).
+std::optional<std::pair<std::string, SioMessage>> event_of(const SioPacket& packet);
+
+}  // namespace registrar::adapters::socketio
