@@ -49,6 +49,7 @@
 #include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/socketio/engineio_server.hpp"
 #include "adapters/socketio/room_notifier.hpp"
+#include "adapters/socketio/token_auth.hpp"
 #include "adapters/socketio/sio_engine_bridge.hpp"
 #include "adapters/socketio/sio_server.hpp"
 #include "adapters/sqlite/database.hpp"
@@ -238,11 +239,13 @@ std::unique_ptr<ports::MailSender> make_mail_sender(const config::Settings& s, p
   return std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
 }
 
-// What the email-verification consumer shares with the API of its process: the mail sender and
-// the use case that issues codes (none where this process issues no codes).
-struct EmailCodes {
+// What the consumers share with the rest of their process: the mail sender and the use case that
+// issues codes (none where this process issues no codes: email-verification), the Socket.IO hub
+// (none outside `serve`: socketio).
+struct ProcessParts {
   ports::MailSender* mail = nullptr;  // none: the consumers make their own
   const app::SendEmailVerificationCode* send = nullptr;
+  ports::RoomBroadcaster* socketio = nullptr;
 };
 
 // The built-in consumers named in the settings, with what they need (mail sender, webhook secret).
@@ -251,8 +254,8 @@ struct Consumers {
   std::vector<std::unique_ptr<ports::EventConsumer>> list;
 
   Consumers(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
-            const std::vector<std::string>& names, EmailCodes email = {}) {
-    ports::MailSender* mail = email.mail;
+            const std::vector<std::string>& names, ProcessParts parts = {}) {
+    ports::MailSender* mail = parts.mail;
     if (mail == nullptr) {
       own_mail = make_mail_sender(s, clock);
       mail = own_mail.get();
@@ -265,7 +268,8 @@ struct Consumers {
                                                   .product_name = s.mail.product_name,
                                                   .webhook_urls = s.webhook.urls,
                                                   .webhook_secret = s.webhook.secret,  // resolve_secrets() read its file
-                                                  .email_verification = email.send};
+                                                  .email_verification = parts.send,
+                                                  .socketio = parts.socketio};
     for (const auto& name : names) {
       try {
         list.push_back(adapters::consumers::make_builtin_consumer(name, deps));
@@ -281,8 +285,8 @@ struct Consumers {
 class EventPath final : public ports::OutboxSignal {
  public:
   EventPath(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
-            FailureEpisodes& episodes, const std::vector<std::string>& consumer_names, EmailCodes email = {})
-      : consumers_(s, storage, clock, log, consumer_names, email) {
+            FailureEpisodes& episodes, const std::vector<std::string>& consumer_names, ProcessParts parts = {})
+      : consumers_(s, storage, clock, log, consumer_names, parts) {
     adapters::relay::RelayLoopOptions loop_options;
     // Under load, relay passes start at most one linger apart, so the events committed meanwhile
     // share a pass: one claim and one mark-sent transaction, and one write + sync + commit in the
@@ -635,10 +639,18 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                                        .random = random,
                                                        .rules = code_rules(settings),
                                                        .product_name = settings.mail.product_name};
+  // Socket.IO at /socket.io/: the main namespace admits a socket whose CONNECT carries `auth:
+  // {token}` (adapters/socketio/token_auth.hpp) into the room of the token's subject, or `admins`;
+  // Create_User outcomes go to the room of their session as `notification`, and the socketio
+  // consumer pushes `user.registered` to the account's room and `admins`.
+  adapters::socketio::SioServer socket_io(log);
+  adapters::socketio::SioNamespace& main_nsp = socket_io.of("/");
+  main_nsp.set_authorize(adapters::socketio::token_authorize(tokens, settings.admin_token));
+  adapters::socketio::RoomBroadcast live(main_nsp);
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
   EventPath events(settings, storage, clock, log, episodes, settings.consumers,
-                   {mail.get(), codes.issues_codes() ? &send_email_code : nullptr});
+                   {mail.get(), codes.issues_codes() ? &send_email_code : nullptr, &live});
   const app::CreateAccount create_account{.users = storage.users(),
                                           .hasher = hasher,
                                           .pii = *pii,
@@ -677,23 +689,6 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // it runs apart (`registrar worker`).
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
-  // Socket.IO (issue 13): the main namespace admits a socket whose CONNECT carries `auth: {token}`,
-  // a verification-session token or an access token, and joins it to the room of the token's
-  // subject; Create_User outcomes go to that room as `notification`.
-  adapters::socketio::SioServer socket_io(log);
-  adapters::socketio::SioNamespace& main_nsp = socket_io.of("/");
-  main_nsp.set_authorize([&tokens](adapters::socketio::SioSocket& socket) -> std::optional<adapters::socketio::ConnectRefusal> {
-    const auto& auth = socket.auth();
-    const auto* token = auth.is_object() ? auth.as_object().if_contains("token") : nullptr;
-    if (token == nullptr || !token->is_string() || token->get_string().empty())
-      return adapters::socketio::ConnectRefusal{"Authentication required", nullptr};
-    const std::string_view text = token->get_string();
-    auto claims = tokens.verify(text, ports::TokenType::verification);
-    if (!claims) claims = tokens.verify(text, ports::TokenType::access);
-    if (!claims) return adapters::socketio::ConnectRefusal{"Invalid or expired token", nullptr};
-    socket.join(claims->subject);
-    return std::nullopt;
-  });
   adapters::socketio::RoomNotifier hub(main_nsp);
 
   CreateUserJobs jobs(settings, create_user, log, &hub);

@@ -168,7 +168,11 @@ struct Settings {
   Argon2 argon2;
   Http http;
   Jwt jwt;
-  std::vector<std::string> consumers = {"audit"};
+  std::vector<std::string> consumers = {"audit", "socketio"};
+  // The admin token (≥ 32 bytes): a Socket.IO client that connects with auth {token: <it>} joins
+  // the `admins` room. Empty: admin surfaces off.
+  std::string admin_token;                 // REGISTRAR_ADMIN_TOKEN, or read from admin_token_file
+  std::filesystem::path admin_token_file;  // --admin-token-file / REGISTRAR_ADMIN_TOKEN_FILE
   Amqp amqp;
   Mail mail;
   Webhook webhook;  // built-in consumers run inside `serve`

@@ -292,6 +292,11 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) {
        return set_path(v, "expected a file name", s.sms.webhook_secret_file);
      }},
+    {"admin-token-file", "FILE", "file holding the admin token; see REGISTRAR_ADMIN_TOKEN", "none: admin surfaces off",
+     false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_path(v, "expected a file name", s.admin_token_file);
+     }},
     {"sms-webhook-ca-file", "FILE", "PEM CA bundle to verify an https SMS webhook with", "the system's CAs", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
        std::filesystem::path p;
@@ -470,7 +475,7 @@ const Spec kSpecs[] = {
        s.pii.key_id = v;
        return std::nullopt;
      }},
-    {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit", false,
+    {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit,socketio", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_list(v, valid_consumer_name, "expected comma-separated names of [a-z0-9_-]", s.consumers);
      }},
@@ -571,6 +576,8 @@ constexpr const char* kFooter = R"(Secrets never have flags (a command line is v
   REGISTRAR_PII_INDEX_KEY       the blind-index key (BASE64, 32 bytes; never rotates); required with
                                 REGISTRAR_PII_KEYS, else <pii-keys-dir>/blind-index.key
   REGISTRAR_SMS_WEBHOOK_SECRET  bearer secret sent to the SMS webhook; or --sms-webhook-secret-file
+  REGISTRAR_ADMIN_TOKEN         admin token, ≥ 32 bytes (Socket.IO auth {token} → the `admins` room);
+                                or --admin-token-file; none: admin surfaces off
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
 
@@ -822,6 +829,10 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   std::string sms_secret_source;
   if (auto exit = choose_secret(layers, "sms-webhook-secret-file", "REGISTRAR_SMS_WEBHOOK_SECRET", s.sms.webhook_secret,
                                 sms_secret_source, s.sms.webhook_secret_file))
+    return *exit;
+  std::string admin_source;
+  if (auto exit = choose_secret(layers, "admin-token-file", "REGISTRAR_ADMIN_TOKEN", s.admin_token, admin_source,
+                                s.admin_token_file))
     return *exit;
   if (s.codes.layout == Codes::Layout::node && s.redis_url.empty())
     return usage_error("--code-layout node needs --redis-url (REGISTRAR_REDIS_URL): the codes are in that Redis");

@@ -142,10 +142,21 @@ std::optional<Exit> resolve_sms_webhook_secret(Settings& settings, std::vector<s
   return read_secret_file(sms.webhook_secret_file, what, sms.webhook_secret, notes);
 }
 
+std::optional<Exit> resolve_admin_token(Settings& settings, std::vector<std::string>& notes) {
+  const bool from_file = settings.admin_token.empty() && !settings.admin_token_file.empty();
+  std::string what = from_file ? "--admin-token-file " + settings.admin_token_file.string() + " (REGISTRAR_ADMIN_TOKEN_FILE)"
+                               : std::string("REGISTRAR_ADMIN_TOKEN");
+  if (from_file)
+    if (auto exit = read_secret_file(settings.admin_token_file, what, settings.admin_token, notes)) return exit;
+  if (settings.admin_token.empty()) return std::nullopt;
+  return check_length(settings.admin_token, what);
+}
+
 std::optional<Exit> resolve_secrets(Settings& settings, std::vector<std::string>& notes) {
   switch (settings.command) {
     case Command::serve:
       if (auto exit = resolve_jwt_secret(settings, notes)) return exit;
+      if (auto exit = resolve_admin_token(settings, notes)) return exit;
       if (auto exit = resolve_sms_webhook_secret(settings, notes)) return exit;
       return resolve_webhook_secret(settings, notes);
     case Command::consume:

@@ -37,7 +37,12 @@ std::optional<Exit> resolve_webhook_secret(Settings& settings, std::vector<std::
 // else settings.sms.webhook_secret_file, else none (no Authorization header).
 std::optional<Exit> resolve_sms_webhook_secret(Settings& settings, std::vector<std::string>& notes);
 
-// The secrets settings.command needs: `serve` the JWT key, the SMS webhook's and the webhook secret, `consume` the
+// The admin token: REGISTRAR_ADMIN_TOKEN, already copied in by the loader, else
+// settings.admin_token_file, else none (admin surfaces off). At least 32 bytes: it is a bearer
+// credential that is compared, not derived from, so its length is its strength.
+std::optional<Exit> resolve_admin_token(Settings& settings, std::vector<std::string>& notes);
+
+// The secrets settings.command needs: `serve` the JWT key, the SMS webhook's and the webhook secret, the admin token, `consume` the
 // webhook secret (the only consumer that has one); the other commands none.
 std::optional<Exit> resolve_secrets(Settings& settings, std::vector<std::string>& notes);
 

@@ -91,7 +91,7 @@ TEST(Config, DefaultsWithNoConfiguration) {
   EXPECT_EQ(s.jwt.secret, "");
   EXPECT_EQ(s.jwt.secret_source, "");
   EXPECT_EQ(s.jwt.secret_file, fs::path());
-  EXPECT_EQ(s.consumers, std::vector<std::string>{"audit"});
+  EXPECT_EQ(s.consumers, std::vector<std::string>({"audit", "socketio"}));
 }
 
 // The same values, given three ways, land in the same fields.
@@ -445,7 +445,7 @@ void expect_lists_every_setting(const std::string& help) {
     EXPECT_NE(help.find("[env " + env_of(flag) + "]"), std::string::npos) << flag;
   }
   for (auto text : {"[default 127.0.0.1:8080]", "[default ./data]", "[default sqlite://<data-dir>/registrar.db]",
-                    "[default 19456]", "[default audit]", "REGISTRAR_JWT_SECRET ", "REGISTRAR_WEBHOOK_SECRET ",
+                    "[default 19456]", "[default audit,socketio]", "REGISTRAR_ADMIN_TOKEN ", "REGISTRAR_JWT_SECRET ", "REGISTRAR_WEBHOOK_SECRET ",
                     "REGISTRAR_ALLOW_WEAK_ARGON2"})
     EXPECT_NE(help.find(text), std::string::npos) << text;
 }
@@ -806,6 +806,34 @@ TEST(Secrets, SmsWebhookSecretFromTheEnvironmentOrItsFile) {
   ASSERT_FALSE(registrar::config::resolve_sms_webhook_secret(s, notes).has_value());
   EXPECT_EQ(s.sms.webhook_secret, "bearer-2");
   EXPECT_NE(usage_error({"serve", "--sms-webhook-secret", "x"}).size(), 0u);  // secrets have no flags
+}
+
+TEST(Secrets, AdminTokenFromTheEnvironmentOrItsFileAtLeast32Bytes) {
+  const std::string token(40, 'a');
+  auto s = settings({"serve"}, {{"REGISTRAR_ADMIN_TOKEN", token}});
+  std::vector<std::string> notes;
+  ASSERT_FALSE(registrar::config::resolve_admin_token(s, notes).has_value());
+  EXPECT_EQ(s.admin_token, token);
+
+  registrar::testing::TempDir dir;
+  const auto file = dir.path() / "admin-token";
+  std::ofstream(file) << std::string(33, 'b') << "\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  s = settings({"serve", "--admin-token-file", file.string(), "--data-dir", dir.path().string()});
+  ASSERT_FALSE(registrar::config::resolve_admin_token(s, notes).has_value());
+  EXPECT_EQ(s.admin_token, std::string(33, 'b'));  // the newline trimmed
+
+  s = settings({"serve"}, {{"REGISTRAR_ADMIN_TOKEN", "short"}});
+  auto exit = registrar::config::resolve_admin_token(s, notes);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->code, 2);
+  EXPECT_NE(exit->err.find("REGISTRAR_ADMIN_TOKEN is 5 bytes"), std::string::npos) << exit->err;
+  EXPECT_EQ(exit->err.find("short"), std::string::npos) << "never quotes the secret";
+
+  s = settings({"serve"});
+  ASSERT_FALSE(registrar::config::resolve_admin_token(s, notes).has_value());
+  EXPECT_TRUE(s.admin_token.empty());  // none: no admins
+  EXPECT_NE(usage_error({"serve", "--admin-token", "x"}).size(), 0u);  // secrets have no flags
 }
 
 }  // namespace

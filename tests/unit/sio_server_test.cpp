@@ -13,6 +13,7 @@
 
 #include "adapters/logging/json_logger.hpp"
 #include "adapters/socketio/sio_server.hpp"
+#include "support/recording_link.hpp"
 
 namespace registrar {
 namespace {
@@ -21,36 +22,7 @@ namespace sio = adapters::socketio;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-class RecordingLink final : public sio::EngineLink {
- public:
-  void send(std::vector<sio::EngineMessage> messages) override {
-    std::lock_guard lock(mutex_);
-    batches_.push_back(std::move(messages));
-  }
-  void close() override { closed = true; }
-
-  // Every message sent, text as it is, binary as "<bin:…>".
-  std::vector<std::string> sent() const {
-    std::lock_guard lock(mutex_);
-    std::vector<std::string> out;
-    for (const auto& b : batches_)
-      for (const auto& m : b) out.push_back(m.binary ? "<bin:" + m.data + ">" : m.data);
-    return out;
-  }
-  std::size_t batches() const {
-    std::lock_guard lock(mutex_);
-    return batches_.size();
-  }
-  std::string last() const {
-    auto all = sent();
-    return all.empty() ? std::string() : all.back();
-  }
-  bool closed = false;
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::vector<sio::EngineMessage>> batches_;
-};
+using testing::RecordingLink;
 
 struct SioServerTest : ::testing::Test {
   boost::asio::io_context ioc;

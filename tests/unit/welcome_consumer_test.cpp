@@ -195,13 +195,13 @@ TEST(WelcomeConsumerWithFileSender, ARepeatedSendAfterAFailedRecordIsHarmless) {
 // ---------------------------------------------------------------------------------------------
 // The registry
 
-TEST(BuiltinConsumers, ListsAuditWelcomeWebhookAndEmailVerification) {
+TEST(BuiltinConsumers, ListsAuditWelcomeWebhookEmailVerificationAndSocketIo) {
   std::vector<std::string> names;
   for (const auto& c : adapters::consumers::builtin_consumers()) {
     names.emplace_back(c.name);
     EXPECT_FALSE(c.description.empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"audit", "welcome", "webhook", "email-verification"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"audit", "welcome", "webhook", "email-verification", "socketio"}));
 }
 
 TEST(BuiltinConsumers, MakesEachByName) {
@@ -216,6 +216,9 @@ TEST(BuiltinConsumers, MakesEachByName) {
   testing::ScriptedRandom random;
   const app::SendEmailVerificationCode send_code{
       .codes = codes, .keys = keys, .mail = mail, .ids = ids, .random = random, .rules = {}, .product_name = "Acme"};
+  struct NoSockets final : ports::RoomBroadcaster {
+    void broadcast(const ports::RoomEvent&) override {}
+  } hub;
   adapters::consumers::BuiltinConsumerDeps deps{
       .data_dir = dir.path(),
       .processed = processed,
@@ -226,6 +229,7 @@ TEST(BuiltinConsumers, MakesEachByName) {
       .webhook_urls = {"http://127.0.0.1:9/hook"},
       .webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
       .email_verification = &send_code,
+      .socketio = &hub,
   };
   for (const auto& info : adapters::consumers::builtin_consumers()) {
     auto consumer = adapters::consumers::make_builtin_consumer(info.name, deps);
@@ -254,10 +258,12 @@ TEST(BuiltinConsumers, RefusesUnknownNamesAndIncompleteSettings) {
     adapters::consumers::make_builtin_consumer("crm", deps);
     FAIL() << "expected a throw";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("audit, welcome, webhook, email-verification"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("audit, welcome, webhook, email-verification, socketio"), std::string::npos) << e.what();
   }
   // email-verification needs the code-issuing use case of the API's code store.
   EXPECT_THROW(adapters::consumers::make_builtin_consumer("email-verification", deps), std::invalid_argument);
+  // socketio needs the Socket.IO hub of serve (`consume socketio` has none).
+  EXPECT_THROW(adapters::consumers::make_builtin_consumer("socketio", deps), std::invalid_argument);
   EXPECT_THROW(adapters::consumers::make_builtin_consumer("webhook", deps), std::invalid_argument);  // no URLs
   deps.webhook_urls = {"http://127.0.0.1:9/hook"};
   EXPECT_THROW(adapters::consumers::make_builtin_consumer("webhook", deps), std::invalid_argument);  // no secret

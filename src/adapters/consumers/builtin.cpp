@@ -4,6 +4,7 @@
 
 #include "adapters/consumers/audit_consumer.hpp"
 #include "adapters/consumers/email_verification_consumer.hpp"
+#include "adapters/consumers/socketio_consumer.hpp"
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "adapters/consumers/welcome_consumer.hpp"
 
@@ -11,11 +12,12 @@ namespace registrar::adapters::consumers {
 
 namespace {
 
-constexpr std::array<BuiltinConsumerInfo, 4> kBuiltins{{
+constexpr std::array<BuiltinConsumerInfo, 5> kBuiltins{{
     {"audit", "appends one JSON line per event to <data-dir>/audit.jsonl"},
     {"welcome", "sends a welcome message through the mail sender (default: <data-dir>/spool/mail, messages.jsonl)"},
     {"webhook", "POSTs each event, signed (Standard Webhooks), to the configured URLs"},
     {"email-verification", "mails each new email account a verification code (POST /auth/email-verification)"},
+    {"socketio", "pushes each event as `user.registered` to the account's Socket.IO sockets and the admins room (serve only)"},
 }};
 
 }  // namespace
@@ -44,6 +46,11 @@ std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view nam
     if (deps.email_verification == nullptr)
       throw std::invalid_argument("needs the verification code store of the API (--redis-url when it runs apart; not with --code-layout node)");
     return std::make_unique<EmailVerificationConsumer>(*deps.email_verification, deps.processed);
+  }
+  if (name == SocketIoConsumer::kName) {
+    if (deps.socketio == nullptr)
+      throw std::invalid_argument("runs inside `serve` only: it pushes to the Socket.IO clients connected to that process");
+    return std::make_unique<SocketIoConsumer>(*deps.socketio);
   }
   std::string known;
   for (const auto& c : kBuiltins) (known += known.empty() ? "" : ", ") += c.name;

@@ -1,5 +1,5 @@
 #pragma once
-// The built-in consumers of `user.registered` (audit, welcome, webhook, email-verification): their registry for
+// The built-in consumers of `user.registered` (audit, welcome, webhook, email-verification, socketio): their registry for
 // `consume --list` / `consume NAME` / `serve --consumers`, and what they share (the failure that
 // retrying cannot fix). The event's body is read with app::parse_user_registered (app/events.hpp).
 #include <chrono>
@@ -17,6 +17,7 @@
 #include "ports/event_bus.hpp"
 #include "ports/mail_sender.hpp"
 #include "ports/processed_events.hpp"
+#include "ports/room_broadcaster.hpp"
 #include "ports/system.hpp"
 
 namespace registrar::adapters::consumers {
@@ -45,7 +46,7 @@ struct BuiltinConsumerInfo {
   std::string_view description;
 };
 
-// audit, welcome, webhook, email-verification — in that order.
+// audit, welcome, webhook, email-verification, socketio — in that order.
 std::span<const BuiltinConsumerInfo> builtin_consumers();
 
 // Everything a built-in consumer may need. The references must outlive the consumers made.
@@ -64,6 +65,8 @@ struct BuiltinConsumerDeps {
   // email-verification: the use case that stores and mails a code (its code store must be the one
   // the API checks codes in); none where this process cannot issue codes.
   const app::SendEmailVerificationCode* email_verification = nullptr;
+  // socketio: the Socket.IO hub of this process; none where it has none (`consume`).
+  ports::RoomBroadcaster* socketio = nullptr;
 };
 
 // Builds the named consumer. Throws std::invalid_argument for an unknown name or a consumer whose

@@ -5,6 +5,7 @@
 // socket's Engine.IO queue is bounded and a slow client is dropped.
 #include "adapters/socketio/sio_server.hpp"
 #include "ports/notifier.hpp"
+#include "ports/room_broadcaster.hpp"
 
 namespace registrar::adapters::socketio {
 
@@ -12,6 +13,17 @@ class RoomNotifier final : public ports::Notifier {
  public:
   explicit RoomNotifier(SioNamespace& nsp) : nsp_(nsp) {}
   void notify(const ports::Notification& n) override;
+
+ private:
+  SioNamespace& nsp_;
+};
+
+// The RoomBroadcaster of the Socket.IO hub: the event to the namespace's sockets in its rooms (each
+// once), its JSON as the one argument.
+class RoomBroadcast final : public ports::RoomBroadcaster {
+ public:
+  explicit RoomBroadcast(SioNamespace& nsp) : nsp_(nsp) {}
+  void broadcast(const ports::RoomEvent& event) override;
 
  private:
   SioNamespace& nsp_;
