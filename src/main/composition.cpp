@@ -705,16 +705,16 @@ int run_serve(const config::Settings& settings, const Logger& log) {
     adapters::http::add_email_verification_routes(router, {verify_email, resend_email_code, code_runner});
   }
   adapters::http::add_jobs_routes(router, {jobs.submit(), get_job, code_runner});
-  // Engine.IO's defaults (pingInterval 25 s, pingTimeout 20 s, maxPayload 1 MB); no CORS: browsers
-  // from the API's own origin.
-  adapters::socketio::EngineOptions engine_options{};
+  // Engine.IO's defaults (pingInterval 25 s, pingTimeout 20 s, maxPayload 1 MB); CORS for the
+  // configured origins only (none: browsers from the API's own origin).
+  adapters::socketio::EngineOptions engine_options{.cors = {.origins = settings.socketio.cors_origins}};
   // A polling POST is an HTTP body: never more than the server reads.
   engine_options.max_payload = std::min(engine_options.max_payload, settings.http.body_limit);
   adapters::socketio::EngineServer socket_io_engine(
       ioc.get_executor(), log, engine_options, [&socket_io, &ioc](std::shared_ptr<adapters::socketio::EngineSocket> socket) {
         adapters::socketio::serve_socketio(socket_io, socket, ioc.get_executor());
       });
-  socket_io_engine.add_routes(router, "/socket.io/");
+  socket_io_engine.add_routes(router, settings.socketio.path);
   adapters::http::Pipeline pipeline(router);
   adapters::http::middleware::use_standard(pipeline, log,
                                            {.trusted_proxies = settings.http.trusted_proxies,
@@ -736,7 +736,8 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"sms", codes.sms_description()},
                          {"hashConcurrency", hash_threads},
                          {"jobs", jobs.description()},
-                         {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
+                         {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")},
+                         {"socketio", settings.socketio.path}});
   run_io(ioc, or_cores(settings.http.threads));
 
   jobs.stop();  // running jobs finish; the rest wait in the queue

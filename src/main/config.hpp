@@ -139,6 +139,13 @@ struct Pii {
   std::size_t rotate_batch = 200;  // `keys rotate --batch-size`: rows per transaction
 };
 
+// Socket.IO in `serve` (Engine.IO 4 / Socket.IO 5; the protocols' own timings: ping every 25 s,
+// 20 s to answer).
+struct SocketIo {
+  std::string path = "/socket.io/";       // ends with '/'; Engine.IO requests go below it
+  std::vector<std::string> cors_origins;  // scheme://host[:port] browsers may connect from; none: same origin only
+};
+
 // `registrar socketio-echo`: the reference server of the Engine.IO/Socket.IO protocol test suites,
 // for people who write clients. Its own flags (no environment variables, no .env): the defaults are
 // those the suites expect, not those of `serve`.
@@ -168,6 +175,7 @@ struct Settings {
   Argon2 argon2;
   Http http;
   Jwt jwt;
+  SocketIo socketio;
   std::vector<std::string> consumers = {"audit", "socketio"};
   // The admin token (≥ 32 bytes): a Socket.IO client that connects with auth {token: <it>} joins
   // the `admins` room. Empty: admin surfaces off.

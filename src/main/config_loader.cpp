@@ -118,6 +118,23 @@ bool valid_consumer_name(std::string_view s) {
 
 bool is_http_url(std::string_view s) { return s.starts_with("http://"); }
 
+// A browser origin as the Origin header carries it: http(s)://host[:port], no path, lower case.
+bool is_origin(std::string_view s) {
+  boost::system::result<boost::urls::url_view> url = boost::urls::parse_absolute_uri(s);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty() || url->has_userinfo() ||
+      !url->encoded_path().empty() || url->has_query() || url->has_fragment())
+    return false;
+  return std::none_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+// A URL path for Socket.IO: "/" then printable characters without '?', '#', '%' or spaces; "/" alone
+// would take every route of the API.
+bool is_socketio_path(std::string_view s) {
+  return s.size() > 1 && s.size() <= 128 && s.front() == '/' && std::all_of(s.begin(), s.end(), [](char c) {
+    return c > 0x20 && c < 0x7f && c != '?' && c != '#' && c != '%';
+  });
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -291,6 +308,18 @@ const Spec kSpecs[] = {
      "none", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_path(v, "expected a file name", s.sms.webhook_secret_file);
+     }},
+    {"socketio-path", "PATH", "where serve speaks Socket.IO (the clients' `path` option)", "/socket.io/", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (!is_socketio_path(v)) return "expected a path such as /socket.io/ (no '?', '#', '%' or spaces)";
+       s.socketio.path = v.back() == '/' ? v : v + "/";
+       return std::nullopt;
+     }},
+    {"socketio-cors-origins", "LIST",
+     "origins (http[s]://host[:port]) whose browsers may use Socket.IO from another origin", "none: same origin only",
+     false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_list(v, is_origin, "expected comma-separated origins like https://app.example.com", s.socketio.cors_origins);
      }},
     {"admin-token-file", "FILE", "file holding the admin token; see REGISTRAR_ADMIN_TOKEN", "none: admin surfaces off",
      false,

@@ -69,3 +69,61 @@ describe('Socket.IO notifications in serve', () => {
     }
   });
 });
+
+describe('Socket.IO settings and restarts in serve', () => {
+  it('--socketio-path moves it; --socketio-cors-origins answers those origins only', async () => {
+    const server = await Server.start({ args: ['--socketio-path', '/rt', '--socketio-cors-origins', 'http://app.example:3000'] });
+    try {
+      const { token } = await server.registerNew('siop');
+      const s = io(`http://127.0.0.1:${server.port}`, { path: '/rt/', auth: { token }, transports: ['websocket'], reconnection: false });
+      try {
+        await within(5000, once(s, 'connect'), 'a connection at /rt/');
+      } finally { s.close(); }
+      const base = `http://127.0.0.1:${server.port}`;
+      assert.equal((await fetch(`${base}/socket.io/?EIO=4&transport=polling`)).status, 404);
+      const allowed = await fetch(`${base}/rt/?EIO=4&transport=polling`, { headers: { Origin: 'http://app.example:3000' } });
+      assert.equal(allowed.status, 200);
+      assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://app.example:3000');
+      await allowed.text();
+      const other = await fetch(`${base}/rt/?EIO=4&transport=polling`, { headers: { Origin: 'http://evil.example' } });
+      assert.equal(other.headers.get('access-control-allow-origin'), null);
+      await other.text();
+    } finally {
+      try { await server.stopCleanly(); } finally { await server.dispose(); }
+    }
+  });
+
+  it('a client reconnects by itself after the server restarts, and its outcome still reaches it', async () => {
+    const server = await Server.start();
+    try {
+      const phone = newPhone();
+      const session = await verificationSession(server, phone);
+      const s = io(`http://127.0.0.1:${server.port}`, { auth: { token: session.token }, transports: ['websocket'],
+        reconnectionDelay: 100, reconnectionDelayMax: 500 });
+      try {
+        await within(5000, once(s, 'connect'), 'the first connection');
+        const port = server.port;
+        const gone = once(s, 'disconnect');
+        await server.stopCleanly();
+        const [reason] = await within(5000, gone, 'the disconnect');
+        assert.equal(reason, 'transport close');
+        // Same port and data dir (so the same JWT key): the client's own reconnection finds it.
+        server.extraArgs = [...server.extraArgs, '--listen', `127.0.0.1:${port}`];
+        const back = once(s, 'connect');
+        await server.start();
+        await within(10000, back, 'the reconnection');
+        const user = newUser('sior');
+        const outcome = once(s, 'notification');
+        const res = await server.request('POST', '/users', { json: { id: session.id, token: session.token, code: session.code,
+          phone, password: user.password, username: user.username, image: '' } });
+        assert.equal(res.status, 202, res.text);
+        const [n] = await within(10000, outcome, 'the notification after the reconnection');
+        // Without --redis-url the codes live in the process, so the restart forgot this one: the
+        // job is refused, and that outcome is what reaches the reconnected socket.
+        assert.deepEqual(n, { id: session.id, success: false, message: 'The verification code is incorrect' });
+      } finally { s.close(); }
+    } finally {
+      try { await server.stopCleanly(); } finally { await server.dispose(); }
+    }
+  });
+});

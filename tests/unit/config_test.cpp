@@ -836,4 +836,20 @@ TEST(Secrets, AdminTokenFromTheEnvironmentOrItsFileAtLeast32Bytes) {
   EXPECT_NE(usage_error({"serve", "--admin-token", "x"}).size(), 0u);  // secrets have no flags
 }
 
+TEST(Config, SocketIoPathAndCorsOrigins) {
+  auto s = settings({"serve"});
+  EXPECT_EQ(s.socketio.path, "/socket.io/");
+  EXPECT_TRUE(s.socketio.cors_origins.empty());
+  s = settings({"serve", "--socketio-path", "/rt", "--socketio-cors-origins", "https://app.example.com, http://localhost:3000"});
+  EXPECT_EQ(s.socketio.path, "/rt/");
+  EXPECT_EQ(s.socketio.cors_origins, (std::vector<std::string>{"https://app.example.com", "http://localhost:3000"}));
+  s = settings({"serve"}, {{"REGISTRAR_SOCKETIO_PATH", "/live/socket/"}});
+  EXPECT_EQ(s.socketio.path, "/live/socket/");
+  for (const char* bad : {"", "/", "socket.io", "/a b", "/x?y", "/%2e"})
+    EXPECT_NE(usage_error({"serve", "--socketio-path", bad}).find("--socketio-path"), std::string::npos) << bad;
+  for (const char* bad : {"*", "app.example.com", "https://app.example.com/", "https://app.example.com/x", "ftp://h",
+                          "https://App.example.com", "https://u@h"})
+    EXPECT_NE(usage_error({"serve", "--socketio-cors-origins", bad}).find("--socketio-cors-origins"), std::string::npos) << bad;
+}
+
 }  // namespace
