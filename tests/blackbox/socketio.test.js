@@ -4,9 +4,15 @@
 // `socket.io-client` v4 above it.
 //
 // The official suite (socketio/socket.io-protocol, test-suite/test-suite.js, "Socket.IO protocol")
-// and the test of ours that covers each point (its "Engine.IO protocol" part runs at /socket.io/
-// the same code that tests/blackbox/engineio.test.js checks at /engine.io/; the handshake and
-// heartbeat below run it at /socket.io/ too):
+// and the test of ours that covers each point. Its "Engine.IO protocol" part runs at /socket.io/
+// the code that tests/blackbox/engineio.test.js checks at /engine.io/; 'Engine.IO at /socket.io/'
+// below runs each of its points there too:
+//   handshake (polling: open, bad EIO, bad transport, bad method) ...... 'the polling handshake and its errors are those of /engine.io/'
+//   handshake (WebSocket: open, bad EIO, bad transport) ................ 'connect: …' (open), 'WebSocket handshake: bad EIO or transport refused'
+//   heartbeat / polling: ping/pong; close upon ping timeout ............ 'polling heartbeat: …', 'polling: no pong → …'
+//   heartbeat / WebSocket: ping/pong; close upon ping timeout .......... 'the server pings over WebSocket and a client that does not answer is closed'
+//   close / polling, WebSocket: forcefully close the session ........... 'polling close: …', 'WebSocket close: …'
+//   upgrade / upgrade; ignore HTTP and WebSocket with the sid after it . 'upgrade: probe and "5"; then polling and a second WebSocket …'
 //   connect / should allow connection to the main namespace ............ 'connect: main namespace, no payload'
 //   connect / ... to the main namespace with a payload .................. 'connect: main namespace with a payload'
 //   connect / ... to a custom namespace ................................ 'connect: custom namespace, no payload'
@@ -87,6 +93,78 @@ describe('Socket.IO 5 (registrar socketio-echo)', () => {
       ws.skipPings = false;
       assert.equal(await ws.next(), '2');
       await within(2000, ws.closed, 'close after the ping timeout');
+    });
+
+    // The rest of the suite's "Engine.IO protocol" part, at /socket.io/ as it runs it.
+    const base = () => `http://127.0.0.1:${server.port}/socket.io/?EIO=4`;
+    const openPolling = async () => JSON.parse((await (await fetch(`${base()}&transport=polling`)).text()).slice(1)).sid;
+
+    it('WebSocket handshake: bad EIO or transport refused', async () => {
+      for (const q of ['EIO=3&transport=websocket', 'EIO=4&transport=abc']) {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?${q}`);
+        const [, res] = await within(2000, once(ws, 'unexpected-response'), `refusal of ${q}`);
+        assert.equal(res.statusCode, 400, q);
+        ws.on('error', () => {});
+        res.destroy();
+      }
+    });
+
+    it('polling heartbeat: three pings answered with pongs (before connectTimeout)', async () => {
+      const sid = await openPolling();
+      for (let i = 0; i < 3; i++) {
+        const poll = await fetch(`${base()}&transport=polling&sid=${sid}`);
+        assert.equal(poll.status, 200);
+        assert.equal(await poll.text(), '2');
+        assert.equal((await fetch(`${base()}&transport=polling&sid=${sid}`, { method: 'POST', body: '3' })).status, 200);
+      }
+    });
+
+    it('polling: no pong → the sid is unknown after pingInterval + pingTimeout', async () => {
+      const sid = await openPolling();
+      assert.equal(await (await fetch(`${base()}&transport=polling&sid=${sid}`)).text(), '2');  // the ping, not answered
+      let status = 200;
+      await within(3000, (async () => {
+        while (status === 200) {
+          const res = await fetch(`${base()}&transport=polling&sid=${sid}`);  // held until the close
+          status = res.status;
+          await res.text();
+        }
+      })(), 'the session closed');
+      assert.equal(status, 400);
+    });
+
+    it('polling close: a POSTed "1" answers the held GET with a noop; the sid is then unknown', async () => {
+      const sid = await openPolling();
+      const [poll] = await Promise.all([fetch(`${base()}&transport=polling&sid=${sid}`),
+        fetch(`${base()}&transport=polling&sid=${sid}`, { method: 'POST', body: '1' })]);
+      assert.equal(poll.status, 200);
+      assert.equal(await poll.text(), '6');
+      assert.equal((await fetch(`${base()}&transport=polling&sid=${sid}`)).status, 400);
+    });
+
+    it('WebSocket close: a "1" closes the connection', async () => {
+      const ws = await engine(server);
+      ws.send('1');
+      await within(2000, ws.closed, 'close');
+    });
+
+    it('upgrade: probe and "5"; then polling and a second WebSocket with the sid are refused', async () => {
+      const sid = await openPolling();
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+      ws.on('error', () => {});
+      await once(ws, 'open');
+      const probe = once(ws, 'message');
+      ws.send('2probe');
+      assert.equal(String((await probe)[0]), '3probe');
+      ws.send('5');
+      ws.send('40');  // a CONNECT on the upgraded transport: answered there, so "5" was processed
+      const [connect] = await once(ws, 'message');
+      assert.match(String(connect), /^40\{"sid":/);
+      assert.equal((await fetch(`${base()}&transport=polling&sid=${sid}`)).status, 400);
+      const ws2 = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+      ws2.on('error', () => {});
+      await within(2000, once(ws2, 'close'), 'close of the second WebSocket');
+      ws.close();
     });
   });
 
