@@ -51,6 +51,8 @@
 #include "adapters/socketio/room_notifier.hpp"
 #include "adapters/socketio/sio_engine_bridge.hpp"
 #include "adapters/socketio/sio_server.hpp"
+#include "adapters/socketio_redis/redis_adapter.hpp"
+#include "adapters/socketio_redis/redis_emitter.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -694,6 +696,12 @@ int run_serve(const config::Settings& settings, const Logger& log) {
     socket.join(claims->subject);
     return std::nullopt;
   });
+  // With --redis-url, the main namespace's rooms span processes in @socket.io/redis-adapter's
+  // format: other `serve`s, a `registrar worker`'s emitter, Node servers and emitters (README).
+  std::unique_ptr<adapters::socketio_redis::RedisAdapterLink> socket_io_redis;
+  if (!settings.redis_url.empty())
+    socket_io_redis = std::make_unique<adapters::socketio_redis::RedisAdapterLink>(
+        adapters::redis::Url::parse(settings.redis_url), main_nsp, log);
   adapters::socketio::RoomNotifier hub(main_nsp);
 
   CreateUserJobs jobs(settings, create_user, log, &hub);
@@ -741,6 +749,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"sms", codes.sms_description()},
                          {"hashConcurrency", hash_threads},
                          {"jobs", jobs.description()},
+                         {"socketio", socket_io_redis ? "redis adapter" : "in-process"},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")}});
   run_io(ioc, or_cores(settings.http.threads));
 
@@ -781,7 +790,9 @@ int run_worker(const config::Settings& settings, const Logger& log) {
                                           .outbox_signal = no_signal};
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
-  CreateUserJobs jobs(settings, create_user, log);
+  // Outcomes reach the Socket.IO clients of every `serve` through Redis (@socket.io/redis-emitter's format).
+  adapters::socketio_redis::RedisEmitterNotifier emitter(adapters::redis::Url::parse(settings.redis_url), log);
+  CreateUserJobs jobs(settings, create_user, log, &emitter);
   jobs.start_worker();
   log.info("worker ready", {{"queue", jobs.description()}, {"codes", codes.description()}, {"database", std::string(storage.kind())}});
   wait_for_signal(log);
