@@ -1,5 +1,7 @@
 #include "adapters/socketio_redis/adapter_protocol.hpp"
 
+#include <algorithm>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
