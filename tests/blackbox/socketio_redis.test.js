@@ -56,6 +56,7 @@ describe('Socket.IO across processes through Redis', () => {
   }
   function redisClient() {
     const r = new Redis(redis.url, { maxRetriesPerRequest: 3 });
+    r.on('error', () => {});  // the outage of (iv): ioredis reconnects by itself
     redisClients.push(r);
     return r;
   }
@@ -101,6 +102,7 @@ describe('Socket.IO across processes through Redis', () => {
   it('(ii) a Node socket.io server with @socket.io/redis-adapter and registrar share a room', async () => {
     const pub = redisClient();
     const sub = pub.duplicate();
+    sub.on('error', () => {});
     redisClients.push(sub);
     const httpServer = http.createServer();
     const nodeIo = new SocketIo.Server(httpServer, { adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }) });
@@ -109,8 +111,9 @@ describe('Socket.IO across processes through Redis', () => {
       const phone = newPhone();
       const session = await verificationSession(api, phone);
       const room = subjectOf(session.token);
-      nodeIo.on('connection', (s) => { s.join(room); s.on('ask', (v, cb) => cb(`node:${v}`)); });
+      nodeIo.on('connection', (s) => s.join(room));
       const onNode = client(httpServer.address().port, {});
+      onNode.on('ask', (v, cb) => cb(`node:${v}`));
       const onRegistrar = client(api.port, { token: session.token });
       onRegistrar.on('ask', (v, cb) => cb(`registrar:${v}`));
       await within(5000, Promise.all([once(onNode, 'connect'), once(onRegistrar, 'connect')]), 'both connections');
