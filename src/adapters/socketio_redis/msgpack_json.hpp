@@ -37,7 +37,8 @@ struct MsgpackError : std::runtime_error {
 
 struct MsgpackLimits {
   std::size_t max_bytes = 1 << 20;          // the whole message (socket.io's maxHttpBufferSize is 1 MB)
-  std::size_t max_depth = 32;               // nested arrays / maps
+  std::size_t max_depth = 32;               // nested arrays / maps (a binary's placeholder adds one
+                                            // level to the JSON, an unknown ext's [type, bin] two)
   std::size_t max_elements = 100000;        // per array or map
   std::size_t max_binaries = 10;            // binary values in one message (socket.io-parser's attachments)
 };
