@@ -47,3 +47,27 @@ for d in third_party/common-passwords third_party/bull tests/node; do
     fi
   fi
 done
+
+# msgpack-c (C++ headers) for the Socket.IO Redis adapter's wire format (notepack.io's msgpack).
+# Debian 12's libmsgpack-cxx-dev depends on libboost-dev (1.74), which cannot be installed next to
+# the Boost 1.81 packages above; the library is header-only and is used with MSGPACK_NO_BOOST, so
+# its .deb is fetched from Debian's registry and unpacked into .deps/msgpack without apt's
+# dependency resolution. CMake looks for the headers there (REGISTRAR_MSGPACK_DIR).
+MSGPACK_DIR=.deps/msgpack
+MSGPACK_WANT="4.1."
+if [[ ! -f "$MSGPACK_DIR/usr/include/msgpack.hpp" ]] || ! grep -q "^$MSGPACK_WANT" "$MSGPACK_DIR/VERSION" 2>/dev/null; then
+  tmp=$(mktemp -d)
+  # apt's lists may be missing on a machine that had every package already (no update ran above).
+  (cd "$tmp" && { apt-get download libmsgpack-cxx-dev >/dev/null 2>&1 ||
+                  { $SUDO apt-get update -qq && apt-get download libmsgpack-cxx-dev >/dev/null; }; })
+  deb=$(ls "$tmp"/libmsgpack-cxx-dev_*.deb)
+  version=$(dpkg-deb -f "$deb" Version)
+  if [[ "$version" != "$MSGPACK_WANT"* ]]; then
+    echo "install-deps: libmsgpack-cxx-dev is $version, expected ${MSGPACK_WANT}x" >&2
+    rm -rf "$tmp"; exit 1
+  fi
+  rm -rf "$MSGPACK_DIR" && mkdir -p "$MSGPACK_DIR"
+  dpkg-deb -x "$deb" "$MSGPACK_DIR"
+  echo "$version" >"$MSGPACK_DIR/VERSION"
+  rm -rf "$tmp"
+fi

@@ -52,6 +52,8 @@
 #include "adapters/socketio/token_auth.hpp"
 #include "adapters/socketio/sio_engine_bridge.hpp"
 #include "adapters/socketio/sio_server.hpp"
+#include "adapters/socketio_redis/redis_adapter.hpp"
+#include "adapters/socketio_redis/redis_emitter.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -646,6 +648,12 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::socketio::SioServer socket_io(log);
   adapters::socketio::SioNamespace& main_nsp = socket_io.of("/");
   main_nsp.set_authorize(adapters::socketio::token_authorize(tokens, settings.admin_token));
+  // With --redis-url, the main namespace's rooms span processes in @socket.io/redis-adapter's
+  // format: other `serve`s, a `registrar worker`'s emitter, Node servers and emitters (README).
+  std::unique_ptr<adapters::socketio_redis::RedisAdapterLink> socket_io_redis;
+  if (!settings.redis_url.empty())
+    socket_io_redis = std::make_unique<adapters::socketio_redis::RedisAdapterLink>(
+        adapters::redis::Url::parse(settings.redis_url), main_nsp, log);
   adapters::socketio::RoomBroadcast live(main_nsp);
   // Events: outbox → (in-process bus | RabbitMQ) → built-in consumers, at least once, each
   // idempotent on the event id.
@@ -737,7 +745,8 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"hashConcurrency", hash_threads},
                          {"jobs", jobs.description()},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")},
-                         {"socketio", settings.socketio.path}});
+                         {"socketio", settings.socketio.path},
+                         {"socketioAdapter", socket_io_redis ? "redis" : "in-process"}});
   run_io(ioc, or_cores(settings.http.threads));
 
   jobs.stop();  // running jobs finish; the rest wait in the queue
@@ -777,7 +786,9 @@ int run_worker(const config::Settings& settings, const Logger& log) {
                                           .outbox_signal = no_signal};
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
-  CreateUserJobs jobs(settings, create_user, log);
+  // Outcomes reach the Socket.IO clients of every `serve` through Redis (@socket.io/redis-emitter's format).
+  adapters::socketio_redis::RedisEmitterNotifier emitter(adapters::redis::Url::parse(settings.redis_url), log);
+  CreateUserJobs jobs(settings, create_user, log, &emitter);
   jobs.start_worker();
   log.info("worker ready", {{"queue", jobs.description()}, {"codes", codes.description()}, {"database", std::string(storage.kind())}});
   wait_for_signal(log);

@@ -15,7 +15,8 @@
 
 namespace registrar {
 
-// Every Create_User outcome to the log, and to the Socket.IO hub when this process has one.
+// Every Create_User outcome to the log, and to the Socket.IO hub when this process has one (serve:
+// its rooms; worker with --redis-url: the Redis emitter).
 class OutcomeNotifier final : public ports::Notifier {
  public:
   OutcomeNotifier(const adapters::logging::Logger& log, ports::Notifier* hub) : log_(log), hub_(hub) {}

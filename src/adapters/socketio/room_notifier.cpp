@@ -5,11 +5,15 @@
 
 namespace registrar::adapters::socketio {
 
-void RoomNotifier::notify(const ports::Notification& n) {
-  if (n.room.empty()) return;
+SioMessage notification_message(const ports::Notification& n) {
   SioMessage m;
   m.args.push_back(boost::json::object{{"id", n.id}, {"success", n.success}, {"message", n.message}});
-  nsp_.emit(Broadcast{{n.room}, {}}, "notification", m);
+  return m;
+}
+
+void RoomNotifier::notify(const ports::Notification& n) {
+  if (n.room.empty()) return;
+  nsp_.emit(Broadcast{{n.room}, {}}, "notification", notification_message(n));
 }
 
 void RoomBroadcast::broadcast(const ports::RoomEvent& event) {

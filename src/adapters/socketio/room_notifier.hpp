@@ -9,6 +9,9 @@
 
 namespace registrar::adapters::socketio {
 
+// The event's argument: {"id","success","message"} (also what the Redis emitter publishes).
+SioMessage notification_message(const ports::Notification& n);
+
 class RoomNotifier final : public ports::Notifier {
  public:
   explicit RoomNotifier(SioNamespace& nsp) : nsp_(nsp) {}

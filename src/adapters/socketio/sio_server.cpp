@@ -96,14 +96,16 @@ void SioSocket::join(const std::string& room) { nsp_.join(*this, room); }
 void SioSocket::leave(const std::string& room) { nsp_.leave(*this, room); }
 std::set<std::string> SioSocket::rooms() const { return nsp_.rooms_of(*this); }
 
-void SioSocket::disconnect() {
+void SioSocket::disconnect(bool close) {
   if (!connected_.load()) return;
   SioPacket p;
   p.type = SioType::disconnect;
   p.nsp = nsp_.name();
   send_packet(std::move(p));
-  if (auto c = connection_.lock()) c->drop(*this);
+  auto c = connection_.lock();
+  if (c) c->drop(*this);
   closed("server namespace disconnect");
+  if (close && c) c->close();
 }
 
 void SioSocket::on_packet(SioPacket packet) {
@@ -244,12 +246,29 @@ std::vector<std::shared_ptr<SioSocket>> SioNamespace::sockets(const Broadcast& t
   return out;
 }
 
-std::size_t SioNamespace::emit(const Broadcast& to, std::string_view event, const SioMessage& message) {
+std::set<std::string> SioNamespace::rooms() const {
+  std::lock_guard lock(mutex_);
+  std::set<std::string> out;
+  for (const auto& [room, ids] : rooms_) out.insert(room);
+  return out;
+}
+
+bool SioNamespace::has_room(const std::string& room) const {
+  std::lock_guard lock(mutex_);
+  return rooms_.contains(room);
+}
+
+std::size_t SioNamespace::emit_local(const Broadcast& to, const SioPacket& packet) {
   const auto targets = sockets(to);
-  if (targets.empty()) return 0;
-  const SioPacket packet = event_packet(name_, event, message);
   for (const auto& s : targets) s->send_packet(packet);
   return targets.size();
+}
+
+std::size_t SioNamespace::emit(const Broadcast& to, std::string_view event, const SioMessage& message) {
+  const SioPacket packet = event_packet(name_, event, message);
+  const std::size_t sent = emit_local(to, packet);
+  if (auto* adapter = adapter_.load()) adapter->broadcast(to, packet);
+  return sent;
 }
 
 // ------------------------------------------------------------------------------------ SioServer

@@ -86,7 +86,8 @@ class SioSocket : public std::enable_shared_from_this<SioSocket> {
   std::set<std::string> rooms() const;
 
   // Leaves the namespace: DISCONNECT to the client, rooms left, on_disconnect("server namespace disconnect").
-  void disconnect();
+  // With `close`, the whole connection is closed after it (socket.io's disconnect(true)).
+  void disconnect(bool close = false);
   bool connected() const { return connected_.load(); }
 
  private:
@@ -116,6 +117,16 @@ struct Broadcast {
   std::vector<std::string> except;
 };
 
+// The cross-process half of socket.io's Adapter: a namespace delivers a broadcast to its own
+// sockets, then hands it to its adapter (when it has one) to reach the other processes' sockets.
+// `packet` is an EVENT / BINARY_EVENT of the namespace (binary arguments as placeholders + buffers).
+// Called on the emitting thread; must not throw.
+class SioAdapter {
+ public:
+  virtual ~SioAdapter() = default;
+  virtual void broadcast(const Broadcast& to, const SioPacket& packet) = 0;
+};
+
 class SioNamespace {
  public:
   using Authorize = std::function<std::optional<ConnectRefusal>(SioSocket& socket)>;
@@ -128,10 +139,20 @@ class SioNamespace {
   void set_authorize(Authorize authorize) { authorize_ = std::move(authorize); }
   void on_connection(OnConnection handler) { on_connection_ = std::move(handler); }
 
-  // Emits to this process's sockets that `to` selects; returns how many it was sent to.
+  // Emits to this process's sockets that `to` selects, and through the adapter (if any) to the
+  // other processes'; returns how many of this process's sockets it was sent to.
   std::size_t emit(const Broadcast& to, std::string_view event, const SioMessage& message);
+  // A packet from another process (through the adapter): to this process's sockets only.
+  std::size_t emit_local(const Broadcast& to, const SioPacket& packet);
   std::size_t size() const;
   std::vector<std::shared_ptr<SioSocket>> sockets(const Broadcast& to) const;
+  // Every room that has a socket of this process (socket ids' own rooms included, as socket.io).
+  std::set<std::string> rooms() const;
+  bool has_room(const std::string& room) const;
+
+  // The adapter the namespace's emits go through besides (nullptr: this process only). It must
+  // outlive its use: set it before serving, clear it before destroying it.
+  void set_adapter(SioAdapter* adapter) { adapter_.store(adapter); }
 
  private:
   friend class SioSocket;
@@ -145,6 +166,7 @@ class SioNamespace {
   const std::string name_;
   Authorize authorize_;
   OnConnection on_connection_;
+  std::atomic<SioAdapter*> adapter_{nullptr};
   mutable std::mutex mutex_;
   std::map<std::string, std::weak_ptr<SioSocket>> sockets_;    // by socket id
   std::map<std::string, std::set<std::string>> rooms_;         // room → socket ids
