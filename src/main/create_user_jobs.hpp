@@ -15,7 +15,7 @@
 
 namespace registrar {
 
-// Every Create_User outcome to the log, and to the Socket.IO hub when this process has one.
+// Every Create_User outcome to the log, and to the Socket.IO hub (and/or the --notify-url client) when this process has one.
 class OutcomeNotifier final : public ports::Notifier {
  public:
   OutcomeNotifier(const adapters::logging::Logger& log, ports::Notifier* hub) : log_(log), hub_(hub) {}
