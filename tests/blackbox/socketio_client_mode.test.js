@@ -12,9 +12,12 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { once } = require('node:events');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
+const https = require('node:https');
 const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 const { Server, BIN, REPO_ROOT, newUser, requireNode, within, scaled } = require('./harness');
@@ -215,6 +218,57 @@ describe('Socket.IO client mode: registrar notifies an existing notification ser
       await server.dispose();
       await gate.close();
       await notify.kill();
+    }
+  });
+
+  it('over TLS (https://): the certificate is verified against --notify-ca-file; another CA is refused', async () => {
+    // A Socket.IO server behind https with notify.js's forwarding (notify.js itself speaks plain
+    // HTTP): a CA, another CA that signed nothing, and a certificate for 127.0.0.1 signed by the first.
+    const { Server: SioServer } = requireNode('socket.io');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-notify-tls-'));
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    for (const ca of ['ca', 'other-ca']) {
+      execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', path.join(dir, `${ca}.key`), '-out', path.join(dir, `${ca}.crt`),
+        '-days', '2', '-subj', `/CN=registrar-test-${ca}`], { stdio: 'pipe' });
+    }
+    execFileSync('openssl', ['req', ...ec, '-keyout', path.join(dir, 'server.key'), '-out', path.join(dir, 'server.csr'), '-subj', '/CN=localhost'], { stdio: 'pipe' });
+    fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+    execFileSync('openssl', ['x509', '-req', '-in', path.join(dir, 'server.csr'), '-CA', path.join(dir, 'ca.crt'), '-CAkey', path.join(dir, 'ca.key'),
+      '-CAcreateserial', '-out', path.join(dir, 'server.crt'), '-days', '2', '-extfile', path.join(dir, 'ext.cnf')], { stdio: 'pipe' });
+    const httpsServer = https.createServer({ key: fs.readFileSync(path.join(dir, 'server.key')), cert: fs.readFileSync(path.join(dir, 'server.crt')) });
+    const sio = new SioServer(httpsServer);
+    const received = [];
+    const notified = new (require('node:events').EventEmitter)();
+    sio.on('connection', (socket) => socket.on('notify', (n) => { received.push(n); notified.emit('notify', n); }));
+    httpsServer.listen(0, '127.0.0.1');
+    await once(httpsServer, 'listening');
+    const url = `https://127.0.0.1:${httpsServer.address().port}`;
+    const servers = [];
+    try {
+      // Another CA: the handshake fails and says why; nothing is delivered.
+      const refused = await Server.start({ env: { REGISTRAR_JWT_SECRET: SECRET }, args: ['--notify-url', url, '--notify-ca-file', path.join(dir, 'other-ca.crt')] });
+      servers.push(refused);
+      const failure = await refused.waitForLog((l) => l.msg.startsWith('cannot reach the notification server'), { what: 'the refused handshake' });
+      assert.match(failure.json.error, /TLS handshake with 127\.0\.0\.1:\d+ failed: .*certificate verify failed/, failure.text);
+      await refused.stopCleanly();
+      assert.equal(sio.engine.clientsCount, 0);
+
+      const good = await Server.start({ env: { REGISTRAR_JWT_SECRET: SECRET }, args: ['--notify-url', url, '--notify-ca-file', path.join(dir, 'ca.crt')] });
+      servers.push(good);
+      await good.waitForLog((l) => l.msg === 'notification server connected', { what: 'the TLS connection' });
+      const phone = newPhone();
+      const session = await verificationSession(good, phone);
+      const arrived = once(notified, 'notify');
+      await submitJob(good, session, phone);
+      assert.deepEqual((await within(15000, arrived, 'the notification over TLS'))[0],
+        { id: session.id, success: true, message: 'User created successfully' });
+      await good.stopCleanly();
+      assert.equal(received.length, 1);
+    } finally {
+      for (const s of servers) await s.dispose();
+      sio.close();
+      httpsServer.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -197,7 +197,7 @@ struct SioClientNotifier::Impl::Conn final : ConnBase, std::enable_shared_from_t
     if (!control.empty()) {
       out = std::move(control.front());
       control.pop_front();
-    } else if (connected && !impl.queue.empty()) {
+    } else if (connected && !shutting_down && !impl.queue.empty()) {
       const auto& entry = impl.queue.front();
       seq = entry.seq;
       out = notify_frame(entry.notification);
@@ -265,8 +265,7 @@ struct SioClientNotifier::Impl::Conn final : ConnBase, std::enable_shared_from_t
   bool writing = false;
   bool connected = false;            // the namespace's CONNECT was acknowledged
   bool closed = false;
-  bool timed_out = false;
-  bool shutting_down = false;
+  bool shutting_down = false;        // stop(): nothing after the DISCONNECT
 };
 
 template <class WS>
@@ -277,7 +276,6 @@ asio::awaitable<void> SioClientNotifier::Impl::attempt(std::shared_ptr<Conn<WS>>
   c->attempt_timer.expires_after(timeout);
   c->attempt_timer.async_wait([c, &step](const error_code& ec) {
     if (ec || c->connected || c->closed) return;
-    c->timed_out = true;
     c->failure = "no Socket.IO connection within " + std::to_string(c->impl.options.connect_timeout.count()) + " ms (" + step + ")";
     c->close();
   });
