@@ -613,8 +613,8 @@ std::unique_ptr<adapters::socketio_client::SioClientNotifier> start_notify_clien
   std::unique_ptr<adapters::socketio_client::SioClientNotifier> client;
   try {
     client = std::make_unique<adapters::socketio_client::SioClientNotifier>(std::move(o), log);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--notify-url: ") + e.what());
+  } catch (const std::invalid_argument& e) {  // the TLS context: the CA file, or the system's CAs
+    throw UsageError(std::string(s.notify.ca_file.empty() ? "--notify-url: " : "--notify-ca-file: ") + e.what());
   }
   client->start();
   return client;

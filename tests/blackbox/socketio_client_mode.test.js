@@ -287,5 +287,15 @@ describe('Socket.IO client mode: registrar notifies an existing notification ser
         assert.doesNotMatch(r.stderr, /pw@/);
       }
     }
+    // A CA file that cannot be read: found when the client is made, still a usage error.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-notify-ca-'));
+    try {
+      const r = spawnSync(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--notify-url', 'https://127.0.0.1:3101',
+        '--notify-ca-file', path.join(dir, 'missing.pem')], { encoding: 'utf8', timeout: scaled(20000) });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^registrar: --notify-ca-file: cannot load the CA file .*missing\.pem/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
