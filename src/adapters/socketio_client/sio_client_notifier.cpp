@@ -342,6 +342,8 @@ asio::awaitable<void> SioClientNotifier::Impl::attempt(std::shared_ptr<Conn<WS>>
     if (read_ec) {
       if (!c->failure.empty()) throw SessionEnded(c->failure);
       if (read_ec == websocket::error::closed) throw SessionEnded("the server closed the WebSocket");
+      if (read_ec == asio::error::eof || read_ec == asio::error::connection_reset || read_ec == ssl::error::stream_truncated)
+        throw SessionEnded("the server closed the connection");
       throw SessionEnded("connection lost: " + read_ec.message());
     }
     const std::string frame = beast::buffers_to_string(buffer.data());
