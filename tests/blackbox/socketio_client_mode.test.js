@@ -221,6 +221,46 @@ describe('Socket.IO client mode: registrar notifies an existing notification ser
     }
   });
 
+  it('registrar worker (Bull on Redis, a Node producer) notifies notify.js the same way', async () => {
+    const { startRedis } = require('./support/redis');
+    const Queue = requireNode('bull');
+    const redis = await startRedis();
+    const port = await freePort();
+    const notify = await startNotify(port);
+    let api;
+    let worker;
+    let queue;
+    let user;
+    try {
+      // The API issues the verification session; only the worker runs jobs (same data dir: one deployment).
+      api = await Server.start({ env: { REGISTRAR_JWT_SECRET: SECRET }, args: ['--redis-url', redis.url, '--worker-in-serve', 'false'] });
+      worker = await Server.start({ command: 'worker', dataDir: api.dataDir, env: { REGISTRAR_JWT_SECRET: SECRET },
+        args: ['--redis-url', redis.url, '--notify-url', `ws://127.0.0.1:${port}`] });
+      await worker.waitForLog((l) => l.msg === 'notification server connected', { what: 'the worker connected to notify.js' });
+      const phone = newPhone();
+      const session = await verificationSession(api, phone);
+      user = await userOnNotify(port, session.token);
+      const arrived = once(user, 'notification');
+      queue = new Queue('Create_User', redis.url);
+      const account = newUser('cmw');
+      const job = await queue.add({ id: session.id, token: session.token, code: session.code, phone,
+        password: account.password, username: account.username, image: '' });
+      const expected = { id: session.id, success: true, message: 'User created successfully' };
+      const result = await within(20000, job.finished(), 'the job\'s result');  // the record (with the userId)
+      assert.deepEqual({ id: result.id, success: result.success, message: result.message }, expected);
+      assert.deepEqual((await within(15000, arrived, 'the notification through notify.js'))[0], expected);
+      await worker.stopCleanly();
+      await api.stopCleanly();
+    } finally {
+      if (user) user.close();
+      if (queue) await queue.close();
+      if (worker) await worker.dispose();
+      if (api) await api.dispose();
+      await redis.dispose();
+      await notify.kill();
+    }
+  });
+
   it('over TLS (https://): the certificate is verified against --notify-ca-file; another CA is refused', async () => {
     // A Socket.IO server behind https with notify.js's forwarding (notify.js itself speaks plain
     // HTTP): a CA, another CA that signed nothing, and a certificate for 127.0.0.1 signed by the first.
