@@ -145,6 +145,7 @@ class FakeNotifyServer {
   struct Seen {
     std::vector<std::string> targets;        // the handshake request targets
     std::vector<std::string> connects;       // CONNECT payloads ("" for none)
+    std::vector<std::string> namespaces;     // of each CONNECT and EVENT, in order
     std::vector<boost::json::value> events;  // every EVENT's array
     int pongs = 0;
     int sessions = 0;
@@ -202,9 +203,10 @@ class FakeNotifyServer {
       auto [wec, n] = co_await ws.async_write(asio::buffer(text), tuple);
       co_return !wec;
     };
-    if (!co_await send("0{\"sid\":\"fake\",\"upgrades\":[],\"pingInterval\":" + std::to_string(ping_interval_ms.load()) +
-                       ",\"pingTimeout\":" + std::to_string(ping_timeout_ms.load()) + ",\"maxPayload\":1000000}"))
-      co_return;
+    // Named frames, never temporaries inside a co_await expression (GCC 12 may destroy those twice).
+    const std::string open = "0{\"sid\":\"fake\",\"upgrades\":[],\"pingInterval\":" + std::to_string(ping_interval_ms.load()) +
+                             ",\"pingTimeout\":" + std::to_string(ping_timeout_ms.load()) + ",\"maxPayload\":1000000}";
+    if (!co_await send(open)) co_return;
     for (;;) {
       beast::flat_buffer in;
       auto [ec, n] = co_await ws.async_read(in, tuple);
@@ -219,15 +221,28 @@ class FakeNotifyServer {
       auto p = sio::decode_sio(packet->data);
       if (!p) co_return;
       if (p->type == sio::SioType::connect) {
-        update([&](Seen& s) { s.connects.push_back(p->data ? boost::json::serialize(*p->data) : ""); });
+        update([&](Seen& s) {
+          s.connects.push_back(p->data ? boost::json::serialize(*p->data) : "");
+          s.namespaces.push_back(p->nsp);
+        });
         if (!refusal.empty()) {
-          if (!co_await send("44{\"message\":\"" + refusal + "\"}")) co_return;
+          const std::string connect_error = "44{\"message\":\"" + refusal + "\"}";
+          if (!co_await send(connect_error)) co_return;
           continue;
         }
-        if (!co_await send("40{\"sid\":\"nsp-sid\"}")) co_return;
-        if (send_pings && !co_await send("2")) co_return;
+        sio::SioPacket ack;
+        ack.type = sio::SioType::connect;
+        ack.nsp = p->nsp;
+        ack.data = boost::json::object{{"sid", "nsp-sid"}};
+        const std::string connect_ack = sio::encode_ws_frame({sio::EioType::message, sio::encode_sio(ack), false});
+        if (!co_await send(connect_ack)) co_return;
+        const std::string ping = "2";
+        if (send_pings && !co_await send(ping)) co_return;
       } else if (p->type == sio::SioType::event) {
-        update([&](Seen& s) { s.events.push_back(*p->data); });
+        update([&](Seen& s) {
+          s.events.push_back(*p->data);
+          s.namespaces.push_back(p->nsp);
+        });
       } else if (p->type == sio::SioType::disconnect) {
         update([](Seen& s) { ++s.disconnects; });
       }
@@ -277,6 +292,22 @@ TEST(SioClientNotifier, EmitsNotifyWithTheNodeWorkersObjectAfterConnectingWithTh
   client.stop();
   EXPECT_TRUE(server.wait([](const auto& s) { return s.disconnects == 1; }));  // a polite goodbye
   EXPECT_EQ(log.count("notification server connected"), 1u);
+}
+
+TEST(SioClientNotifier, TheEngineIoPathTheUrlsNamespaceAndQueryAreThoseGiven) {
+  FakeNotifyServer server;
+  registrar::testing::CapturedLog log;
+  auto o = options_for(server);
+  o.url = sc::parse_notify_url("ws://127.0.0.1:" + std::to_string(server.port()) + "/users?tenant=a%20b");
+  o.path = "/sio/";
+  sc::SioClientNotifier client(o, log.logger);
+  client.start();
+  client.notify(note("s"));
+  ASSERT_TRUE(server.wait([](const auto& s) { return s.events.size() == 1; })) << log.text();
+  const auto seen = server.seen();
+  EXPECT_EQ(seen.targets.front(), "/sio/?EIO=4&transport=websocket&tenant=a%20b");
+  EXPECT_EQ(seen.connects.front(), "");  // no auth: CONNECT without a payload
+  EXPECT_EQ(seen.namespaces, (std::vector<std::string>{"/users", "/users"}));
 }
 
 TEST(SioClientNotifier, WhileTheServerIsUnreachableNotificationsWaitAndGoOutInOrderAfterwards) {

@@ -99,7 +99,7 @@ struct SioClientNotifier::Impl {
         random(std::random_device{}()) {
     if (!options.url.tls) return;
     // TLS 1.2 or later; the chain against the CA file or the system's roots, the name against the
-    // URL's host (in connect()), as the Redis and HTTP client adapters do.
+    // URL's host (in attempt()), as the Redis and HTTP client adapters do.
     tls.emplace(ssl::context::tls_client);
     SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
     tls->set_verify_mode(ssl::verify_peer);
