@@ -54,6 +54,7 @@
 #include "adapters/socketio/sio_server.hpp"
 #include "adapters/socketio_redis/redis_adapter.hpp"
 #include "adapters/socketio_redis/redis_emitter.hpp"
+#include "adapters/socketio_client/sio_client_notifier.hpp"
 #include "adapters/sqlite/database.hpp"
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
@@ -598,6 +599,45 @@ app::CreateUserFromJob create_user_pipeline(const config::Settings& settings, po
           .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
 }
 
+// Client mode (--notify-url): the Create_User outcomes also go, as `notify` {id, success, message},
+// to an existing Socket.IO notification server (the Node service's PORT_MESSAGES_USERS), as the
+// Node worker sends them. Started here, so that it connects while the rest starts; none without
+// the setting.
+std::unique_ptr<adapters::socketio_client::SioClientNotifier> start_notify_client(const config::Settings& s,
+                                                                                  const Logger& log) {
+  if (s.notify.url.empty()) return nullptr;
+  adapters::socketio_client::SioClientOptions o;
+  try {
+    o.url = adapters::socketio_client::parse_notify_url(s.notify.url);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--notify-url: ") + e.what());
+  }
+  o.path = s.notify.path;
+  o.ca_file = s.notify.ca_file;
+  if (!s.notify.token.empty()) o.auth = boost::json::object{{"token", s.notify.token}};
+  o.queue_limit = s.notify.queue_limit;
+  std::unique_ptr<adapters::socketio_client::SioClientNotifier> client;
+  try {
+    client = std::make_unique<adapters::socketio_client::SioClientNotifier>(std::move(o), log);
+  } catch (const std::invalid_argument& e) {  // the TLS context: the CA file, or the system's CAs
+    throw UsageError(std::string(s.notify.ca_file.empty() ? "--notify-url: " : "--notify-ca-file: ") + e.what());
+  }
+  client->start();
+  return client;
+}
+
+// Each outcome to every notifier of the process: serve's own hub and the notification server's client.
+class FanOutNotifier final : public ports::Notifier {
+ public:
+  explicit FanOutNotifier(std::vector<ports::Notifier*> to) : to_(std::move(to)) {}
+  void notify(const ports::Notification& n) override {
+    for (auto* notifier : to_) notifier->notify(n);
+  }
+
+ private:
+  std::vector<ports::Notifier*> to_;
+};
+
 int run_migrate(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   log.info("schema is current", {{"version", storage.schema_version()}, {"database", storage.kind()}});
@@ -698,8 +738,13 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
   adapters::socketio::RoomNotifier hub(main_nsp);
+  // With --notify-url, an existing notification server gets them too (README, "Client mode"): the
+  // own hub stays, so clients of either server are told.
+  auto notify_client = start_notify_client(settings, log);
+  FanOutNotifier hub_and_client(notify_client ? std::vector<ports::Notifier*>{&hub, notify_client.get()}
+                                              : std::vector<ports::Notifier*>{&hub});
 
-  CreateUserJobs jobs(settings, create_user, log, &hub);
+  CreateUserJobs jobs(settings, create_user, log, &hub_and_client);
   const app::GetCreateUserJob get_job{.queue = jobs.queue(), .tokens = tokens,
                                       .accept_foreign_tokens = settings.jwt.accept_foreign_tokens};
   if (settings.jobs.worker_in_serve) jobs.start_worker();
@@ -746,10 +791,12 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"jobs", jobs.description()},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")},
                          {"socketio", settings.socketio.path},
-                         {"socketioAdapter", socket_io_redis ? "redis" : "in-process"}});
+                         {"socketioAdapter", socket_io_redis ? "redis" : "in-process"},
+                         {"notify", notify_client ? notify_client->where() : std::string("log, /socket.io/")}});
   run_io(ioc, or_cores(settings.http.threads));
 
   jobs.stop();  // running jobs finish; the rest wait in the queue
+  if (notify_client) notify_client->stop();  // their notifications go out (a short grace)
   cpu.stop();
   code_runner.stop();
   // Deliver what the last requests committed; anything left is delivered at the next start.
@@ -786,13 +833,19 @@ int run_worker(const config::Settings& settings, const Logger& log) {
                                           .outbox_signal = no_signal};
   const app::CreateUserFromJob create_user =
       create_user_pipeline(settings, tokens, codes.store(), *pii, storage.users(), create_account);
-  // Outcomes reach the Socket.IO clients of every `serve` through Redis (@socket.io/redis-emitter's format).
+  // Outcomes reach the Socket.IO clients of every `serve` through Redis (@socket.io/redis-emitter's
+  // format), and with --notify-url an existing notification server too.
   adapters::socketio_redis::RedisEmitterNotifier emitter(adapters::redis::Url::parse(settings.redis_url), log);
-  CreateUserJobs jobs(settings, create_user, log, &emitter);
+  auto notify_client = start_notify_client(settings, log);  // outlives the jobs that notify it
+  FanOutNotifier emitter_and_client(notify_client ? std::vector<ports::Notifier*>{&emitter, notify_client.get()}
+                                                  : std::vector<ports::Notifier*>{&emitter});
+  CreateUserJobs jobs(settings, create_user, log, &emitter_and_client);
   jobs.start_worker();
-  log.info("worker ready", {{"queue", jobs.description()}, {"codes", codes.description()}, {"database", std::string(storage.kind())}});
+  log.info("worker ready", {{"queue", jobs.description()}, {"codes", codes.description()}, {"database", std::string(storage.kind())},
+                            {"notify", notify_client ? notify_client->where() : std::string("log")}});
   wait_for_signal(log);
   jobs.stop();
+  if (notify_client) notify_client->stop();
   log.info("stopped");
   return 0;
 }

@@ -146,6 +146,17 @@ struct SocketIo {
   std::vector<std::string> cors_origins;  // scheme://host[:port] browsers may connect from; none: same origin only
 };
 
+// Client mode of the Create_User notifications: registrar's worker as a Socket.IO client of an
+// existing notification server (the Node service's PORT_MESSAGES_USERS), emitting `notify`
+// {id, success, message} as the Node worker does (adapters/socketio_client/sio_client_notifier.hpp).
+struct Notify {
+  std::string url;                  // http(s):// or ws(s)://; empty: no client (the log, and serve's own hub)
+  std::string path = "/socket.io/";  // the server's Engine.IO path
+  std::string ca_file;              // https/wss: CA bundle; empty: the system's
+  std::string token;                // REGISTRAR_NOTIFY_TOKEN (secret, no flag): sent as auth {token}
+  std::size_t queue_limit = 1000;   // notifications kept while the server is unreachable
+};
+
 // `registrar socketio-echo`: the reference server of the Engine.IO/Socket.IO protocol test suites,
 // for people who write clients. Its own flags (no environment variables, no .env): the defaults are
 // those the suites expect, not those of `serve`.
@@ -188,6 +199,7 @@ struct Settings {
   Pii pii;
   Codes codes;
   Sms sms;
+  Notify notify;
   SocketIoEcho socketio_echo;
 };
 

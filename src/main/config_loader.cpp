@@ -13,6 +13,7 @@
 #include <span>
 #include <sstream>
 
+#include "adapters/socketio_client/notify_url.hpp"
 #include "adapters/sodium/hex.hpp"
 
 namespace registrar::config {
@@ -337,6 +338,47 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) {
        return set_seconds(v, 1, 120, s.sms.webhook_timeout);
      }},
+    {"notify-url", "URL",
+     "drop-in for an existing Socket.IO notification server (the Node service's PORT_MESSAGES_USERS): serve's "
+     "and worker's Create_User outcomes are emitted to it as `notify` {id, success, message}, as a Socket.IO "
+     "client; http(s):// or ws(s)://HOST[:PORT][/NAMESPACE]; see REGISTRAR_NOTIFY_TOKEN",
+     "none: the log (and serve's own /socket.io/) only", true,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (!v.empty()) {
+         try {
+           adapters::socketio_client::parse_notify_url(v);
+         } catch (const std::invalid_argument& e) {
+           return std::string(e.what());
+         }
+       }
+       s.notify.url = v;
+       return std::nullopt;
+     }},
+    {"notify-path", "PATH", "the notification server's Engine.IO path (socket.io-client's `path`)", "/socket.io/",
+     false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       try {
+         s.notify.path = adapters::socketio_client::normalize_engine_path(v);
+       } catch (const std::invalid_argument& e) {
+         return std::string(e.what());
+       }
+       return std::nullopt;
+     }},
+    {"notify-ca-file", "FILE", "PEM CA bundle to verify an https/wss notification server with", "the system's CAs",
+     false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       std::filesystem::path p;
+       if (auto reason = set_path(v, "expected a file name", p)) return reason;
+       s.notify.ca_file = p.string();
+       return std::nullopt;
+     }},
+    {"notify-queue-limit", "N",
+     "notifications kept while the notification server is unreachable; beyond, the oldest are dropped (1 to "
+     "1000000)",
+     "1000", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_uint(v, 1, 1'000'000, s.notify.queue_limit);
+     }},
     {"jwt-secret-file", "FILE", "file holding the JWT signing key (≥ 32 bytes); see REGISTRAR_JWT_SECRET",
      "<data-dir>/jwt-secret, generated on first run", false,
      [](const std::string& v, Settings& s, const Context&) {
@@ -607,6 +649,7 @@ constexpr const char* kFooter = R"(Secrets never have flags (a command line is v
   REGISTRAR_SMS_WEBHOOK_SECRET  bearer secret sent to the SMS webhook; or --sms-webhook-secret-file
   REGISTRAR_ADMIN_TOKEN         admin token, ≥ 32 bytes (Socket.IO auth {token} → the `admins` room);
                                 or --admin-token-file; none: admin surfaces off
+  REGISTRAR_NOTIFY_TOKEN        sent as auth {token} when connecting to the --notify-url server
   REGISTRAR_ALLOW_WEAK_ARGON2=1 allow argon2 below the OWASP floor (tests and benchmarks only)
 Each setting is read from its flag, else its environment variable, else ./.env, else the default.)";
 
@@ -863,6 +906,11 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   if (auto exit = choose_secret(layers, "admin-token-file", "REGISTRAR_ADMIN_TOKEN", s.admin_token, admin_source,
                                 s.admin_token_file))
     return *exit;
+  if (auto v = layers.env_or_dotenv("REGISTRAR_NOTIFY_TOKEN")) {
+    if (v->text.empty() || has_control_chars(v->text))
+      return usage_error("invalid REGISTRAR_NOTIFY_TOKEN (from " + origin_name(v->origin) + "): expected printable text");
+    s.notify.token = v->text;
+  }
   if (s.codes.layout == Codes::Layout::node && s.redis_url.empty())
     return usage_error("--code-layout node needs --redis-url (REGISTRAR_REDIS_URL): the codes are in that Redis");
   if (!s.mail.smtp_url.empty() && s.mail.from.empty())

@@ -15,8 +15,8 @@
 
 namespace registrar {
 
-// Every Create_User outcome to the log, and to the Socket.IO hub when this process has one (serve:
-// its rooms; worker with --redis-url: the Redis emitter).
+// Every Create_User outcome to the log, and to the process's other notifiers (serve: its Socket.IO
+// rooms, and the --notify-url client; worker: the Redis emitter, and the --notify-url client).
 class OutcomeNotifier final : public ports::Notifier {
  public:
   OutcomeNotifier(const adapters::logging::Logger& log, ports::Notifier* hub) : log_(log), hub_(hub) {}

@@ -853,3 +853,36 @@ TEST(Config, SocketIoPathAndCorsOrigins) {
 }
 
 }  // namespace
+
+namespace {
+
+// Client mode (--notify-url): off by default; the URL, path, CA file and queue limit from flags or
+// the environment; the token from the environment only (a secret); bad values are usage errors.
+TEST(Config, NotifySettings) {
+  auto s = settings({"serve"});
+  EXPECT_EQ(s.notify.url, "");
+  EXPECT_EQ(s.notify.path, "/socket.io/");
+  EXPECT_EQ(s.notify.queue_limit, 1000u);
+  EXPECT_EQ(s.notify.token, "");
+  s = settings({"worker", "--notify-url", "http://127.0.0.1:3101", "--notify-path", "/sio", "--notify-ca-file", "/etc/ca.pem",
+                "--notify-queue-limit", "5"},
+               {{"REGISTRAR_NOTIFY_TOKEN", "t0k"}});
+  EXPECT_EQ(s.notify.url, "http://127.0.0.1:3101");
+  EXPECT_EQ(s.notify.path, "/sio/");
+  EXPECT_EQ(s.notify.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(s.notify.queue_limit, 5u);
+  EXPECT_EQ(s.notify.token, "t0k");
+  EXPECT_EQ(settings({"serve"}, {{"REGISTRAR_NOTIFY_URL", "wss://notify.example/users"}}).notify.url, "wss://notify.example/users");
+
+  EXPECT_EQ(usage_error({"serve", "--notify-url", "ftp://h"}),
+            "registrar: invalid --notify-url \"ftp://h\" (REGISTRAR_NOTIFY_URL): expected http[s]://HOST[:PORT][/NAMESPACE] "
+            "or ws[s]://…");
+  EXPECT_EQ(usage_error({"serve"}, {{"REGISTRAR_NOTIFY_URL", "http://u:secret@h"}}),
+            "registrar: invalid --notify-url \"http://u:***@h\" (REGISTRAR_NOTIFY_URL, from the environment): "
+            "user:password@ is not supported (a token goes in REGISTRAR_NOTIFY_TOKEN)");
+  EXPECT_NE(usage_error({"serve", "--notify-queue-limit", "0"}).find("--notify-queue-limit"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--notify-path", "x"}).find("--notify-path"), std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--notify-token", "x"}).size(), 0u);  // secrets have no flags
+}
+
+}  // namespace
