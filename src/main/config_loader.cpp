@@ -861,8 +861,22 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   // The Node Create_User service's variables, for a deployment that replaces it in place.
   //  - PORT: the port to listen on, unless --listen / REGISTRAR_LISTEN says otherwise. The host stays
   //    the default (loopback): listening on every interface is a choice to make with --listen.
+  //  - PORT_MESSAGES_USERS: the port of its Socket.IO notification server on the same host, which
+  //    its worker notifies: the same here (client mode, --notify-url http://127.0.0.1:PORT), unless
+  //    --notify-url / REGISTRAR_NOTIFY_URL names the server.
   //  - PORT_ENCRYPT: that service's separate encryption service. Nothing to connect to here: a note
   //    says so (passwords are hashed, phones sealed, in process).
+  if (auto port = layers.env_or_dotenv("PORT_MESSAGES_USERS");
+      port && !layers.find("notify-url", env_name("notify-url")) &&
+      (s.command == Command::serve || s.command == Command::worker)) {
+    std::uint16_t p = 0;
+    if (set_uint(port->text, 1, 65535, p))
+      return usage_error("invalid PORT_MESSAGES_USERS " + quote_value(port->text) + " (from " + origin_name(port->origin) +
+                         "): expected a port number 1 to 65535");
+    s.notify.url = "http://127.0.0.1:" + std::to_string(p);
+    loaded.notes.push_back("Create_User outcomes are also emitted to the notification server at " + s.notify.url +
+                           " from PORT_MESSAGES_USERS (the Node service's variable; set --notify-url to name another)");
+  }
   if (!layers.find("listen", env_name("listen"))) {
     if (auto port = layers.env_or_dotenv("PORT")) {
       std::uint16_t p = 0;

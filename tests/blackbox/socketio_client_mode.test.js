@@ -137,6 +137,28 @@ describe('Socket.IO client mode: registrar notifies an existing notification ser
     }
   });
 
+  it('PORT_MESSAGES_USERS alone (the Node service\'s variable) names the notification server on this host', async () => {
+    const port = await freePort();
+    const notify = await startNotify(port);
+    const server = await Server.start({ env: { REGISTRAR_JWT_SECRET: SECRET, PORT_MESSAGES_USERS: String(port) } });
+    let onNotify;
+    try {
+      await server.waitForLog((l) => l.msg === 'notification server connected', { what: 'registrar connected to notify.js' });
+      const phone = newPhone();
+      const session = await verificationSession(server, phone);
+      onNotify = await userOnNotify(port, session.token);
+      const viaNotify = once(onNotify, 'notification');
+      await submitJob(server, session, phone);
+      assert.deepEqual((await within(15000, viaNotify, 'the notification through notify.js'))[0],
+        { id: session.id, success: true, message: 'User created successfully' });
+      await server.stopCleanly();
+    } finally {
+      if (onNotify) onNotify.close();
+      await server.dispose();
+      await notify.kill();
+    }
+  });
+
   it('notify.js started after registrar: the notifications that waited are delivered once it is up', async () => {
     const [port, gatePort] = [await freePort(), await freePort()];
     const gate = new Gate(gatePort, port);

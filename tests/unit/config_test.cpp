@@ -885,4 +885,15 @@ TEST(Config, NotifySettings) {
   EXPECT_NE(usage_error({"serve", "--notify-token", "x"}).size(), 0u);  // secrets have no flags
 }
 
+TEST(Config, PortMessagesUsersIsTheNotificationServerOnThisHostUnlessNotifyUrlIsSet) {
+  auto result = loaded({"worker"}, {{"PORT_MESSAGES_USERS", "3101"}});
+  EXPECT_EQ(result.settings.notify.url, "http://127.0.0.1:3101");
+  ASSERT_EQ(result.notes.size(), 1u);
+  EXPECT_NE(result.notes[0].find("PORT_MESSAGES_USERS"), std::string::npos);
+  auto s = settings({"serve", "--notify-url", "http://notify.internal:4000"}, {{"PORT_MESSAGES_USERS", "3101"}});
+  EXPECT_EQ(s.notify.url, "http://notify.internal:4000");
+  EXPECT_TRUE(settings({"migrate"}, {{"PORT_MESSAGES_USERS", "3101"}}).notify.url.empty());
+  EXPECT_NE(usage_error({"serve"}, {{"PORT_MESSAGES_USERS", "x"}}).find("invalid PORT_MESSAGES_USERS"), std::string::npos);
+}
+
 }  // namespace
