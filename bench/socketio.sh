@@ -148,7 +148,7 @@ start_server() { # registrar | node
   wait_until 10 "$who's Socket.IO endpoint" curl -fsS -o /dev/null "$URL/socket.io/?EIO=4&transport=polling"
 }
 
-median_of() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s (%s–%s)", m, v[1], v[NR] }'; }
+median_of() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f (%.2f–%.2f)", m, v[1], v[NR] }'; }
 median_only() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print ""; exit } print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 jget() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));const v=process.argv[1].split(".").reduce((a,k)=>a==null?a:a[k],o);console.log(v==null?"n/a":v)' "$1"; }
 declare -A R OTH
@@ -245,7 +245,7 @@ done
 M() { median_of <<<"${R[$1]:-}"; }
 m() { median_only <<<"${R[$1]:-}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
-inv() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a + 0 == 0) print "n/a"; else printf "1/%.1f", b / a }'; }
+inv() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a + 0 == 0 || a >= b) print ""; else printf " (1/%.1f)", b / a }'; }
 mkdir -p "$REPO/bench/results"
 OUT=$REPO/bench/results/socketio-latest.md
 {
@@ -260,7 +260,7 @@ OUT=$REPO/bench/results/socketio-latest.md
   echo "| seconds to open N (INFLIGHT 200 per client) | $(M registrar-conn_s) | $(M node-conn_s) | | |"
   echo "| server RSS idle → with N, MB | $(m registrar-rss0) → $(m registrar-rss1) | $(m node-rss0) → $(m node-rss1) | | |"
   echo "| server RssAnon idle → with N, MB | $(m registrar-anon0) → $(m registrar-anon1) | $(m node-anon0) → $(m node-anon1) | | |"
-  echo "| **RSS per connection, KB** | $(M registrar-per_rss) | $(M node-per_rss) | $(ratio "$(m registrar-per_rss)" "$(m node-per_rss)") ($(inv "$(m registrar-per_rss)" "$(m node-per_rss)")) | ≤ 1/6 $(mark "$(awk -v a="$(m registrar-per_rss)" -v b="$(m node-per_rss)" 'BEGIN { print (b > 0 && a * 6 <= b) }')") |"
+  echo "| **RSS per connection, KB** | $(M registrar-per_rss) | $(M node-per_rss) | $(ratio "$(m registrar-per_rss)" "$(m node-per_rss)")$(inv "$(m registrar-per_rss)" "$(m node-per_rss)") | ≤ 1/6 $(mark "$(awk -v a="$(m registrar-per_rss)" -v b="$(m node-per_rss)" 'BEGIN { print (b > 0 && a * 6 <= b) }')") |"
   echo "| RssAnon per connection, KB | $(M registrar-per_anon) | $(M node-per_anon) | $(ratio "$(m registrar-per_anon)" "$(m node-per_anon)") | |"
   echo "| server CPU idle without connections, ms per s | $(M registrar-cpu0) | $(M node-cpu0) | | |"
   echo "| server CPU idle with N, ms per s | $(M registrar-cpu) | $(M node-cpu) | $(ratio "$(m registrar-cpu)" "$(m node-cpu)") | |"
