@@ -118,6 +118,11 @@ struct SioClientNotifier::Impl {
   asio::awaitable<void> supervise();
   template <class WS>
   asio::awaitable<void> attempt(std::shared_ptr<Conn<WS>> conn);
+  // One connection, plain or TLS, from the attempt to its end: it becomes `conn`; when it fails
+  // (an exception, passed on) it is closed, and `was_connected` says whether it had got as far as
+  // the namespace's CONNECT.
+  template <class WS>
+  asio::awaitable<void> run_connection(std::shared_ptr<Conn<WS>> c, bool& was_connected);
   asio::awaitable<void> drain_and_close(std::shared_ptr<std::promise<void>> done);
 
   void on_notify(ports::Notification n) {
@@ -406,35 +411,29 @@ asio::awaitable<void> SioClientNotifier::Impl::attempt(std::shared_ptr<Conn<WS>>
   }
 }
 
+template <class WS>
+asio::awaitable<void> SioClientNotifier::Impl::run_connection(std::shared_ptr<Conn<WS>> c, bool& was_connected) {
+  conn = c;
+  try {
+    co_await attempt(c);
+  } catch (...) {
+    was_connected = c->connected;
+    c->close();
+    throw;
+  }
+}
+
 asio::awaitable<void> SioClientNotifier::Impl::supervise() {
   supervising = true;
   while (!closing) {
     std::string why;
     bool was_connected = false;
     try {
-      if (tls) {
-        using WS = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
-        auto c = std::make_shared<Conn<WS>>(*this, ioc, *tls);
-        conn = c;
-        try {
-          co_await attempt(c);
-        } catch (...) {
-          was_connected = c->connected;
-          c->close();
-          throw;
-        }
-      } else {
-        using WS = websocket::stream<beast::tcp_stream>;
-        auto c = std::make_shared<Conn<WS>>(*this, ioc);
-        conn = c;
-        try {
-          co_await attempt(c);
-        } catch (...) {
-          was_connected = c->connected;
-          c->close();
-          throw;
-        }
-      }
+      if (tls)
+        co_await run_connection(std::make_shared<Conn<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(*this, ioc, *tls),
+                                was_connected);
+      else
+        co_await run_connection(std::make_shared<Conn<websocket::stream<beast::tcp_stream>>>(*this, ioc), was_connected);
     } catch (const std::exception& e) {
       why = e.what();
     }
