@@ -265,10 +265,13 @@ std::size_t SioNamespace::emit_local(const Broadcast& to, const SioPacket& packe
 }
 
 std::size_t SioNamespace::emit(const Broadcast& to, std::string_view event, const SioMessage& message) {
+  auto* adapter = adapter_.load();
+  const auto targets = sockets(to);
+  if (targets.empty() && adapter == nullptr) return 0;  // nobody to build the packet for (most sign-ups)
   const SioPacket packet = event_packet(name_, event, message);
-  const std::size_t sent = emit_local(to, packet);
-  if (auto* adapter = adapter_.load()) adapter->broadcast(to, packet);
-  return sent;
+  for (const auto& s : targets) s->send_packet(packet);
+  if (adapter != nullptr) adapter->broadcast(to, packet);
+  return targets.size();
 }
 
 // ------------------------------------------------------------------------------------ SioServer
