@@ -116,13 +116,14 @@ class Storage {
     o.password = s.database.password;
     o.database = s.database.name;
     // Every thread that may hold a connection at once: the cpu runner (2 × hashes; register/login run whole
-    // use cases), store readers, the relay, consumers.
+    // use cases), store readers, the relay, consumers, the job worker.
     // Store threads: two per core keep a query in flight while another thread's answer is being
     // handled. More only add context switches: on 2 cores, 8 threads served GET /users/me ~20 %
     // slower than 2 or 4, with a p99 of 6–7 ms instead of 3–5 (BENCHMARKS.md, session 4). They
     // stay off the I/O threads so that a hung server cannot stall /healthz or /readyz.
     store_threads_ = 2 * or_cores(0);
-    o.pool_size = 2 * or_cores(s.argon2.concurrency) + store_threads_ + 4;
+    // Plus the Create_User worker's threads, each holding a connection while it writes an account.
+    o.pool_size = 2 * or_cores(s.argon2.concurrency) + store_threads_ + 4 + s.jobs.effective_concurrency(or_cores(0));
     pool_ = std::make_unique<adapters::mysql::MysqlPool>(o);
     // The server may still be starting (a deployment's usual race): retry for a while.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

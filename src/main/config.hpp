@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 // Settings, parsed and validated once into typed structs (flag > environment > .env > default).
 #include <chrono>
 #include <cstdint>
@@ -120,7 +121,11 @@ struct Webhook {
 struct Jobs {
   std::string bull_prefix = "bull";        // bull's `prefix` option
   std::string bull_queue = "Create_User";  // the queue's name
-  unsigned concurrency = 0;                // jobs run at once by this process's worker; 0 = number of cores
+  unsigned concurrency = 0;                // jobs run at once by this process's worker; 0 = 8 × cores (≤ 64)
+  // A job mostly waits on Redis and the database (argon2 is held to the hasher's own concurrency,
+  // the cores), so by default several run per core: on 2 cores, 16 ran ~2.5× as many jobs/s as 2
+  // without hashing and ~1.3× with it; 32 no more than 16 (BENCHMARKS.md, session 10).
+  unsigned effective_concurrency(unsigned cores) const { return concurrency != 0 ? concurrency : std::min(8 * cores, 64u); }
   bool worker_in_serve = true;             // serve runs the worker too (false: only `registrar worker` does)
   std::chrono::milliseconds stalled_interval{30'000};  // Bull's stalledInterval: the stalled-job check
   std::chrono::milliseconds lock_duration{30'000};     // Bull's lockDuration (renewed every half of it)

@@ -445,7 +445,7 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jobs.bull_prefix); }},
     {"bull-queue", "NAME", "name of the Create_User job queue", "Create_User", false,
      [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jobs.bull_queue); }},
-    {"job-concurrency", "N", "Create_User jobs run at once by this process; 0 = number of cores", "0", false,
+    {"job-concurrency", "N", "Create_User jobs run at once by this process; 0 = 8 × cores, at most 64", "0", false,
      [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 0, 256, s.jobs.concurrency); }},
     {"worker-in-serve", "BOOL", "serve also runs the Create_User worker (false: only `registrar worker` processes do)",
      "true", false,

@@ -52,9 +52,9 @@ CreateUserJobs::CreateUserJobs(const config::Settings& settings, const app::Crea
       notifier_(log, hub),
       run_{.pipeline = pipeline, .queue = *queue_, .notifier = notifier_},
       submit_{.queue = *queue_, .options = default_job_options(settings.jobs)} {
-  // Each job hashes a password: as many at once as cores, like the sign-up path, by default.
+  // Jobs wait mostly on Redis and the database; the hasher keeps argon2 itself to its own concurrency.
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  worker_options_.concurrency = static_cast<int>(settings.jobs.concurrency == 0 ? cores : settings.jobs.concurrency);
+  worker_options_.concurrency = static_cast<int>(settings.jobs.effective_concurrency(cores));
   worker_options_.lock_renew_interval = settings.jobs.lock_duration / 2;
   description_ = client_ ? "bull " + settings.jobs.bull_prefix + ":" + settings.jobs.bull_queue + " on " +
                                adapters::redis::Url::parse(settings.redis_url).redacted()

@@ -738,6 +738,15 @@ TEST(Config, JobSettings) {
   EXPECT_NE(usage_error({"serve", "--job-lock-duration", "1"}).find("2 to 3600"), std::string::npos);
 }
 
+TEST(Config, JobConcurrencyDefaultsToSeveralJobsPerCoreAndANumberIsTakenAsIs) {
+  registrar::config::Jobs jobs;
+  EXPECT_EQ(jobs.effective_concurrency(2), 16u);
+  EXPECT_EQ(jobs.effective_concurrency(1), 8u);
+  EXPECT_EQ(jobs.effective_concurrency(32), 64u) << "capped";
+  jobs.concurrency = 3;
+  EXPECT_EQ(jobs.effective_concurrency(2), 3u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Verification codes, Redis and the SMS webhook (issue 12)
 
