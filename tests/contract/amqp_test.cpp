@@ -4,6 +4,8 @@
 //     object publishes again; unroutable (mandatory) → not confirmed.
 //   * AmqpConsumerRunner: success acks once; failures retried with backoff through the delay
 //     queues; poison and hopeless messages end in the DLQ after N deliveries while others flow;
+//     a backlog goes to handle_batch() in batches (in order, acked once), a failed batch falls
+//     back to one by one;
 //     competing runners split a queue, different consumers each get everything.
 //   * The relay: OutboxRelayLoop + SQLite outbox + AmqpEventBus delivers 500 events, also with
 //     the broker stopped mid-run (count in = count out, each applied once by the audit consumer).
@@ -11,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +108,53 @@ class RecordingConsumer : public ports::EventConsumer {
   mutable std::mutex mutex_;
   std::vector<Delivery> deliveries_;
   std::map<std::string, int> seen_, handled_;
+};
+
+// A consumer that takes batches, as the audit consumer does, and is idempotent on the event id as
+// real consumers are (a repeat after a failed batch has no second effect). Records each batch's size.
+class BatchingConsumer : public ports::EventConsumer {
+ public:
+  explicit BatchingConsumer(std::string name) : name_(std::move(name)) {}
+  std::function<bool(std::size_t call)> batch_fails;  // the call's index → apply one event, then throw
+
+  std::string name() const override { return name_; }
+  void handle(const domain::EventEnvelope& e) override {
+    std::lock_guard lock(mutex_);
+    apply(e);
+  }
+  bool handle_batch(std::span<const domain::EventEnvelope> events) override {
+    std::lock_guard lock(mutex_);
+    const std::size_t call = batch_sizes_.size();
+    batch_sizes_.push_back(events.size());
+    if (batch_fails && batch_fails(call)) {
+      apply(events[0]);
+      throw std::runtime_error("test: the batch failed half-way");
+    }
+    for (const auto& e : events) apply(e);
+    return true;
+  }
+  std::vector<std::size_t> batch_sizes() const {
+    std::lock_guard lock(mutex_);
+    return batch_sizes_;
+  }
+  std::vector<std::string> applied() const {
+    std::lock_guard lock(mutex_);
+    return applied_;
+  }
+  std::size_t applied_count() const {
+    std::lock_guard lock(mutex_);
+    return applied_.size();
+  }
+
+ private:
+  void apply(const domain::EventEnvelope& e) {
+    if (seen_.insert(e.id).second) applied_.push_back(e.id);
+  }
+  std::string name_;
+  mutable std::mutex mutex_;
+  std::vector<std::size_t> batch_sizes_;
+  std::vector<std::string> applied_;
+  std::set<std::string> seen_;
 };
 
 class AmqpTest : public ::testing::Test {
@@ -382,6 +433,79 @@ TEST_F(AmqpTest, PoisonAndHopelessMessagesEndInTheDeadLetterQueueWhileOthersFlow
   EXPECT_EQ(total, 3) << log_.text();
   EXPECT_LE(errors, 3u) << log_.text();
   EXPECT_EQ(log_.count("\"msg\":\"message moved to the dead-letter queue\""), 0u) << "each one at debug level only";
+}
+
+// A backlog (as after an outage) goes to handle_batch() several deliveries at a time, in queue
+// order, each applied once and all acked (one basic.ack with `multiple` per batch): nothing is left
+// in the queue or redelivered when the runner stops.
+TEST_F(AmqpTest, ABacklogIsHandledInBatchesInOrderAndAckedOnce) {
+  const std::string name = unique_name("batch");
+  auto copts = fast_consumer(name);
+  copts.prefetch = 64;
+  BatchingConsumer consumer(name);
+  {
+    AmqpConsumerRunner declare(options_, copts, consumer, log_.logger, episodes_);  // the queue and binding
+    declare.start();
+    ASSERT_TRUE(declare.wait_consuming(kTimeout));
+  }
+  AmqpEventBus bus(options_, log_.logger);
+  auto events = publish(bus, 300, "b");
+  ASSERT_TRUE(wait_until([&] { return client_->count(copts.work_queue()) == 300; }));
+
+  CapturedLog runner_log;
+  adapters::logging::FailureEpisodes runner_episodes(runner_log.logger);
+  AmqpConsumerRunner runner(options_, copts, consumer, runner_log.logger, runner_episodes);
+  runner.start();
+  ASSERT_TRUE(wait_until([&] { return runner.counters().handled == 300; }));
+  runner.stop();
+  EXPECT_EQ(client_->count(copts.work_queue()), 0u) << "every delivery acked";
+  auto applied = consumer.applied();
+  ASSERT_EQ(applied.size(), 300u);
+  for (std::size_t i = 0; i < applied.size(); ++i) EXPECT_EQ(applied[i], events[i].id) << "queue order";
+  auto sizes = consumer.batch_sizes();
+  ASSERT_FALSE(sizes.empty()) << "handle_batch() was never called";
+  EXPECT_LT(sizes.size(), 300u) << "a backlog is not taken one delivery at a time";
+  EXPECT_GT(*std::max_element(sizes.begin(), sizes.end()), 1u);
+  for (auto n : sizes) EXPECT_LE(n, copts.prefetch);
+  EXPECT_EQ(runner.counters().delivered, 300u);
+  EXPECT_EQ(runner.counters().retried + runner.counters().requeued + runner.counters().dead_lettered, 0u);
+  EXPECT_EQ(runner_log.count("Received message"), 300u) << "still one line per delivery";
+}
+
+// A batch that throws half-way is handled again delivery by delivery: the consumer's idempotency
+// absorbs the repeat, nothing is retried or lost. A poison message among a backlog goes to the
+// dead-letter queue on its own while the events around it are applied.
+TEST_F(AmqpTest, AFailedBatchFallsBackToOneByOneAndPoisonLeavesTheRestAlone) {
+  const std::string name = unique_name("batchfail");
+  auto copts = fast_consumer(name);
+  copts.prefetch = 32;
+  copts.max_attempts = 1;  // poison straight to the dead-letter queue
+  BatchingConsumer consumer(name);
+  consumer.batch_fails = [](std::size_t call) { return call == 0; };
+  {
+    AmqpConsumerRunner declare(options_, copts, consumer, log_.logger, episodes_);
+    declare.start();
+    ASSERT_TRUE(declare.wait_consuming(kTimeout));
+  }
+  AmqpEventBus bus(options_, log_.logger);
+  auto first = publish(bus, 40, "f");
+  client_->publish(options_.exchange, options_.routing_key, "this is not json", std::string("poison-batch"));
+  auto second = publish(bus, 40, "g");
+  ASSERT_TRUE(wait_until([&] { return client_->count(copts.work_queue()) == 81; }));
+
+  AmqpConsumerRunner runner(options_, copts, consumer, log_.logger, episodes_);
+  runner.start();
+  ASSERT_TRUE(wait_until([&] { return consumer.applied_count() == 80; }));
+  ASSERT_TRUE(wait_until([&] { return runner.counters().handled == 80 && runner.counters().dead_lettered == 1; }));
+  runner.stop();
+  EXPECT_EQ(client_->count(copts.work_queue()), 0u);
+  EXPECT_EQ(client_->count(copts.dead_letter_queue()), 1u);
+  EXPECT_EQ(runner.counters().retried + runner.counters().requeued, 0u);
+  auto applied = consumer.applied();
+  std::vector<std::string> want;
+  for (const auto& e : first) want.push_back(e.id);
+  for (const auto& e : second) want.push_back(e.id);
+  EXPECT_EQ(applied, want) << "each once, in order";
 }
 
 TEST_F(AmqpTest, RunnersOfOneConsumerCompeteAndDifferentConsumersEachGetEverything) {

@@ -217,52 +217,103 @@ void AmqpConsumerRunner::session() {
 
   const timeval poll{static_cast<time_t>(options_.poll.count() / 1000),
                      static_cast<suseconds_t>((options_.poll.count() % 1000) * 1000)};
+  const timeval no_wait{0, 0};
+  const std::size_t batch_limit = std::max<std::size_t>(1, std::min<std::size_t>(options_.prefetch, kMaxBatch));
+  std::vector<Delivery> batch;
+  batch.reserve(batch_limit);
   while (!loop_.stopping()) {
     republisher_.keepalive();  // its connection idles between failures: keep its heartbeats going
     amqp_maybe_release_buffers(c.state());
-    amqp_envelope_t envelope;
-    amqp_rpc_reply_t res = amqp_consume_message(c.state(), &envelope, &poll, 0);
-    if (res.reply_type == AMQP_RESPONSE_NORMAL) {
-      struct Destroy {
-        amqp_envelope_t& e;
-        ~Destroy() { amqp_destroy_envelope(&e); }
-      } destroy{envelope};
-      process(c, envelope);
-      continue;
+    batch.clear();
+    if (!receive(c, poll, batch)) continue;
+    // Then whatever else has already arrived, without waiting: under load the broker keeps up to
+    // `prefetch` deliveries in flight, and they are handled as one batch (one write, one sync,
+    // one commit for the consumer; one ack for all). When idle, a batch is the one delivery.
+    while (batch.size() < batch_limit && receive(c, no_wait, batch)) {
     }
-    if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT) continue;
-    if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-      // Something other than a delivery: read it and see whether it ends the session.
-      amqp_frame_t frame;
-      int rc = amqp_simple_wait_frame(c.state(), &frame);
-      if (rc != AMQP_STATUS_OK) c.fail("reading from the broker", rc);
-      if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
-        c.mark_broken();
-        throw ports::BackendUnavailable("RabbitMQ (consumer " + options_.name +
-                                        "): the broker cancelled the consumer (queue deleted?)");
-      }
-      c.handle_unsolicited(frame);  // throws for channel.close / connection.close
-      continue;
-    }
-    if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) c.fail("waiting for deliveries", res.library_error);
-    c.mark_broken();
-    throw ports::BackendUnavailable("RabbitMQ (consumer " + options_.name + "): unexpected reply while consuming");
+    process_batch(c, batch);
   }
   // Leaving: the Connection closes the channel; deliveries prefetched but not acked go back to
   // the queue (for another runner, or this one's next start).
 }
 
-void AmqpConsumerRunner::process(Connection& c, const amqp_envelope_t& envelope) {
-  delivered_.fetch_add(1);
-  const InboundMessage in = inbound_of(envelope);
-  const DecodedMessage decoded = decode_message(in);
-  const int attempt = in.previous_failures + 1;
-  log_.info("Received message", {{"consumer", options_.name},
-                                 {"eventId", decoded.event.id},
-                                 {"type", decoded.event.type},
-                                 {"attempt", attempt},
-                                 {"redelivered", envelope.redelivered != 0}});
+bool AmqpConsumerRunner::receive(Connection& c, const timeval& timeout, std::vector<Delivery>& into) {
+  amqp_envelope_t envelope;
+  amqp_rpc_reply_t res = amqp_consume_message(c.state(), &envelope, &timeout, 0);
+  if (res.reply_type == AMQP_RESPONSE_NORMAL) {
+    into.emplace_back(envelope);
+    return true;
+  }
+  if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT) return false;
+  if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+    // Something other than a delivery: read it and see whether it ends the session.
+    amqp_frame_t frame;
+    int rc = amqp_simple_wait_frame(c.state(), &frame);
+    if (rc != AMQP_STATUS_OK) c.fail("reading from the broker", rc);
+    if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
+      c.mark_broken();
+      throw ports::BackendUnavailable("RabbitMQ (consumer " + options_.name +
+                                      "): the broker cancelled the consumer (queue deleted?)");
+    }
+    c.handle_unsolicited(frame);  // throws for channel.close / connection.close
+    return false;
+  }
+  if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) c.fail("waiting for deliveries", res.library_error);
+  c.mark_broken();
+  throw ports::BackendUnavailable("RabbitMQ (consumer " + options_.name + "): unexpected reply while consuming");
+}
 
+void AmqpConsumerRunner::process_batch(Connection& c, std::vector<Delivery>& batch) {
+  std::vector<Received> received;
+  received.reserve(batch.size());
+  bool all_events = true;
+  for (auto& d : batch) {
+    delivered_.fetch_add(1);
+    received.push_back(receive_log(d.envelope));
+    all_events = all_events && !received.back().decoded.error;
+  }
+  if (batch.size() > 1 && all_events) {
+    std::vector<domain::EventEnvelope> events;
+    events.reserve(received.size());
+    for (auto& r : received) events.push_back(std::move(r.decoded.event));
+    bool done = false;
+    try {
+      done = consumer_.handle_batch(events);
+    } catch (const std::exception& e) {
+      // Part of the batch may have been applied: one by one below, where idempotency makes the
+      // repeat harmless and each failing event gets its own retry.
+      log_.debug("consumer batch failed; handling its events one by one",
+                 {{"consumer", options_.name}, {"events", events.size()}, {"error", e.what()}});
+    } catch (...) {
+    }
+    if (done) {
+      // Every earlier delivery of this channel is settled: one ack with `multiple` settles the batch.
+      if (int rc = amqp_basic_ack(c.state(), Connection::kChannel, batch.back().envelope.delivery_tag, /*multiple=*/1);
+          rc != AMQP_STATUS_OK)
+        c.fail("ack", rc);  // the broker redelivers them; the consumer deduplicates
+      handled_.fetch_add(batch.size());
+      episodes_.success(failing_kind_);
+      return;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) received[i].decoded.event = std::move(events[i]);
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) settle(c, batch[i].envelope, received[i]);
+}
+
+AmqpConsumerRunner::Received AmqpConsumerRunner::receive_log(const amqp_envelope_t& envelope) {
+  Received r{inbound_of(envelope), {}};
+  r.decoded = decode_message(r.in);
+  log_.info("Received message", {{"consumer", options_.name},
+                                 {"eventId", r.decoded.event.id},
+                                 {"type", r.decoded.event.type},
+                                 {"attempt", r.in.previous_failures + 1},
+                                 {"redelivered", envelope.redelivered != 0}});
+  return r;
+}
+
+void AmqpConsumerRunner::settle(Connection& c, const amqp_envelope_t& envelope, const Received& received) {
+  const DecodedMessage& decoded = received.decoded;
+  const int attempt = received.in.previous_failures + 1;
   std::string error;
   bool ok = false;
   if (decoded.error) {
