@@ -7,6 +7,7 @@
 
 #include "adapters/inproc/rate_limiter.hpp"
 #include "app/abuse_limits.hpp"
+#include "main/config_loader.hpp"
 #include "ports/errors.hpp"
 #include "support/fakes.hpp"
 
@@ -252,6 +253,68 @@ TEST_F(AbuseLimitsTest, NoLockoutWhenItIsOff) {
     ASSERT_TRUE(limits.admit(LimitedRoute::login, "203.0.113.9", {id("victim")}).allowed) << i;
     limits.login_failed(id("victim"), "203.0.113.9");
     clock_.advance(20ms);
+  }
+}
+
+// ---- the settings ----
+
+config::Settings load_abuse(std::vector<std::string> args, const config::Environment& env = {}) {
+  std::vector<const char*> argv{"registrar", "serve"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  auto result = config::load_settings(static_cast<int>(argv.size()), argv.data(), env, {});
+  if (auto* exit = std::get_if<config::Exit>(&result)) {
+    ADD_FAILURE() << "exited " << exit->code << ": " << exit->err;
+    return {};
+  }
+  return std::get<config::Loaded>(result).settings;
+}
+
+std::string abuse_error(std::vector<std::string> args) {
+  std::vector<const char*> argv{"registrar", "serve"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  auto result = config::load_settings(static_cast<int>(argv.size()), argv.data(), {}, {});
+  auto* exit = std::get_if<config::Exit>(&result);
+  if (exit == nullptr) return "no error";
+  EXPECT_EQ(exit->code, 2);
+  return exit->err;
+}
+
+TEST(AbuseLimitSettings, TheDefaultsAreOnAndWithinAsvsHundredFailuresAnHour) {
+  auto s = load_abuse({});
+  EXPECT_TRUE(s.abuse.enabled);
+  EXPECT_EQ(s.abuse.register_ip, (RateLimit{20, 180'000ms}));
+  EXPECT_EQ(s.abuse.login_id, (RateLimit{30, 120'000ms}));
+  EXPECT_EQ(s.abuse.lockout_failures, 10u);
+  EXPECT_EQ(s.abuse.lockout_max, 900'000ms);
+  EXPECT_EQ(s.abuse.redis_down, config::AbuseLimits::RedisDown::local);
+  // Failed tries on one account in an hour, from any number of addresses: the identifier's burst
+  // and an hour of refill.
+  EXPECT_LE(s.abuse.login_id.burst + 3'600'000 / s.abuse.login_id.refill.count(), 100);
+}
+
+TEST(AbuseLimitSettings, RatesAreNPerSecondsOrZeroAndComeFromFlagsOrTheEnvironment) {
+  auto s = load_abuse({"--rate-limit-login-ip", "5/0.5", "--rate-limit-jobs-id", "0", "--login-lockout-max", "1.5",
+                       "--rate-limit-redis-down", "closed", "--rate-limit-max-keys", "500"},
+                      {{"REGISTRAR_RATE_LIMIT_REGISTER_ID", "3/60"}, {"REGISTRAR_RATE_LIMITS", "false"}});
+  EXPECT_EQ(s.abuse.login_ip, (RateLimit{5, 100ms}));
+  EXPECT_FALSE(s.abuse.jobs_id.enabled());
+  EXPECT_EQ(s.abuse.lockout_max, 1500ms);
+  EXPECT_EQ(s.abuse.register_id, (RateLimit{3, 20'000ms}));
+  EXPECT_FALSE(s.abuse.enabled);
+  EXPECT_EQ(s.abuse.redis_down, config::AbuseLimits::RedisDown::closed);
+  EXPECT_EQ(s.abuse.max_keys, 500u);
+}
+
+TEST(AbuseLimitSettings, BadValuesNameTheFlagAndTheVariable) {
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"rate-limit-login-ip", "ten"}, {"rate-limit-login-ip", "5/0"}, {"rate-limit-register-ip", "0/60"},
+           {"rate-limit-codes-ip", "2000/1"}, {"rate-limit-jobs-ip", "5/1.2345"}, {"login-lockout-max", "0"},
+           {"login-lockout-failures", "-1"}, {"rate-limit-redis-down", "maybe"}, {"rate-limit-max-keys", "5"}}) {
+    std::string env = "REGISTRAR_";
+    for (char c : flag) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const auto err = abuse_error({"--" + flag, value});
+    EXPECT_NE(err.find("--" + flag), std::string::npos) << err;
+    EXPECT_NE(err.find(env), std::string::npos) << err;
   }
 }
 
