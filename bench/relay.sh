@@ -256,7 +256,7 @@ AUDIT_MED=$(median "${AUDIT_RATES[@]}")
 REG_DATA=$WORK/serve-data
 mkdir -p "$REG_DATA"
 log "registrar serve (production argon2 cost) with --amqp-url and --consumers audit"
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$REG_DATA" --amqp-url "$AMQP_URL" --consumers audit >"$WORK/serve.log" 2>&1 &
+"$BIN" serve --rate-limits false --listen 127.0.0.1:0 --data-dir "$REG_DATA" --amqp-url "$AMQP_URL" --consumers audit >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 SERVE_PID=$!
 wait_until 30 "serve's listening line" grep -q '"msg":"listening"' "$WORK/serve.log"

@@ -58,7 +58,7 @@ ceiling() { # → hashes hashes/s busy-ticks idle-ticks
 
 PORT=$(free_port)
 # shellcheck disable=SC2086
-"$BUILD_DIR/registrar" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" "${DB_ARGS[@]}" ${SERVE_ARGS:-} >"$WORK/registrar.log" 2>&1 &
+"$BUILD_DIR/registrar" serve --rate-limits false --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" "${DB_ARGS[@]}" ${SERVE_ARGS:-} >"$WORK/registrar.log" 2>&1 &
 REG_PID=$!
 wait_until 30 "registrar /readyz" curl -fsS "http://127.0.0.1:$PORT/readyz"
 

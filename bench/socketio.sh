@@ -130,7 +130,7 @@ start_server() { # registrar | node
   if [[ $who == registrar ]]; then
     rm -rf "$WORK/data"
     REGISTRAR_JWT_SECRET=$SECRET REGISTRAR_ADMIN_TOKEN=$ADMIN_TOKEN REGISTRAR_ALLOW_WEAK_ARGON2=1 \
-      "$BUILD_DIR/registrar" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --accept-foreign-tokens true \
+      "$BUILD_DIR/registrar" serve --rate-limits false --listen 127.0.0.1:0 --data-dir "$WORK/data" --accept-foreign-tokens true \
       --access-log false --argon2-memory-kib 8 --argon2-iterations 1 >"$WORK/server-$who.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")

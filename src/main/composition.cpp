@@ -18,6 +18,7 @@
 #include "adapters/amqp/event_bus.hpp"
 #include "adapters/consumers/builtin.hpp"
 #include "adapters/consumers/email_verification_consumer.hpp"
+#include "adapters/http/abuse_limits.hpp"
 #include "adapters/http/auth_api.hpp"
 #include "adapters/http/email_verification_api.hpp"
 #include "adapters/http/middleware.hpp"
@@ -27,6 +28,7 @@
 #include "adapters/http/verification_api.hpp"
 #include "adapters/inproc/code_store.hpp"
 #include "adapters/inproc/event_bus.hpp"
+#include "adapters/inproc/rate_limiter.hpp"
 #include "adapters/jwt/hs256_token_service.hpp"
 #include "adapters/logging/failure_episodes.hpp"
 #include "adapters/logging/json_logger.hpp"
@@ -35,11 +37,13 @@
 #include "adapters/mail/webhook_sms_sender.hpp"
 #include "adapters/redis/client.hpp"
 #include "adapters/redis/redis_code_store.hpp"
+#include "adapters/redis/redis_rate_limiter.hpp"
 #include "adapters/sodium/argon2_hasher.hpp"
 #include "adapters/sodium/pii_cipher.hpp"
 #include "adapters/sodium/random_ids.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "adapters/system/system_clock.hpp"
+#include "app/abuse_limits.hpp"
 #include "adapters/threads/blocking_runner.hpp"
 #include "adapters/mysql/migrations.hpp"
 #include "adapters/mysql/outbox_store.hpp"
@@ -575,6 +579,61 @@ class CodePath {
   std::string description_, sms_description_;
 };
 
+// Abuse limits (README "Abuse limits"): the buckets in process, or in Redis with --redis-url
+// (shared by every process, with the --rate-limit-redis-down policy while Redis is unreachable).
+class AbuseLimitPath {
+ public:
+  AbuseLimitPath(const config::Settings& s, ports::Clock& clock, ports::PiiCipher& keys, const Logger& log)
+      : local_(clock, s.abuse.max_keys) {
+    const auto& a = s.abuse;
+    app::AbuseLimitSettings limits{.register_user = {a.register_ip, a.register_id},
+                                   .login = {a.login_ip, a.login_id},
+                                   .codes = {a.codes_ip, {}},
+                                   .jobs = {a.jobs_ip, a.jobs_id},
+                                   .lockout = {a.lockout_failures, a.lockout_max}};
+    ports::RateLimiter* buckets = &local_;
+    description_ = "in-process";
+    if (!s.redis_url.empty()) {
+      const auto url = adapters::redis::Url::parse(s.redis_url);
+      redis_ = std::make_unique<adapters::redis::Client>(url);
+      shared_ = std::make_unique<adapters::redis::RedisRateLimiter>(*redis_, clock, s.redis_key_prefix);
+      using D = config::AbuseLimits::RedisDown;
+      const auto policy = a.redis_down == D::open     ? app::StoreDownPolicy::open
+                          : a.redis_down == D::closed ? app::StoreDownPolicy::closed
+                                                      : app::StoreDownPolicy::local;
+      const char* policy_name = a.redis_down == D::open ? "open" : a.redis_down == D::closed ? "closed" : "local";
+      failover_ = std::make_unique<app::FailoverRateLimiter>(
+          *shared_, local_, policy, [&log, policy_name](bool down, std::string_view error) {
+            if (down)
+              log.warn("rate limits: Redis unreachable", {{"policy", policy_name}, {"error", std::string(error)}});
+            else
+              log.info("rate limits: Redis reachable again; shared buckets in use");
+          });
+      buckets = failover_.get();
+      // The script waits on Redis: off the I/O threads.
+      runner_ = std::make_unique<adapters::threads::BlockingRunner>(4, s.argon2.queue_limit);
+      description_ = std::string("redis (when down: ") + policy_name + ")";
+    }
+    limits_ = std::make_unique<app::AbuseLimits>(*buckets, keys, limits);
+  }
+
+  app::AbuseLimits& limits() { return *limits_; }
+  adapters::threads::BlockingRunner* runner() { return runner_.get(); }
+  const std::string& description() const { return description_; }
+  void stop() {
+    if (runner_) runner_->stop();
+  }
+
+ private:
+  adapters::inproc::InProcessRateLimiter local_;
+  std::unique_ptr<adapters::redis::Client> redis_;
+  std::unique_ptr<adapters::redis::RedisRateLimiter> shared_;
+  std::unique_ptr<app::FailoverRateLimiter> failover_;
+  std::unique_ptr<adapters::threads::BlockingRunner> runner_;
+  std::unique_ptr<app::AbuseLimits> limits_;
+  std::string description_;
+};
+
 // argon2id as the settings say, `concurrency` hashes at once, in worker processes unless told not to.
 // No queue limit of its own: the callers bound admission (the HTTP runner, the job worker's threads).
 adapters::sodium::Argon2Options hasher_options(const config::Settings& settings, const Logger& log, unsigned concurrency) {
@@ -776,6 +835,15 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                             // Failed requests as episodes per problem type: with the database down under
                                             // load, a few error lines instead of one per 503.
                                             .on_failure = adapters::http::middleware::report_episodes(episodes)});
+  // Abuse limits, inside map_exceptions (a limiter that cannot decide answers 503).
+  std::optional<AbuseLimitPath> abuse;
+  if (settings.abuse.enabled) {
+    abuse.emplace(settings, clock, *pii, log);
+    pipeline.use(adapters::http::middleware::abuse_limits({.limits = abuse->limits(),
+                                                           .trusted_proxies = settings.http.trusted_proxies,
+                                                           .admin_token = settings.admin_token,
+                                                           .runner = abuse->runner()}));
+  }
   adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, settings.http.body_limit));
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -792,6 +860,7 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                          {"jobs", jobs.description()},
                          {"hashIn", std::string(hasher.workers() != nullptr ? "processes" : "threads")},
                          {"socketio", settings.socketio.path},
+                         {"rateLimits", abuse ? abuse->description() : std::string("off")},
                          {"socketioAdapter", socket_io_redis ? "redis" : "in-process"},
                          {"notify", notify_client ? notify_client->where() : std::string("log, /socket.io/")}});
   run_io(ioc, or_cores(settings.http.threads));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 #include "adapters/http/client_address.hpp"
+#include "ports/rate_limiter.hpp"
 
 namespace registrar::config {
 
@@ -173,6 +174,27 @@ struct SocketIoEcho {
   std::size_t max_payload = 1'000'000;
 };
 
+// Abuse limits (README "Abuse limits"): token buckets per route and key kind, each `burst`
+// requests that come back evenly over a period ("N/SECONDS": burst N, one per SECONDS/N); a
+// disabled limit (burst 0, written "0") takes nothing.
+struct AbuseLimits {
+  bool enabled = true;  // false: no limit at all (benchmarks, tests of other things)
+  ports::RateLimit register_ip{20, std::chrono::milliseconds{180'000}};  // 20/3600
+  ports::RateLimit register_id{5, std::chrono::milliseconds{720'000}};   // 5/3600, per email and per username
+  ports::RateLimit login_ip{60, std::chrono::milliseconds{10'000}};      // 60/600
+  ports::RateLimit login_id{30, std::chrono::milliseconds{120'000}};     // 30/3600, per identifier, every try
+  ports::RateLimit codes_ip{20, std::chrono::milliseconds{180'000}};     // 20/3600
+  ports::RateLimit jobs_ip{20, std::chrono::milliseconds{180'000}};      // 20/3600
+  ports::RateLimit jobs_id{10, std::chrono::milliseconds{360'000}};      // 10/3600, per phone
+  // Login soft lockout: `lockout_failures` failures free, then one try per `lockout_max` (the
+  // longest an owner can be kept waiting); 0 failures: off.
+  unsigned lockout_failures = 10;
+  std::chrono::milliseconds lockout_max{900'000};
+  std::size_t max_keys = 100'000;  // in-process buckets kept at most (the least recently used go)
+  enum class RedisDown { local, open, closed };
+  RedisDown redis_down = RedisDown::local;
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -206,6 +228,7 @@ struct Settings {
   Sms sms;
   Notify notify;
   SocketIoEcho socketio_echo;
+  AbuseLimits abuse;
 };
 
 }  // namespace registrar::config

@@ -169,6 +169,50 @@ Reason set_seconds(std::string_view v, std::int64_t lo, std::int64_t hi, std::ch
   return reason;
 }
 
+// Seconds with up to three decimals ("900", "0.5") as milliseconds, within [lo_ms, hi_ms].
+std::optional<std::int64_t> parse_decimal_ms(std::string_view v) {
+  auto dot = v.find('.');
+  auto whole = parse_uint(v.substr(0, dot));
+  if (!whole || *whole > 10'000'000) return std::nullopt;
+  std::int64_t ms = static_cast<std::int64_t>(*whole) * 1000;
+  if (dot != std::string_view::npos) {
+    auto frac = v.substr(dot + 1);
+    if (frac.empty() || frac.size() > 3) return std::nullopt;
+    auto f = parse_uint(frac);
+    if (!f) return std::nullopt;
+    for (auto n = frac.size(); n < 3; ++n) *f *= 10;
+    ms += static_cast<std::int64_t>(*f);
+  }
+  return ms;
+}
+
+Reason set_decimal_ms(std::string_view v, std::int64_t lo_ms, std::int64_t hi_ms, std::chrono::milliseconds& out) {
+  auto ms = parse_decimal_ms(v);
+  if (!ms || *ms < lo_ms || *ms > hi_ms)
+    return "expected seconds (up to 3 decimals) from " + std::to_string(lo_ms) + " ms to " + std::to_string(hi_ms / 1000) + " s";
+  out = std::chrono::milliseconds{*ms};
+  return std::nullopt;
+}
+
+// An abuse-limit rate: "N/SECONDS" (a bucket of N requests, one back every SECONDS/N) or "0" (off).
+Reason set_rate(std::string_view v, ports::RateLimit& out) {
+  constexpr const char* expected = "expected N/SECONDS (e.g. 20/3600: 20 at once, one back every 180 s; SECONDS may have "
+                                   "3 decimals) or 0 to turn the limit off";
+  if (v == "0") {
+    out = {};
+    return std::nullopt;
+  }
+  auto slash = v.find('/');
+  if (slash == std::string_view::npos) return expected;
+  auto n = parse_uint(v.substr(0, slash));
+  auto period = parse_decimal_ms(v.substr(slash + 1));
+  if (!n || *n < 1 || *n > 1'000'000 || !period || *period < 1 || *period > 7 * 86'400'000LL) return expected;
+  const auto refill = *period / static_cast<std::int64_t>(*n);
+  if (refill < 1) return "expected N/SECONDS with at most one request per millisecond";
+  out = {static_cast<unsigned>(*n), std::chrono::milliseconds{refill}};
+  return std::nullopt;
+}
+
 // A queue/exchange/routing-key name: AMQP short strings, printable, ≤ 255 bytes.
 Reason set_name(std::string_view v, std::string& out) {
   if (v.empty() || v.size() > 255 || has_control_chars(v)) return "expected a name of 1 to 255 printable bytes";
@@ -473,6 +517,45 @@ const Spec kSpecs[] = {
        unsigned n = 0;
        if (auto r = set_uint(v, 1, 20, n)) return r;
        s.jobs.attempts = static_cast<int>(n);
+       return std::nullopt;
+     }},
+    {"rate-limits", "BOOL", "abuse limits on register, login, verification codes and POST /users (false: none at all)",
+     "true", false, [](const std::string& v, Settings& s, const Context&) { return set_bool(v, s.abuse.enabled); }},
+    {"rate-limit-register-ip", "N/SECONDS", "sign-ups per client IP (0: off)", "20/3600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.register_ip); }},
+    {"rate-limit-register-id", "N/SECONDS", "sign-ups per email and per username (0: off)", "5/3600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.register_id); }},
+    {"rate-limit-login-ip", "N/SECONDS", "logins per client IP (0: off)", "60/600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.login_ip); }},
+    {"rate-limit-login-id", "N/SECONDS", "logins per identifier (email, username or phone), every try (0: off)", "30/3600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.login_id); }},
+    {"rate-limit-codes-ip", "N/SECONDS", "verification-code requests (sending and checking) per client IP (0: off)", "20/3600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.codes_ip); }},
+    {"rate-limit-jobs-ip", "N/SECONDS", "POST /users per client IP (0: off)", "20/3600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.jobs_ip); }},
+    {"rate-limit-jobs-id", "N/SECONDS", "POST /users per phone (0: off)", "10/3600", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_rate(v, s.abuse.jobs_id); }},
+    {"login-lockout-failures", "N", "failed logins of one identifier before the soft lockout (0: no lockout)", "10", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 0, 1000, s.abuse.lockout_failures); }},
+    {"login-lockout-max", "SECONDS",
+     "then one more try per this long: the longest the lockout keeps an account's owner waiting (0.001 to 86400)",
+     "900", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_decimal_ms(v, 1, 86'400'000, s.abuse.lockout_max);
+     }},
+    {"rate-limit-max-keys", "N", "in-process buckets kept at most; the least recently used go first (100 to 10000000)",
+     "100000", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 100, 10'000'000, s.abuse.max_keys); }},
+    {"rate-limit-redis-down", "POLICY",
+     "with --redis-url, while Redis is unreachable: local (each process its own buckets), open (no limits) or "
+     "closed (503 on the limited routes)",
+     "local", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       using D = AbuseLimits::RedisDown;
+       if (v == "local") s.abuse.redis_down = D::local;
+       else if (v == "open") s.abuse.redis_down = D::open;
+       else if (v == "closed") s.abuse.redis_down = D::closed;
+       else return "expected local, open or closed";
        return std::nullopt;
      }},
     {"trusted-proxies", "CIDRS",

@@ -351,6 +351,11 @@ class Server extends EventEmitter {
       args.push('--argon2-memory-kib', '1024', '--argon2-iterations', '1');
       env.REGISTRAR_ALLOW_WEAK_ARGON2 = '1';
     }
+    // Abuse limits are off unless a test sets them (most tests sign up and log in from one
+    // address far more often than the defaults allow); tests/blackbox/abuse_limits.test.js turns them on.
+    if (this.command === 'serve' && !('REGISTRAR_RATE_LIMITS' in this.extraEnv) && !this.extraArgs.includes('--rate-limits')) {
+      env.REGISTRAR_RATE_LIMITS = 'false';
+    }
     args.push(...this.extraArgs);
     this.exitStatus = undefined;
     const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,20 +1,12 @@
 #include "adapters/socketio/token_auth.hpp"
 
-#include <sodium.h>
-
-#include <array>
+#include "adapters/sodium/secret_compare.hpp"
 
 namespace registrar::adapters::socketio {
 namespace {
 
-// Compares a presented token with the admin token in constant time, whatever their lengths: both
-// are hashed (BLAKE2b) first, and the hashes compared with sodium_memcmp.
-bool same_secret(std::string_view presented, std::string_view secret) {
-  std::array<unsigned char, crypto_generichash_BYTES> a{}, b{};
-  crypto_generichash(a.data(), a.size(), reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), nullptr, 0);
-  crypto_generichash(b.data(), b.size(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), nullptr, 0);
-  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
-}
+// The admin token is compared in constant time (adapters/sodium/secret_compare.hpp).
+using sodium::same_secret;
 
 }  // namespace
 
