@@ -325,7 +325,8 @@ class EventPath final : public ports::OutboxSignal {
       // Two relay loops, each with its own connection, claim disjoint batches (the outbox lease
       // keeps them apart and per-user order intact): while one waits for the broker's confirms,
       // the other prepares and publishes its batch.
-      relay_loops = 2;
+      relay_loops = s.amqp.relay_connections;
+      loop_options.relay.batch_size = s.amqp.relay_batch;
       for (unsigned i = 0; i < relay_loops; ++i) buses_.push_back(std::make_unique<adapters::amqp::AmqpEventBus>(options, log));
       for (auto& c : consumers_.list) {
         runners_.push_back(std::make_unique<adapters::amqp::AmqpConsumerRunner>(options, consumer_options(s), *c, log, episodes));

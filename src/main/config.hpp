@@ -99,8 +99,13 @@ struct Amqp {
   std::string routing_key = "topic_validateJSON";  // that service's routing key
   bool route_by_event = false;                     // true: routing key = event name (user.registered)
   std::string queue = "topic_validateJSON";        // that service's queue, declared and bound; "" = none
-  unsigned prefetch = 16;                          // unacked deliveries per consumer
+  unsigned prefetch = 256;                         // unacked deliveries per consumer (and its largest batch)
   unsigned max_attempts = 5;                       // deliveries before the dead-letter queue
+  // Outbox rows one relay pass claims and publishes before waiting for their confirms: on a busy
+  // broker, 256 per pass over 2 connections reached 56–69 % of a bare publisher, 4,000 79–89 %
+  // (BENCHMARKS.md, session 10). A pass must fit in the relay's 10 s lease.
+  unsigned relay_batch = 4000;
+  unsigned relay_connections = 2;                  // relay loops, each with its own connection
 };
 
 // Out-of-band messages (welcome mail, codes): SMTP when smtp_url is set, else <data-dir> files.

@@ -585,8 +585,12 @@ const Spec kSpecs[] = {
        }
        return set_name(v, s.amqp.queue);
      }},
-    {"amqp-prefetch", "N", "unacknowledged deliveries per consumer (1 to 10000)", "16", false,
+    {"amqp-prefetch", "N", "unacknowledged deliveries per consumer, also its largest batch (1 to 10000)", "256", false,
      [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 10000, s.amqp.prefetch); }},
+    {"relay-batch", "N", "outbox events one relay pass claims and publishes to RabbitMQ before it waits for their confirms (1 to 10000)", "4000", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 10000, s.amqp.relay_batch); }},
+    {"relay-connections", "N", "relay loops, each on its own RabbitMQ connection: one publishes while another waits for confirms (1 to 16)", "2", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 16, s.amqp.relay_connections); }},
     {"consumer-max-attempts", "N", "deliveries of a failing event before its dead-letter queue (1 to 100)", "5",
      false,
      [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 100, s.amqp.max_attempts); }},
