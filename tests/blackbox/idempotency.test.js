@@ -1,0 +1,264 @@
+'use strict';
+// Safe retries of sign-ups with the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header;
+// README "Safe retries (Idempotency-Key)"):
+//  - the point of it: MariaDB stopped (then killed) and started again under many clients that each
+//    sign up with their own key and retry (with back-off) until they get a 201. Every client ends
+//    with a 201 and exactly one account, and none ever gets a 409 for its own account — also those
+//    whose first sign-up was committed but answered 503 (the answer lost with the connection);
+//  - a retry with the same key and body: 201, the same account, a fresh token; a wrong password:
+//    422 and no token; other fields: 422; a key still in flight: 409; a malformed key: 400;
+//  - keys expire after --idempotency-key-ttl.
+//
+//   node --test tests/blackbox/idempotency.test.js
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { Server, MariaDb, newUser, assertProblem, eventually } = require('./harness');
+
+const keyHeader = (key) => ({ 'idempotency-key': key });
+const newKey = () => `"${crypto.randomUUID()}"`; // the draft's form: a Structured Field String
+
+describe('Idempotency-Key: retries of one sign-up', () => {
+  let server;
+  before(async () => { server = await Server.start({ args: ['--idempotency-key-ttl', '2'] }); });
+  after(async () => { if (server) await server.dispose(); });
+
+  it('a retry with the same key and body → 201, the same account, a fresh token, marked as a replay', async () => {
+    const user = newUser('idem');
+    const key = newKey();
+    const first = await server.register(user, keyHeader(key));
+    assert.equal(first.status, 201, first.text);
+    assert.equal(first.headers['idempotent-replayed'], undefined);
+    const again = await server.register(user, keyHeader(key));
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(again.json.user, first.json.user);
+    assert.equal(again.headers.location, '/users/me');
+    const me = await server.me(again.json.accessToken);
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.json.id, first.json.user.id);
+    // One account, one event.
+    assert.equal(server.query(`SELECT count(*) AS n FROM users WHERE username = '${user.username}'`)[0].n, 1);
+    assert.equal(server.query(`SELECT count(*) AS n FROM outbox WHERE aggregate_id = '${first.json.user.id}'`)[0].n, 1);
+    // Without the key, the same body is the conflict it always was.
+    assertProblem(await server.register(user), 409, 'conflict');
+  });
+
+  it('the key alone never yields a token: a replay with a wrong password → 422, no token', async () => {
+    const user = newUser('idem');
+    const key = newKey();
+    assert.equal((await server.register(user, keyHeader(key))).status, 201);
+    const wrong = await server.register({ ...user, password: `${user.password}-not` }, keyHeader(key));
+    const problem = assertProblem(wrong, 422, 'idempotency_key_mismatch');
+    assert.equal(problem.type, 'urn:registrar:problem:idempotency_key_mismatch');
+    assert.match(problem.detail, /different request/);
+    assert.equal(wrong.json.accessToken, undefined);
+    assert.ok(!wrong.text.includes(user.password), 'the password is never echoed');
+  });
+
+  it('the same key with other fields → 422, nothing created', async () => {
+    const user = newUser('idem');
+    const key = newKey();
+    assert.equal((await server.register(user, keyHeader(key))).status, 201);
+    const other = newUser('idem');
+    for (const body of [{ ...user, email: other.email }, { ...user, username: other.username }, other,
+      { ...user, image: 'https://example.com/me.png' }]) {
+      assertProblem(await server.register(body, keyHeader(key)), 422, 'idempotency_key_mismatch');
+    }
+    assert.equal(server.query(`SELECT count(*) AS n FROM users WHERE username = '${other.username}'`)[0].n, 0);
+  });
+
+  it('the quoted (draft) and the bare form of a key are one key', async () => {
+    const user = newUser('idem');
+    const id = crypto.randomUUID();
+    assert.equal((await server.register(user, keyHeader(`"${id}"`))).status, 201);
+    const again = await server.register(user, keyHeader(id));
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+  });
+
+  it('a malformed key → 400 problem, nothing created', async () => {
+    const user = newUser('idem');
+    for (const bad of ['', '""', 'a'.repeat(256), 'two words', '"open', '"bad \\x escape"', 'caf\u00e9']) {
+      const res = await server.request('POST', '/auth/register', { json: user, headers: { 'idempotency-key': bad } });
+      assertProblem(res, 400, 'invalid_idempotency_key');
+    }
+    // Two of them.
+    const { responses: raw } = await server.raw(`POST /auth/register HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n`
+      + `idempotency-key: one\r\nidempotency-key: two\r\ncontent-length: ${Buffer.byteLength(JSON.stringify(user))}\r\n\r\n${JSON.stringify(user)}`);
+    assert.equal(raw[0].status, 400, JSON.stringify(raw[0]));
+    assert.match(raw[0].body.toString(), /invalid_idempotency_key/);
+    assert.equal(server.query(`SELECT count(*) AS n FROM users WHERE username = '${user.username}'`)[0].n, 0);
+    // The longest allowed key works.
+    assert.equal((await server.register(user, keyHeader('k'.repeat(255)))).status, 201);
+  });
+
+  it('keys are stored as keyed hashes: not the key, no field, no password in clear', async () => {
+    const user = newUser('idem');
+    const key = `secret-key-${crypto.randomUUID()}`;
+    const res = await server.register(user, keyHeader(key));
+    assert.equal(res.status, 201);
+    const rows = server.query(`SELECT key_hash, fingerprint, user_id FROM idempotency_keys WHERE user_id = '${res.json.user.id}'`);
+    assert.equal(rows.length, 1);
+    assert.match(rows[0].key_hash, /^[0-9a-f]{64}$/);
+    assert.match(rows[0].fingerprint, /^[0-9a-f]{64}$/);
+    if (server.db === 'sqlite') {
+      for (const name of fs.readdirSync(server.dataDir).filter((f) => f.startsWith('registrar.db'))) {
+        const bytes = fs.readFileSync(path.join(server.dataDir, name));
+        assert.ok(!bytes.includes(key), `the key in clear in ${name}`);
+        assert.ok(!bytes.includes(user.password), `the password in clear in ${name}`);
+      }
+    }
+  });
+
+  it('a key expires after --idempotency-key-ttl: then it is free for a new request', async () => {
+    const user = newUser('idem');
+    const key = newKey();
+    const first = await server.register(user, keyHeader(key));
+    assert.equal(first.status, 201);
+    const other = newUser('idem');
+    assertProblem(await server.register(other, keyHeader(key)), 422, 'idempotency_key_mismatch');
+    // Within the TTL (2 s) the other body is refused; once it has passed, it is a new sign-up.
+    let res;
+    await eventually(async () => {
+      res = await server.register(other, keyHeader(key));
+      return res.status === 201;
+    }, { intervalMs: 250, timeoutMs: 10_000, what: 'the key free again after its TTL' });
+    assert.notEqual(res.json.user.id, first.json.user.id);
+    assert.equal(res.headers['idempotent-replayed'], undefined);
+  });
+});
+
+// The private MariaDB's server process, to freeze it (SIGSTOP) and thaw it (SIGCONT).
+function mariadbPid(db) { return Number(fs.readFileSync(path.join(db.dir, 'mysqld.pid'), 'utf8').trim()); }
+
+describe('Idempotency-Key on MariaDB: outages and requests in flight', () => {
+  let db;
+  let server;
+  before(async () => {
+    db = await MariaDb.create();
+    server = await Server.start({ db: 'mysql', mariadb: db });
+  });
+  after(async () => {
+    try {
+      if (server) await server.dispose();
+    } finally {
+      if (db) await db.dispose();
+    }
+  });
+
+  it('a retry while the first request with the key is still running → 409; the first then succeeds and the retry replays it', async () => {
+    const user = newUser('inflight');
+    const key = newKey();
+    assert.equal((await server.register(newUser('warm'))).status, 201); // a pooled connection to freeze on
+    const pid = mariadbPid(db);
+    process.kill(pid, 'SIGSTOP'); // the database hangs: a request that reaches it waits
+    let thawed = false;
+    try {
+      const answers = [];
+      const send = (name) => server.register(user, keyHeader(key)).then((res) => { answers.push({ name, res }); return res; });
+      const a = send('a');
+      const b = send('b');
+      // Whichever of the two took the key first waits on the frozen database; the other is told
+      // at once that the key is in flight.
+      await eventually(() => answers.length >= 1, { intervalMs: 10, timeoutMs: 5_000, what: 'the first answer' });
+      assert.equal(answers.length, 1, 'one request still waits on the frozen database');
+      assertProblem(answers[0].res, 409, 'idempotency_key_in_flight');
+      process.kill(pid, 'SIGCONT');
+      thawed = true;
+      const held = await (answers[0].name === 'a' ? b : a);
+      assert.equal(held.status, 201, held.text);
+      const retry = await server.register(user, keyHeader(key));
+      assert.equal(retry.status, 201, retry.text);
+      assert.equal(retry.headers['idempotent-replayed'], 'true');
+      assert.equal(retry.json.user.id, held.json.user.id);
+    } finally {
+      if (!thawed) process.kill(pid, 'SIGCONT');
+    }
+  });
+
+  it('MariaDB stopped and killed under sign-ups with keys: every client that retries with its key ends with one account and a 201, never a 409', async (t) => {
+    const SLOTS = 16;
+    const OUTAGE_MS = 3_000;
+    const clients = []; // { user, key, attempts: [{status, code, replayed}], result }
+    const transportErrors = [];
+    let stopping = false;
+    const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+    // One client: sign up with its key until a 201; back off on 503 (Retry-After as the floor's
+    // hint, capped) or a transport error. Any other answer ends the client as a failure.
+    async function client(n) {
+      const c = { user: newUser(`c${n}`), key: newKey(), attempts: [], result: null };
+      clients.push(c);
+      let delay = 25;
+      for (;;) {
+        let res;
+        try {
+          res = await server.register(c.user, keyHeader(c.key));
+        } catch (error) {
+          transportErrors.push(`${error.code || ''} ${error.message}`);
+          c.attempts.push({ status: 'error' });
+          await pause(delay);
+          delay = Math.min(delay * 2, 500);
+          continue;
+        }
+        c.attempts.push({ status: res.status, code: res.json && res.json.code, replayed: res.headers['idempotent-replayed'] === 'true' });
+        if (res.status === 201) { c.result = res; return; }
+        if (res.status !== 503) { c.result = res; return; }
+        await pause(delay * (0.5 + Math.random()));
+        delay = Math.min(delay * 2, 500);
+      }
+    }
+    const done = () => clients.filter((c) => c.result && c.result.status === 201).length;
+    const unavailable = () => clients.reduce((n, c) => n + c.attempts.filter((a) => a.status === 503).length, 0);
+
+    // SLOTS clients at a time, one after the other in each slot, until stopped.
+    let next = 0;
+    const slots = Array.from({ length: SLOTS }, async () => { while (!stopping) await client(next++); });
+
+    try {
+      for (const how of ['stop', 'kill']) {
+        const before201 = done();
+        await eventually(() => done() >= before201 + 40, { intervalMs: 10, timeoutMs: 60_000, what: `sign-ups before the ${how}` });
+        const before503 = unavailable();
+        await (how === 'kill' ? db.kill() : db.stop());
+        const downAt = Date.now();
+        await eventually(() => unavailable() >= before503 + 20, { intervalMs: 10, timeoutMs: 30_000, what: `503s while MariaDB is ${how === 'kill' ? 'killed' : 'stopped'}` });
+        await eventually(() => Date.now() - downAt >= OUTAGE_MS, { intervalMs: 100, timeoutMs: OUTAGE_MS + 1_000, what: 'the outage' });
+        await db.start();
+        const after201 = done();
+        await eventually(() => done() >= after201 + 40, { intervalMs: 10, timeoutMs: 60_000, what: `sign-ups after MariaDB came back (${how})` });
+      }
+    } finally {
+      stopping = true;
+      await Promise.all(slots); // each running client goes on until its 201 (or a failure)
+    }
+
+    const failures = clients.filter((c) => !c.result || c.result.status !== 201)
+      .map((c) => `${c.user.username}: ${c.attempts.map((a) => `${a.status}${a.code ? ` ${a.code}` : ''}`).join(', ')} → ${c.result ? c.result.text : 'no answer'}`);
+    assert.deepEqual(failures, [], 'clients that did not end with a 201');
+    const conflicts = clients.filter((c) => c.attempts.some((a) => a.status === 409));
+    assert.deepEqual(conflicts.map((c) => c.user.username), [], 'clients that got a 409 for their own account');
+    assert.deepEqual(transportErrors, [], 'transport errors (resets, hang-ups)');
+
+    // Exactly one account per client, the one its 201 named; and no other account.
+    const rows = server.query('SELECT id, username FROM users');
+    const byName = new Map();
+    for (const r of rows) byName.set(r.username, [...(byName.get(r.username) || []), r.id]);
+    const wrong = clients.filter((c) => { const ids = byName.get(c.user.username) || []; return ids.length !== 1 || ids[0] !== c.result.json.user.id; })
+      .map((c) => `${c.user.username}: ${JSON.stringify(byName.get(c.user.username))} vs ${c.result.json.user.id}`);
+    assert.deepEqual(wrong, [], 'clients without exactly their one account');
+    assert.equal(rows.length, clients.length + 2, 'no account but the clients\' (and the two of the in-flight test)');
+    const eventsPerUser = server.query("SELECT u.id FROM users u LEFT JOIN outbox o ON o.aggregate_id = u.id AND o.event_type = 'user.registered' GROUP BY u.id HAVING count(o.seq) <> 1");
+    assert.deepEqual(eventsPerUser, [], 'users without exactly one user.registered event');
+
+    const retried = clients.filter((c) => c.attempts.length > 1);
+    const replayed = clients.filter((c) => c.attempts.at(-1).replayed);
+    t.diagnostic(`${clients.length} clients, ${unavailable()} answers 503, ${retried.length} clients retried, `
+      + `${replayed.length} got their account back from a committed sign-up whose answer was lost (replayed 201)`);
+    for (const c of replayed.slice(0, 3)) t.diagnostic(`  e.g. ${c.user.username}: ${c.attempts.map((a) => a.status).join(' → ')}`);
+  });
+});
