@@ -175,7 +175,8 @@ ports::CreateUserOutcome SqliteUserStore::create(const domain::User& user,
     // loser's transaction has been rolled back by now; tell which value was taken. SQLite names
     // the first constraint it finds violated; a replay (same verification id) is told as such
     // whatever else it collides with, since its username and phone are the first run's too.
-    if (e.code() == SQLITE_CONSTRAINT_PRIMARYKEY && key &&
+    // The key's PRIMARY KEY (a WITHOUT ROWID table reports it as SQLITE_CONSTRAINT_PRIMARYKEY).
+    if ((e.code() == SQLITE_CONSTRAINT_PRIMARYKEY || e.code() == SQLITE_CONSTRAINT_UNIQUE) && key &&
         std::string_view(e.what()).find(kKeyConstraint) != std::string_view::npos)
       return ports::CreateUserOutcome::key_taken;
     if (e.code() == SQLITE_CONSTRAINT_UNIQUE) {
