@@ -16,6 +16,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
+const net = require('node:net');
 const { Server, MariaDb, newUser, assertProblem, eventually } = require('./harness');
 
 const keyHeader = (key) => ({ 'idempotency-key': key });
@@ -90,7 +91,7 @@ describe('Idempotency-Key: retries of one sign-up', () => {
     const { responses: raw } = await server.raw(`POST /auth/register HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n`
       + `idempotency-key: one\r\nidempotency-key: two\r\ncontent-length: ${Buffer.byteLength(JSON.stringify(user))}\r\n\r\n${JSON.stringify(user)}`);
     assert.equal(raw[0].status, 400, JSON.stringify(raw[0]));
-    assert.match(raw[0].body.toString(), /invalid_idempotency_key/);
+    assert.match(raw[0].text, /invalid_idempotency_key/);
     assert.equal(server.query(`SELECT count(*) AS n FROM users WHERE username = '${user.username}'`)[0].n, 0);
     // The longest allowed key works.
     assert.equal((await server.register(user, keyHeader('k'.repeat(255)))).status, 201);
@@ -181,84 +182,147 @@ describe('Idempotency-Key on MariaDB: outages and requests in flight', () => {
   });
 
   it('MariaDB stopped and killed under sign-ups with keys: every client that retries with its key ends with one account and a 201, never a 409', async (t) => {
-    const SLOTS = 16;
-    const OUTAGE_MS = 3_000;
-    const clients = []; // { user, key, attempts: [{status, code, replayed}], result }
-    const transportErrors = [];
-    let stopping = false;
-    const pause = (ms) => new Promise((r) => setTimeout(r, ms));
-
-    // One client: sign up with its key until a 201; back off on 503 (Retry-After as the floor's
-    // hint, capped) or a transport error. Any other answer ends the client as a failure.
-    async function client(n) {
-      const c = { user: newUser(`c${n}`), key: newKey(), attempts: [], result: null };
-      clients.push(c);
-      let delay = 25;
-      for (;;) {
-        let res;
-        try {
-          res = await server.register(c.user, keyHeader(c.key));
-        } catch (error) {
-          transportErrors.push(`${error.code || ''} ${error.message}`);
-          c.attempts.push({ status: 'error' });
-          await pause(delay);
-          delay = Math.min(delay * 2, 500);
-          continue;
-        }
-        c.attempts.push({ status: res.status, code: res.json && res.json.code, replayed: res.headers['idempotent-replayed'] === 'true' });
-        if (res.status === 201) { c.result = res; return; }
-        if (res.status !== 503) { c.result = res; return; }
-        await pause(delay * (0.5 + Math.random()));
-        delay = Math.min(delay * 2, 500);
-      }
+    const outages = [];
+    for (const how of ['stop', 'kill']) {
+      outages.push({
+        what: how === 'kill' ? 'MariaDB killed' : 'MariaDB stopped',
+        down: () => (how === 'kill' ? db.kill() : db.stop()),
+        up: () => db.start(),
+      });
     }
-    const done = () => clients.filter((c) => c.result && c.result.status === 201).length;
-    const unavailable = () => clients.reduce((n, c) => n + c.attempts.filter((a) => a.status === 503).length, 0);
+    const { clients } = await signUpsWithKeysThrough(t, server, outages);
+    assert.equal(server.query('SELECT count(*) AS n FROM users')[0].n, clients.length + 2,
+      'no account but the clients\' (and the two of the in-flight test)');
+  });
 
-    // SLOTS clients at a time, one after the other in each slot, until stopped.
-    let next = 0;
-    const slots = Array.from({ length: SLOTS }, async () => { while (!stopping) await client(next++); });
-
+  it('the answer lost with the connection after the commit (the retry meets the outage): the client retries with its key and gets its account, not a 409', async (t) => {
+    // Between registrar and MariaDB, a proxy that can cut every connection the moment MariaDB
+    // answers (so a sign-up's CALL has been committed but its answer never arrives) and refuse
+    // new ones: the pool's retry on a fresh connection meets the outage and the request answers
+    // 503 — the failure of issue 14 that, without a key, ends in a 409 for one's own account.
+    const proxy = await cuttingProxy(db.port);
+    const viaProxy = {
+      url: (name) => `mysql://${db.user}:${db.password}@127.0.0.1:${proxy.port}/${name}`,
+      createDatabase: () => db.createDatabase(),
+      dropDatabase: (name) => db.dropDatabase(name),
+      query: (sql, opts) => db.query(sql, opts),
+    };
+    const proxied = await Server.start({ db: 'mysql', mariadb: viaProxy });
     try {
-      for (const how of ['stop', 'kill']) {
-        const before201 = done();
-        await eventually(() => done() >= before201 + 40, { intervalMs: 10, timeoutMs: 60_000, what: `sign-ups before the ${how}` });
-        const before503 = unavailable();
-        await (how === 'kill' ? db.kill() : db.stop());
-        const downAt = Date.now();
-        await eventually(() => unavailable() >= before503 + 20, { intervalMs: 10, timeoutMs: 30_000, what: `503s while MariaDB is ${how === 'kill' ? 'killed' : 'stopped'}` });
-        await eventually(() => Date.now() - downAt >= OUTAGE_MS, { intervalMs: 100, timeoutMs: OUTAGE_MS + 1_000, what: 'the outage' });
-        await db.start();
-        const after201 = done();
-        await eventually(() => done() >= after201 + 40, { intervalMs: 10, timeoutMs: 60_000, what: `sign-ups after MariaDB came back (${how})` });
-      }
+      const cuts = Array.from({ length: 3 }, () => ({ what: 'connections cut', down: async () => proxy.cut(), up: async () => proxy.restore() }));
+      const { clients, replayed } = await signUpsWithKeysThrough(t, proxied, cuts, { outageMs: 1_000 });
+      assert.equal(proxied.query('SELECT count(*) AS n FROM users')[0].n, clients.length, 'no account but the clients\'');
+      assert.ok(replayed.length >= 1, 'at least one sign-up was committed but answered 503, and its retry got the account');
     } finally {
-      stopping = true;
-      await Promise.all(slots); // each running client goes on until its 201 (or a failure)
+      await proxied.dispose();
+      proxy.close();
     }
-
-    const failures = clients.filter((c) => !c.result || c.result.status !== 201)
-      .map((c) => `${c.user.username}: ${c.attempts.map((a) => `${a.status}${a.code ? ` ${a.code}` : ''}`).join(', ')} → ${c.result ? c.result.text : 'no answer'}`);
-    assert.deepEqual(failures, [], 'clients that did not end with a 201');
-    const conflicts = clients.filter((c) => c.attempts.some((a) => a.status === 409));
-    assert.deepEqual(conflicts.map((c) => c.user.username), [], 'clients that got a 409 for their own account');
-    assert.deepEqual(transportErrors, [], 'transport errors (resets, hang-ups)');
-
-    // Exactly one account per client, the one its 201 named; and no other account.
-    const rows = server.query('SELECT id, username FROM users');
-    const byName = new Map();
-    for (const r of rows) byName.set(r.username, [...(byName.get(r.username) || []), r.id]);
-    const wrong = clients.filter((c) => { const ids = byName.get(c.user.username) || []; return ids.length !== 1 || ids[0] !== c.result.json.user.id; })
-      .map((c) => `${c.user.username}: ${JSON.stringify(byName.get(c.user.username))} vs ${c.result.json.user.id}`);
-    assert.deepEqual(wrong, [], 'clients without exactly their one account');
-    assert.equal(rows.length, clients.length + 2, 'no account but the clients\' (and the two of the in-flight test)');
-    const eventsPerUser = server.query("SELECT u.id FROM users u LEFT JOIN outbox o ON o.aggregate_id = u.id AND o.event_type = 'user.registered' GROUP BY u.id HAVING count(o.seq) <> 1");
-    assert.deepEqual(eventsPerUser, [], 'users without exactly one user.registered event');
-
-    const retried = clients.filter((c) => c.attempts.length > 1);
-    const replayed = clients.filter((c) => c.attempts.at(-1).replayed);
-    t.diagnostic(`${clients.length} clients, ${unavailable()} answers 503, ${retried.length} clients retried, `
-      + `${replayed.length} got their account back from a committed sign-up whose answer was lost (replayed 201)`);
-    for (const c of replayed.slice(0, 3)) t.diagnostic(`  e.g. ${c.user.username}: ${c.attempts.map((a) => a.status).join(' → ')}`);
   });
 });
+
+// A TCP proxy to 127.0.0.1:targetPort. cut(): every open connection is closed the moment the
+// server sends it anything (its answer is lost), and new ones are closed at once, until restore().
+async function cuttingProxy(targetPort) {
+  const pairs = new Set();
+  let cutting = false;
+  let refusing = false;
+  const server = net.createServer((client) => {
+    if (refusing) { client.destroy(); return; }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const close = () => { client.destroy(); upstream.destroy(); pairs.delete(pair); };
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => { if (cutting) close(); else client.write(d); });
+    for (const s of [client, upstream]) { s.on('error', close); s.on('close', close); }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    cut() { cutting = true; refusing = true; },
+    restore() { cutting = false; refusing = false; },
+    close() { server.close(); for (const p of pairs) { p.client.destroy(); p.upstream.destroy(); } },
+  };
+}
+
+// Many clients, each signing up with its own key and retrying (with back-off) until it gets a
+// 201, SLOTS at a time, while each of `outages` happens: {what, down(), up()}. Asserts that every
+// client ended with a 201 and exactly its one account, that none got a 409 (or anything but 201
+// and 503), and that every account has one user.registered event. Returns the clients and those
+// whose last answer was a replay after a 503 (a commit whose answer was lost).
+async function signUpsWithKeysThrough(t, server, outages, { outageMs = 3_000 } = {}) {
+  const SLOTS = 16;
+  const clients = []; // { user, key, attempts: [{status, code, replayed}], result }
+  const transportErrors = [];
+  let stopping = false;
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  // One client: sign up with its key until a 201; back off on 503 or a transport error. Any other
+  // answer ends the client, as a failure.
+  async function client(n) {
+    const c = { user: newUser(`c${n}`), key: newKey(), attempts: [], result: null };
+    clients.push(c);
+    let delay = 25;
+    for (;;) {
+      let res;
+      try {
+        res = await server.register(c.user, keyHeader(c.key));
+      } catch (error) {
+        transportErrors.push(`${error.code || ''} ${error.message}`);
+        c.attempts.push({ status: 'error' });
+        await pause(delay);
+        delay = Math.min(delay * 2, 500);
+        continue;
+      }
+      c.attempts.push({ status: res.status, code: res.json && res.json.code, replayed: res.headers['idempotent-replayed'] === 'true' });
+      if (res.status !== 503) { c.result = res; return; }
+      await pause(delay * (0.5 + Math.random()));
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+  const done = () => clients.filter((c) => c.result && c.result.status === 201).length;
+  const unavailable = () => clients.reduce((n, c) => n + c.attempts.filter((a) => a.status === 503).length, 0);
+
+  let next = 0;
+  const slots = Array.from({ length: SLOTS }, async () => { while (!stopping) await client(next++); });
+  try {
+    for (const outage of outages) {
+      const before201 = done();
+      await eventually(() => done() >= before201 + 40, { intervalMs: 10, timeoutMs: 60_000, what: `sign-ups before: ${outage.what}` });
+      const before503 = unavailable();
+      await outage.down();
+      const downAt = Date.now();
+      await eventually(() => unavailable() >= before503 + 20, { intervalMs: 10, timeoutMs: 30_000, what: `503s while ${outage.what}` });
+      await eventually(() => Date.now() - downAt >= outageMs, { intervalMs: 50, timeoutMs: outageMs + 1_000, what: 'the outage' });
+      await outage.up();
+      const after201 = done();
+      await eventually(() => done() >= after201 + 40, { intervalMs: 10, timeoutMs: 60_000, what: `sign-ups after: ${outage.what}` });
+    }
+  } finally {
+    stopping = true;
+    await Promise.all(slots); // each running client goes on until its 201 (or a failure)
+  }
+
+  const failures = clients.filter((c) => !c.result || c.result.status !== 201)
+    .map((c) => `${c.user.username}: ${c.attempts.map((a) => `${a.status}${a.code ? ` ${a.code}` : ''}`).join(', ')} → ${c.result ? c.result.text : 'no answer'}`);
+  assert.deepEqual(failures, [], 'clients that did not end with a 201');
+  const conflicts = clients.filter((c) => c.attempts.some((a) => a.status === 409));
+  assert.deepEqual(conflicts.map((c) => c.user.username), [], 'clients that got a 409 for their own account');
+  assert.deepEqual(transportErrors, [], 'transport errors (resets, hang-ups)');
+
+  // Exactly one account per client, the one its 201 named.
+  const byName = new Map();
+  for (const r of server.query('SELECT id, username FROM users')) byName.set(r.username, [...(byName.get(r.username) || []), r.id]);
+  const wrong = clients.filter((c) => { const ids = byName.get(c.user.username) || []; return ids.length !== 1 || ids[0] !== c.result.json.user.id; })
+    .map((c) => `${c.user.username}: ${JSON.stringify(byName.get(c.user.username))} vs ${c.result.json.user.id}`);
+  assert.deepEqual(wrong, [], 'clients without exactly their one account');
+  const eventsPerUser = server.query("SELECT u.id FROM users u LEFT JOIN outbox o ON o.aggregate_id = u.id AND o.event_type = 'user.registered' GROUP BY u.id HAVING count(o.seq) <> 1");
+  assert.deepEqual(eventsPerUser, [], 'users without exactly one user.registered event');
+
+  const retried = clients.filter((c) => c.attempts.length > 1);
+  const replayed = clients.filter((c) => c.attempts.length > 1 && c.attempts.at(-1).replayed);
+  t.diagnostic(`${clients.length} clients, ${unavailable()} answers 503, ${retried.length} clients retried, `
+    + `${replayed.length} got their account back from a committed sign-up whose answer was lost (503, then a replayed 201)`);
+  for (const c of replayed.slice(0, 3)) t.diagnostic(`  e.g. ${c.user.username}: ${c.attempts.map((a) => a.status).join(' → ')}`);
+  return { clients, replayed };
+}

@@ -229,11 +229,11 @@ TEST(IdempotencyAcrossProcesses, AConflictWithTheAccountOfOnesOwnKeyReplaysIt) {
   SequentialIds ids;
   CountingSignal signal;
   FakePiiCipher pii;
-  app::KeysInFlight other_process, this_process;
+  app::KeysInFlight this_process;
   app::CreateAccount create_account{store, hasher, pii, clock, ids, signal};
-  app::RegisterUser other{create_account, tokens, &other_process, 24h};
   app::RegisterUser self{create_account, tokens, &this_process, 24h};
-  // The other process's write, recorded directly so that this process's first lookup is its first.
+  // Another process's write of this request, recorded directly so that this process's first
+  // lookup is the one the store hides.
   {
     domain::User user;
     user.id = "first";
@@ -245,7 +245,7 @@ TEST(IdempotencyAcrossProcesses, AConflictWithTheAccountOfOnesOwnKeyReplaysIt) {
     // The fingerprint the use case computes for this request (as the fake PiiCipher writes it).
     key.fingerprint = pii.blind_index("19:newuser@example.com7:newuser0:", app::kIdempotencyFingerprintPurpose);
     ASSERT_EQ(store.FakeUserStore::create_user_with_key(user, "newuser@example.com", "newuser",
-                                                        domain::EventEnvelope{.id = "e1"}, key, clock.now()),
+                                                        domain::EventEnvelope{"e1", "user.registered", "first", "{}"}, key, clock.now()),
               ports::CreateUserOutcome::created);
   }
   auto r = self(keyed("newuser@example.com", "newuser"));
