@@ -196,10 +196,11 @@ describe('Idempotency-Key on MariaDB: outages and requests in flight', () => {
   });
 
   it('the answer lost with the connection after the commit (the retry meets the outage): the client retries with its key and gets its account, not a 409', async (t) => {
-    // Between registrar and MariaDB, a proxy that can cut every connection the moment MariaDB
-    // answers (so a sign-up's CALL has been committed but its answer never arrives) and refuse
-    // new ones: the pool's retry on a fresh connection meets the outage and the request answers
-    // 503 — the failure of issue 14 that, without a key, ends in a 409 for one's own account.
+    // Between registrar and MariaDB, a proxy that lets a keyed sign-up's CALL through (MariaDB
+    // commits it), then drops every answer with its connection and refuses new ones for a while:
+    // the request's retry on a fresh connection meets the outage and it answers 503 — committed.
+    // Without a key, that client's retry is a 409 for its own account (IdempotencyLostAnswer in
+    // tests/unit/idempotency_test.cpp); with its key it must get its account.
     const proxy = await cuttingProxy(db.port);
     const viaProxy = {
       url: (name) => `mysql://${db.user}:${db.password}@127.0.0.1:${proxy.port}/${name}`,
@@ -209,10 +210,22 @@ describe('Idempotency-Key on MariaDB: outages and requests in flight', () => {
     };
     const proxied = await Server.start({ db: 'mysql', mariadb: viaProxy });
     try {
-      const cuts = Array.from({ length: 3 }, () => ({ what: 'connections cut', down: async () => proxy.cut(), up: async () => proxy.restore() }));
+      const CUTS = 4;
+      const cuts = Array.from({ length: CUTS }, (_, i) => ({
+        what: `the answer of a committed sign-up lost (${i + 1})`,
+        down: async () => {
+          const before = proxy.cuts;
+          proxy.armCallCut();
+          await eventually(() => proxy.cuts > before, { intervalMs: 5, timeoutMs: 30_000, what: 'a keyed sign-up\'s CALL let through, then cut' });
+        },
+        up: async () => proxy.restore(),
+      }));
       const { clients, replayed } = await signUpsWithKeysThrough(t, proxied, cuts, { outageMs: 1_000 });
+      assert.equal(proxy.cuts, CUTS);
       assert.equal(proxied.query('SELECT count(*) AS n FROM users')[0].n, clients.length, 'no account but the clients\'');
-      assert.ok(replayed.length >= 1, 'at least one sign-up was committed but answered 503, and its retry got the account');
+      // Each cut lost the answer of one committed sign-up at least: its client got a 503, then
+      // (retrying with its key) a replayed 201 — the account its first request made.
+      assert.ok(replayed.length >= CUTS, `${replayed.length} replays after ${CUTS} lost answers`);
     } finally {
       await proxied.dispose();
       proxy.close();
@@ -220,28 +233,63 @@ describe('Idempotency-Key on MariaDB: outages and requests in flight', () => {
   });
 });
 
-// A TCP proxy to 127.0.0.1:targetPort. cut(): every open connection is closed the moment the
-// server sends it anything (its answer is lost), and new ones are closed at once, until restore().
+// A TCP proxy to 127.0.0.1:targetPort that can lose a sign-up's answer after its commit. It
+// follows the MySQL packets of each connection (3-byte length, sequence number, payload): a
+// COM_STMT_PREPARE (0x16) of the keyed sign-up's CALL, the statement id in the server's
+// PREPARE_OK, and a COM_STMT_EXECUTE (0x17) of that id. Once armCallCut() is called, the next
+// such EXECUTE goes through to MariaDB (which commits it), and from then on every server answer
+// on every connection is dropped with its connection, and new connections are refused, until
+// restore(): the failure of a database that goes away just after a commit.
 async function cuttingProxy(targetPort) {
-  const pairs = new Set();
+  const conns = new Set();
+  let armed = false;
   let cutting = false;
-  let refusing = false;
+  let cuts = 0;
+  // Splits a stream into MySQL packets: feed(chunk) calls onPacket(seq, payload) for each whole one.
+  const packets = (onPacket) => {
+    let buf = Buffer.alloc(0);
+    return (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 4) {
+        const len = buf.readUIntLE(0, 3);
+        if (buf.length < 4 + len) break;
+        onPacket(buf[3], buf.subarray(4, 4 + len));
+        buf = buf.subarray(4 + len);
+      }
+    };
+  };
   const server = net.createServer((client) => {
-    if (refusing) { client.destroy(); return; }
+    if (cutting) { client.destroy(); return; }
     const upstream = net.connect(targetPort, '127.0.0.1');
-    const pair = { client, upstream };
-    pairs.add(pair);
-    const close = () => { client.destroy(); upstream.destroy(); pairs.delete(pair); };
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => { if (cutting) close(); else client.write(d); });
-    for (const s of [client, upstream]) { s.on('error', close); s.on('close', close); }
+    const conn = { client, upstream, callIds: new Set(), awaitingId: false };
+    conns.add(conn);
+    const close = () => { client.destroy(); upstream.destroy(); conns.delete(conn); };
+    const fromClient = packets((seq, payload) => {
+      if (seq !== 0 || payload.length === 0) return; // commands start a sequence
+      if (payload[0] === 0x16) conn.awaitingId = payload.includes('registrar_create_user_with_key');
+      if (payload[0] === 0x17 && armed && payload.length >= 5 && conn.callIds.has(payload.readUInt32LE(1))) {
+        armed = false;
+        cutting = true;
+        cuts += 1;
+      }
+    });
+    const fromServer = packets((seq, payload) => {
+      if (conn.awaitingId && seq === 1 && payload[0] === 0x00 && payload.length >= 5) {
+        conn.callIds.add(payload.readUInt32LE(1));
+        conn.awaitingId = false;
+      }
+    });
+    client.on('data', (d) => { fromClient(d); upstream.write(d); });
+    upstream.on('data', (d) => { if (cutting) { close(); return; } fromServer(d); client.write(d); });
+    for (const sock of [client, upstream]) { sock.on('error', close); sock.on('close', close); }
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: server.address().port,
-    cut() { cutting = true; refusing = true; },
-    restore() { cutting = false; refusing = false; },
-    close() { server.close(); for (const p of pairs) { p.client.destroy(); p.upstream.destroy(); } },
+    get cuts() { return cuts; },
+    armCallCut() { armed = true; },
+    restore() { armed = false; cutting = false; },
+    close() { server.close(); for (const c of conns) { c.client.destroy(); c.upstream.destroy(); } },
   };
 }
 
