@@ -64,7 +64,8 @@ struct World {
   testing::CountingSignal signal;
   testing::FakePiiCipher pii;
   app::CreateAccount create_account{users, hasher, pii, clock, ids, signal};
-  app::RegisterUser register_user{create_account, tokens};
+  app::KeysInFlight keys_in_flight;
+  app::RegisterUser register_user{create_account, tokens, &keys_in_flight};
   app::Login login{users, hasher, tokens, pii};
   app::CurrentUser current_user{tokens, users, pii};
   adapters::threads::BlockingRunner inline_runner{0, 0};  // 0 threads: runs the use case inline

@@ -22,6 +22,32 @@ DomainError invalid_credentials() {
   return {ErrorKind::invalid_credentials, "Invalid login or password", {}};
 }
 
+// One answer whether the fields or the password differ from the key's first request.
+DomainError key_mismatch() {
+  return {ErrorKind::idempotency_key_mismatch,
+          "This Idempotency-Key was used for a different request; a retry must repeat the first request's fields "
+          "and password exactly (or use a new key for a new request)",
+          {}};
+}
+
+DomainError key_in_flight() {
+  return {ErrorKind::idempotency_key_in_flight,
+          "A request with this Idempotency-Key is still being processed; retry once it has finished",
+          {}};
+}
+
+// What a retry must repeat, as validated (so "a@B.com " and "a@b.com" are one request), each
+// value length-prefixed so that no two different requests give one text. Never the password.
+std::string fingerprint_text(std::string_view email, std::string_view username, std::string_view image) {
+  std::string out;
+  for (std::string_view v : {email, username, image}) {
+    out += std::to_string(v.size());
+    out += ':';
+    out += v;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string phone_seal_context(std::string_view user_id) { return "users.phone:" + std::string(user_id); }
@@ -84,7 +110,17 @@ Expected<Account, DomainError> CreateAccount::operator()(const CreateAccountComm
   user.created_at = clock.now();
   auto event = make_user_registered(user, ids.new_id(), clock.now());
 
-  switch (users.create_user(user, email_canonical, username->canonical(), event)) {
+  ports::CreateUserOutcome outcome;
+  if (cmd.idempotency_key) {
+    ports::IdempotencyKeyRecord key = *cmd.idempotency_key;
+    key.user_id = user.id;
+    outcome = users.create_user_with_key(user, email_canonical, username->canonical(), event, key, user.created_at);
+  } else {
+    outcome = users.create_user(user, email_canonical, username->canonical(), event);
+  }
+  switch (outcome) {
+    case ports::CreateUserOutcome::key_taken:
+      return key_in_flight();
     case ports::CreateUserOutcome::created:
       outbox_signal.notify();
       return Account{std::move(user), true};
@@ -98,14 +134,82 @@ Expected<Account, DomainError> CreateAccount::operator()(const CreateAccountComm
 }
 
 Expected<AuthResult, DomainError> RegisterUser::operator()(const RegisterCommand& cmd) const {
+  if (cmd.idempotency_key) return with_key(cmd);
   auto account = create_account({.username = cmd.username,
                                  .password = cmd.password,
                                  .email = cmd.email,
                                  .phone = std::nullopt,
                                  .image = cmd.image,
-                                 .verification_id = std::nullopt});
+                                 .verification_id = std::nullopt,
+                                 .idempotency_key = std::nullopt});
   if (!account) return account.error();
   return AuthResult{tokens.issue(account->user.id, ports::TokenType::access), std::move(account->user), std::nullopt};
+}
+
+Expected<AuthResult, DomainError> RegisterUser::with_key(const RegisterCommand& cmd) const {
+  if (in_flight == nullptr) throw std::logic_error("RegisterUser: an Idempotency-Key needs the keys in flight");
+  const CreateAccountCommand create{.username = cmd.username,
+                                    .password = cmd.password,
+                                    .email = cmd.email,
+                                    .phone = std::nullopt,
+                                    .image = cmd.image,
+                                    .verification_id = std::nullopt,
+                                    .idempotency_key = std::nullopt};
+  // A request that cannot create anything (invalid fields) has nothing to replay or record: it
+  // gets its validation problem, whatever its key.
+  auto email = domain::Email::parse(cmd.email);
+  auto username = domain::Username::parse(cmd.username);
+  auto image = parse_image_url(cmd.image);
+  if (!email || !username || !image) {
+    auto refused = create_account(create);
+    if (!refused) return refused.error();
+    throw std::logic_error("RegisterUser: CreateAccount accepted fields the domain refuses");
+  }
+  ports::PiiCipher& keyed = create_account.pii;
+  std::string key_hash = keyed.blind_index(*cmd.idempotency_key, kIdempotencyKeyPurpose);
+  const std::string fingerprint = keyed.blind_index(
+      fingerprint_text(email->value(), username->value(), image->value_or("")), kIdempotencyFingerprintPurpose);
+
+  KeysInFlight::Hold hold(*in_flight, key_hash);
+  if (!hold.held()) return key_in_flight();
+  ports::UserStore& users = create_account.users;
+  const domain::Timestamp now = create_account.clock.now();
+  if (auto record = users.find_idempotency_key(key_hash, now)) return replay(*record, fingerprint, cmd);
+
+  CreateAccountCommand keyed_create = create;
+  keyed_create.idempotency_key = ports::IdempotencyKeyRecord{
+      .key_hash = key_hash, .fingerprint = fingerprint, .user_id = {}, .expires_at = now + idempotency_ttl};
+  auto account = create_account(keyed_create);
+  if (account)
+    return AuthResult{tokens.issue(account->user.id, ports::TokenType::access), std::move(account->user), std::nullopt};
+  const ErrorKind kind = account.error().kind;
+  if (kind == ErrorKind::conflict || kind == ErrorKind::idempotency_key_in_flight) {
+    // Taken by whom? Another process may have committed a request with this very key since the
+    // lookup above (its account then holds our email and username): that is our own account.
+    if (auto record = users.find_idempotency_key(key_hash, create_account.clock.now()))
+      return replay(*record, fingerprint, cmd);
+  }
+  return account.error();
+}
+
+Expected<AuthResult, DomainError> RegisterUser::replay(const ports::IdempotencyKeyRecord& record,
+                                                       std::string_view fingerprint,
+                                                       const RegisterCommand& cmd) const {
+  ports::PasswordHasher& hasher = create_account.hasher;
+  // The fingerprints are keyed hashes of what the client itself sent, not secrets: a plain
+  // comparison tells nothing. A mismatch still costs one argon2 verification, as a wrong password
+  // does, so the time of the answer does not tell which of the two differed.
+  if (record.fingerprint != fingerprint) {
+    hasher.verify_dummy(cmd.password);
+    return key_mismatch();
+  }
+  auto user = create_account.users.find_by_id(record.user_id);
+  if (!user) {
+    hasher.verify_dummy(cmd.password);
+    return key_mismatch();
+  }
+  if (!hasher.verify(user->password_hash, cmd.password)) return key_mismatch();
+  return AuthResult{tokens.issue(user->id, ports::TokenType::access), std::move(*user), std::nullopt, true};
 }
 
 Expected<AuthResult, DomainError> Login::operator()(const LoginCommand& cmd) const {

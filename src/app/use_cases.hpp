@@ -1,10 +1,12 @@
 #pragma once
 // The use cases of the sign-up API. They depend on ports only; no I/O of their own.
 // All are synchronous: transports run them off their I/O threads where they block (hashing).
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
+#include "app/idempotency.hpp"
 #include "domain/credentials.hpp"
 #include "domain/errors.hpp"
 #include "domain/expected.hpp"
@@ -37,6 +39,10 @@ struct CreateAccountCommand {
   std::optional<domain::Phone> phone;        // already parsed, and proven by the caller (a code)
   std::string image;                         // as given; "" = none; validated here
   std::optional<std::string> verification_id;  // the verification session a phone account comes from
+  // Recorded with the account in the same transaction (UserStore::create_user_with_key; its
+  // user_id is filled in here). A live record of that key gives the conflict answer: the caller
+  // (RegisterUser) looks the key up again to tell its own earlier request from another account.
+  std::optional<ports::IdempotencyKeyRecord> idempotency_key;
 };
 
 struct Account {
@@ -66,20 +72,49 @@ struct CreateAccount {
 struct RegisterCommand {
   std::string email, username, password;
   std::string image;  // "" = none
+  // The request's Idempotency-Key, as the transport validated it (1–255 printable characters).
+  std::optional<std::string> idempotency_key;
 };
 
 struct AuthResult {
   ports::IssuedToken token;
   domain::User user;
   std::optional<std::string> phone_masked;  // domain::Phone::masked(), for a phone account
+  bool replayed = false;  // a retry with an Idempotency-Key: the account its first request created
 };
 
+// The purposes (domain separation) of the keyed hashes an Idempotency-Key is stored as.
+inline constexpr std::string_view kIdempotencyKeyPurpose = "idempotency-key";
+inline constexpr std::string_view kIdempotencyFingerprintPurpose = "idempotency-request";
+
 // The email sign-up: CreateAccount with an email, then an access token.
+//
+// With an Idempotency-Key (draft-ietf-httpapi-idempotency-key-header), the key is stored with the
+// account in the sign-up's transaction, as keyed hashes (PiiCipher::blind_index) of the key and
+// of the request's fingerprint: email, username and image as validated, never the password. A
+// retry of a request whose answer was lost (a 503 after the commit, a dropped connection) then
+// gets the first one's outcome instead of a 409 for its own account:
+//  - same key, same fields, and a password that verifies against the account's argon2 hash:
+//    that account and a fresh token (replayed). The key alone never yields a token.
+//  - same key, other fields or a password that does not verify: idempotency_key_mismatch (one
+//    answer for both; nothing is created).
+//  - the same key while a request with it runs in this process (`in_flight`), or while another
+//    process holds it uncommitted: idempotency_key_in_flight (retry later).
+// A key expires `idempotency_ttl` after its sign-up; an expired record is ignored and replaced.
+// A request that failed (invalid input, conflict, outage) recorded nothing: its retry runs anew.
 struct RegisterUser {
   const CreateAccount& create_account;
   ports::TokenService& tokens;
+  KeysInFlight* in_flight = nullptr;  // required for requests with a key
+  std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
 
   domain::Expected<AuthResult, domain::DomainError> operator()(const RegisterCommand& cmd) const;
+
+ private:
+  domain::Expected<AuthResult, domain::DomainError> with_key(const RegisterCommand& cmd) const;
+  domain::Expected<AuthResult, domain::DomainError> replay(const ports::IdempotencyKeyRecord& record,
+                                                            std::string_view fingerprint,
+                                                            const RegisterCommand& cmd) const;
 };
 
 struct LoginCommand {

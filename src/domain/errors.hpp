@@ -22,6 +22,8 @@ enum class ErrorKind {
   not_found,            // no such thing, or not the caller's to see (said the same way)
   rate_limited,         // too many requests for one subject (a code's resend cooldown or cap): retry_after
   already_verified,     // the thing to verify is already verified (an email address): nothing to do
+  idempotency_key_mismatch,   // an Idempotency-Key reused with another request (fields or password)
+  idempotency_key_in_flight,  // a request with this Idempotency-Key is still being processed
 };
 
 struct DomainError {

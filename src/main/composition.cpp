@@ -766,7 +766,11 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                           .clock = clock,
                                           .ids = ids,
                                           .outbox_signal = events};
-  const app::RegisterUser register_user{.create_account = create_account, .tokens = tokens};
+  app::KeysInFlight idempotency_keys_in_flight;
+  const app::RegisterUser register_user{.create_account = create_account,
+                                        .tokens = tokens,
+                                        .in_flight = &idempotency_keys_in_flight,
+                                        .idempotency_ttl = settings.idempotency_key_ttl};
   const app::Login login{.users = storage.users(), .hasher = hasher, .tokens = tokens, .pii = *pii};
   const app::CurrentUser current_user{.tokens = tokens, .users = storage.users(), .pii = *pii};
   const app::VerifyEmail verify_email{.tokens = tokens,

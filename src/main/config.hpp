@@ -215,6 +215,9 @@ struct Settings {
   // Repeated failures of one kind are logged as an episode: a summary at most this often, and the
   // end once this long passes without one (adapters/logging/failure_episodes.hpp).
   std::chrono::seconds log_failure_interval{5};
+  // How long a sign-up's Idempotency-Key is remembered (app::RegisterUser): a retry within it gets
+  // the first request's account; after it, the key is free again.
+  std::chrono::seconds idempotency_key_ttl{86400};
   Argon2 argon2;
   Http http;
   Jwt jwt;

@@ -477,6 +477,13 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) -> Reason {
        return set_seconds(v, 60, 86400, s.jwt.access_ttl);
      }},
+    {"idempotency-key-ttl", "SECONDS",
+     "how long a sign-up's Idempotency-Key is remembered, so that a retry gets the first request's account (1 to "
+     "2592000)",
+     "86400", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_seconds(v, 1, 2592000, s.idempotency_key_ttl);
+     }},
     {"header-timeout", "SECONDS", "time to receive a whole request head (1 to 300); slower clients are disconnected", "10",
      false,
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 300, s.http.header_timeout); }},

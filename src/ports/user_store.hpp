@@ -16,6 +16,20 @@ enum class CreateUserOutcome {
   username_taken,
   phone_taken,         // another account has this phone (same blind index)
   verification_taken,  // an account was already created from this verification session
+  key_taken,           // create_user_with_key: the Idempotency-Key is recorded already (not expired)
+};
+
+// An Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) recorded with the account its
+// request created. Only keyed hashes are stored: `key_hash` of the key as the client sent it,
+// `fingerprint` of the request's fields that are not secret (never the password: a retry proves
+// it against the account's argon2 hash instead). A record is valid until `expires_at`; after
+// that it is ignored, and the key may be used again.
+struct IdempotencyKeyRecord {
+  std::string key_hash;
+  std::string fingerprint;
+  std::string user_id;
+  domain::Timestamp expires_at{};
+  bool operator==(const IdempotencyKeyRecord&) const = default;
 };
 
 // A user's sealed phone, as `registrar keys rotate` reads it.
@@ -48,6 +62,20 @@ class UserStore {
   virtual CreateUserOutcome create_user(const domain::User& user, std::optional<std::string_view> email_canonical,
                                         std::string_view username_canonical,
                                         const domain::EventEnvelope& event) = 0;
+
+  // create_user, and the Idempotency-Key `key` (its user_id is user.id) recorded in the SAME
+  // transaction: the user, its event and the key exist together or not at all. A record of that
+  // key_hash that expired at or before `now` is replaced; a live one gives key_taken and nothing is
+  // written. Each call also deletes a few other expired records, so the table stays bounded by
+  // the keyed sign-ups of one TTL. Outcomes otherwise as create_user's.
+  virtual CreateUserOutcome create_user_with_key(const domain::User& user,
+                                                 std::optional<std::string_view> email_canonical,
+                                                 std::string_view username_canonical,
+                                                 const domain::EventEnvelope& event, const IdempotencyKeyRecord& key,
+                                                 domain::Timestamp now) = 0;
+  // The record of `key_hash` if there is one that expires after `now` (an expired one is ignored).
+  virtual std::optional<IdempotencyKeyRecord> find_idempotency_key(std::string_view key_hash,
+                                                                   domain::Timestamp now) = 0;
 
   // Email verification: sets the user's email_verified_at to `verified_at` and writes `event`
   // (user.email_verified) into the outbox, in ONE transaction, if and only if the user exists, has

@@ -62,6 +62,27 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
                                        const domain::EventEnvelope& event) override {
     std::lock_guard lock(mutex_);
     check_available();
+    return create_locked(user, email_canonical, username_canonical, event);
+  }
+
+  ports::CreateUserOutcome create_user_with_key(const domain::User& user, std::optional<std::string_view> email_canonical,
+                                                std::string_view username_canonical, const domain::EventEnvelope& event,
+                                                const ports::IdempotencyKeyRecord& key, domain::Timestamp now) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    // The key first, as the adapters do: a live record of it wins over any other conflict.
+    if (auto it = keys_.find(key.key_hash); it != keys_.end() && it->second.expires_at > now) {
+      ++create_calls_;
+      return ports::CreateUserOutcome::key_taken;
+    }
+    const auto outcome = create_locked(user, email_canonical, username_canonical, event);
+    if (outcome == ports::CreateUserOutcome::created) keys_[key.key_hash] = key;  // with the user, or not at all
+    return outcome;
+  }
+
+ private:
+  ports::CreateUserOutcome create_locked(const domain::User& user, std::optional<std::string_view> email_canonical,
+                                         std::string_view username_canonical, const domain::EventEnvelope& event) {
     ++create_calls_;
     if (!email_canonical && !user.phone) throw std::logic_error("fake user store: a user without email or phone");
     for (const auto& [id, u] : users_)
@@ -77,6 +98,28 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
                                        std::string(username_canonical)});
     outbox_.push_back(OutboxRow{event, false, {}});
     return ports::CreateUserOutcome::created;
+  }
+
+ public:
+
+  std::optional<ports::IdempotencyKeyRecord> find_idempotency_key(std::string_view key_hash,
+                                                                  domain::Timestamp now) override {
+    std::lock_guard lock(mutex_);
+    check_available();
+    ++key_lookups_;
+    auto it = keys_.find(std::string(key_hash));
+    if (it == keys_.end() || it->second.expires_at <= now) return std::nullopt;
+    return it->second;
+  }
+
+  // Test helpers: the recorded keys (expired ones too), and how often a key was looked up.
+  std::map<std::string, ports::IdempotencyKeyRecord> idempotency_keys() const {
+    std::lock_guard lock(mutex_);
+    return keys_;
+  }
+  int key_lookups() const {
+    std::lock_guard lock(mutex_);
+    return key_lookups_;
   }
 
   bool mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
@@ -270,6 +313,8 @@ class FakeUserStore : public ports::UserStore, public ports::OutboxStore {
   mutable std::mutex mutex_;
   std::map<std::string, StoredUser> users_;  // by id
   std::vector<OutboxRow> outbox_;           // in insertion (= commit) order
+  std::map<std::string, ports::IdempotencyKeyRecord> keys_;  // by key hash
+  int key_lookups_ = 0;
   std::atomic<int> create_calls_{0}, precheck_calls_{0}, mark_sent_calls_{0}, release_calls_{0};
 };
 

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include "adapters/http/bearer.hpp"
+#include "adapters/http/idempotency_key.hpp"
 #include "adapters/http/json_body.hpp"
 #include "adapters/http/problem.hpp"
 
@@ -46,11 +47,15 @@ Response validation_problem(const Request& req, const RequestContext& ctx, std::
 
 void add_auth_routes(Router& router, AuthApi api) {
   router.add(verb::post, "/auth/register", [api](const Request& req, RequestContext& ctx) -> boost::asio::awaitable<Response> {
+    auto key = idempotency_key(req);
+    if (auto* bad = std::get_if<InvalidIdempotencyKey>(&key))
+      co_return problem(req, ctx, ProblemSpec{problems::invalid_idempotency_key, std::move(bad->detail)});
     auto parsed = parse_json_object(req);
     if (auto* p = std::get_if<ProblemSpec>(&parsed)) co_return problem(req, ctx, std::move(*p));
     FieldReader fields(std::get<json::object>(parsed));
     app::RegisterCommand cmd{fields.required_string("email"), fields.required_string("username"), fields.required_string("password")};
     cmd.image = fields.optional_string("image").value_or("");
+    if (auto* k = std::get_if<std::string>(&key)) cmd.idempotency_key = std::move(*k);
     if (!fields.errors().empty()) co_return validation_problem(req, ctx, fields.errors());
     // The job is a named local, not a temporary inside the co_await expression: GCC 12 destroys
     // such temporaries twice when the coroutine suspends.
@@ -59,6 +64,9 @@ void add_auth_routes(Router& router, AuthApi api) {
     if (!result) co_return problem(req, ctx, result.error());
     auto res = auth_response(req, status::created, *result);
     res.set(beast_http::field::location, "/users/me");
+    // A retry with an Idempotency-Key answered with its first request's account (the name many
+    // APIs use; the draft leaves the marking open).
+    if (result->replayed) res.set("Idempotent-Replayed", "true");
     co_return res;
   });
 

@@ -26,6 +26,10 @@ ProblemSpec spec_for(const domain::DomainError& e) {
       return {problems::not_found, e.message};
     case ErrorKind::already_verified:
       return {problems::already_verified, e.message};
+    case ErrorKind::idempotency_key_mismatch:
+      return {problems::idempotency_key_mismatch, e.message};
+    case ErrorKind::idempotency_key_in_flight:
+      return {problems::idempotency_key_in_flight, e.message};
     case ErrorKind::rate_limited:
       return {problems::rate_limited, e.message, {}, std::max(e.retry_after, std::chrono::seconds{1})};
   }

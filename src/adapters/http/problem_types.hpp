@@ -27,6 +27,10 @@ inline constexpr ProblemType unsupported_media_type{s::unsupported_media_type, "
                                                     "Unsupported media type"};
 inline constexpr ProblemType malformed_json{s::bad_request, "malformed_json", "Malformed JSON"};
 inline constexpr ProblemType validation_failed{s::bad_request, "validation_failed", "Invalid input"};
+// An Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header) that is not one key of
+// 1–255 printable ASCII characters (a structured-field string, or the bare characters).
+inline constexpr ProblemType invalid_idempotency_key{s::bad_request, "invalid_idempotency_key",
+                                                     "Invalid Idempotency-Key"};
 // Routing
 inline constexpr ProblemType not_found{s::not_found, "not_found", "Not found"};
 inline constexpr ProblemType method_not_allowed{s::method_not_allowed, "method_not_allowed", "Method not allowed"};
@@ -36,6 +40,12 @@ inline constexpr ProblemType invalid_credentials{s::unauthorized, "invalid_crede
 inline constexpr ProblemType unauthenticated{s::unauthorized, "unauthenticated", "Authentication required"};
 // Asked to verify what is already verified (an email address): 409, nothing changed.
 inline constexpr ProblemType already_verified{s::conflict, "already_verified", "Already verified"};
+// The draft's two refusals of a key: reused with another request (422), and retried while the
+// first request with it is still being processed (409; retry once it has its answer).
+inline constexpr ProblemType idempotency_key_mismatch{s::unprocessable_entity, "idempotency_key_mismatch",
+                                                      "Idempotency-Key reused with another request"};
+inline constexpr ProblemType idempotency_key_in_flight{s::conflict, "idempotency_key_in_flight",
+                                                       "A request with this Idempotency-Key is in progress"};
 // Per-subject limits (a verification code's resend cooldown, its hourly cap): with Retry-After.
 inline constexpr ProblemType rate_limited{s::too_many_requests, "rate_limited", "Too many requests"};
 // The service
@@ -48,7 +58,8 @@ inline constexpr ProblemType internal_error{s::internal_server_error, "internal_
 inline constexpr std::array all{bad_request,      headers_too_large, payload_too_large, unsupported_transfer_coding,
                                 unsupported_media_type, malformed_json, validation_failed, not_found,
                                 method_not_allowed, conflict,     invalid_credentials, unauthenticated,
-                                already_verified, rate_limited,     overloaded,       backend_unavailable, shutting_down,  internal_error};
+                                already_verified, invalid_idempotency_key, idempotency_key_mismatch,
+                                idempotency_key_in_flight, rate_limited,     overloaded,       backend_unavailable, shutting_down,  internal_error};
 }  // namespace problems
 
 }  // namespace registrar::adapters::http

@@ -220,10 +220,82 @@ END)sql";
 constexpr std::string_view kMigration3[] = {kDropMigration3, kCreateMigration3, kCallMigration3, kDropMigration3,
                                             kDropCreateUser, kCreateCreateUser3};
 
+// Migration 4: Idempotency-Keys of sign-ups (draft-ietf-httpapi-idempotency-key-header), as
+// SQLite's v4: keyed hashes of the key and of the request's fields that are not secret (never the
+// password), the account's id, and when the record expires (DATETIME(3) UTC; a record past it is
+// ignored, replaced when its key is used again, and swept by later keyed sign-ups through
+// idempotency_keys_expires_at). The key's PRIMARY KEY is what refuses a second request with it.
+constexpr std::string_view kCreateIdempotencyKeys = R"sql(
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key_hash    VARCHAR(128) NOT NULL,
+  fingerprint VARCHAR(128) NOT NULL,
+  user_id     CHAR(36) NOT NULL,
+  expires_at  DATETIME(3) NOT NULL,
+  PRIMARY KEY (key_hash),
+  KEY idempotency_keys_expires_at (expires_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin)sql";
+
+// A keyed sign-up in one round trip, for the reasons of migration 2: the key's record with the
+// user and its event, one transaction, all or nothing (RESIGNAL passes ER_DUP_ENTRY on with its
+// key name: PRIMARY for the key, which is inserted first, so a key already recorded is told as
+// such even when its account also holds this email and username). Before inserting, the key's
+// own expired record is deleted (it may be reused), and up to 8 other expired records (the sweep
+// that bounds the table; READ COMMITTED, so it locks only the rows it deletes).
+constexpr std::string_view kDropCreateUserWithKey = "DROP PROCEDURE IF EXISTS registrar_create_user_with_key";
+constexpr std::string_view kCreateCreateUserWithKey = R"sql(
+CREATE PROCEDURE registrar_create_user_with_key(
+  IN p_id                 CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_email              VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_email_canonical    VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_email_verified_at  DATETIME(3),
+  IN p_username           VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_username_canonical VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_password_hash      VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_phone_key_id       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_phone_ciphertext   VARBINARY(255),
+  IN p_phone_index        CHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_image              VARCHAR(2048) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_verification_id    VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_created_at         DATETIME(3),
+  IN p_event_id           VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_event_type         VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_aggregate_id       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_payload            MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_occurred_at        DATETIME(3),
+  IN p_attempts           INT,
+  IN p_key_hash           VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_fingerprint        VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  IN p_key_expires_at     DATETIME(3),
+  IN p_now                DATETIME(3))
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    RESIGNAL;
+  END;
+  START TRANSACTION;
+  DELETE FROM idempotency_keys WHERE key_hash = p_key_hash AND expires_at <= p_now;
+  DELETE FROM idempotency_keys WHERE expires_at <= p_now ORDER BY expires_at LIMIT 8;
+  INSERT INTO idempotency_keys (key_hash, fingerprint, user_id, expires_at)
+    VALUES (p_key_hash, p_fingerprint, p_id, p_key_expires_at);
+  INSERT INTO users (id, email, email_canonical, email_verified_at, username, username_canonical, password_hash,
+                     phone_key_id, phone_ciphertext, phone_index, image, verification_id, created_at)
+    VALUES (p_id, p_email, p_email_canonical, p_email_verified_at, p_username, p_username_canonical, p_password_hash,
+            p_phone_key_id, p_phone_ciphertext, p_phone_index, p_image, p_verification_id, p_created_at);
+  INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at, attempts)
+    VALUES (p_event_id, p_event_type, p_aggregate_id, p_payload, p_occurred_at, p_attempts);
+  COMMIT;
+END)sql";
+
+constexpr std::string_view kMigration4[] = {kCreateIdempotencyKeys, kDropCreateUserWithKey, kCreateCreateUserWithKey};
+
 constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
     {2, "create_user in one round trip", kMigration2},
     {3, "accounts: optional email, sealed phone, image, verification id", kMigration3},
+    {4, "idempotency keys of sign-ups", kMigration4},
 };
 
 int read_version(Connection& c) {

@@ -8,6 +8,16 @@ namespace {
 constexpr std::string_view kCreateUser =
     "CALL registrar_create_user(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+// A keyed sign-up: the procedure of migration 4 (the key's record first, then as kCreateUser).
+constexpr std::string_view kCreateUserWithKey =
+    "CALL registrar_create_user_with_key(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr std::string_view kSelectKey =
+    "SELECT key_hash, fingerprint, user_id, expires_at FROM idempotency_keys WHERE key_hash = ? AND expires_at > ?";
+// ER_DUP_ENTRY's name for a PRIMARY KEY. Of the keys a keyed sign-up inserts, only the key record's
+// is a client's value; users.id is ours (a repeat, recognised before this) and outbox.seq is
+// generated.
+constexpr std::string_view kPrimaryKey = "PRIMARY";
+
 // Email verification: only a row with an email not yet verified changes (affected rows tell
 // whether this statement verified it; the outbox row is written only then, in the same transaction).
 constexpr std::string_view kMarkEmailVerified =
@@ -84,6 +94,33 @@ ports::CreateUserOutcome MysqlUserStore::create_user(const domain::User& user,
                                                      std::optional<std::string_view> email_canonical,
                                                      std::string_view username_canonical,
                                                      const domain::EventEnvelope& event) {
+  return create(user, email_canonical, username_canonical, event, nullptr, {});
+}
+
+ports::CreateUserOutcome MysqlUserStore::create_user_with_key(const domain::User& user,
+                                                              std::optional<std::string_view> email_canonical,
+                                                              std::string_view username_canonical,
+                                                              const domain::EventEnvelope& event,
+                                                              const ports::IdempotencyKeyRecord& key,
+                                                              domain::Timestamp now) {
+  return create(user, email_canonical, username_canonical, event, &key, now);
+}
+
+std::optional<ports::IdempotencyKeyRecord> MysqlUserStore::find_idempotency_key(std::string_view key_hash,
+                                                                                domain::Timestamp now) {
+  return pool_.read([&](Connection& c) -> std::optional<ports::IdempotencyKeyRecord> {
+    auto q = c.query(kSelectKey);
+    q.execute({key_hash, now});
+    if (!q.fetch() || q.text(0) != key_hash) return std::nullopt;
+    return ports::IdempotencyKeyRecord{q.text(0), q.text(1), q.text(2), q.timestamp(3)};
+  });
+}
+
+ports::CreateUserOutcome MysqlUserStore::create(const domain::User& user,
+                                                std::optional<std::string_view> email_canonical,
+                                                std::string_view username_canonical,
+                                                const domain::EventEnvelope& event,
+                                                const ports::IdempotencyKeyRecord* key, domain::Timestamp now) {
   try {
     // One transaction for both rows (the transactional outbox): the event exists if and only if
     // the user does. Any failure rolls both back.
@@ -109,8 +146,13 @@ ports::CreateUserOutcome MysqlUserStore::create_user(const domain::User& user,
             event.payload,
             event.occurred_at,
             std::int64_t{event.attempts},
+            key ? Param(std::string_view(key->key_hash)) : Param(nullptr),
+            key ? Param(std::string_view(key->fingerprint)) : Param(nullptr),
+            key ? Param(key->expires_at) : Param(nullptr),
+            key ? Param(now) : Param(nullptr),
         };
-        c.query(kCreateUser).execute(params);
+        if (key) c.query(kCreateUserWithKey).execute(params);
+        else c.query(kCreateUser).execute(std::span<const Param>(params).first(19));
       } catch (const MysqlError& e) {
         // A repeat after a connection broke mid-call: if the first call was applied (only its
         // answer was lost), this one collides with its rows. The user's id is ours alone: if it is
@@ -126,6 +168,7 @@ ports::CreateUserOutcome MysqlUserStore::create_user(const domain::User& user,
     // the first key it finds violated; a replay (same verification id) is told as such whatever
     // else it collides with, since its username and phone are the first run's too.
     if (e.is_duplicate_key()) {
+      if (key && e.key() == kPrimaryKey) return ports::CreateUserOutcome::key_taken;
       if (user.verification_id && verification_id_exists(*user.verification_id))
         return ports::CreateUserOutcome::verification_taken;
       if (e.key() == kEmailKey) return ports::CreateUserOutcome::email_taken;

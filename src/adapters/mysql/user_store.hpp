@@ -13,6 +13,11 @@ class MysqlUserStore final : public ports::UserStore {
   ports::CreateUserOutcome create_user(const domain::User& user, std::optional<std::string_view> email_canonical,
                                        std::string_view username_canonical,
                                        const domain::EventEnvelope& event) override;
+  ports::CreateUserOutcome create_user_with_key(const domain::User& user, std::optional<std::string_view> email_canonical,
+                                                std::string_view username_canonical, const domain::EventEnvelope& event,
+                                                const ports::IdempotencyKeyRecord& key, domain::Timestamp now) override;
+  std::optional<ports::IdempotencyKeyRecord> find_idempotency_key(std::string_view key_hash,
+                                                                  domain::Timestamp now) override;
   bool mark_email_verified(std::string_view user_id, domain::Timestamp verified_at,
                            const domain::EventEnvelope& event) override;
   std::optional<domain::User> find_by_id(std::string_view id) override;
@@ -29,6 +34,9 @@ class MysqlUserStore final : public ports::UserStore {
   void ping() override;
 
  private:
+  ports::CreateUserOutcome create(const domain::User& user, std::optional<std::string_view> email_canonical,
+                                  std::string_view username_canonical, const domain::EventEnvelope& event,
+                                  const ports::IdempotencyKeyRecord* key, domain::Timestamp now);
   std::optional<domain::User> find_one(std::string_view sql, std::string_view key);
   bool verification_id_exists(std::string_view verification_id);
   MysqlPool& pool_;

@@ -107,10 +107,29 @@ ALTER TABLE users_v3 RENAME TO users;
 CREATE INDEX users_phone_key_id ON users (phone_key_id) WHERE phone_key_id IS NOT NULL;
 )sql";
 
+// Migration 4: Idempotency-Keys of sign-ups (draft-ietf-httpapi-idempotency-key-header), each
+// written in the transaction of the account it created (UserStore::create_user_with_key).
+//  - key_hash, fingerprint: keyed hashes (BLAKE2b, hex) of the key and of the request's fields
+//    that are not secret; neither the key nor any field is stored in clear, never the password.
+//  - expires_at: Unix ms; a record past it is ignored and replaced, and swept by later sign-ups
+//    through idempotency_keys_expires_at.
+// No foreign key to users (the schema has none): the record is written with its user, and a
+// replay whose user is gone is refused like a mismatch.
+constexpr std::string_view kMigration4 = R"sql(
+CREATE TABLE idempotency_keys (
+  key_hash    TEXT PRIMARY KEY NOT NULL,
+  fingerprint TEXT NOT NULL,
+  user_id     TEXT NOT NULL,
+  expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
     {2, "create_user in one round trip", kMigration2},
     {3, "accounts: optional email, sealed phone, image, verification id", kMigration3},
+    {4, "idempotency keys of sign-ups", kMigration4},
 };
 
 int read_version(Connection& c) {

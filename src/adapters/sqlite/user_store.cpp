@@ -16,6 +16,22 @@ constexpr std::string_view kInsertOutbox =
     "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at, attempts) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+// Idempotency-Keys (migration 4). expires_at is Unix ms, compared in SQL. A key's expired record
+// is replaced in the transaction that uses the key again; each keyed sign-up also removes up to
+// kExpiredKeysPerSignUp other expired records (SQLite has no DELETE … LIMIT without a compile
+// option: the rows are chosen by a sub-select on the expires_at index).
+constexpr std::string_view kDeleteExpiredKey =
+    "DELETE FROM idempotency_keys WHERE key_hash = ?1 AND expires_at <= ?2";
+constexpr std::string_view kDeleteExpiredKeys =
+    "DELETE FROM idempotency_keys WHERE key_hash IN "
+    "(SELECT key_hash FROM idempotency_keys WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
+constexpr std::int64_t kExpiredKeysPerSignUp = 8;
+constexpr std::string_view kInsertKey =
+    "INSERT INTO idempotency_keys (key_hash, fingerprint, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr std::string_view kSelectKey =
+    "SELECT key_hash, fingerprint, user_id, expires_at FROM idempotency_keys WHERE key_hash = ?1 AND expires_at > ?2";
+constexpr std::string_view kKeyConstraint = "idempotency_keys.key_hash";
+
 // Email verification: only a row with an email not yet verified changes (changes() tells whether
 // this statement verified it; the outbox row is written only then, in the same transaction).
 constexpr std::string_view kMarkEmailVerified =
@@ -93,10 +109,50 @@ ports::CreateUserOutcome SqliteUserStore::create_user(const domain::User& user,
                                                       std::optional<std::string_view> email_canonical,
                                                       std::string_view username_canonical,
                                                       const domain::EventEnvelope& event) {
+  return create(user, email_canonical, username_canonical, event, nullptr, {});
+}
+
+ports::CreateUserOutcome SqliteUserStore::create_user_with_key(const domain::User& user,
+                                                               std::optional<std::string_view> email_canonical,
+                                                               std::string_view username_canonical,
+                                                               const domain::EventEnvelope& event,
+                                                               const ports::IdempotencyKeyRecord& key,
+                                                               domain::Timestamp now) {
+  return create(user, email_canonical, username_canonical, event, &key, now);
+}
+
+std::optional<ports::IdempotencyKeyRecord> SqliteUserStore::find_idempotency_key(std::string_view key_hash,
+                                                                                 domain::Timestamp now) {
+  return db_.read([&](Connection& c) -> std::optional<ports::IdempotencyKeyRecord> {
+    auto q = c.query(kSelectKey);
+    q.bind(1, key_hash).bind(2, unix_ms(now));
+    if (!q.step()) return std::nullopt;
+    return ports::IdempotencyKeyRecord{q.text(0), q.text(1), q.text(2),
+                                       domain::Timestamp{std::chrono::milliseconds{q.int64(3)}}};
+  });
+}
+
+ports::CreateUserOutcome SqliteUserStore::create(const domain::User& user,
+                                                 std::optional<std::string_view> email_canonical,
+                                                 std::string_view username_canonical,
+                                                 const domain::EventEnvelope& event,
+                                                 const ports::IdempotencyKeyRecord* key, domain::Timestamp now) {
   try {
     // One transaction for both rows (the transactional outbox): the event exists if and only if
-    // the user does. Any failure rolls both back.
+    // the user does; and the Idempotency-Key, when there is one, with them. Any failure rolls all
+    // back. The key goes first, so that a key already recorded is told as such (key_taken) even
+    // when its account also holds this email and username (a retry of a committed request).
     db_.write([&](Connection& c) {
+      if (key) {
+        c.query(kDeleteExpiredKey).bind(1, key->key_hash).bind(2, unix_ms(now)).run();
+        c.query(kDeleteExpiredKeys).bind(1, unix_ms(now)).bind(2, kExpiredKeysPerSignUp).run();
+        c.query(kInsertKey)
+            .bind(1, key->key_hash)
+            .bind(2, key->fingerprint)
+            .bind(3, key->user_id)
+            .bind(4, unix_ms(key->expires_at))
+            .run();
+      }
       auto insert = c.query(kInsertUser);
       insert.bind(1, user.id).bind_optional(2, user.email);
       if (email_canonical) insert.bind(3, *email_canonical);
@@ -119,6 +175,10 @@ ports::CreateUserOutcome SqliteUserStore::create_user(const domain::User& user,
     // loser's transaction has been rolled back by now; tell which value was taken. SQLite names
     // the first constraint it finds violated; a replay (same verification id) is told as such
     // whatever else it collides with, since its username and phone are the first run's too.
+    // The key's PRIMARY KEY (a WITHOUT ROWID table reports it as SQLITE_CONSTRAINT_PRIMARYKEY).
+    if ((e.code() == SQLITE_CONSTRAINT_PRIMARYKEY || e.code() == SQLITE_CONSTRAINT_UNIQUE) && key &&
+        std::string_view(e.what()).find(kKeyConstraint) != std::string_view::npos)
+      return ports::CreateUserOutcome::key_taken;
     if (e.code() == SQLITE_CONSTRAINT_UNIQUE) {
       std::string_view what = e.what();
       if (user.verification_id && find_one(kSelectUserByVerificationId, *user.verification_id))
