@@ -361,7 +361,7 @@ OUT=$RESULTS/relay-latest.md
   echo "# registrar: RabbitMQ relay and event latency — $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other work;"
-  echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') (Release, SQLite WAL);"
+  echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') ($(sed -n "s/^CMAKE_BUILD_TYPE:STRING=//p" "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo "?"), SQLite WAL);"
   echo "RabbitMQ $RABBIT_VERSION (private node on loopback, default settings); Node $(node --version), amqplib $PEER_AMQPLIB."
   echo "$ROUNDS paired rounds, each: bare publisher, relay, audit consumer. Bare publisher: node-seed \`publish-bench.js\` ($BARE_MESSAGES persistent messages, confirms in windows of 1000, one durable queue)."
   echo "Relay: \`registrar relay\` draining $RELAY_EVENTS outbox rows (${PAYLOAD_BYTES}-byte bodies) put there with sqlite3, one durable queue (\`topic_validateJSON\`),"
