@@ -123,6 +123,11 @@ void AbuseLimits::login_succeeded(const std::string& identifier, std::string_vie
   buckets_.reset(lockout_key(identifier, client_ip));
 }
 
+void AbuseLimits::not_served(LimitedRoute route, const std::vector<std::string>& identifiers) {
+  if (!settings_.of(route).per_identifier.enabled()) return;
+  for (const auto& id : identifiers) buckets_.reset(identifier_key(route, id));
+}
+
 FailoverRateLimiter::FailoverRateLimiter(ports::RateLimiter& shared, ports::RateLimiter& local, StoreDownPolicy policy,
                                          std::function<void(bool, std::string_view)> on_change)
     : shared_(shared), local_(local), policy_(policy), on_change_(std::move(on_change)) {}

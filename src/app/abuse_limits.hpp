@@ -79,6 +79,12 @@ class AbuseLimits {
   // After a login: a failure charges the lockout, a success clears it.
   void login_failed(const std::string& identifier, std::string_view client_ip);
   void login_succeeded(const std::string& identifier, std::string_view client_ip);
+  // After a request the service could not serve (a 5xx: its database or Redis was down): the
+  // identifiers' buckets for `route` are made full again. A client that retries its sign-up
+  // through an outage — with its Idempotency-Key, as README "Safe retries" tells it to — must not
+  // find its own email or username refused once the service is back. The per-IP bucket stays
+  // charged: an outage is no reason to let one address send more.
+  void not_served(LimitedRoute route, const std::vector<std::string>& identifiers);
 
   const AbuseLimitSettings& settings() const { return settings_; }
   // The bucket names (for tests): "rl:<route>:<ip|id|lockout>:<keyed hash>".

@@ -268,3 +268,27 @@ test('limits are settings: a malformed rate is refused at start with the flag an
     assert.match(res.stderr, new RegExp(`invalid ${flag}.*REGISTRAR_${flag.slice(2).toUpperCase().replaceAll('-', '_')}`));
   }
 });
+
+// README "Safe retries" tells clients to retry a sign-up through an outage with its
+// Idempotency-Key. The tries answered 503 give the email's and username's buckets back, so once
+// the database is up the sign-up is served (a 201), not refused for its own retries (a 429).
+test('a sign-up retried through a database outage is not refused by its own identifiers\' limit', async (t) => {
+  const { MariaDb } = require('./harness');
+  const db = await MariaDb.create();
+  t.after(() => db.dispose());
+  const server = await limited(['--rate-limit-register-id', '2/3600'], { db: 'mysql', mariadb: db });
+  t.after(() => server.dispose());
+  const user = newUser('outage');
+  const key = { 'idempotency-key': `"${randomId()}"` };
+  await db.stop();
+  for (let i = 0; i < 4; i++) assert.equal((await server.register(user, key)).status, 503, `try ${i + 1} while the database is down`);
+  await db.start();
+  const res = await eventually(async () => {
+    const r = await server.register(user, key);
+    return r.status === 503 ? false : r;
+  }, { intervalMs: 100, timeoutMs: 30_000, what: 'the database back' });
+  assert.equal(res.status, 201, `after the outage: ${res.status} ${JSON.stringify(res.body)}`);
+  // Without an outage the limit holds: the same identifiers again are refused after the burst.
+  const again = await server.register({ ...newUser('outage2'), email: user.email });
+  assert.ok([409, 429].includes(again.status), `the email's bucket still limits: ${again.status}`);
+});

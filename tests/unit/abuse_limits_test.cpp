@@ -146,6 +146,27 @@ TEST_F(AbuseLimitsTest, IdentifierBucketsFollowTheIdentifierAcrossAddressesAndAr
   EXPECT_FALSE(limits.admit(LimitedRoute::register_user, "198.51.100.3", {}).allowed);
 }
 
+// A sign-up retried through an outage (each try answered 503) must not use up its own email's
+// and username's budget: not_served() gives those buckets back; the address's bucket stays charged.
+TEST_F(AbuseLimitsTest, RequestsNotServedGiveTheIdentifiersTheirBudgetBackButNotTheAddress) {
+  auto limits = make();
+  const auto email = app::canonical_identifier(IdentifierKind::email, "retry@example.com");
+  const auto user = app::canonical_identifier(IdentifierKind::username, "retrier");
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(limits.admit(LimitedRoute::register_user, "198.51.100.9", {email, user}).allowed) << i;
+    limits.not_served(LimitedRoute::register_user, {email, user});  // the database was down
+  }
+  // Two tries spent the per-identifier burst (2) but not_served() refilled it; the address's
+  // bucket (3) has one token left.
+  EXPECT_TRUE(limits.admit(LimitedRoute::register_user, "198.51.100.9", {email, user}).allowed);
+  EXPECT_FALSE(limits.admit(LimitedRoute::register_user, "198.51.100.9", {}).allowed) << "the address stays charged";
+  // Without not_served() the identifiers' burst of 2 holds.
+  const auto other = app::canonical_identifier(IdentifierKind::email, "other@example.com");
+  EXPECT_TRUE(limits.admit(LimitedRoute::register_user, "198.51.100.10", {other}).allowed);
+  EXPECT_TRUE(limits.admit(LimitedRoute::register_user, "198.51.100.11", {other}).allowed);
+  EXPECT_FALSE(limits.admit(LimitedRoute::register_user, "198.51.100.12", {other}).allowed);
+}
+
 TEST_F(AbuseLimitsTest, AnExemptClientTakesNothingFromThePerIpBucketButStillFromIdentifiers) {
   auto limits = make();
   const auto phone = app::canonical_identifier(IdentifierKind::phone, "+33612345678");

@@ -1,5 +1,6 @@
 #include "adapters/http/abuse_limits.hpp"
 
+#include <exception>
 #include <optional>
 
 #include "adapters/http/bearer.hpp"
@@ -102,7 +103,27 @@ Middleware abuse_limits(AbuseLimitOptions options) {
                                    app::retry_after_seconds(admission.retry_after)});
     }
 
-    Response res = co_await next(req, ctx);
+    // Not served (an outage surfaces as an exception that map_exceptions, further out, turns into
+    // a 503; or as a 5xx answer): the identifiers' buckets are refilled (AbuseLimits::not_served).
+    std::optional<Response> answered;
+    std::exception_ptr failure;
+    try {
+      answered.emplace(co_await next(req, ctx));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if ((failure || answered->result_int() >= 500) && !ids.empty()) {
+      auto refill = [&limits = o.limits, r = *route, ids] {
+        try {
+          limits.not_served(r, ids);
+        } catch (const ports::BackendUnavailable&) {  // the limiter's own store is down too: nothing to refill
+        }
+        return 0;
+      };
+      co_await run_on(o.runner, std::move(refill));
+    }
+    if (failure) std::rethrow_exception(failure);
+    Response res = std::move(*answered);
 
     if (*route == LimitedRoute::login && !ids.empty() &&
         (res.result() == beast_http::status::unauthorized || res.result() == beast_http::status::ok)) {
