@@ -15,12 +15,12 @@ namespace registrar::app {
 
 struct RetentionPolicy {
   // Sent outbox rows: deleted once sent longer ago than this, and beyond the newest count.
-  std::optional<std::chrono::seconds> sent_events_age;
-  std::optional<std::size_t> sent_events_count;
+  std::optional<std::chrono::seconds> sent_events_age{};
+  std::optional<std::size_t> sent_events_count{};
   // Processed-event records: deleted once older than this (never while the event is unsent).
-  std::optional<std::chrono::seconds> processed_events_age;
+  std::optional<std::chrono::seconds> processed_events_age{};
   // Message files (the development mail spool): deleted once older than this.
-  std::optional<std::chrono::seconds> messages_age;
+  std::optional<std::chrono::seconds> messages_age{};
   // Rows (or files) per write transaction, and the pause after each batch: sign-ups waiting for
   // the database's write lock get it in between.
   std::size_t batch = 500;

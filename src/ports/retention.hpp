@@ -10,8 +10,8 @@ namespace registrar::ports {
 // What may go of the sent outbox rows: those sent before `sent_before`, and those beyond the
 // `keep_newest` most recently sent. Either may be absent (that rule is off).
 struct SentEventsRule {
-  std::optional<domain::Timestamp> sent_before;
-  std::optional<std::size_t> keep_newest;
+  std::optional<domain::Timestamp> sent_before{};
+  std::optional<std::size_t> keep_newest{};
 };
 
 // Bounded storage (issue 14): the records that only grow, deleted in small batches. Each call is
