@@ -309,6 +309,16 @@ void insert_sent_rows(adapters::sqlite::SqliteDatabase& db, int n, std::string_v
   });
 }
 
+TEST(SqliteRetention, ANewDatabaseStartsInIncrementalVacuumWithoutARebuild) {
+  TempDir dir;
+  adapters::sqlite::SqliteDatabase db(dir.path() / "new.db");
+  EXPECT_FALSE(adapters::sqlite::ensure_incremental_vacuum(db));  // no VACUUM: no tables yet
+  EXPECT_EQ(pragma(db, "PRAGMA auto_vacuum"), 2);
+  adapters::sqlite::apply_migrations(db);
+  EXPECT_EQ(pragma(db, "PRAGMA auto_vacuum"), 2);
+  EXPECT_FALSE(adapters::sqlite::ensure_incremental_vacuum(db));
+}
+
 TEST(SqliteRetention, AnExistingDatabaseIsSwitchedToIncrementalVacuumOnceAndShrinks) {
   TempDir dir;
   const auto path = dir.path() / "old.db";

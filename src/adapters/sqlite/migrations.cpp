@@ -178,12 +178,17 @@ bool ensure_incremental_vacuum(SqliteDatabase& db) {
       auto q = c.query("PRAGMA auto_vacuum");
       if (q.step() && q.int64(0) == 2) return false;
     }
-    // The mode is stored in the file's header; on a file that already has tables it takes effect
-    // only through VACUUM, which rebuilds the file (and cannot run inside a transaction).
+    // The mode is stored in the file's header. A file without tables yet takes it at once; on one
+    // that has tables it takes effect only through VACUUM, which rebuilds the file (and cannot
+    // run inside a transaction).
+    auto mode = [&] {
+      auto q = c.query("PRAGMA auto_vacuum");
+      return q.step() ? q.int64(0) : -1;
+    };
     c.exec("PRAGMA auto_vacuum = INCREMENTAL");
+    if (mode() == 2) return false;
     c.exec("VACUUM");
-    auto q = c.query("PRAGMA auto_vacuum");
-    if (!q.step() || q.int64(0) != 2)
+    if (mode() != 2)
       throw SqliteError(SQLITE_ERROR, "sqlite: could not switch the database to auto_vacuum = INCREMENTAL");
     return true;
   });

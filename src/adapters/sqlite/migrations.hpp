@@ -43,7 +43,8 @@ std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db,
 // (empty) file switches at once; an existing one is rebuilt by one VACUUM, which holds the write
 // lock for as long as copying the database takes and needs free disk of about its size (WAL mode:
 // the copy goes through the -wal file). Done once: later calls see the mode and return false.
-// Returns true if it switched the file.
+// Returns true if it rebuilt an existing file (VACUUM), false if there was nothing to do or the
+// file had no tables yet.
 bool ensure_incremental_vacuum(SqliteDatabase& db);
 
 }  // namespace registrar::adapters::sqlite
