@@ -327,6 +327,11 @@ TEST(SqliteRetention, AnExistingDatabaseIsSwitchedToIncrementalVacuumOnceAndShri
     adapters::sqlite::SqliteDatabase db(path);
     adapters::sqlite::apply_migrations(db);
     insert_sent_rows(db, 2000, "2025-10-19T16:37:15.123Z");
+    // Earlier versions left auto_vacuum off.
+    db.with_writer([](adapters::sqlite::Connection& c) {
+      c.exec("PRAGMA auto_vacuum = NONE");
+      c.exec("VACUUM");
+    });
     ASSERT_EQ(pragma(db, "PRAGMA auto_vacuum"), 0);
   }
   adapters::sqlite::SqliteDatabase db(path);
