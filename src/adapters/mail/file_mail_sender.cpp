@@ -212,6 +212,16 @@ void FileMailSender::send(const ports::MailMessage& message) {
 
   std::lock_guard lock(mutex_);
   Fd log(open_locked());
+  const std::string line = message_line(message) + "\n";
+  // Rotation first, then the "already sent?" check, both under the lock of the file written to.
+  for (struct stat log_st {};;) {
+    if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
+    if (options_.max_bytes == 0 || log_st.st_size == 0 ||
+        static_cast<std::uint64_t>(log_st.st_size) + line.size() <= options_.max_bytes)
+      break;
+    rotate_messages();
+    log.reset(open_locked());
+  }
 
   struct stat st {};
   if (::stat(final_path.c_str(), &st) == 0) return;  // sent before: a redelivery
@@ -222,13 +232,6 @@ void FileMailSender::send(const ports::MailMessage& message) {
   {
     struct stat log_st {};
     if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
-    const std::string line = message_line(message) + "\n";
-    if (options_.max_bytes > 0 && log_st.st_size > 0 &&
-        static_cast<std::uint64_t>(log_st.st_size) + line.size() > options_.max_bytes) {
-      rotate_messages();
-      log.reset(open_locked());
-      log_st.st_size = 0;
-    }
     ssize_t n;
     do {
       n = ::write(log.fd, line.data(), line.size());
