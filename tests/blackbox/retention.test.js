@@ -14,7 +14,18 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { execFile } = require('node:child_process');
+const { promisify } = require('node:util');
 const { Server, newUser, eventually } = require('./harness');
+
+// server.sql() runs the sqlite3 CLI synchronously, which stops this process's event loop (and the
+// sign-up clients with it) for as long as the CLI waits for the database: under load that starves
+// the clients' keep-alive connections. The load phase uses this asynchronous form instead.
+const execFileAsync = promisify(execFile);
+async function sqlAsync(server, query) {
+  const { stdout } = await execFileAsync('sqlite3', ['-json', '-cmd', '.timeout 5000', server.dbPath, query]);
+  return stdout.trim() ? JSON.parse(stdout) : [];
+}
 
 const EVENTS = Number(process.env.RETENTION_EVENTS || 20_000);
 const SIGNUPS = Math.min(EVENTS, Number(process.env.RETENTION_SIGNUPS || 2_000));
@@ -25,8 +36,8 @@ const INTERVAL_S = 1;
 
 // Sizes in the database: rows of the swept tables, their bytes (tables and indexes, from dbstat),
 // the file (page_count × page_size) and its free pages.
-function sizes(server) {
-  const [r] = server.sql(`SELECT
+async function sizes(server) {
+  const [r] = await sqlAsync(server, `SELECT
       (SELECT count(*) FROM outbox) AS outbox,
       (SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL) AS sent,
       (SELECT count(*) FROM processed_events) AS processed,
@@ -77,7 +88,7 @@ describe('retention under load', () => {
       const started = Date.now();
       const sampler = (async () => {
         while (loading) {
-          samples.push({ at: Date.now() - started, done: created.length, ...sizes(server) });
+          samples.push({ at: Date.now() - started, done: created.length, ...(await sizes(server)) });
           await new Promise((r) => setTimeout(r, 1000));
         }
       })();
@@ -85,16 +96,19 @@ describe('retention under load', () => {
         for (let from = 1; from <= EVENTS - SIGNUPS; from += CHUNK) {
           // Keep at most two chunks waiting for the relay, so that what is measured is the sweep
           // (sent rows and records), not a relay that a faster writer outruns.
-          await eventually(() => server.sql('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL')[0].n < 2 * CHUNK,
-            { timeoutMs: 120_000, intervalMs: 50, what: 'the relay to catch up' });
+          const waitUntil = Date.now() + 120_000;
+          while ((await sqlAsync(server, 'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL'))[0].n >= 2 * CHUNK) {
+            assert.ok(Date.now() < waitUntil, 'the relay caught up within 120 s');
+            await new Promise((r) => setTimeout(r, 250));
+          }
           const to = Math.min(EVENTS - SIGNUPS, from + CHUNK - 1);
-          server.sql(`WITH RECURSIVE k(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM k WHERE i < ${to})
+          await sqlAsync(server, `WITH RECURSIVE k(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM k WHERE i < ${to})
             INSERT INTO outbox (event_id, event_type, aggregate_id, payload, occurred_at)
             SELECT 'inj-' || i, 'user.registered', 'agg-' || i,
               '{"event":"user.registered","pattern":"user.registered","data":{"id":"agg-' || i || '","email":"inj' || i || '@example.com"},"timestamp":"2026-12-07T00:00:00.000Z"}',
               strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM k`);
           for (let i = from; i <= to; i += 1) created.push(`agg-${i}`);
-          await new Promise((r) => setTimeout(r, 50)); // let the sign-ups and the sampler in
+          await new Promise((r) => setTimeout(r, 100)); // the sign-ups go on meanwhile
         }
       };
       await Promise.all([...Array.from({ length: CLIENTS }, client), inject()]);
@@ -107,9 +121,13 @@ describe('retention under load', () => {
       // Everything delivered, then swept: the tables empty out once the retention has passed.
       await eventually(() => server.sql('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL')[0].n === 0,
         { timeoutMs: 120_000, intervalMs: 200, what: 'every outbox row sent' });
-      await eventually(() => { const s = sizes(server); return s.outbox === 0 && s.processed === 0 && s.freePages < 64; },
-        { timeoutMs: 60_000, intervalMs: 250, what: 'the swept tables empty and the free pages given back' });
-      const end = sizes(server);
+      const emptyBy = Date.now() + 60_000;
+      let end = await sizes(server);
+      while (!(end.outbox === 0 && end.processed === 0 && end.freePages < 64)) {
+        assert.ok(Date.now() < emptyBy, `the swept tables empty and the free pages given back: ${JSON.stringify(end)}`);
+        await new Promise((r) => setTimeout(r, 250));
+        end = await sizes(server);
+      }
       samples.push({ at: Date.now() - started, done: created.length, ...end });
       for (const s of samples.filter((_, i, a) => i % Math.max(1, Math.floor(a.length / 12)) === 0 || i === a.length - 1))
         t.diagnostic(`t=${(s.at / 1000).toFixed(0)}s events=${s.done} users=${s.users} outbox=${s.outbox} (sent ${s.sent}) processed=${s.processed} ` +
@@ -166,6 +184,9 @@ describe('retention under load', () => {
       assert.equal(counts.size, created.length, 'one event per sign-up or injected row, each audited once');
       const swept = server.logs.filter((l) => l.msg === 'retention sweep');
       assert.ok(swept.length > 0, 'the sweep ran and logged');
+    } catch (e) {
+      t.diagnostic(`server log tail:\n${server.logText().slice(-4000)}`);
+      throw e;
     } finally {
       await server.dispose();
     }
