@@ -49,6 +49,7 @@
 #include "adapters/mysql/outbox_store.hpp"
 #include "adapters/mysql/pool.hpp"
 #include "adapters/mysql/processed_events.hpp"
+#include "adapters/mysql/retention.hpp"
 #include "adapters/mysql/user_store.hpp"
 #include "adapters/relay/outbox_relay_loop.hpp"
 #include "adapters/socketio/engineio_server.hpp"
@@ -63,7 +64,10 @@
 #include "adapters/sqlite/migrations.hpp"
 #include "adapters/sqlite/outbox_store.hpp"
 #include "adapters/sqlite/processed_events.hpp"
+#include "adapters/sqlite/retention.hpp"
 #include "adapters/sqlite/user_store.hpp"
+#include "adapters/threads/supervised_loop.hpp"
+#include "app/retention.hpp"
 #include "app/use_cases.hpp"
 #include "app/verification.hpp"
 #include "main/config_loader.hpp"
@@ -107,10 +111,14 @@ class Storage {
   Storage(const config::Settings& s, const Logger& log) {
     if (s.database.kind == config::Database::Kind::sqlite) {
       sqlite_ = std::make_unique<adapters::sqlite::SqliteDatabase>(s.database.sqlite_path);
+      // Before the migrations: a new file takes the mode before it has tables (no VACUUM needed).
+      if (adapters::sqlite::ensure_incremental_vacuum(*sqlite_))
+        log.info("database switched to auto_vacuum = INCREMENTAL (once)", {{"file", s.database.sqlite_path.string()}});
       for (const auto& m : adapters::sqlite::apply_migrations(*sqlite_)) log_migration(log, m.version, m.name);
       users_ = std::make_unique<adapters::sqlite::SqliteUserStore>(*sqlite_);
       outbox_ = std::make_unique<adapters::sqlite::SqliteOutboxStore>(*sqlite_);
       processed_ = std::make_unique<adapters::sqlite::SqliteProcessedEvents>(*sqlite_);
+      retention_ = std::make_unique<adapters::sqlite::SqliteRetention>(*sqlite_);
       return;
     }
     adapters::mysql::MysqlOptions o;
@@ -144,11 +152,13 @@ class Storage {
     users_ = std::make_unique<adapters::mysql::MysqlUserStore>(*pool_);
     outbox_ = std::make_unique<adapters::mysql::MysqlOutboxStore>(*pool_);
     processed_ = std::make_unique<adapters::mysql::MysqlProcessedEvents>(*pool_);
+    retention_ = std::make_unique<adapters::mysql::MysqlRetention>(*pool_);
   }
 
   ports::UserStore& users() { return *users_; }
   ports::OutboxStore& outbox() { return *outbox_; }
   ports::ProcessedEvents& processed() { return *processed_; }
+  ports::RetentionStore& retention() { return *retention_; }
   std::string_view kind() const { return sqlite_ ? "sqlite" : "mysql"; }
   // Threads for blocking store calls: 0 = inline on the I/O threads (embedded SQLite reads by key
   // take microseconds); a network database needs a pool so that I/O threads never wait on it.
@@ -164,6 +174,7 @@ class Storage {
   std::unique_ptr<ports::UserStore> users_;
   std::unique_ptr<ports::OutboxStore> outbox_;
   std::unique_ptr<ports::ProcessedEvents> processed_;
+  std::unique_ptr<ports::RetentionStore> retention_;
   unsigned store_threads_ = 0;
 };
 
@@ -240,8 +251,12 @@ adapters::amqp::ConsumerOptions consumer_options(const config::Settings& s) {
 }
 
 // The mail sender of the settings: SMTP with --smtp-url, else the data dir's development files.
+adapters::mail::FileMailOptions file_mail_options(const config::Settings& s) {
+  return {.max_bytes = s.retention.messages_max_bytes, .keep = s.retention.messages_keep};
+}
+
 std::unique_ptr<ports::MailSender> make_mail_sender(const config::Settings& s, ports::Clock& clock) {
-  if (s.mail.smtp_url.empty()) return std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
+  if (s.mail.smtp_url.empty()) return std::make_unique<adapters::mail::FileMailSender>(s.data_dir, file_mail_options(s));
   auto smtp = adapters::mail::parse_smtp_url(s.mail.smtp_url);
   smtp.from = s.mail.from;
   return std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
@@ -277,7 +292,9 @@ struct Consumers {
                                                   .webhook_urls = s.webhook.urls,
                                                   .webhook_secret = s.webhook.secret,  // resolve_secrets() read its file
                                                   .email_verification = parts.send,
-                                                  .socketio = parts.socketio};
+                                                  .socketio = parts.socketio,
+                                                  .audit_max_bytes = s.retention.audit_max_bytes,
+                                                  .audit_keep = s.retention.audit_keep};
     for (const auto& name : names) {
       try {
         list.push_back(adapters::consumers::make_builtin_consumer(name, deps));
@@ -366,6 +383,68 @@ class EventPath final : public ports::OutboxSignal {
   std::vector<std::unique_ptr<adapters::amqp::AmqpConsumerRunner>> runners_;
   std::vector<std::unique_ptr<adapters::relay::OutboxRelayLoop>> relay_loops_;
   std::string description_;
+};
+
+// Bounded storage: a retention sweep every --retention-interval on a thread of its own, in batches
+// of --retention-batch rows with a short pause between them (app/retention.hpp). Mail spool files
+// expire here too when `spool` is this process's development mail sender.
+class RetentionLoop {
+ public:
+  RetentionLoop(const config::Settings& s, Storage& storage, ports::Clock& clock, const Logger& log,
+                adapters::mail::FileMailSender* spool)
+      : sweep_(storage.retention(), clock, policy(s),
+               spool == nullptr ? app::ExpireFiles{}
+                                : app::ExpireFiles([spool](domain::Timestamp older_than, std::size_t limit) {
+                                    return spool->expire_spool(older_than, limit);
+                                  })),
+        interval_(s.retention.interval),
+        log_(log),
+        loop_(adapters::threads::Backoff(std::chrono::seconds(1), s.retention.interval),
+              [this](bool) { turn(); },
+              [this](std::string_view error, std::chrono::milliseconds retry_in) {
+                log_.warn("retention sweep failed; retrying", {{"error", std::string(error)}, {"retryInMs", retry_in.count()}});
+              }) {
+    loop_.start();
+  }
+  ~RetentionLoop() { stop(); }
+
+  static app::RetentionPolicy policy(const config::Settings& s) {
+    app::RetentionPolicy p;
+    auto age = [](std::chrono::seconds v) { return v.count() > 0 ? std::optional(v) : std::nullopt; };
+    p.sent_events_age = age(s.retention.sent_events);
+    if (s.retention.sent_events_count > 0) p.sent_events_count = s.retention.sent_events_count;
+    p.processed_events_age = age(s.retention.processed_events);
+    p.messages_age = age(s.retention.messages);
+    p.batch = s.retention.batch;
+    return p;
+  }
+
+ private:
+  void turn() {
+    auto report = sweep_.run([this](std::chrono::milliseconds pause) {
+      loop_.wait_for(pause, adapters::threads::SupervisedLoop::WakeOn::stop);
+      return !stopping_.load();
+    });
+    loop_.reset_backoff();
+    if (report.sent_events + report.processed_events + report.message_files > 0)
+      log_.info("retention sweep", {{"sentEvents", report.sent_events},
+                                    {"processedEvents", report.processed_events},
+                                    {"messageFiles", report.message_files},
+                                    {"reclaimedBytes", static_cast<std::int64_t>(report.reclaimed_bytes)}});
+    if (!report.stopped) loop_.wait_for(interval_, adapters::threads::SupervisedLoop::WakeOn::stop);
+  }
+
+  app::RetentionSweep sweep_;
+  std::chrono::milliseconds interval_;
+  Logger log_;
+  std::atomic<bool> stopping_{false};
+  adapters::threads::SupervisedLoop loop_;
+
+ public:
+  void stop() {
+    stopping_.store(true);
+    loop_.stop();
+  }
 };
 
 adapters::sodium::PiiKeyringOptions pii_options(const config::Settings& s, bool create_missing) {
@@ -560,7 +639,7 @@ class CodePath {
       }
       sms_description_ = "webhook";
     } else {
-      sender_ = std::make_unique<adapters::mail::FileMailSender>(s.data_dir);
+      sender_ = std::make_unique<adapters::mail::FileMailSender>(s.data_dir, file_mail_options(s));
       sms_description_ = "messages.jsonl";
     }
   }
@@ -760,6 +839,9 @@ int run_serve(const config::Settings& settings, const Logger& log) {
   // idempotent on the event id.
   EventPath events(settings, storage, clock, log, episodes, settings.consumers,
                    {mail.get(), codes.issues_codes() ? &send_email_code : nullptr, &live});
+  // Sent events, processed-event records and the development mail spool, kept within the
+  // retention settings.
+  RetentionLoop retention(settings, storage, clock, log, dynamic_cast<adapters::mail::FileMailSender*>(mail.get()));
   const app::CreateAccount create_account{.users = storage.users(),
                                           .hasher = hasher,
                                           .pii = *pii,
@@ -933,6 +1015,7 @@ int run_relay(const config::Settings& settings, const Logger& log) {
   Storage storage(settings, log);
   adapters::system::SystemClock clock;
   EventPath events(settings, storage, clock, log, episodes, {});
+  RetentionLoop retention(settings, storage, clock, log, nullptr);
   log.info("relaying", {{"events", events.description()}});
   wait_for_signal(log);
   events.stop();

@@ -200,6 +200,20 @@ struct AbuseLimits {
   RedisDown redis_down = RedisDown::local;
 };
 
+// Bounded storage (issue 14; README, Retention). Durations 0 = kept forever.
+struct Retention {
+  std::chrono::seconds sent_events{7 * 86400};       // sent outbox rows, by sent time
+  std::size_t sent_events_count = 0;                 // at most this many sent rows; 0 = no limit
+  std::chrono::seconds processed_events{7 * 86400};  // processed-event records (never of an unsent event)
+  std::chrono::seconds messages{7 * 86400};          // the development mail spool's files
+  std::chrono::seconds interval{60};                 // a sweep this often
+  std::size_t batch = 500;                           // rows (files) per write transaction
+  std::uint64_t audit_max_bytes = 64 * 1024 * 1024;  // audit.jsonl rotated past this; 0 = never
+  unsigned audit_keep = 5;                           // rotated audit files kept
+  std::uint64_t messages_max_bytes = 64 * 1024 * 1024;  // messages.jsonl likewise
+  unsigned messages_keep = 5;
+};
+
 struct Settings {
   Command command = Command::serve;
   std::string consumer_name;  // for `consume NAME`
@@ -233,6 +247,7 @@ struct Settings {
   Jobs jobs;
   Pii pii;
   Codes codes;
+  Retention retention;
   Sms sms;
   Notify notify;
   SocketIoEcho socketio_echo;

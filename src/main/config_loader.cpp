@@ -153,6 +153,17 @@ struct Context {
   bool allow_weak_argon2 = false;
 };
 
+// Retentions: up to ten years.
+constexpr std::int64_t kMaxRetentionSeconds = 10 * 366 * 86400;
+// The records that make a redelivered event harmless (processed events, the mail spool) must
+// outlive every redelivery. Over RabbitMQ a redelivery can come as late as a message can wait in
+// its queue (a consumer down, a publish confirmed whose mark-sent was lost): a day at least,
+// refused below. In-process, the relay delivers an event again only while its outbox row is
+// unsent, which the sweep checks; what is left is a relay whose lease ran out mid-delivery, so
+// below the relay's lease (a minute, with margin) only a warning.
+constexpr std::int64_t kRedeliveryFloorAmqp = 86400;
+constexpr std::int64_t kRedeliveryFloorInProcess = 60;
+
 // An argon2 cost: below the OWASP floor only when REGISTRAR_ALLOW_WEAK_ARGON2=1 (the hint says so).
 Reason set_argon2(std::string_view text, std::uint32_t lo, std::uint32_t hi, const Context& c,
                   std::uint32_t& out) {
@@ -640,6 +651,60 @@ const Spec kSpecs[] = {
        s.pii.key_id = v;
        return std::nullopt;
      }},
+    {"retain-sent-events", "SECONDS",
+     "sent outbox rows are deleted this long after they were sent (0: kept forever; pending rows never are)",
+     "604800 (7 days)", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_seconds(v, 0, kMaxRetentionSeconds, s.retention.sent_events);
+     }},
+    {"retain-sent-events-count", "N", "at most this many sent outbox rows are kept, the newest (0: no limit)", "0",
+     false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_uint(v, 0, 1'000'000'000, s.retention.sent_events_count);
+     }},
+    {"retain-processed-events", "SECONDS",
+     "consumers' processed-event records (what makes a redelivered event harmless) are deleted this long after "
+     "they were written, never while the event is unsent in the outbox (0: kept forever; with --amqp-url at "
+     "least 86400)",
+     "604800 (7 days)", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_seconds(v, 0, kMaxRetentionSeconds, s.retention.processed_events);
+     }},
+    {"retain-messages", "SECONDS",
+     "files of the development mail spool (<data-dir>/spool/mail, the sent marks of messages) are deleted this "
+     "long after they were written (0: kept forever; same floor as --retain-processed-events)",
+     "604800 (7 days)", false,
+     [](const std::string& v, Settings& s, const Context&) {
+       return set_seconds(v, 0, kMaxRetentionSeconds, s.retention.messages);
+     }},
+    {"retention-interval", "SECONDS", "time between two retention sweeps (1 to 86400)", "60", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 86400, s.retention.interval); }},
+    {"retention-batch", "N", "rows (or files) a retention sweep deletes per write transaction (1 to 10000)", "500",
+     false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 10'000, s.retention.batch); }},
+    {"audit-log-max-bytes", "BYTES", "audit.jsonl is rotated before it would grow past this (0: never; else ≥ 4096)",
+     "67108864 (64 MiB)", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v == "0") {
+         s.retention.audit_max_bytes = 0;
+         return std::nullopt;
+       }
+       return set_uint(v, 4096, std::uint64_t{1} << 50, s.retention.audit_max_bytes);
+     }},
+    {"audit-log-keep", "N", "rotated audit files kept (audit.jsonl.1 … .N; 1 to 1000)", "5", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 1000, s.retention.audit_keep); }},
+    {"messages-max-bytes", "BYTES",
+     "<data-dir>/messages.jsonl is rotated before it would grow past this (0: never; else ≥ 4096)",
+     "67108864 (64 MiB)", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       if (v == "0") {
+         s.retention.messages_max_bytes = 0;
+         return std::nullopt;
+       }
+       return set_uint(v, 4096, std::uint64_t{1} << 50, s.retention.messages_max_bytes);
+     }},
+    {"messages-keep", "N", "rotated messages files kept (messages.jsonl.1 … .N; 1 to 1000)", "5", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 1000, s.retention.messages_keep); }},
     {"consumers", "LIST", "built-in consumers run inside serve, comma-separated (empty: none)", "audit,socketio", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_list(v, valid_consumer_name, "expected comma-separated names of [a-z0-9_-]", s.consumers);
@@ -1023,6 +1088,18 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
     return usage_error("--code-layout node needs --redis-url (REGISTRAR_REDIS_URL): the codes are in that Redis");
   if (!s.mail.smtp_url.empty() && s.mail.from.empty())
     return usage_error("--smtp-url needs --mail-from (REGISTRAR_MAIL_FROM)");
+  for (auto [name, value] : {std::pair{"--retain-processed-events", s.retention.processed_events},
+                             std::pair{"--retain-messages", s.retention.messages}}) {
+    if (value.count() == 0) continue;
+    if (!s.amqp_url.empty() && value.count() < kRedeliveryFloorAmqp)
+      return usage_error(std::string(name) + " must be 0 or at least " + std::to_string(kRedeliveryFloorAmqp) +
+                         " with --amqp-url: RabbitMQ can redeliver an event as long as it can wait in a queue, and "
+                         "the record is what makes the redelivery harmless");
+    if (value.count() < kRedeliveryFloorInProcess)
+      loaded.notes.push_back(std::string(name) + " below " + std::to_string(kRedeliveryFloorInProcess) +
+                             " s: a relay whose lease ran out while it delivered could deliver an event again "
+                             "after its record is gone (for tests only)");
+  }
 
   if (s.argon2.memory_kib < kArgon2MemoryFloorKib || s.argon2.iterations < kArgon2IterationsFloor)
     loaded.notes.push_back("argon2 below the OWASP floor (m=" + std::to_string(s.argon2.memory_kib) +

@@ -1143,7 +1143,8 @@ TEST(MariaDbMigration, MigrationThreeKeepsTheRowsOfAnOlderSchema) {
             .execute({row.id, row.email, row.email_canonical, row.username, row.username_canonical, kOldHash});
     }
     EXPECT_EQ(my::apply_migrations(pool).size(), my::builtin_migrations().size() - 2);
-    // Re-runnable: migration 3 run again (as after a crash before its record) changes nothing.
+    // Re-runnable: migration 3 run again (as after a crash before its record, so before any later
+    // one) changes nothing; nor do the later ones run again.
     {
       auto lease = pool.acquire();
       lease->exec("DELETE FROM schema_migrations WHERE version >= 3");  // and the later ones, re-runnable too

@@ -23,6 +23,7 @@ namespace {
 
 namespace json = boost::json;
 using adapters::consumers::AuditConsumer;
+using adapters::consumers::audit_line;
 using testing::MemoryProcessedEvents;
 using testing::TempDir;
 
@@ -274,6 +275,99 @@ TEST_F(AuditConsumerTest, AFailedWriteThrowsBackendUnavailableAndRecordsNothing)
   AuditConsumer audit("/dev/full", processed_, clock_, log_.logger);
   EXPECT_THROW(audit.handle(event("e1")), ports::BackendUnavailable);
   EXPECT_FALSE(processed_.is_processed("audit", "e1"));
+}
+
+
+// --- rotation by size (issue 14) ---
+
+using adapters::consumers::AuditRotation;
+using adapters::consumers::rotated_file;
+
+// Every event id in the audit file and its rotated files, oldest file first.
+std::vector<std::string> all_ids(const std::filesystem::path& file, unsigned keep) {
+  std::vector<std::string> ids;
+  for (unsigned n = keep; n >= 1; --n)
+    if (std::filesystem::exists(rotated_file(file, n)))
+      for (auto& id : event_ids_in(rotated_file(file, n))) ids.push_back(std::move(id));
+  if (std::filesystem::exists(file))
+    for (auto& id : event_ids_in(file)) ids.push_back(std::move(id));
+  return ids;
+}
+
+std::vector<std::string> ids_from(int first, int last) {
+  std::vector<std::string> ids;
+  for (int i = first; i <= last; ++i) ids.push_back("e" + std::to_string(i));
+  return ids;
+}
+
+TEST_F(AuditConsumerTest, RotatesBeforeAFileWouldPassItsSizeAndKeepsKFiles) {
+  const auto line_size = audit_line(event("e1"), clock_.now()).size() + 1;  // ids e1…e9 are one size
+  AuditConsumer audit(file(), processed_, clock_, log_.logger, AuditRotation{.max_bytes = 3 * line_size, .keep = 2});
+  for (int i = 1; i <= 9; ++i) audit.handle(event("e" + std::to_string(i)));
+  // Three lines a file.
+  EXPECT_EQ(event_ids_in(file()), ids_from(7, 9));
+  EXPECT_EQ(event_ids_in(rotated_file(file(), 1)), ids_from(4, 6));
+  EXPECT_EQ(event_ids_in(rotated_file(file(), 2)), ids_from(1, 3));
+  // The third rotation needs room beyond keep = 2: the oldest file (e1…e3) goes.
+  audit.handle(event("e9"));  // a redelivery: nothing written, nothing rotated
+  audit.handle(event("e10"));
+  EXPECT_EQ(event_ids_in(rotated_file(file(), 2)), ids_from(4, 6));
+  EXPECT_EQ(event_ids_in(rotated_file(file(), 1)), ids_from(7, 9));
+  EXPECT_EQ(event_ids_in(file()), ids_from(10, 10));
+  EXPECT_FALSE(std::filesystem::exists(rotated_file(file(), 3)));
+  struct stat st {};
+  ASSERT_EQ(::stat(file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// A crash at each step of a rotation (the fault point throws there, and the consumer is dropped
+// as a killed process drops it), then a restart that receives every event again, as the relay or
+// the broker redelivers what was not confirmed: each event id is in the files exactly once.
+class AuditRotationCrash : public AuditConsumerTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(AuditRotationCrash, NoLineIsLostOrDuplicated) {
+  const auto line_size = audit_line(event("e1"), clock_.now()).size() + 1;
+  const std::string crash_at = GetParam();
+  struct Crash {};
+  std::vector<domain::EventEnvelope> events;
+  for (int i = 1; i <= 9; ++i) events.push_back(event("e" + std::to_string(i)));
+  int rotations = 0;
+  {
+    AuditRotation rotation{.max_bytes = 3 * line_size, .keep = 2};
+    rotation.fault_point = [&](std::string_view step) {
+      // The second rotation crashes (the first leaves a rotated file for the shift to move).
+      if (step == "shift") ++rotations;
+      if (rotations == 2 && step == crash_at) throw Crash{};
+    };
+    AuditConsumer audit(file(), processed_, clock_, log_.logger, rotation);
+    std::size_t delivered = 0;
+    try {
+      for (; delivered < events.size(); ++delivered) audit.handle(events[delivered]);
+    } catch (const Crash&) {
+    }
+    ASSERT_EQ(rotations, 2);
+    ASSERT_LT(delivered, events.size()) << "the crash must have happened";
+  }
+  // Restart: recovery, then every event again (the unconfirmed ones and, harmlessly, the rest).
+  AuditConsumer restarted(file(), processed_, clock_, log_.logger, AuditRotation{.max_bytes = 3 * line_size, .keep = 2});
+  restarted.handle_batch(events);
+  auto ids = all_ids(file(), 2);
+  EXPECT_EQ(ids, ids_from(1, 9)) << "crash at " << crash_at;
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, AuditRotationCrash, ::testing::Values("shift", "rename", "reopen"));
+
+TEST_F(AuditConsumerTest, ACrashAfterTheRenameLeavesNoActiveFileAndTheRestartStartsOne) {
+  // The state a crash between rename(audit.jsonl → .1) and the new file leaves: no audit.jsonl.
+  {
+    AuditConsumer audit(file(), processed_, clock_, log_.logger);
+    audit.handle_batch(std::vector{event("e1"), event("e2")});
+  }
+  std::filesystem::rename(file(), rotated_file(file(), 1));
+  AuditConsumer restarted(file(), processed_, clock_, log_.logger, AuditRotation{.max_bytes = 1 << 20, .keep = 3});
+  restarted.handle_batch(std::vector{event("e1"), event("e2"), event("e3")});
+  EXPECT_EQ(event_ids_in(rotated_file(file(), 1)), ids_from(1, 2));
+  EXPECT_EQ(event_ids_in(file()), ids_from(3, 3));
 }
 
 }  // namespace

@@ -295,6 +295,39 @@ TEST(Config, WeakArgon2OnlyWhenAllowed) {
             "registrar: invalid REGISTRAR_ALLOW_WEAK_ARGON2 \"yes\" (from the environment): expected 1 or 0");
 }
 
+// Retention (issue 14): defaults, and the floor of the records that make redeliveries harmless.
+TEST(Config, RetentionSettingsAndTheRedeliveryFloor) {
+  auto d = settings({"serve"});
+  EXPECT_EQ(d.retention.sent_events, std::chrono::seconds(604800));
+  EXPECT_EQ(d.retention.sent_events_count, 0u);
+  EXPECT_EQ(d.retention.processed_events, std::chrono::seconds(604800));
+  EXPECT_EQ(d.retention.audit_max_bytes, 64u * 1024 * 1024);
+  EXPECT_EQ(d.retention.audit_keep, 5u);
+
+  auto s = settings({"serve", "--retain-sent-events", "0", "--retain-sent-events-count", "1000", "--retention-batch",
+                     "100", "--audit-log-max-bytes", "0", "--messages-keep", "2"});
+  EXPECT_EQ(s.retention.sent_events, std::chrono::seconds(0));
+  EXPECT_EQ(s.retention.sent_events_count, 1000u);
+  EXPECT_EQ(s.retention.batch, 100u);
+  EXPECT_EQ(s.retention.audit_max_bytes, 0u);
+  EXPECT_EQ(s.retention.messages_keep, 2u);
+  EXPECT_EQ(usage_error({"serve", "--audit-log-max-bytes", "100"}),
+            "registrar: invalid --audit-log-max-bytes \"100\" (REGISTRAR_AUDIT_LOG_MAX_BYTES): expected a whole "
+            "number from 4096 to 1125899906842624");
+
+  // Over RabbitMQ, under a day is refused (0, forever, is fine); in-process, under 60 s is a note.
+  const std::string amqp = "--amqp-url=amqp://mq";
+  EXPECT_NE(usage_error({"serve", amqp, "--retain-processed-events", "3600"}).find("--retain-processed-events must be 0 or at least 86400"),
+            std::string::npos);
+  EXPECT_NE(usage_error({"serve", amqp, "--retain-messages", "60"}).find("--retain-messages"), std::string::npos);
+  EXPECT_TRUE(loaded({"serve", amqp, "--retain-processed-events", "0"}).notes.empty());
+  EXPECT_TRUE(loaded({"serve", amqp, "--retain-processed-events", "86400"}).notes.empty());
+  auto short_in_process = loaded({"serve", "--retain-processed-events", "2"});
+  ASSERT_EQ(short_in_process.notes.size(), 1u);
+  EXPECT_NE(short_in_process.notes[0].find("below 60 s"), std::string::npos);
+  EXPECT_TRUE(loaded({"serve", "--retain-processed-events", "60"}).notes.empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad values: one line naming the flag and the variable, exit code 2
 

@@ -184,6 +184,53 @@ TEST(FileMailSender, ConcurrentSendsOfOneKeyWriteOneLine) {
   EXPECT_EQ(spool_count(a.spool_dir()), 5u);
 }
 
+// Bounded storage (issue 14): messages.jsonl rotates by size, keeping `keep` files; two senders on
+// one data dir (two processes) rotate it once and lose no line.
+TEST(FileMailSender, MessagesFileRotatesBySizeKeepingKFilesAcrossInstances) {
+  TempDir dir;
+  const auto line_size = adapters::mail::message_line(message("evt-0")).size() + 1;  // evt-0 … evt-9: one size
+  const adapters::mail::FileMailOptions options{.max_bytes = 2 * line_size, .keep = 2};
+  FileMailSender a(dir.path(), options);
+  FileMailSender b(dir.path(), options);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&, i] {
+      for (int k = i; k < 8; k += 2) (i ? a : b).send(message("evt-" + std::to_string(k)));
+    });
+  for (auto& t : threads) t.join();
+  // 8 lines, 2 a file: the current file and two rotated ones hold the newest 6; the oldest went.
+  const auto current = read_lines(dir.path() / "messages.jsonl");
+  const auto first = read_lines(dir.path() / "messages.jsonl.1");
+  const auto second = read_lines(dir.path() / "messages.jsonl.2");
+  EXPECT_EQ(current.size(), 2u);
+  EXPECT_EQ(first.size(), 2u);
+  EXPECT_EQ(second.size(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "messages.jsonl.3"));
+  EXPECT_EQ(mode_of(dir.path() / "messages.jsonl"), 0600u);
+  // Every message was sent once: 8 spool files.
+  EXPECT_EQ(spool_count(a.spool_dir()), 8u);
+}
+
+TEST(FileMailSender, ExpireSpoolRemovesOnlyFilesOlderThanTheCutoffInBatches) {
+  TempDir dir;
+  FileMailSender sender(dir.path());
+  for (int k = 0; k < 5; ++k) sender.send(message("old-" + std::to_string(k)));
+  sender.send(message("new"));
+  // Age the old ones by a day.
+  const auto day_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24);
+  for (int k = 0; k < 5; ++k) std::filesystem::last_write_time(sender.spool_file("old-" + std::to_string(k)), day_ago);
+  const auto cutoff = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) -
+                      std::chrono::hours(1);
+  EXPECT_EQ(sender.expire_spool(cutoff, 3), 3u);
+  EXPECT_EQ(sender.expire_spool(cutoff, 3), 2u);
+  EXPECT_EQ(sender.expire_spool(cutoff, 3), 0u);
+  EXPECT_TRUE(std::filesystem::exists(sender.spool_file("new")));
+  EXPECT_EQ(spool_count(sender.spool_dir()), 1u);
+  // A message whose mark expired counts as not sent any more: that is why the retention has a floor.
+  sender.send(message("old-0"));
+  EXPECT_TRUE(std::filesystem::exists(sender.spool_file("old-0")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // A fake SMTP server: one io_context thread, one coroutine per connection, scripted replies.
 

@@ -107,9 +107,16 @@ std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp rec
   return json::serialize(line);
 }
 
+std::filesystem::path rotated_file(const std::filesystem::path& file, unsigned n) {
+  auto p = file;
+  p += "." + std::to_string(n);
+  return p;
+}
+
 AuditConsumer::AuditConsumer(std::filesystem::path file, ports::ProcessedEvents& processed, ports::Clock& clock,
-                             logging::Logger log)
-    : path_(std::move(file)), processed_(processed), clock_(clock), log_(std::move(log)) {
+                             logging::Logger log, AuditRotation rotation)
+    : path_(std::move(file)), processed_(processed), clock_(clock), log_(std::move(log)), rotation_(std::move(rotation)) {
+  rotation_.keep = std::max(rotation_.keep, 1u);
   if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path());
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) throw std::system_error(errno, std::system_category(), "audit log: cannot open " + path_.string());
@@ -187,6 +194,58 @@ void AuditConsumer::append_durably(const std::string& line) {
   if (::fdatasync(fd_) != 0) undo("fdatasync failed", errno);
 }
 
+namespace {
+
+void sync_directory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw ports::BackendUnavailable("audit log: cannot open its directory: " + errno_text(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw ports::BackendUnavailable("audit log: cannot sync its directory: " + errno_text(err));
+}
+
+void rename_or_throw(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw ports::BackendUnavailable("audit log: cannot rename " + from.filename().string() + ": " + errno_text(errno));
+}
+
+}  // namespace
+
+void AuditConsumer::rotate() {
+  auto fault = [&](std::string_view step) {
+    if (rotation_.fault_point) rotation_.fault_point(step);
+  };
+  const auto dir = path_.parent_path();
+  // Make room for .1: shift .1 … .(gap-1) up by one into the first free number, or drop the oldest
+  // (.keep) when there is no gap. Shifting only up to a gap means that a rotation cut short (a
+  // crash between two renames) costs no further file at the next one.
+  fault("shift");
+  unsigned gap = 1;
+  while (gap <= rotation_.keep && std::filesystem::exists(rotated_file(path_, gap))) ++gap;
+  if (gap > rotation_.keep) {
+    gap = rotation_.keep;
+    if (::unlink(rotated_file(path_, gap).c_str()) != 0 && errno != ENOENT)
+      throw ports::BackendUnavailable("audit log: cannot remove the oldest rotated file: " + errno_text(errno));
+  }
+  for (unsigned n = gap; n > 1; --n) rename_or_throw(rotated_file(path_, n - 1), rotated_file(path_, n));
+  if (gap > 1 || rotation_.keep == gap) sync_directory(dir);
+
+  fault("rename");
+  rename_or_throw(path_, rotated_file(path_, 1));
+  fault("reopen");
+  int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int err = errno;
+    ::rename(rotated_file(path_, 1).c_str(), path_.c_str());  // keep writing where we were
+    throw ports::BackendUnavailable("audit log: cannot start a new file: " + errno_text(err));
+  }
+  ::close(fd_);
+  fd_ = fd;
+  sync_directory(dir);
+  log_.info("audit log: rotated", {{"file", path_.string()}, {"keep", static_cast<std::int64_t>(rotation_.keep)}});
+}
+
 void AuditConsumer::handle(const domain::EventEnvelope& event) { handle_batch({&event, 1}); }
 
 bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) {
@@ -219,6 +278,12 @@ bool AuditConsumer::handle_batch(std::span<const domain::EventEnvelope> events) 
   }
   if (ids.empty()) return true;
 
+  // Every line of the file is recorded at this point (unrecorded_ is empty): the one moment a
+  // rotation may happen (see AuditRotation).
+  if (rotation_.max_bytes > 0) {
+    auto size = static_cast<std::uint64_t>(file_size(fd_));
+    if (size > 0 && size + lines.size() > rotation_.max_bytes) rotate();
+  }
   // One write and one fdatasync for the batch, then one transaction recording all its ids.
   append_durably(lines);
   unrecorded_ = std::move(ids);

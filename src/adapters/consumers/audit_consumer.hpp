@@ -1,9 +1,12 @@
 #pragma once
 // The built-in "audit" consumer: one JSON line per event in an append-only file.
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adapters/logging/json_logger.hpp"
@@ -33,6 +36,23 @@ namespace registrar::adapters::consumers {
 //    in-process when recording ids fails (the database was briefly unavailable): the next
 //    handle_batch() records the pending ids first instead of writing the lines again.
 //  * One process writes a given file (run the audit consumer in one place).
+//  * Rotation by size (AuditRotation): before a batch that would take the file past max_bytes,
+//    audit.jsonl becomes audit.jsonl.1 (.1 becomes .2, …; beyond `keep` the oldest goes) and a new
+//    audit.jsonl is started. It happens only when every line of the file is recorded (at the start
+//    of a batch, after any pending ids were recorded), so the repair above never needs a rotated
+//    file, and a crash at any step of a rotation leaves a state the constructor handles: the
+//    renames of the rotated files lose nothing but the oldest file (which was to go), and a crash
+//    after audit.jsonl was renamed and before the new one exists leaves no active file: the next
+//    start creates it empty, and the redeliveries of the events in audit.jsonl.1 are skipped as
+//    recorded. Each rename is followed by an fsync of the directory.
+struct AuditRotation {
+  std::uint64_t max_bytes = 0;  // 0: the file is never rotated
+  unsigned keep = 5;            // rotated files kept (≥ 1)
+  // Test seam: called before each step of a rotation ("shift", "rename", "reopen"); a test throws
+  // from it to stop the rotation there, as a crash would.
+  std::function<void(std::string_view step)> fault_point{};
+};
+
 class AuditConsumer final : public ports::EventConsumer {
  public:
   static constexpr const char* kName = "audit";
@@ -43,7 +63,7 @@ class AuditConsumer final : public ports::EventConsumer {
   // what it repaired. `processed` and `clock` must outlive the consumer. Throws std::system_error
   // if the file cannot be opened.
   AuditConsumer(std::filesystem::path file, ports::ProcessedEvents& processed, ports::Clock& clock,
-                logging::Logger log);
+                logging::Logger log, AuditRotation rotation = {});
   ~AuditConsumer() override;
   AuditConsumer(const AuditConsumer&) = delete;
   AuditConsumer& operator=(const AuditConsumer&) = delete;
@@ -58,11 +78,13 @@ class AuditConsumer final : public ports::EventConsumer {
  private:
   void recover();
   void append_durably(const std::string& line);
+  void rotate();
 
   std::filesystem::path path_;
   ports::ProcessedEvents& processed_;
   ports::Clock& clock_;
   logging::Logger log_;
+  AuditRotation rotation_;
   int fd_ = -1;
   std::mutex mutex_;
   std::vector<std::string> unrecorded_;  // ids whose lines are written but not yet recorded
@@ -71,5 +93,8 @@ class AuditConsumer final : public ports::EventConsumer {
 // The audit line for `event` received at `received_at`, without the trailing newline. A payload
 // that is not JSON is kept as a JSON string rather than dropped.
 std::string audit_line(const domain::EventEnvelope& event, domain::Timestamp received_at);
+
+// `file` with ".N" appended: the N-th most recent rotated file (audit.jsonl.1 is the newest).
+std::filesystem::path rotated_file(const std::filesystem::path& file, unsigned n);
 
 }  // namespace registrar::adapters::consumers

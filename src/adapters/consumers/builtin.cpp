@@ -30,7 +30,8 @@ std::span<const BuiltinConsumerInfo> builtin_consumers() { return kBuiltins; }
 
 std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view name, const BuiltinConsumerDeps& deps) {
   if (name == AuditConsumer::kName)
-    return std::make_unique<AuditConsumer>(deps.data_dir / "audit.jsonl", deps.processed, deps.clock, deps.log);
+    return std::make_unique<AuditConsumer>(deps.data_dir / "audit.jsonl", deps.processed, deps.clock, deps.log,
+                                           AuditRotation{.max_bytes = deps.audit_max_bytes, .keep = deps.audit_keep});
   if (name == WelcomeConsumer::kName)
     return std::make_unique<WelcomeConsumer>(deps.mail, deps.processed, deps.product_name);
   if (name == WebhookConsumer::kName) {

@@ -3,6 +3,7 @@
 // `consume --list` / `consume NAME` / `serve --consumers`, and what they share (the failure that
 // retrying cannot fix). The event's body is read with app::parse_user_registered (app/events.hpp).
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -67,6 +68,9 @@ struct BuiltinConsumerDeps {
   const app::SendEmailVerificationCode* email_verification = nullptr;
   // socketio: the Socket.IO hub of this process; none where it has none (`consume`).
   ports::RoomBroadcaster* socketio = nullptr;
+  // audit: rotate audit.jsonl past this size (0: never), keeping this many rotated files.
+  std::uint64_t audit_max_bytes = 0;
+  unsigned audit_keep = 5;
 };
 
 // Builds the named consumer. Throws std::invalid_argument for an unknown name or a consumer whose

@@ -8,6 +8,9 @@
 
 #include <boost/json.hpp>
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <span>
 #include <system_error>
@@ -42,8 +45,10 @@ struct Fd {
   explicit Fd(int f) : fd(f) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
-  ~Fd() {
+  ~Fd() { reset(-1); }
+  void reset(int f) {
     if (fd >= 0) ::close(fd);
+    fd = f;
   }
 };
 
@@ -119,12 +124,74 @@ std::string spool_document(const ports::MailMessage& message) {
   return json::serialize(o) + "\n";
 }
 
-FileMailSender::FileMailSender(std::filesystem::path data_dir)
-    : messages_file_(data_dir / "messages.jsonl"), spool_dir_(data_dir / "spool" / "mail") {
+FileMailSender::FileMailSender(std::filesystem::path data_dir, FileMailOptions options)
+    : messages_file_(data_dir / "messages.jsonl"), spool_dir_(data_dir / "spool" / "mail"), options_(options) {
+  options_.keep = std::max(options_.keep, 1u);
   sodium::ensure_sodium();
   std::filesystem::create_directories(data_dir);
   make_private_dir(data_dir / "spool");
   make_private_dir(spool_dir_);
+}
+
+// messages.jsonl opened for appending and locked (flock) against other processes. A process that
+// waited for the lock while another rotated the file holds a lock on the renamed file: it then
+// opens the path again, until the file it locked is the one the path names.
+int FileMailSender::open_locked() const {
+  for (;;) {
+    Fd log(::open(messages_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (log.fd < 0) fail("cannot open " + messages_file_.string(), errno);
+    // Other processes on the same data dir: the check below and both writes are one step.
+    while (::flock(log.fd, LOCK_EX) != 0)
+      if (errno != EINTR) fail("cannot lock " + messages_file_.string(), errno);
+    struct stat held {}, named {};
+    if (::fstat(log.fd, &held) != 0) fail("cannot stat " + messages_file_.string(), errno);
+    if (::stat(messages_file_.c_str(), &named) == 0 && named.st_ino == held.st_ino && named.st_dev == held.st_dev) {
+      int fd = log.fd;
+      log.fd = -1;
+      return fd;
+    }
+  }
+}
+
+// Called with the lock held: messages.jsonl.(keep) goes, each .N becomes .N+1, messages.jsonl
+// becomes .1. A crash between two renames costs nothing but lines that were to go.
+void FileMailSender::rotate_messages() const {
+  auto numbered = [&](unsigned n) {
+    auto p = messages_file_;
+    p += "." + std::to_string(n);
+    return p;
+  };
+  if (::unlink(numbered(options_.keep).c_str()) != 0 && errno != ENOENT)
+    fail("cannot remove " + numbered(options_.keep).string(), errno);
+  for (unsigned n = options_.keep; n > 1; --n)
+    if (::rename(numbered(n - 1).c_str(), numbered(n).c_str()) != 0 && errno != ENOENT)
+      fail("cannot rename " + numbered(n - 1).string(), errno);
+  if (::rename(messages_file_.c_str(), numbered(1).c_str()) != 0) fail("cannot rename " + messages_file_.string(), errno);
+  Fd dir(::open(messages_file_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.fd < 0 || ::fsync(dir.fd) != 0) fail("cannot sync " + messages_file_.parent_path().string(), errno);
+}
+
+std::size_t FileMailSender::expire_spool(domain::Timestamp older_than, std::size_t limit) {
+  const auto cutoff_s = std::chrono::duration_cast<std::chrono::seconds>(older_than.time_since_epoch()).count();
+  std::size_t removed = 0;
+  DIR* dir = ::opendir(spool_dir_.c_str());
+  if (dir == nullptr) fail("cannot read " + spool_dir_.string(), errno);
+  const int dfd = ::dirfd(dir);
+  while (removed < limit) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) break;
+    std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    if (::fstatat(dfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (st.st_mtim.tv_sec >= cutoff_s) continue;
+    if (::unlinkat(dfd, entry->d_name, 0) == 0) ++removed;
+  }
+  const int err = errno;
+  ::closedir(dir);
+  if (err != 0) fail("cannot read " + spool_dir_.string(), err);
+  return removed;
 }
 
 std::filesystem::path FileMailSender::spool_file(const std::string& idempotency_key) const {
@@ -144,11 +211,17 @@ void FileMailSender::send(const ports::MailMessage& message) {
   const std::filesystem::path final_path = spool_dir_ / (name + ".json");
 
   std::lock_guard lock(mutex_);
-  Fd log(::open(messages_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (log.fd < 0) fail("cannot open " + messages_file_.string(), errno);
-  // Other processes on the same data dir: the check below and both writes are one step.
-  while (::flock(log.fd, LOCK_EX) != 0)
-    if (errno != EINTR) fail("cannot lock " + messages_file_.string(), errno);
+  Fd log(open_locked());
+  const std::string line = message_line(message) + "\n";
+  // Rotation first, then the "already sent?" check, both under the lock of the file written to.
+  for (struct stat log_st {};;) {
+    if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
+    if (options_.max_bytes == 0 || log_st.st_size == 0 ||
+        static_cast<std::uint64_t>(log_st.st_size) + line.size() <= options_.max_bytes)
+      break;
+    rotate_messages();
+    log.reset(open_locked());
+  }
 
   struct stat st {};
   if (::stat(final_path.c_str(), &st) == 0) return;  // sent before: a redelivery
@@ -159,7 +232,6 @@ void FileMailSender::send(const ports::MailMessage& message) {
   {
     struct stat log_st {};
     if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
-    const std::string line = message_line(message) + "\n";
     ssize_t n;
     do {
       n = ::write(log.fd, line.data(), line.size());

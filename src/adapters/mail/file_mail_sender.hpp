@@ -1,10 +1,12 @@
 #pragma once
 // The default development mail sender: messages land in files a developer (or a test) can read.
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <string_view>
 
+#include "domain/time.hpp"
 #include "ports/mail_sender.hpp"
 
 namespace registrar::adapters::mail {
@@ -34,11 +36,28 @@ namespace registrar::adapters::mail {
 // the other order could lose the line for good. Threads are serialized by a mutex, processes
 // sharing the data dir by flock() on messages.jsonl, so the "already sent?" check and both writes
 // are one step.
+//
+// Bounded storage (issue 14): messages.jsonl rotates by size (FileMailOptions: before a line that
+// would take it past max_bytes it becomes messages.jsonl.1, .1 becomes .2, … up to `keep`), under
+// the flock, so processes sharing the data dir rotate it once (a process that waited for the lock
+// on the renamed file opens the new one). The line log is for reading; nothing depends on its old
+// lines. The spool files are the "sent" marks that make a redelivered event harmless, so they go
+// only through expire_spool(), once older than a retention at least as long as an event can be
+// redelivered (the processed-event records' rule: README, Retention).
+struct FileMailOptions {
+  std::uint64_t max_bytes = 0;  // messages.jsonl: 0 = never rotated
+  unsigned keep = 5;            // rotated messages files kept (≥ 1)
+};
+
 class FileMailSender final : public ports::MailSender {
  public:
   // Creates <data-dir> and <data-dir>/spool/mail (0700) if missing. Throws std::system_error /
   // std::filesystem::filesystem_error if they cannot be created.
-  explicit FileMailSender(std::filesystem::path data_dir);
+  explicit FileMailSender(std::filesystem::path data_dir, FileMailOptions options = {});
+
+  // Deletes up to `limit` spool files (and temporary files a crash left) last written before
+  // `older_than`; returns how many. Throws BackendUnavailable if the spool cannot be read.
+  std::size_t expire_spool(domain::Timestamp older_than, std::size_t limit);
 
   // Throws ports::BackendUnavailable when a file cannot be written (disk full, permissions).
   void send(const ports::MailMessage& message) override;
@@ -51,7 +70,11 @@ class FileMailSender final : public ports::MailSender {
  private:
   std::filesystem::path messages_file_;
   std::filesystem::path spool_dir_;
+  FileMailOptions options_;
   std::mutex mutex_;
+
+  int open_locked() const;
+  void rotate_messages() const;
 };
 
 // "+33•••••••78": '+' and the digits of `phone` with all but the first two and last two digits

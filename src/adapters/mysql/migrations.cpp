@@ -291,11 +291,31 @@ END)sql";
 
 constexpr std::string_view kMigration4[] = {kCreateIdempotencyKeys, kDropCreateUserWithKey, kCreateCreateUserWithKey};
 
+// Migration 5: the retention sweep's index (as SQLite's v5). processed_events_processed_at lets the sweep read its oldest
+// records without scanning the table. (The outbox needs none: outbox_pending (sent_at, seq) already
+// orders the sent rows by sent time.) Re-runnable as migration 3 is: one ALTER TABLE, run by a
+// throw-away procedure only if the index is not there yet.
+constexpr std::string_view kDropMigration5 = "DROP PROCEDURE IF EXISTS registrar_migration_5";
+constexpr std::string_view kCreateMigration5 = R"sql(
+CREATE PROCEDURE registrar_migration_5()
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'processed_events'
+                   AND INDEX_NAME = 'processed_events_processed_at') THEN
+    ALTER TABLE processed_events ADD KEY processed_events_processed_at (processed_at);
+  END IF;
+END)sql";
+constexpr std::string_view kCallMigration5 = "CALL registrar_migration_5()";
+constexpr std::string_view kMigration5[] = {kDropMigration5, kCreateMigration5, kCallMigration5, kDropMigration5};
+
 constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
     {2, "create_user in one round trip", kMigration2},
     {3, "accounts: optional email, sealed phone, image, verification id", kMigration3},
     {4, "idempotency keys of sign-ups", kMigration4},
+    {5, "retention: sweep indexes", kMigration5},
 };
 
 int read_version(Connection& c) {

@@ -40,6 +40,10 @@ SqliteDatabase::SqliteDatabase(std::filesystem::path path, SqliteOptions options
   if (options_.max_readers == 0) options_.max_readers = 1;
   create_private_file(path_);
   writer_ = std::make_unique<Connection>(path_, Connection::Mode::writer, options_.busy_timeout);
+  // Before anything writes the file's first page (WAL does): a new file then takes incremental
+  // auto-vacuum at once (the retention sweep gives freed pages back with it). On an existing file
+  // this changes nothing; ensure_incremental_vacuum() (migrations.hpp) converts one.
+  writer_->exec("PRAGMA auto_vacuum = INCREMENTAL");
   // WAL is a property of the file (persistent), set once through the writer: readers then run
   // concurrently with the writer instead of being blocked by it.
   auto q = writer_->query(kJournalModeWal);

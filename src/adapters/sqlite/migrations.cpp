@@ -125,11 +125,22 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
 )sql";
 
+// Migration 5: indexes for the retention sweep (issue 14). Both only serve the sweep's "oldest
+// first" scans, so a batch reads the rows it deletes and no others:
+//  - outbox_sent_at: sent rows by sent time. Partial (sent rows only), so the relay's writes to
+//    pending rows never touch it, and it holds only as many rows as the retention keeps.
+//  - processed_events_processed_at: records by age.
+constexpr std::string_view kMigration5 = R"sql(
+CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX processed_events_processed_at ON processed_events (processed_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "users, outbox, processed_events", kMigration1},
     {2, "create_user in one round trip", kMigration2},
     {3, "accounts: optional email, sealed phone, image, verification id", kMigration3},
     {4, "idempotency keys of sign-ups", kMigration4},
+    {5, "retention: sweep indexes", kMigration5},
 };
 
 int read_version(Connection& c) {
@@ -177,6 +188,28 @@ std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db, std::span<con
     plan.refuse_newer(read_version(c));
   });
   return applied;
+}
+
+bool ensure_incremental_vacuum(SqliteDatabase& db) {
+  return db.with_writer([](Connection& c) {
+    {
+      auto q = c.query("PRAGMA auto_vacuum");
+      if (q.step() && q.int64(0) == 2) return false;
+    }
+    // The mode is stored in the file's header. A file without tables yet takes it at once; on one
+    // that has tables it takes effect only through VACUUM, which rebuilds the file (and cannot
+    // run inside a transaction).
+    auto mode = [&] {
+      auto q = c.query("PRAGMA auto_vacuum");
+      return q.step() ? q.int64(0) : -1;
+    };
+    c.exec("PRAGMA auto_vacuum = INCREMENTAL");
+    if (mode() == 2) return false;
+    c.exec("VACUUM");
+    if (mode() != 2)
+      throw SqliteError(SQLITE_ERROR, "sqlite: could not switch the database to auto_vacuum = INCREMENTAL");
+    return true;
+  });
 }
 
 }  // namespace registrar::adapters::sqlite

@@ -37,4 +37,14 @@ int schema_version(SqliteDatabase& db);
 std::vector<AppliedMigration> apply_migrations(SqliteDatabase& db,
                                                std::span<const Migration> migrations = builtin_migrations());
 
+// A migration-like step outside the numbered migrations, because it cannot run in a transaction:
+// switches the database file to PRAGMA auto_vacuum = INCREMENTAL, so that the retention sweep's
+// PRAGMA incremental_vacuum gives the pages freed by its deletes back to the file system. A new
+// (empty) file switches at once; an existing one is rebuilt by one VACUUM, which holds the write
+// lock for as long as copying the database takes and needs free disk of about its size (WAL mode:
+// the copy goes through the -wal file). Done once: later calls see the mode and return false.
+// Returns true if it rebuilt an existing file (VACUUM), false if there was nothing to do or the
+// file had no tables yet.
+bool ensure_incremental_vacuum(SqliteDatabase& db);
+
 }  // namespace registrar::adapters::sqlite
