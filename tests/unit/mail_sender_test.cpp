@@ -702,7 +702,10 @@ TEST(SmtpTls, ImplicitTlsToAPlainServerFailsWithoutSpeakingSmtp) {
   SmtpMailSender sender(tls_options(server.port(), adapters::mail::SmtpTls::implicit));
   const std::string why = failure_of<ports::BackendUnavailable>(sender);
   EXPECT_NE(why.find("TLS handshake"), std::string::npos) << why;
-  EXPECT_TRUE(server.only_session().commands.empty());
+  // The ClientHello may hold a CRLF by chance (the fake then records it as a line): what matters is
+  // that no SMTP command was sent.
+  for (const auto& line : server.only_session().commands)
+    EXPECT_FALSE(line.starts_with("EHLO") || line.starts_with("MAIL") || line.starts_with("AUTH")) << line;
 }
 
 TEST(SmtpTls, CredentialsOffHostNeedTlsAndTheCaFileMustLoad) {
