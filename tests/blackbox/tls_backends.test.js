@@ -169,7 +169,7 @@ describe('the welcome mail over TLS', () => {
 });
 
 describe('TLS settings that cannot work stop the process at start', () => {
-  const run = (args) => spawnSync(BIN, ['serve', ...args], {
+  const run = (args) => spawnSync(BIN, ['serve', '--listen', '127.0.0.1:0', ...args], {
     encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, REGISTRAR_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-bb-')) },
   });
   for (const [what, args, expected] of [
