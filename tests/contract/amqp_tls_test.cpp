@@ -75,6 +75,14 @@ class AmqpTlsTest : public ::testing::Test {
     return "connected";
   }
 
+  // The refusal of a chain that leads to no trusted CA. RabbitMQ (Erlang's ssl) sends its CA
+  // with its certificate, so OpenSSL names the self-signed root it does not trust; without the
+  // root in the chain it would say it found no issuer.
+  static bool untrusted_chain(const std::string& why) {
+    return why.find("certificate verify failed: self-signed certificate in certificate chain") != std::string::npos ||
+           why.find("certificate verify failed: unable to get local issuer certificate") != std::string::npos;
+  }
+
   TlsBroker* tls_ = nullptr;
   AmqpOptions options_;
   testing::CapturedLog log_;
@@ -114,14 +122,14 @@ TEST_F(AmqpTlsTest, ABrokerCertificateOfAnotherCaIsRefusedWithTheReason) {
   EXPECT_NE(why.find("TLS handshake with 127.0.0.1:" + std::to_string(tls_->broker->tls_port()) + " failed"),
             std::string::npos)
       << why;
-  EXPECT_NE(why.find("certificate verify failed: unable to get local issuer certificate"), std::string::npos) << why;
+  EXPECT_TRUE(untrusted_chain(why)) << why;
 }
 
 TEST_F(AmqpTlsTest, WithoutACaFileTheSystemsCasAreUsedAndDoNotKnowTheTestCa) {
   auto o = options_;
   o.ca_file.clear();
   const std::string why = refusal(o);
-  EXPECT_NE(why.find("certificate verify failed: unable to get local issuer certificate"), std::string::npos) << why;
+  EXPECT_TRUE(untrusted_chain(why)) << why;
 }
 
 TEST_F(AmqpTlsTest, AnAddressTheCertificateDoesNotNameIsRefused) {
