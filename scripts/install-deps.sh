@@ -12,6 +12,8 @@ APT_PACKAGES=(
   librabbitmq-dev rabbitmq-server
   # Redis: the server the tests start (redis-server, redis-cli); OpenSSL for rediss:// through Asio
   redis-server redis-tools libssl-dev
+  # the openssl CLI: scripts/make-test-certs.sh makes the TLS tests' certificates with it
+  openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   # scripts/fuzz.sh: clang, its compiler-rt (libclang_rt.fuzzer/asan/ubsan: only Recommended by
   # clang-14, so named here) and llvm-symbolizer for readable sanitizer stacks

@@ -127,6 +127,19 @@ class Storage {
     o.user = s.database.user;
     o.password = s.database.password;
     o.database = s.database.name;
+    using Mode = config::Database::SslMode;
+    switch (s.database.ssl_mode.value_or(Mode::verify_identity)) {
+      case Mode::disabled: o.ssl_mode = adapters::mysql::SslMode::disabled; break;
+      case Mode::required: o.ssl_mode = adapters::mysql::SslMode::required; break;
+      case Mode::verify_ca: o.ssl_mode = adapters::mysql::SslMode::verify_ca; break;
+      case Mode::verify_identity: o.ssl_mode = adapters::mysql::SslMode::verify_identity; break;
+    }
+    o.ca_file = s.database.ca_file;
+    try {
+      adapters::mysql::check_tls_options(o);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--database-ca-file: ") + e.what());
+    }
     // Every thread that may hold a connection at once: the cpu runner (2 × hashes; register/login run whole
     // use cases), store readers, the relay, consumers, the job worker.
     // Store threads: two per core keep a query in flight while another thread's answer is being
@@ -235,8 +248,11 @@ adapters::amqp::AmqpOptions amqp_options(const config::Settings& s) {
   o.routing = s.amqp.route_by_event ? adapters::amqp::RoutingKeyMode::event_type : adapters::amqp::RoutingKeyMode::fixed;
   o.routing_key = s.amqp.routing_key;
   o.queue = s.amqp.queue;
+  o.ca_file = s.amqp.ca_file;
+  o.cert_file = s.amqp.cert_file;
+  o.key_file = s.amqp.key_file;
   try {
-    adapters::amqp::parse_amqp_url(o.url);
+    adapters::amqp::check_amqp_options(o);  // the URL, and the TLS files load
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--amqp-url: ") + e.what());
   }
@@ -259,7 +275,14 @@ std::unique_ptr<ports::MailSender> make_mail_sender(const config::Settings& s, p
   if (s.mail.smtp_url.empty()) return std::make_unique<adapters::mail::FileMailSender>(s.data_dir, file_mail_options(s));
   auto smtp = adapters::mail::parse_smtp_url(s.mail.smtp_url);
   smtp.from = s.mail.from;
-  return std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
+  if (smtp.tls == adapters::mail::SmtpTls::none && s.mail.starttls.value_or(true))
+    smtp.tls = adapters::mail::SmtpTls::starttls;
+  smtp.ca_file = s.mail.ca_file;
+  try {
+    return std::make_unique<adapters::mail::SmtpMailSender>(std::move(smtp), &clock);
+  } catch (const std::invalid_argument& e) {  // the CA file, credentials in clear text
+    throw UsageError(std::string(s.mail.ca_file.empty() ? "--smtp-url: " : "--smtp-ca-file: ") + e.what());
+  }
 }
 
 // What the consumers share with the rest of their process: the mail sender and the use case that

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 #include "adapters/http/client_address.hpp"
@@ -90,6 +91,12 @@ struct Database {
   std::string user;
   std::string password;
   std::string name;
+  // TLS to MySQL (--database-ssl-mode, --database-ca-file; adapters/mysql/options.hpp). Unset:
+  // verify-identity, or disabled for a loopback host (127.0.0.0/8, ::1, localhost = the Unix
+  // socket), whose traffic never leaves the machine; a CA file alone means verify-identity.
+  enum class SslMode { disabled, required, verify_ca, verify_identity };
+  std::optional<SslMode> ssl_mode;  // resolved by load_settings for mysql://
+  std::string ca_file;              // verify-ca / verify-identity: PEM bundle; empty: the system's
 };
 
 // RabbitMQ topology and consumer behaviour (used when --amqp-url is set). The defaults are the
@@ -106,13 +113,22 @@ struct Amqp {
   // (BENCHMARKS.md, session 10). A pass must fit in the relay's 10 s lease.
   unsigned relay_batch = 4000;
   unsigned relay_connections = 2;                  // relay loops, each with its own connection
+  // amqps:// only: PEM CA bundle to verify the broker with (empty: the system's), and a client
+  // certificate with its key for brokers that ask for one.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
 };
 
 // Out-of-band messages (welcome mail, codes): SMTP when smtp_url is set, else <data-dir> files.
 struct Mail {
-  std::string smtp_url;  // smtp://[user[:pass]@]host[:port]
+  std::string smtp_url;  // smtp[s]://[user[:pass]@]host[:port]; smtps: TLS from the start (465)
   std::string from;      // required with smtp_url
   std::string product_name = "registrar";
+  // smtp:// only: STARTTLS required before anything but EHLO. Unset: true, or false for a loopback
+  // relay (resolved by load_settings); a CA file alone means true.
+  std::optional<bool> starttls;
+  std::string ca_file;  // TLS (smtps or STARTTLS): PEM bundle; empty: the system's
 };
 
 struct Webhook {

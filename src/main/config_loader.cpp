@@ -1,6 +1,7 @@
 #include "main/config_loader.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
@@ -252,6 +253,22 @@ Reason set_path(std::string_view v, const char* expected, std::filesystem::path&
   return std::nullopt;
 }
 
+// A PEM file setting (CA bundle, certificate, key): a file name, read when the connection is set up.
+Reason set_file(std::string_view v, std::string& out) {
+  if (v.empty()) return "expected a file name";
+  out = std::string(v);
+  return std::nullopt;
+}
+
+// A host whose traffic never leaves the machine: 127.0.0.0/8, ::1, or localhost (for MySQL, the
+// Unix socket). The TLS defaults of MySQL and SMTP spare such a host (a local server or relay).
+bool is_loopback_host(std::string_view host) {
+  if (boost::beast::iequals(host, "localhost")) return true;
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
 // A comma-separated list: items trimmed, empty items skipped, each one `valid` (else the reason is
 // `expected`).
 Reason set_list(std::string_view v, bool (*valid)(std::string_view), const char* expected,
@@ -294,11 +311,36 @@ const Spec kSpecs[] = {
        s.database = std::get<Database>(std::move(parsed));
        return std::nullopt;
      }},
+    {"database-ssl-mode", "MODE",
+     "TLS to MySQL: disabled, required (not verified), verify-ca (the chain) or verify-identity (the chain and "
+     "the host name or IP address); never a fallback to plaintext",
+     "verify-identity; disabled for a loopback host (127.0.0.0/8, ::1, localhost)", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       using Mode = Database::SslMode;
+       std::string mode = v;
+       for (char& c : mode) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+       if (mode == "disabled") s.database.ssl_mode = Mode::disabled;
+       else if (mode == "required") s.database.ssl_mode = Mode::required;
+       else if (mode == "verify-ca") s.database.ssl_mode = Mode::verify_ca;
+       else if (mode == "verify-identity") s.database.ssl_mode = Mode::verify_identity;
+       else return "expected disabled, required, verify-ca or verify-identity";
+       return std::nullopt;
+     }},
+    {"database-ca-file", "FILE", "PEM CA bundle to verify the MySQL server with (verify-ca, verify-identity)",
+     "the system's CAs", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_file(v, s.database.ca_file); }},
     {"amqp-url", "URL", "amqp:// or amqps:// (RabbitMQ event bus)", "none: in-process event dispatch", true,
      [](const std::string& v, Settings& s, const Context&) {
        return set_optional_url(v, {"amqp", "amqps"}, "expected amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]",
                                s.amqp_url);
      }},
+    {"amqp-ca-file", "FILE", "PEM CA bundle to verify an amqps:// broker with", "the system's CAs", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_file(v, s.amqp.ca_file); }},
+    {"amqp-cert-file", "FILE", "PEM client certificate for an amqps:// broker that asks for one (with --amqp-key-file)",
+     "none", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_file(v, s.amqp.cert_file); }},
+    {"amqp-key-file", "FILE", "PEM private key of --amqp-cert-file (unencrypted; keep it 0600)", "none", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_file(v, s.amqp.key_file); }},
     {"redis-url", "URL",
      "redis[s]://[[USER]:PASS@]HOST[:PORT][/DB]: verification codes (and jobs) in Redis, shared by processes",
      "none: in-process code store", true,
@@ -612,11 +654,24 @@ const Spec kSpecs[] = {
     {"consumer-max-attempts", "N", "deliveries of a failing event before its dead-letter queue (1 to 100)", "5",
      false,
      [](const std::string& v, Settings& s, const Context&) { return set_uint(v, 1, 100, s.amqp.max_attempts); }},
-    {"smtp-url", "URL", "smtp://[USER[:PASS]@]HOST[:PORT] for mail (welcome)", "none: <data-dir>/messages.jsonl",
-     true,
+    {"smtp-url", "URL",
+     "smtp://[USER[:PASS]@]HOST[:PORT] (STARTTLS: see --smtp-starttls) or smtps://… (TLS from the start, port "
+     "465) for mail",
+     "none: <data-dir>/messages.jsonl", true,
      [](const std::string& v, Settings& s, const Context&) {
-       return set_optional_url(v, {"smtp"}, "expected smtp://[USER[:PASS]@]HOST[:PORT]", s.mail.smtp_url);
+       return set_optional_url(v, {"smtp", "smtps"}, "expected smtp[s]://[USER[:PASS]@]HOST[:PORT]", s.mail.smtp_url);
      }},
+    {"smtp-starttls", "BOOL",
+     "smtp:// only: require STARTTLS before anything but EHLO (a server that does not offer it gets no mail)",
+     "true; false for a loopback relay (127.0.0.0/8, ::1, localhost)", false,
+     [](const std::string& v, Settings& s, const Context&) -> Reason {
+       bool on = false;
+       if (auto reason = set_bool(v, on)) return reason;
+       s.mail.starttls = on;
+       return std::nullopt;
+     }},
+    {"smtp-ca-file", "FILE", "PEM CA bundle to verify the SMTP server with (smtps:// or STARTTLS)", "the system's CAs",
+     false, [](const std::string& v, Settings& s, const Context&) { return set_file(v, s.mail.ca_file); }},
     {"mail-from", "ADDRESS", "sender address of mail (required with --smtp-url)", "none", false,
      [](const std::string& v, Settings& s, const Context&) -> Reason {
        if (v.find('@') == std::string::npos || has_control_chars(v)) return "expected an email address";
@@ -878,6 +933,39 @@ std::variant<Database, std::string> parse_database_url(std::string_view url) {
   return db;
 }
 
+// The TLS settings that depend on others: the defaults of --database-ssl-mode and --smtp-starttls
+// (by host), and the combinations that could not do what they say.
+static Reason resolve_tls_defaults(Settings& s) {
+  using Mode = Database::SslMode;
+  auto& db = s.database;
+  if (db.kind != Database::Kind::mysql) {
+    if (db.ssl_mode || !db.ca_file.empty()) return std::string("--database-ssl-mode and --database-ca-file are for mysql:// URLs");
+  } else {
+    if (!db.ssl_mode) db.ssl_mode = !db.ca_file.empty() || !is_loopback_host(db.host) ? Mode::verify_identity : Mode::disabled;
+    if (!db.ca_file.empty() && *db.ssl_mode != Mode::verify_ca && *db.ssl_mode != Mode::verify_identity)
+      return std::string("--database-ca-file needs --database-ssl-mode verify-ca or verify-identity (the CA file verifies the server)");
+  }
+  if ((!s.amqp.ca_file.empty() || !s.amqp.cert_file.empty() || !s.amqp.key_file.empty()) &&
+      !boost::beast::iequals(std::string_view(s.amqp_url).substr(0, 8), "amqps://"))
+    return std::string("--amqp-ca-file, --amqp-cert-file and --amqp-key-file need an amqps:// --amqp-url");
+  if (s.amqp.cert_file.empty() != s.amqp.key_file.empty())
+    return std::string("--amqp-cert-file and --amqp-key-file go together");
+  auto& mail = s.mail;
+  if (mail.smtp_url.empty()) {
+    if (mail.starttls || !mail.ca_file.empty()) return std::string("--smtp-starttls and --smtp-ca-file need --smtp-url");
+    return std::nullopt;
+  }
+  auto url = boost::urls::parse_uri(mail.smtp_url);  // checked by --smtp-url
+  if (boost::beast::iequals(url->scheme(), "smtps")) {
+    if (mail.starttls) return std::string("--smtp-starttls is for smtp:// (smtps:// is TLS from the start)");
+    return std::nullopt;
+  }
+  if (!mail.starttls) mail.starttls = !mail.ca_file.empty() || !is_loopback_host(url->host_address());
+  if (!*mail.starttls && !mail.ca_file.empty())
+    return std::string("--smtp-ca-file needs TLS: smtps://, or smtp:// with --smtp-starttls true");
+  return std::nullopt;
+}
+
 LoadResult load_settings(int argc, const char* const* argv, const Environment& env, const DotEnv& dotenv) {
   std::map<std::string, std::string> flags;
   CLI::App app{"registrar: user registration service (HTTP API, user.registered events)", "registrar"};
@@ -1100,6 +1188,7 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
                              " s: a relay whose lease ran out while it delivered could deliver an event again "
                              "after its record is gone (for tests only)");
   }
+  if (auto reason = resolve_tls_defaults(s)) return usage_error(*reason);
 
   if (s.argon2.memory_kib < kArgon2MemoryFloorKib || s.argon2.iterations < kArgon2IterationsFloor)
     loaded.notes.push_back("argon2 below the OWASP floor (m=" + std::to_string(s.argon2.memory_kib) +

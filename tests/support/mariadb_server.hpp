@@ -128,7 +128,10 @@ class MariaDbServer {
 
   // Installs a fresh data directory, starts the server on a free port and creates `database`
   // and a user with a password and all privileges (it is a throwaway server).
-  explicit MariaDbServer(std::string database = "registrar") : database_(std::move(database)) {
+  // `extra_args` go to every start of mariadbd (e.g. the TLS options: --ssl-cert, --ssl-key,
+  // --ssl-ca, --require-secure-transport=ON; the Unix socket the harness uses stays allowed).
+  explicit MariaDbServer(std::string database = "registrar", std::vector<std::string> extra_args = {})
+      : database_(std::move(database)), extra_args_(std::move(extra_args)) {
     mariadbd_ = server_binary();
     install_db_ = install_binary();
     if (mariadbd_.empty() || install_db_.empty())
@@ -196,6 +199,7 @@ class MariaDbServer {
              "--max-connections=500",
          })
       args.push_back(a);
+    for (const auto& a : extra_args_) args.push_back(a);
     pid_ = spawn(args, dir_ / "mariadbd.out");
     wait_ready();
   }
@@ -443,6 +447,7 @@ class MariaDbServer {
   std::string user_ = "registrar";
   std::string password_ = "registrar-test-password";
   std::string database_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
 };
 

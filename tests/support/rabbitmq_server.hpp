@@ -6,6 +6,8 @@
 //   broker.url()                          // amqp://guest:guest@127.0.0.1:<port>/
 //   broker.stop(); broker.start();        // outage tests: graceful stop, restart on the same data
 //   broker.kill();                        // crash: SIGKILL to the whole node
+//   RabbitMqServer tls(RabbitMqTls{...});  // also a TLS listener (tls.tls_url(), amqps://):
+//                                          // its certificate, the CA it verifies clients with
 //
 // Everything the node writes is under one temp directory: Mnesia (queues, persistent messages),
 // logs, its config (rabbitmq.conf: loopback_users = none, the AMQP listener on 127.0.0.1 only),
@@ -59,6 +61,13 @@
 
 namespace registrar::testing {
 
+// A TLS listener beside the plain one (which readiness polls): the server's certificate and key,
+// and the CA that client certificates must chain to (PEM files; copied into the node's directory).
+struct RabbitMqTls {
+  std::string ca_file, cert_file, key_file;
+  bool require_client_cert = true;  // ssl_options.fail_if_no_peer_cert
+};
+
 class RabbitMqServer {
  public:
   // The broker's start script (REGISTRAR_RABBITMQ_SERVER overrides), or empty if not installed.
@@ -69,7 +78,8 @@ class RabbitMqServer {
   }
   static bool available() { return !server_script().empty(); }
 
-  explicit RabbitMqServer(bool start_now = true) {
+  explicit RabbitMqServer(bool start_now = true) : RabbitMqServer(std::nullopt, start_now) {}
+  explicit RabbitMqServer(std::optional<RabbitMqTls> tls, bool start_now = true) : tls_(std::move(tls)) {
     script_ = server_script();
     if (script_.empty()) throw std::runtime_error("rabbitmq: rabbitmq-server not found (apt-get install rabbitmq-server)");
     static std::atomic<int> counter{0};
@@ -78,6 +88,7 @@ class RabbitMqServer {
     try {
       port_ = free_port();
       dist_port_ = free_port();
+      if (tls_) tls_port_ = free_port();
       write_config();
       if (start_now) start();
     } catch (...) {
@@ -92,6 +103,11 @@ class RabbitMqServer {
   std::uint16_t port() const { return port_; }
   std::string host() const { return "127.0.0.1"; }
   std::string url() const { return "amqp://guest:guest@127.0.0.1:" + std::to_string(port_) + "/"; }
+  // The TLS listener (RabbitMqTls given): its port and an amqps:// URL to it.
+  std::uint16_t tls_port() const { return tls_port_; }
+  std::string tls_url(const std::string& host = "127.0.0.1") const {
+    return "amqps://guest:guest@" + host + ":" + std::to_string(tls_port_) + "/";
+  }
   const std::filesystem::path& dir() const { return dir_; }
   const std::string& node_name() const { return node_; }
   bool running() const { return pid_ > 0; }
@@ -174,6 +190,19 @@ class RabbitMqServer {
            << "log.console = false\n"
            << "log.file.level = info\n"
            << "disk_free_limit.absolute = 10MB\n";
+      if (tls_) {
+        std::filesystem::create_directories(dir_ / "tls");
+        const auto copy = [&](const std::string& from, const char* name) {
+          std::filesystem::copy_file(from, dir_ / "tls" / name, std::filesystem::copy_options::overwrite_existing);
+          return (dir_ / "tls" / name).string();
+        };
+        conf << "listeners.ssl.default = 127.0.0.1:" << tls_port_ << "\n"
+             << "ssl_options.cacertfile = " << copy(tls_->ca_file, "ca.crt") << "\n"
+             << "ssl_options.certfile = " << copy(tls_->cert_file, "server.crt") << "\n"
+             << "ssl_options.keyfile = " << copy(tls_->key_file, "server.key") << "\n"
+             << "ssl_options.verify = verify_peer\n"
+             << "ssl_options.fail_if_no_peer_cert = " << (tls_->require_client_cert ? "true" : "false") << "\n";
+      }
     }
     std::ofstream(dir_ / "enabled_plugins").close();  // empty: no plugins (faster boot)
     if (::geteuid() == 0) {
@@ -337,6 +366,8 @@ class RabbitMqServer {
   std::uint16_t port_ = 0, dist_port_ = 0;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
+  std::optional<RabbitMqTls> tls_;
+  std::uint16_t tls_port_ = 0;
   pid_t pid_ = -1;
   std::chrono::milliseconds last_start_{0};
 };

@@ -5,7 +5,7 @@
 //   RedisServer redis;                       // started; redis.url() is redis://127.0.0.1:<port>
 //   RedisServer secured(options);            // RedisServerOptions: password, acl_user/acl_password
 //   (options.tls = true)                     // TLS only (--port 0 --tls-port P); certificates made
-//                                            // here with the openssl CLI: tls.ca_file() is the CA
+//                                            // by scripts/make-test-certs.sh: tls.ca_file() is the CA
 //   redis.stop(); redis.start();             // outage tests: the same port and directory again
 //   redis.cli({"SCRIPT", "FLUSH"});          // redis-cli, authenticated, its output
 //
@@ -192,26 +192,11 @@ class RedisServer {
     return ntohs(addr.sin_port);
   }
 
-  void openssl(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {"openssl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto [status, out] = run_program(argv);
-    if (status != 0) throw std::runtime_error("redis: openssl " + args.front() + " failed: " + out);
-  }
-
-  // Two CAs (EC P-256: fast to make) and a server certificate for 127.0.0.1 and localhost signed by
-  // the first.
+  // Two CAs and a server certificate for 127.0.0.1 and localhost signed by the first (ca.crt,
+  // other-ca.crt, server.crt/key, and more), made by the script every TLS suite shares.
   void make_certificates() const {
-    const std::string d = dir_.string() + "/";
-    for (const char* ca : {"ca", "other-ca"})
-      openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-               d + ca + ".key", "-out", d + ca + ".crt", "-days", "2", "-subj", std::string("/CN=registrar-test-") + ca});
-    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "server.key",
-             "-out", d + "server.csr", "-subj", "/CN=localhost"});
-    std::ofstream(d + "server-ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                                        << "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
-    openssl({"x509", "-req", "-in", d + "server.csr", "-CA", d + "ca.crt", "-CAkey", d + "ca.key", "-CAcreateserial",
-             "-out", d + "server.crt", "-days", "2", "-extfile", d + "server-ext.cnf"});
+    auto [status, out] = run_program({std::string(REGISTRAR_SOURCE_DIR) + "/scripts/make-test-certs.sh", dir_.string()});
+    if (status != 0) throw std::runtime_error("redis: scripts/make-test-certs.sh failed: " + out);
   }
 
   // A redis.conf argument in double quotes (a password may hold spaces or quotes).

@@ -268,6 +268,64 @@ TEST(Config, OptionalUrlsAcceptTheirSchemesAndEmptyMeansNone) {
   EXPECT_EQ(s.amqp_url, "");  // set-but-empty in the environment still beats .env
 }
 
+TEST(Config, TlsToTheDatabaseDefaultsToVerifyIdentityExceptOnLoopback) {
+  using Mode = Database::SslMode;
+  EXPECT_EQ(settings({"serve", "--database-url", "mysql://u:p@db.example/r"}).database.ssl_mode, Mode::verify_identity);
+  for (const char* host : {"127.0.0.1", "127.0.0.2", "[::1]", "localhost"})
+    EXPECT_EQ(settings({"serve", "--database-url", std::string("mysql://u:p@") + host + "/r"}).database.ssl_mode,
+              Mode::disabled)
+        << host;
+  // A CA file says TLS is wanted, also on loopback.
+  auto s = settings({"serve", "--database-url", "mysql://u:p@127.0.0.1/r", "--database-ca-file", "/etc/db-ca.pem"});
+  EXPECT_EQ(s.database.ssl_mode, Mode::verify_identity);
+  EXPECT_EQ(s.database.ca_file, "/etc/db-ca.pem");
+  EXPECT_EQ(settings({"serve", "--database-url", "mysql://u:p@db/r", "--database-ssl-mode", "VERIFY_CA"}).database.ssl_mode,
+            Mode::verify_ca);
+  EXPECT_EQ(settings({"serve", "--database-url", "mysql://u:p@db/r"}, {{"REGISTRAR_DATABASE_SSL_MODE", "disabled"}})
+                .database.ssl_mode,
+            Mode::disabled);
+  EXPECT_NE(usage_error({"serve", "--database-url", "mysql://u:p@db/r", "--database-ssl-mode", "preferred"})
+                .find("--database-ssl-mode"),
+            std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--database-url", "mysql://u:p@db/r", "--database-ssl-mode", "required",
+                         "--database-ca-file", "/ca.pem"})
+                .find("--database-ca-file needs"),
+            std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--database-ssl-mode", "required"}).find("mysql://"), std::string::npos);
+}
+
+TEST(Config, AmqpTlsFilesNeedAmqpsAndComeInPairs) {
+  auto s = settings({"serve", "--amqp-url", "amqps://u:p@mq/", "--amqp-ca-file", "/ca.pem", "--amqp-cert-file",
+                     "/c.pem", "--amqp-key-file", "/k.pem"});
+  EXPECT_EQ(s.amqp.ca_file, "/ca.pem");
+  EXPECT_EQ(s.amqp.cert_file, "/c.pem");
+  EXPECT_EQ(s.amqp.key_file, "/k.pem");
+  EXPECT_NE(usage_error({"serve", "--amqp-url", "amqp://u:p@mq/", "--amqp-ca-file", "/ca.pem"}).find("amqps://"),
+            std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--amqp-url", "amqps://u:p@mq/", "--amqp-cert-file", "/c.pem"}).find("together"),
+            std::string::npos);
+}
+
+TEST(Config, SmtpStartTlsIsRequiredExceptForALoopbackRelay) {
+  auto smtp = [](std::vector<std::string> more) {
+    std::vector<std::string> args{"serve", "--mail-from", "a@b.example"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  EXPECT_EQ(settings(smtp({"--smtp-url", "smtp://relay.example"})).mail.starttls, true);
+  EXPECT_EQ(settings(smtp({"--smtp-url", "smtp://127.0.0.1:2525"})).mail.starttls, false);
+  EXPECT_EQ(settings(smtp({"--smtp-url", "smtp://127.0.0.1", "--smtp-ca-file", "/ca.pem"})).mail.starttls, true);
+  EXPECT_EQ(settings(smtp({"--smtp-url", "smtp://relay.example", "--smtp-starttls", "false"})).mail.starttls, false);
+  EXPECT_FALSE(settings(smtp({"--smtp-url", "smtps://relay.example"})).mail.starttls.has_value());
+  EXPECT_NE(usage_error(smtp({"--smtp-url", "smtps://relay.example", "--smtp-starttls", "true"})).find("smtps://"),
+            std::string::npos);
+  EXPECT_NE(usage_error(smtp({"--smtp-url", "smtp://relay.example", "--smtp-starttls", "false", "--smtp-ca-file",
+                              "/ca.pem"}))
+                .find("--smtp-ca-file needs TLS"),
+            std::string::npos);
+  EXPECT_NE(usage_error({"serve", "--smtp-ca-file", "/ca.pem"}).find("--smtp-url"), std::string::npos);
+}
+
 TEST(Config, Consumers) {
   EXPECT_EQ(settings({"serve", "--consumers", "audit,crm , webhooks"}).consumers,
             (std::vector<std::string>{"audit", "crm", "webhooks"}));

@@ -1,5 +1,7 @@
 // Mail senders: the file spool (messages.jsonl + one spool file per idempotency key) and the
-// SMTP client, the latter against a small fake SMTP server on 127.0.0.1 that records the talk.
+// SMTP client, the latter against a small fake SMTP server on 127.0.0.1 that records the talk and
+// speaks real TLS (Asio's OpenSSL stream: STARTTLS or implicit) with certificates made by
+// scripts/make-test-certs.sh.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sodium.h>
@@ -7,6 +9,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
@@ -15,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,6 +28,7 @@
 #include "adapters/mail/file_mail_sender.hpp"
 #include "adapters/mail/smtp_mail_sender.hpp"
 #include "ports/errors.hpp"
+#include "support/certs.hpp"
 #include "support/fakes.hpp"
 #include "support/loopback_server.hpp"
 #include "support/temp_dir.hpp"
@@ -241,6 +247,10 @@ struct SmtpScript {
   std::string user = "alice", password = "s3cret";
   std::map<std::string, std::string> replies;  // verb ("RCPT", "MAIL", "DATA", "." for the end of
                                                // the message) → reply line used instead
+  // TLS: none; STARTTLS offered in EHLO (and done on request); or TLS from the first byte.
+  enum class Tls { none, starttls, implicit };
+  Tls tls = Tls::none;
+  std::string cert_file, key_file;  // the server's certificate and key (PEM), for tls != none
 };
 
 class FakeSmtpServer {
@@ -249,9 +259,15 @@ class FakeSmtpServer {
   struct Session {
     std::vector<std::string> commands;  // each line the client sent, without CRLF (not the data)
     std::string data;                   // what followed DATA, up to and including CRLF "." CRLF
+    bool tls = false;                   // the TLS handshake succeeded
+    std::size_t clear_commands = 0;     // commands received before TLS (all of them without)
   };
 
-  explicit FakeSmtpServer(Script script = {}) : script_(std::move(script)) {}
+  explicit FakeSmtpServer(Script script = {}) : script_(std::move(script)) {
+    if (script_.tls == Script::Tls::none) return;
+    tls_context_.use_certificate_chain_file(script_.cert_file);
+    tls_context_.use_private_key_file(script_.key_file, asio::ssl::context::pem);
+  }
   std::uint16_t port() const { return server_.port(); }
   std::vector<Session> sessions() const {
     std::lock_guard lock(mutex_);
@@ -287,21 +303,35 @@ class FakeSmtpServer {
 
   asio::awaitable<void> serve(tcp::socket socket, std::size_t index) {
     std::string buffer;
+    std::optional<asio::ssl::stream<tcp::socket>> tls;  // the socket moves in at the handshake
     auto send = [&](std::string text) -> asio::awaitable<void> {
-      co_await asio::async_write(socket, asio::buffer(text), asio::use_awaitable);
+      if (tls) co_await asio::async_write(*tls, asio::buffer(text), asio::use_awaitable);
+      else co_await asio::async_write(socket, asio::buffer(text), asio::use_awaitable);
+    };
+    auto read_until = [&](std::string_view delimiter) -> asio::awaitable<std::size_t> {
+      if (tls) co_return co_await asio::async_read_until(*tls, asio::dynamic_buffer(buffer), delimiter, asio::use_awaitable);
+      co_return co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), delimiter, asio::use_awaitable);
+    };
+    auto start_tls = [&]() -> asio::awaitable<void> {
+      tls.emplace(std::move(socket), tls_context_);
+      co_await tls->async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+      record(index, [&](Session& s) { s.tls = true; });
     };
     try {
+      if (script_.tls == Script::Tls::implicit) co_await start_tls();
       if (script_.silent) {
-        co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), "\r\n", asio::use_awaitable);
+        co_await read_until("\r\n");
         co_return;
       }
       co_await send("220 fake.test ESMTP ready\r\n");
       for (;;) {
-        const std::size_t n =
-            co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), "\r\n", asio::use_awaitable);
+        const std::size_t n = co_await read_until("\r\n");
         std::string line = buffer.substr(0, n - 2);
         buffer.erase(0, n);
-        record(index, [&](Session& s) { s.commands.push_back(line); });
+        record(index, [&](Session& s) {
+          s.commands.push_back(line);
+          if (!tls) s.clear_commands = s.commands.size();
+        });
         std::string verb = line.substr(0, line.find(' '));
         for (char& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
 
@@ -312,8 +342,12 @@ class FakeSmtpServer {
           }
           std::string reply = "250-fake.test greets you";
           for (const auto& ext : script_.extensions) reply += "\r\n250-" + ext;
+          if (script_.tls == Script::Tls::starttls && !tls) reply += "\r\n250-STARTTLS";
           reply += "\r\n250 HELP";
           co_await send(reply_for(verb, reply));
+        } else if (verb == "STARTTLS" && script_.tls == Script::Tls::starttls && !tls) {
+          co_await send("220 2.0.0 Ready to start TLS\r\n");
+          co_await start_tls();
         } else if (verb == "HELO") {
           co_await send(reply_for(verb, "250 fake.test"));
         } else if (verb == "AUTH") {
@@ -330,8 +364,7 @@ class FakeSmtpServer {
           const std::string reply = reply_for(verb, "354 End data with <CR><LF>.<CR><LF>");
           co_await send(reply);
           if (!reply.starts_with("354")) continue;
-          const std::size_t m = co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), "\r\n.\r\n",
-                                                                asio::use_awaitable);
+          const std::size_t m = co_await read_until("\r\n.\r\n");
           record(index, [&](Session& s) { s.data = buffer.substr(0, m); });
           buffer.erase(0, m);
           co_await send(reply_for(".", "250 2.0.0 Ok: queued as 12345"));
@@ -348,6 +381,7 @@ class FakeSmtpServer {
   }
 
   Script script_;
+  asio::ssl::context tls_context_{asio::ssl::context::tls_server};
   mutable std::mutex mutex_;
   std::vector<Session> sessions_;
   // Last: stopped before the state above goes.
@@ -566,8 +600,16 @@ TEST(SmtpUrl, ParsesHostPortAndCredentials) {
   EXPECT_EQ(adapters::mail::parse_smtp_url("smtp://[::1]:26").host, "::1");
 }
 
-TEST(SmtpUrl, RefusesTlsSchemesAndJunkWithoutEchoingThePassword) {
-  for (const char* url : {"smtps://u:hunter2@mail.example.com", "http://u:hunter2@mail.example.com",
+TEST(SmtpUrl, SmtpsIsImplicitTlsOnPort465AndSmtpLeavesTlsToTheCaller) {
+  const auto o = adapters::mail::parse_smtp_url("smtps://mail.example.com");
+  EXPECT_EQ(o.tls, adapters::mail::SmtpTls::implicit);
+  EXPECT_EQ(o.port, 465);
+  EXPECT_EQ(adapters::mail::parse_smtp_url("smtps://mail.example.com:2465").port, 2465);
+  EXPECT_EQ(adapters::mail::parse_smtp_url("smtp://mail.example.com").tls, adapters::mail::SmtpTls::none);
+}
+
+TEST(SmtpUrl, RefusesOtherSchemesAndJunkWithoutEchoingThePassword) {
+  for (const char* url : {"submissions://u:hunter2@mail.example.com", "http://u:hunter2@mail.example.com",
                           "smtp://u:hunter2@mail.example.com/path", "smtp://u:hunter2@:25", "not a url hunter2"}) {
     try {
       adapters::mail::parse_smtp_url(url);
@@ -576,6 +618,158 @@ TEST(SmtpUrl, RefusesTlsSchemesAndJunkWithoutEchoingThePassword) {
       EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: implicit (smtps) and STARTTLS against the fake server's real TLS.
+
+const testing::TestCertificates& certs() {
+  static const testing::TestCertificates made;  // one set for the whole file (~0.2 s)
+  return made;
+}
+
+SmtpScript tls_script(SmtpScript::Tls tls, const std::string& cert = certs().server_cert(),
+                      const std::string& key = certs().server_key()) {
+  SmtpScript script;
+  script.tls = tls;
+  script.cert_file = cert;
+  script.key_file = key;
+  return script;
+}
+
+SmtpOptions tls_options(std::uint16_t port, adapters::mail::SmtpTls tls, const std::string& ca_file = certs().ca()) {
+  auto o = smtp_options(port);
+  o.tls = tls;
+  o.ca_file = ca_file;
+  return o;
+}
+
+// The message a failed send() threw (and that it threw one of `E`).
+template <class E>
+std::string failure_of(SmtpMailSender& sender) {
+  try {
+    sender.send(message("evt-tls"));
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("wrong exception type: ") + e.what();
+  }
+  return "sent";
+}
+
+TEST(SmtpTls, ImplicitTlsVerifiesTheServerThenSpeaksSmtpInsideIt) {
+  FakeSmtpServer server(tls_script(SmtpScript::Tls::implicit));
+  auto o = tls_options(server.port(), adapters::mail::SmtpTls::implicit);
+  o.username = "alice";
+  o.password = "s3cret";
+  SmtpMailSender(o).send(message("evt-1"));
+  const auto s = server.only_session();
+  EXPECT_TRUE(s.tls);
+  EXPECT_EQ(s.clear_commands, 0u);
+  ASSERT_GE(s.commands.size(), 5u);
+  EXPECT_TRUE(s.commands[1].starts_with("AUTH PLAIN "));
+  EXPECT_NE(s.data.find("Subject: Welcome"), std::string::npos);
+}
+
+TEST(SmtpTls, StartTlsUpgradesAfterTheFirstEhloAndEverythingElseGoesInsideTls) {
+  // A host name (localhost) this time: SNI and the certificate's DNS name.
+  FakeSmtpServer server(tls_script(SmtpScript::Tls::starttls));
+  auto o = tls_options(server.port(), adapters::mail::SmtpTls::starttls);
+  o.host = "localhost";
+  o.username = "alice";
+  o.password = "s3cret";
+  SmtpMailSender(o).send(message("evt-1"));
+  const auto s = server.only_session();
+  EXPECT_TRUE(s.tls);
+  ASSERT_EQ(s.clear_commands, 2u);
+  EXPECT_EQ(s.commands[0], "EHLO localhost");
+  EXPECT_EQ(s.commands[1], "STARTTLS");
+  EXPECT_EQ(s.commands[2], "EHLO localhost");  // RFC 3207: EHLO again inside TLS
+  EXPECT_TRUE(s.commands[3].starts_with("AUTH PLAIN "));
+  EXPECT_FALSE(s.data.empty());
+}
+
+TEST(SmtpTls, StartTlsRequiredButNotOfferedIsAClearErrorAndNothingButEhloIsSent) {
+  FakeSmtpServer server;  // plain, no STARTTLS in its EHLO
+  auto o = tls_options(server.port(), adapters::mail::SmtpTls::starttls);
+  o.username = "alice";
+  o.password = "s3cret";
+  SmtpMailSender sender(o);
+  const std::string why = failure_of<std::runtime_error>(sender);
+  EXPECT_NE(why.find("does not offer STARTTLS"), std::string::npos) << why;
+  const auto s = server.only_session();
+  EXPECT_EQ(s.commands, std::vector<std::string>{"EHLO localhost"});
+  EXPECT_TRUE(s.data.empty());
+}
+
+TEST(SmtpTls, AWrongCaASelfSignedOrAnotherHostsCertificateIsRefusedAndNothingIsSent) {
+  struct Case {
+    const char* what;
+    std::string cert, key, ca_file;
+    const char* reason;  // OpenSSL's verify error, in the message
+  };
+  const std::vector<Case> cases = {
+      {"the CA file of another CA", certs().server_cert(), certs().server_key(), certs().other_ca(),
+       "unable to get local issuer certificate"},
+      {"a self-signed certificate", certs().self_signed_cert(), certs().self_signed_key(), certs().ca(),
+       "self-signed certificate"},
+      {"a certificate for another host", certs().wrong_host_cert(), certs().wrong_host_key(), certs().ca(),
+       "IP address mismatch"},
+      {"no CA file: the system's CAs do not know the test CA", certs().server_cert(), certs().server_key(), "",
+       "unable to get local issuer certificate"},
+  };
+  for (const auto& c : cases) {
+    for (auto mode : {SmtpScript::Tls::implicit, SmtpScript::Tls::starttls}) {
+      SCOPED_TRACE(std::string(c.what) + (mode == SmtpScript::Tls::implicit ? " (smtps)" : " (STARTTLS)"));
+      FakeSmtpServer server(tls_script(mode, c.cert, c.key));
+      auto o = tls_options(server.port(),
+                           mode == SmtpScript::Tls::implicit ? adapters::mail::SmtpTls::implicit
+                                                             : adapters::mail::SmtpTls::starttls,
+                           c.ca_file);
+      o.username = "alice";
+      o.password = "s3cret";
+      SmtpMailSender sender(o);
+      const std::string why = failure_of<ports::BackendUnavailable>(sender);
+      EXPECT_NE(why.find(std::string("certificate verify failed: ") + c.reason), std::string::npos) << why;
+      const auto sessions = server.sessions();
+      ASSERT_EQ(sessions.size(), 1u);
+      EXPECT_FALSE(sessions[0].tls);
+      // Only what STARTTLS needs went in clear; no credentials, no message, nothing after.
+      if (mode == SmtpScript::Tls::starttls)
+        EXPECT_EQ(sessions[0].commands, (std::vector<std::string>{"EHLO localhost", "STARTTLS"}));
+      else
+        EXPECT_TRUE(sessions[0].commands.empty());
+      EXPECT_TRUE(sessions[0].data.empty());
+    }
+  }
+}
+
+TEST(SmtpTls, ImplicitTlsToAPlainServerFailsWithoutSpeakingSmtp) {
+  FakeSmtpServer server;  // plain: its greeting is no TLS record
+  SmtpMailSender sender(tls_options(server.port(), adapters::mail::SmtpTls::implicit));
+  const std::string why = failure_of<ports::BackendUnavailable>(sender);
+  EXPECT_NE(why.find("TLS handshake"), std::string::npos) << why;
+  // The ClientHello may hold a CRLF by chance (the fake then records it as a line): what matters is
+  // that no SMTP command was sent.
+  for (const auto& line : server.only_session().commands)
+    EXPECT_FALSE(line.starts_with("EHLO") || line.starts_with("MAIL") || line.starts_with("AUTH")) << line;
+}
+
+TEST(SmtpTls, CredentialsOffHostNeedTlsAndTheCaFileMustLoad) {
+  auto o = smtp_options(25);
+  o.host = "mail.example.com";
+  o.username = "alice";
+  o.password = "s3cret";
+  EXPECT_THROW(SmtpMailSender{o}, std::invalid_argument);  // clear text
+  o.tls = adapters::mail::SmtpTls::starttls;
+  EXPECT_NO_THROW(SmtpMailSender{o});  // the system's CAs
+  o.tls = adapters::mail::SmtpTls::implicit;
+  o.ca_file = certs().file("no-such-ca.pem");
+  EXPECT_THROW(SmtpMailSender{o}, std::invalid_argument);
+  o.tls = adapters::mail::SmtpTls::none;
+  o.ca_file = certs().ca();
+  o.allow_plaintext_auth = true;
+  EXPECT_THROW(SmtpMailSender{o}, std::invalid_argument);  // a CA file that would verify nothing
 }
 
 TEST(SmtpFormat, DotStuffingAndDates) {

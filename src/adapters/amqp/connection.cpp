@@ -1,10 +1,17 @@
 #include "adapters/amqp/connection.hpp"
 
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <stdexcept>
 
@@ -17,20 +24,23 @@ namespace registrar::adapters::amqp {
 
 std::string Endpoint::redacted() const {
   std::string host_part = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "amqp://" + user + "@" + host_part + ":" + std::to_string(port) + "/" + (vhost == "/" ? "" : vhost);
+  return std::string(tls ? "amqps://" : "amqp://") + user + "@" + host_part + ":" + std::to_string(port) + "/" + (vhost == "/" ? "" : vhost);
 }
 
 Endpoint parse_amqp_url(std::string_view url) {
   auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) throw std::invalid_argument("AMQP URL: not a valid URL (expected amqp://user:pass@host:port/vhost)");
+  if (!parsed) throw std::invalid_argument("AMQP URL: not a valid URL (expected amqp[s]://user:pass@host:port/vhost)");
   const auto& u = *parsed;
-  if (u.scheme() == "amqps")
-    throw std::invalid_argument("AMQP URL: amqps:// (TLS) is not supported by this build; use amqp://");
-  if (u.scheme() != "amqp") throw std::invalid_argument("AMQP URL: the scheme must be amqp://");
+  std::string scheme(u.scheme());
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "amqp" && scheme != "amqps")
+    throw std::invalid_argument("AMQP URL: the scheme must be amqp:// or amqps:// (TLS)");
   if (!u.has_authority() || u.host_address().empty()) throw std::invalid_argument("AMQP URL: no host");
   if (u.has_query() || u.has_fragment())
     throw std::invalid_argument("AMQP URL: query parameters and fragments are not supported");
   Endpoint e;
+  e.tls = scheme == "amqps";
+  if (e.tls) e.port = 5671;  // the IANA port of AMQP over TLS, RabbitMQ's default TLS listener
   e.host = u.host_address();  // decoded; an IPv6 literal without its brackets
   if (u.has_port()) {
     if (u.port_number() == 0) throw std::invalid_argument("AMQP URL: invalid port");
@@ -85,7 +95,76 @@ timeval to_timeval(std::chrono::milliseconds d) {
   throw ports::BackendUnavailable("RabbitMQ (" + purpose + "): " + std::string(what) + ": " + std::string(why));
 }
 
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// OpenSSL's oldest queued error as text (and the queue emptied); empty if there is none.
+std::string take_openssl_error() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return {};
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
+// A private key with a passphrase cannot be used (nobody types it in); without this callback
+// OpenSSL would ask for it on the terminal.
+int no_passphrase(char*, int, int, void*) { return 0; }
+
+// The verify callback of the broker's TLS context: records the first reason a certificate was
+// refused where Connection can read it after the handshake failed (rabbitmq-c frees the SSL object
+// of a failed handshake, and with it SSL_get_verify_result). Refusing here (SSL_VERIFY_PEER) ends
+// the handshake with an alert: nothing of AMQP, not even the protocol header, is sent.
+int record_verify_failure(int ok, X509_STORE_CTX* store) {
+  if (ok) return 1;
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* reason = ssl ? static_cast<std::string*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl))) : nullptr;
+  if (reason != nullptr && reason->empty()) reason->assign(X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+  return 0;
+}
+
+// Loads the CA file (else the system's CAs) and the client certificate into `ctx`. Throws
+// std::invalid_argument naming the file and OpenSSL's reason.
+void load_tls_files(SSL_CTX* ctx, const AmqpOptions& options) {
+  ERR_clear_error();
+  if (!options.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1)
+      throw std::invalid_argument("cannot load the CA file " + options.ca_file + ": " + take_openssl_error());
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    throw std::invalid_argument("cannot load the system's trusted CAs: " + take_openssl_error());
+  }
+  if (options.cert_file.empty() != options.key_file.empty())
+    throw std::invalid_argument("a client certificate needs both the certificate and the key file");
+  if (options.cert_file.empty()) return;
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1)
+    throw std::invalid_argument("cannot load the client certificate " + options.cert_file + ": " + take_openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw std::invalid_argument("cannot load the client key " + options.key_file +
+                                " (PEM, without a passphrase): " + take_openssl_error());
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    throw std::invalid_argument("the client key " + options.key_file + " does not match the certificate " +
+                                options.cert_file);
+}
+
 }  // namespace
+
+void check_amqp_options(const AmqpOptions& options) {
+  const Endpoint endpoint = parse_amqp_url(options.url);
+  const bool any_tls_file = !options.ca_file.empty() || !options.cert_file.empty() || !options.key_file.empty();
+  if (!endpoint.tls) {
+    if (any_tls_file)
+      throw std::invalid_argument("the CA file and client certificate are for amqps:// (TLS); the URL is amqp://");
+    return;
+  }
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (!ctx) throw std::invalid_argument("cannot create a TLS context: " + take_openssl_error());
+  load_tls_files(ctx.get(), options);
+}
 
 amqp_bytes_t bytes_of(std::string_view s) {
   amqp_bytes_t b;
@@ -128,13 +207,21 @@ Connection::Connection(const Endpoint& endpoint, const AmqpOptions& options, std
   state_ = amqp_new_connection();
   if (state_ == nullptr) unavailable(purpose_, "connect", "out of memory");
   try {
-    amqp_socket_t* socket = amqp_tcp_socket_new(state_);  // owned by state_
+    amqp_socket_t* socket = endpoint.tls ? tls_socket(endpoint, options) : amqp_tcp_socket_new(state_);  // owned by state_
     if (socket == nullptr) unavailable(purpose_, "connect", "cannot create a socket");
     const timeval timeout = to_timeval(options.connect_timeout);
     int rc = amqp_socket_open_noblock(socket, endpoint.host.c_str(), endpoint.port, &timeout);
-    if (rc != AMQP_STATUS_OK)
-      unavailable(purpose_, "cannot connect to " + endpoint.host + ":" + std::to_string(endpoint.port),
-                  amqp_error_string2(rc));
+    const std::string where = endpoint.host + ":" + std::to_string(endpoint.port);
+    if (endpoint.tls && (rc == AMQP_STATUS_SSL_ERROR || rc == AMQP_STATUS_SSL_CONNECTION_FAILED ||
+                         rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED)) {
+      // The TCP connection was made; TLS failed. Say why: the certificate's fault, or the
+      // handshake's (a plain AMQP port answers the ClientHello with its protocol header).
+      std::string why = tls_failure_.empty() ? take_openssl_error() : "certificate verify failed: " + tls_failure_;
+      ERR_clear_error();
+      if (why.empty()) why = amqp_error_string2(rc);
+      unavailable(purpose_, "TLS handshake with " + where + " failed", why);
+    }
+    if (rc != AMQP_STATUS_OK) unavailable(purpose_, "cannot connect to " + where, amqp_error_string2(rc));
     // Bound the handshake and every later RPC (declare, qos, close …): a broker that accepts TCP
     // but does not answer must not hang the caller. An RPC timeout closes the connection.
     amqp_set_handshake_timeout(state_, &timeout);
@@ -152,6 +239,10 @@ Connection::Connection(const Endpoint& endpoint, const AmqpOptions& options, std
       broken_ = true;
       std::string why = reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? amqp_error_string2(reply.library_error)
                                                                            : "refused by the broker";
+      // TLS 1.3: a broker that wants a client certificate says so after the client's handshake is
+      // done, with an alert that arrives here ("tlsv13 alert certificate required").
+      if (endpoint.tls && reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+        if (std::string tls_error = take_openssl_error(); !tls_error.empty()) why += " (" + tls_error + ")";
       if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
         why = std::to_string(close->reply_code) + " " + string_of(close->reply_text);
@@ -165,6 +256,35 @@ Connection::Connection(const Endpoint& endpoint, const AmqpOptions& options, std
     state_ = nullptr;
     throw;
   }
+}
+
+amqp_socket_t* Connection::tls_socket(const Endpoint& endpoint, const AmqpOptions& options) {
+  amqp_socket_t* socket = amqp_ssl_socket_new(state_);
+  if (socket == nullptr) unavailable(purpose_, "connect", "cannot create a TLS socket");
+  // rabbitmq-c makes one SSL_CTX per socket; it is configured here with OpenSSL directly where
+  // rabbitmq-c 0.11 falls short: its TLS-version call knows nothing above 1.2, it loads no
+  // system CAs when no CA file is given, and its host-name check reads DNS names only (a broker
+  // at amqps://127.0.0.1 with an IP address in its certificate would fail). So OpenSSL checks the
+  // chain and the host name or address during the handshake, as the Redis and HTTP clients do.
+  auto* ctx = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  try {
+    load_tls_files(ctx, options);
+  } catch (const std::invalid_argument& e) {
+    unavailable(purpose_, "TLS settings", e.what());
+  }
+  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+  if (is_ip_literal(endpoint.host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), endpoint.host.size());
+  }
+  SSL_CTX_set_app_data(ctx, &tls_failure_);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, record_verify_failure);
+  amqp_ssl_socket_set_verify_peer(socket, 1);      // and rabbitmq-c checks the result once more
+  amqp_ssl_socket_set_verify_hostname(socket, 0);  // done above, by OpenSSL
+  return socket;
 }
 
 Connection::~Connection() {

@@ -64,10 +64,18 @@ class Connection {
   bool still_alive();
 
  private:
+  // An amqps:// socket on state_, configured from options (CA, client certificate, checks).
+  amqp_socket_t* tls_socket(const Endpoint& endpoint, const AmqpOptions& options);
+
   amqp_connection_state_t state_ = nullptr;
   std::string purpose_;
   bool broken_ = false;
+  std::string tls_failure_;  // why the broker's certificate was refused (set by the verify callback)
 };
+
+// Checks the URL and the TLS settings (amqps:// only; the CA file, client certificate and key
+// load), for start-up: throws std::invalid_argument naming the problem (never the password).
+void check_amqp_options(const AmqpOptions& options);
 
 // Builds AMQP table entries whose keys/values point at strings the caller keeps alive.
 amqp_table_entry_t table_string(const char* key, const std::string& value);

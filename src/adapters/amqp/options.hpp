@@ -19,9 +19,16 @@ enum class RoutingKeyMode {
 };
 
 struct AmqpOptions {
-  // amqp://USER:PASS@HOST[:PORT][/VHOST], parts percent-decoded; defaults guest:guest, port 5672,
-  // vhost "/" ("amqp://h" and "amqp://h/" both mean "/", "amqp://h/%2f" too). amqps:// is refused.
+  // amqp[s]://USER:PASS@HOST[:PORT][/VHOST], parts percent-decoded; defaults guest:guest, port
+  // 5672 (amqps: 5671), vhost "/" ("amqp://h" and "amqp://h/" both mean "/", "amqp://h/%2f" too).
   std::string url = "amqp://guest:guest@127.0.0.1:5672/";
+  // amqps:// only (refused with amqp://, which would not use them). TLS 1.2 or later; the broker's
+  // certificate is always verified, chain and host name (or IP address) of the URL, against
+  // `ca_file` (PEM), else the system's trusted CAs. `cert_file` + `key_file` (PEM, the key
+  // unencrypted): a client certificate for brokers that ask for one (fail_if_no_peer_cert).
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
   // Heartbeat interval asked for at login (the broker may lower it; 0 turns heartbeats off). A
   // connection that sends nothing for two intervals is considered dead by both sides.
   std::chrono::seconds heartbeat{10};
@@ -65,12 +72,13 @@ struct AmqpOptions {
 // The parsed broker address. `password` is a secret: never log it (see redacted()).
 struct Endpoint {
   std::string host;
+  bool tls = false;  // amqps://
   std::uint16_t port = 5672;
   std::string user = "guest";
   std::string password = "guest";
   std::string vhost = "/";
 
-  // amqp://user@host:port/vhost, for logs (no password).
+  // amqp[s]://user@host:port/vhost, for logs (no password).
   std::string redacted() const;
 };
 

@@ -1,23 +1,32 @@
 #include "adapters/mail/smtp_mail_sender.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -30,6 +39,7 @@ namespace registrar::adapters::mail {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -187,48 +197,53 @@ Prepared prepare(const ports::MailMessage& m, const std::string& from, std::chro
   throw std::runtime_error(what);
 }
 
-// One SMTP conversation over one connection.
+// One SMTP conversation over one connection: plain TCP, upgraded to TLS by STARTTLS, or TLS from
+// the start.
 class Session {
  public:
-  Session(asio::io_context& ioc, const SmtpOptions& options) : stream_(ioc), o_(options) {
+  Session(asio::io_context& ioc, const SmtpOptions& options, ssl::context* tls_context)
+      : plain_(ioc), o_(options), tls_context_(tls_context) {
     server_ = o_.host + ":" + std::to_string(o_.port);
   }
 
   const std::string& step() const { return step_; }
   const std::string& server() const { return server_; }
+  // Why the last TLS handshake failed, when the certificate was the reason ("" otherwise).
+  const std::string& tls_refusal() const { return tls_refusal_; }
 
   asio::awaitable<void> run(const ports::MailMessage& m, std::chrono::sys_seconds now) {
     step_ = "connect";
     tcp::resolver resolver(co_await asio::this_coro::executor);
     // The resolver is bounded by the system resolver's own timeouts, the rest by o_.timeout.
     auto endpoints = co_await resolver.async_resolve(o_.host, std::to_string(o_.port), asio::use_awaitable);
-    stream_.expires_after(o_.timeout);
-    co_await stream_.async_connect(endpoints, asio::use_awaitable);
+    plain_.expires_after(o_.timeout);
+    co_await plain_.async_connect(endpoints, asio::use_awaitable);
+    if (o_.tls == SmtpTls::implicit) co_await start_tls();
 
     step_ = "greeting";
     Reply r = co_await read_reply();
     if (r.code != 220) reply_failure(server_, step_, r, false);
 
-    step_ = "EHLO";
-    r = co_await command("EHLO " + o_.helo_name);
-    bool has_8bitmime = false, has_auth_plain = false;
-    if (r.code == 250) {
-      for (std::size_t i = 1; i < r.lines.size(); ++i) {
-        const std::string line = lower(r.lines[i]);
-        if (line == "8bitmime") has_8bitmime = true;
-        if (line.starts_with("auth ") && (' ' + line + ' ').find(" plain ") != std::string::npos) has_auth_plain = true;
-      }
-    } else if (r.code >= 500) {  // an old server without ESMTP
-      step_ = "HELO";
-      r = co_await command("HELO " + o_.helo_name);
-      if (r.code != 250) reply_failure(server_, step_, r, false);
-    } else {
-      reply_failure(server_, step_, r, false);
+    Extensions ext = co_await hello();
+    if (o_.tls == SmtpTls::starttls) {
+      // RFC 3207: nothing but EHLO before TLS; a server that does not offer it gets nothing more.
+      step_ = "STARTTLS";
+      if (!ext.starttls)
+        throw std::runtime_error("smtp " + server_ + ": the server does not offer STARTTLS, which is required; "
+                                 "nothing was sent");
+      r = co_await command("STARTTLS");
+      if (r.code != 220) reply_failure(server_, step_, r, false);
+      // Bytes after the 220 came before TLS and cannot be trusted (CVE-2011-0411's command
+      // injection): refuse rather than read them as the TLS server's answers.
+      if (!buffer_.empty())
+        throw ports::BackendUnavailable("smtp " + server_ + ": STARTTLS: the server sent data before the TLS handshake");
+      co_await start_tls();
+      ext = co_await hello();  // RFC 3207 §4.2: forget what was said in clear
     }
 
     if (o_.username) {
       step_ = "AUTH";
-      if (!has_auth_plain) throw std::runtime_error("smtp " + server_ + ": the server does not offer AUTH PLAIN");
+      if (!ext.auth_plain) throw std::runtime_error("smtp " + server_ + ": the server does not offer AUTH PLAIN");
       std::string credentials;
       credentials.push_back('\0');
       credentials += *o_.username;
@@ -240,7 +255,7 @@ class Session {
       if (r.code != 235) reply_failure(server_, step_, r, false);
     }
 
-    const Prepared p = prepare(m, o_.from, now, has_8bitmime);
+    const Prepared p = prepare(m, o_.from, now, ext.eight_bit_mime);
     step_ = "MAIL FROM";
     r = co_await command("MAIL FROM:<" + o_.from + ">" + (p.needs_8bitmime ? " BODY=8BITMIME" : ""));
     if (r.code != 250) reply_failure(server_, step_, r, false);
@@ -264,9 +279,81 @@ class Session {
   }
 
  private:
+  struct Extensions {
+    bool eight_bit_mime = false;
+    bool auth_plain = false;
+    bool starttls = false;
+  };
+
+  // EHLO, or HELO for a server without ESMTP (which offers no extension, so neither STARTTLS).
+  asio::awaitable<Extensions> hello() {
+    step_ = "EHLO";
+    Reply r = co_await command("EHLO " + o_.helo_name);
+    Extensions ext;
+    if (r.code == 250) {
+      for (std::size_t i = 1; i < r.lines.size(); ++i) {
+        const std::string line = lower(r.lines[i]);
+        if (line == "8bitmime") ext.eight_bit_mime = true;
+        if (line == "starttls") ext.starttls = true;
+        if (line.starts_with("auth ") && (' ' + line + ' ').find(" plain ") != std::string::npos) ext.auth_plain = true;
+      }
+    } else if (r.code >= 500) {  // an old server without ESMTP
+      step_ = "HELO";
+      r = co_await command("HELO " + o_.helo_name);
+      if (r.code != 250) reply_failure(server_, step_, r, false);
+    } else {
+      reply_failure(server_, step_, r, false);
+    }
+    co_return ext;
+  }
+
+  // The TLS handshake on the connection, verifying the server as the webhook client does.
+  asio::awaitable<void> start_tls() {
+    step_ = "TLS handshake";
+    tls_.emplace(std::move(plain_), *tls_context_);
+    SSL* handle = tls_->native_handle();
+    boost::system::error_code ec;
+    asio::ip::make_address(o_.host, ec);
+    const bool ip = !ec;
+    if (!ip && !SSL_set_tlsext_host_name(handle, o_.host.c_str()))  // SNI names hosts, never addresses
+      throw boost::system::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+    // The name checked by OpenSSL's own verification (as the Redis client does), so that a
+    // mismatch has its reason in the verify result ("IP address mismatch", "hostname mismatch").
+    X509_VERIFY_PARAM* param = SSL_get0_param(handle);
+    if (ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, o_.host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, o_.host.c_str(), o_.host.size());
+    }
+    tls_->set_verify_mode(ssl::verify_peer);
+    tls_->next_layer().expires_after(o_.timeout);
+    auto [handshake_ec] = co_await tls_->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+    if (handshake_ec) {
+      const long verify = SSL_get_verify_result(handle);
+      if (verify != X509_V_OK) tls_refusal_ = X509_verify_cert_error_string(verify);
+      throw boost::system::system_error(handshake_ec);
+    }
+  }
+
   asio::awaitable<void> write(const std::string& data) {
-    stream_.expires_after(o_.timeout);
-    co_await asio::async_write(stream_, asio::buffer(data), asio::use_awaitable);
+    if (tls_) {
+      tls_->next_layer().expires_after(o_.timeout);
+      co_await asio::async_write(*tls_, asio::buffer(data), asio::use_awaitable);
+    } else {
+      plain_.expires_after(o_.timeout);
+      co_await asio::async_write(plain_, asio::buffer(data), asio::use_awaitable);
+    }
+  }
+
+  asio::awaitable<std::size_t> read_line() {
+    auto buffer = asio::dynamic_buffer(buffer_, kMaxReplyBytes);
+    if (tls_) {
+      tls_->next_layer().expires_after(o_.timeout);
+      co_return co_await asio::async_read_until(*tls_, buffer, "\r\n", asio::use_awaitable);
+    }
+    plain_.expires_after(o_.timeout);
+    co_return co_await asio::async_read_until(plain_, buffer, "\r\n", asio::use_awaitable);
   }
 
   asio::awaitable<Reply> command(std::string line) {
@@ -281,9 +368,7 @@ class Session {
     Reply r;
     std::size_t total = 0;
     for (;;) {
-      stream_.expires_after(o_.timeout);
-      const std::size_t n = co_await asio::async_read_until(stream_, asio::dynamic_buffer(buffer_, kMaxReplyBytes),
-                                                            "\r\n", asio::use_awaitable);
+      const std::size_t n = co_await read_line();
       std::string line = buffer_.substr(0, n - 2);
       buffer_.erase(0, n);
       total += n;
@@ -302,11 +387,14 @@ class Session {
     }
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream plain_;  // moved into tls_ by start_tls()
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   const SmtpOptions& o_;
+  ssl::context* tls_context_;
   std::string server_;
   std::string step_;
   std::string buffer_;
+  std::string tls_refusal_;
 };
 
 }  // namespace
@@ -347,11 +435,14 @@ SmtpOptions parse_smtp_url(std::string_view url) {
   if (!parsed) throw std::invalid_argument("smtp url: not a valid URL");
   const auto& u = *parsed;
   const std::string_view scheme = u.scheme();
-  if (beast::iequals(scheme, "smtps") || beast::iequals(scheme, "submissions"))
-    throw std::invalid_argument("smtp url: " + std::string(scheme) +
-                                ":// needs TLS, which this build does not include; use smtp:// to a local relay");
-  if (!beast::iequals(scheme, "smtp")) throw std::invalid_argument("smtp url: expected smtp://[user[:password]@]host[:port]");
+  const bool implicit_tls = beast::iequals(scheme, "smtps");
+  if (!implicit_tls && !beast::iequals(scheme, "smtp"))
+    throw std::invalid_argument("smtp url: expected smtp[s]://[user[:password]@]host[:port]");
   SmtpOptions o;
+  if (implicit_tls) {
+    o.tls = SmtpTls::implicit;
+    o.port = 465;  // RFC 8314's submissions port
+  }
   o.host = u.host_address();
   if (o.host.empty()) throw std::invalid_argument("smtp url: a host is required");
   if (u.has_port()) {
@@ -369,6 +460,12 @@ SmtpOptions parse_smtp_url(std::string_view url) {
   return o;
 }
 
+struct SmtpMailSender::Tls {
+  ssl::context context{ssl::context::tls_client};
+};
+
+SmtpMailSender::~SmtpMailSender() = default;
+
 SmtpMailSender::SmtpMailSender(SmtpOptions options, ports::Clock* clock) : options_(std::move(options)), clock_(clock) {
   sodium::ensure_sodium();
   if (!valid_address(options_.from))
@@ -379,10 +476,29 @@ SmtpMailSender::SmtpMailSender(SmtpOptions options, ports::Clock* clock) : optio
         return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '[' || c == ']' || c == ':';
       }))
     throw std::invalid_argument("smtp: invalid HELO name");
-  if (options_.username && !options_.allow_plaintext_auth && !is_loopback_host(options_.host))
+  if (options_.username && options_.tls == SmtpTls::none && !options_.allow_plaintext_auth &&
+      !is_loopback_host(options_.host))
     throw std::invalid_argument("smtp: refusing to send credentials in clear text to " + options_.host +
-                                " (no TLS in this build); use a local relay or allow it explicitly");
+                                "; use smtps://, STARTTLS or a local relay");
   if (options_.timeout <= std::chrono::milliseconds::zero()) throw std::invalid_argument("smtp: timeout must be positive");
+  if (options_.tls == SmtpTls::none) {
+    if (!options_.ca_file.empty()) throw std::invalid_argument("smtp: a CA file without TLS (smtps:// or STARTTLS)");
+    return;
+  }
+  // TLS 1.2 or later; the server's certificate checked against the CA file, else the system's
+  // trusted roots, and (in the session) against the host name or IP address of the URL.
+  tls_ = std::make_unique<Tls>();
+  auto& ctx = tls_->context;
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  ctx.set_verify_mode(ssl::verify_peer);
+  boost::system::error_code ec;
+  if (options_.ca_file.empty()) ctx.set_default_verify_paths(ec);
+  else ctx.load_verify_file(options_.ca_file, ec);
+  if (ec)
+    throw std::invalid_argument("smtp: cannot load " +
+                                (options_.ca_file.empty() ? std::string("the system's trusted CAs")
+                                                          : "the CA file " + options_.ca_file) +
+                                ": " + ec.message());
 }
 
 void SmtpMailSender::send(const ports::MailMessage& message) {
@@ -392,7 +508,7 @@ void SmtpMailSender::send(const ports::MailMessage& message) {
                           : std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
 
   asio::io_context ioc;
-  Session session(ioc, options_);
+  Session session(ioc, options_, tls_ ? &tls_->context : nullptr);
   std::exception_ptr error;
   bool done = false;
   asio::co_spawn(ioc, session.run(message, now), [&](std::exception_ptr e) {
@@ -406,7 +522,10 @@ void SmtpMailSender::send(const ports::MailMessage& message) {
     std::rethrow_exception(error);
   } catch (const boost::system::system_error& e) {
     const auto& ec = e.code();
-    const std::string why = ec == beast::error::timeout ? "timed out" : ec.message();
+    std::string why = ec == beast::error::timeout ? "timed out" : ec.message();
+    if (!session.tls_refusal().empty()) why = "certificate verify failed: " + session.tls_refusal();
+    else if (ec == asio::ssl::error::stream_truncated || ec == asio::error::eof)
+      why = "the server closed the connection" + std::string(session.step() == "TLS handshake" ? " (not a TLS port?)" : "");
     throw ports::BackendUnavailable("smtp " + session.server() + ": " + session.step() + ": " + why);
   }
 }

@@ -6,14 +6,18 @@
 // a library and a CMake dependency for ~300 lines of a line-based protocol we already have the
 // tools for (Boost.Asio/Beast, the same stack as the HTTP server and the webhook consumer) is not
 // worth it. The scope is deliberately small:
-//   EHLO (HELO fallback) → [AUTH PLAIN] → MAIL FROM → RCPT TO → DATA → QUIT, every reply checked,
-//   dot-stuffing and CRLF normalisation, 8BITMIME when offered (else base64 for non-ASCII
-//   bodies), RFC 2047 for a non-ASCII subject, one timeout per step.
-// Out of scope: TLS (STARTTLS / SMTPS would need OpenSSL via Asio's ssl stream and a CA bundle;
-// until then point this at a local relay, e.g. Postfix/msmtp on 127.0.0.1, that does TLS
-// onwards), SMTPUTF8 (non-ASCII addresses), other AUTH mechanisms, pipelining, connection reuse.
+//   [TLS] → EHLO (HELO fallback) → [STARTTLS → EHLO] → [AUTH PLAIN] → MAIL FROM → RCPT TO → DATA
+//   → QUIT, every reply checked, dot-stuffing and CRLF normalisation, 8BITMIME when offered (else
+//   base64 for non-ASCII bodies), RFC 2047 for a non-ASCII subject, one timeout per step.
+// TLS (OpenSSL through Asio's ssl stream, as the webhook client): implicit TLS (smtps://, RFC 8314)
+// or STARTTLS (RFC 3207), TLS 1.2 or later, the server's certificate verified (chain against
+// `ca_file` or the system's CAs, and the host name or IP address of the URL), SNI for host names.
+// With STARTTLS required, a server that does not offer it, or whose handshake fails, gets nothing
+// but EHLO: no credentials, no message. No fallback to plaintext.
+// Out of scope: SMTPUTF8 (non-ASCII addresses), other AUTH mechanisms, pipelining, connection reuse.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +26,12 @@
 #include "ports/system.hpp"
 
 namespace registrar::adapters::mail {
+
+enum class SmtpTls {
+  none,      // plain SMTP (a local relay)
+  starttls,  // plain connect, then STARTTLS before anything but EHLO; refused if not offered
+  implicit,  // TLS from the first byte (smtps://, port 465)
+};
 
 struct SmtpOptions {
   std::string host = "127.0.0.1";
@@ -34,10 +44,12 @@ struct SmtpOptions {
   // Without TLS, AUTH PLAIN sends the password in clear text. It is allowed to a loopback host
   // (a local relay) only, unless this is set.
   bool allow_plaintext_auth = false;
+  SmtpTls tls = SmtpTls::none;
+  std::string ca_file;  // TLS: PEM CA bundle to verify the server with; empty: the system's CAs
 };
 
-// smtp://[user[:password]@]host[:port] (percent-decoded; port defaults to 25). Leaves `from`
-// empty. smtps:// and other schemes are refused (no TLS in this build). Throws
+// smtp://[user[:password]@]host[:port] (percent-decoded; port defaults to 25; tls none, the
+// caller decides on STARTTLS) or smtps://… (implicit TLS, port 465). Leaves `from` empty. Throws
 // std::invalid_argument with a message that never contains the password.
 SmtpOptions parse_smtp_url(std::string_view url);
 
@@ -55,14 +67,18 @@ SmtpOptions parse_smtp_url(std::string_view url);
 class SmtpMailSender final : public ports::MailSender {
  public:
   // `clock` (for the Date header) may be null: the system clock. Throws std::invalid_argument on
-  // bad options (no/invalid `from`, credentials to a non-loopback host without allow_plaintext_auth).
+  // bad options (no/invalid `from`, credentials in clear text to a non-loopback host without
+  // allow_plaintext_auth, a CA file that does not load).
   explicit SmtpMailSender(SmtpOptions options, ports::Clock* clock = nullptr);
+  ~SmtpMailSender() override;
 
   void send(const ports::MailMessage& message) override;
 
  private:
   SmtpOptions options_;
   ports::Clock* clock_;
+  struct Tls;  // the OpenSSL client context, kept out of this header
+  std::unique_ptr<Tls> tls_;
 };
 
 // Helpers, exposed for tests.

@@ -2,6 +2,9 @@
 
 #include <errmsg.h>
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <cstring>
@@ -396,6 +399,7 @@ Connection::Connection(const MysqlOptions& options) {
   mysql_options(mysql_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   mysql_options(mysql_, MYSQL_INIT_COMMAND, setup.c_str());
   mysql_options(mysql_, MYSQL_INIT_COMMAND, kIsolation);
+  configure_tls(options);
   const char* socket = options.unix_socket.empty() ? nullptr : options.unix_socket.c_str();
   if (mysql_real_connect(mysql_, options.host.c_str(), options.user.c_str(), options.password.c_str(),
                          options.database.empty() ? nullptr : options.database.c_str(), options.port, socket, 0) == nullptr) {
@@ -408,6 +412,44 @@ Connection::Connection(const MysqlOptions& options) {
     mysql_ = nullptr;
     throw ports::BackendUnavailable(message);
   }
+  // libmariadb 3.3 asked for TLS goes on in plaintext when the server does not offer it, unless
+  // the certificate is to be verified against the host name (MYSQL_OPT_SSL_ENFORCE does not stop
+  // it): so whatever the mode, a session without a cipher is refused here, before any statement.
+  if (options.ssl_mode != SslMode::disabled && mysql_get_ssl_cipher(mysql_) == nullptr) {
+    mysql_close(mysql_);
+    mysql_ = nullptr;
+    throw ports::BackendUnavailable(fmt::format(
+        "mysql: cannot connect to {}:{}: the server does not offer TLS, which the TLS mode requires; no plaintext "
+        "connection is made",
+        options.host, options.port));
+  }
+}
+
+void check_tls_options(const MysqlOptions& options) {
+  if (options.ca_file.empty()) return;
+  if (options.ssl_mode != SslMode::verify_ca && options.ssl_mode != SslMode::verify_identity)
+    throw std::invalid_argument("a CA file is used by verify-ca and verify-identity only");
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+  if (!store || X509_STORE_load_file(store.get(), options.ca_file.c_str()) != 1) {
+    ERR_clear_error();
+    throw std::invalid_argument("cannot load the CA file " + options.ca_file + " (PEM certificates)");
+  }
+}
+
+void Connection::configure_tls(const MysqlOptions& options) {
+  if (options.ssl_mode == SslMode::disabled) return;
+  my_bool on = 1;
+  // TLS 1.2 or later, and TLS for the whole session (refused when the server does not offer it;
+  // checked again after connecting, see above).
+  mysql_optionsv(mysql_, MARIADB_OPT_TLS_VERSION, "TLSv1.2,TLSv1.3");
+  mysql_optionsv(mysql_, MYSQL_OPT_SSL_ENFORCE, &on);
+  if (options.ssl_mode == SslMode::required) return;
+  // The chain: with a CA file or directory, libmariadb sets SSL_VERIFY_PEER; OpenSSL's default
+  // directory stands for "the system's CAs" (Debian's ca-certificates).
+  if (!options.ca_file.empty()) mysql_optionsv(mysql_, MYSQL_OPT_SSL_CA, options.ca_file.c_str());
+  else mysql_optionsv(mysql_, MYSQL_OPT_SSL_CAPATH, X509_get_default_cert_dir());
+  // The name: X509_check_host, then X509_check_ip_asc, against the host of the URL.
+  if (options.ssl_mode == SslMode::verify_identity) mysql_optionsv(mysql_, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
 }
 
 Connection::~Connection() {

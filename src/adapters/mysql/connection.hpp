@@ -104,10 +104,15 @@ class Query {
   PreparedStatement* statement_;
 };
 
+// Checks the TLS options for start-up (the CA file loads, and goes with a verifying mode): throws
+// std::invalid_argument naming the problem.
+void check_tls_options(const MysqlOptions& options);
+
 class Connection {
  public:
   // Connects and sets up the session (utf8mb4, UTC, strict SQL mode, READ COMMITTED, the lock wait
-  // timeout). Throws ports::BackendUnavailable if the server cannot be reached or refuses us.
+  // timeout). Throws ports::BackendUnavailable if the server cannot be reached or refuses us, or
+  // if TLS (options.ssl_mode) fails: the certificate refused, or the server offers no TLS.
   explicit Connection(const MysqlOptions& options);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -139,6 +144,8 @@ class Connection {
   [[noreturn]] void fail(MYSQL_STMT* stmt, std::string_view context);
 
  private:
+  void configure_tls(const MysqlOptions& options);  // the options of options.ssl_mode, before connecting
+
   MYSQL* mysql_ = nullptr;
   bool broken_ = false;
   bool commit_sent_ = false;

@@ -8,6 +8,15 @@
 
 namespace registrar::adapters::mysql {
 
+// TLS to the server, named after MySQL's --ssl-mode. Every mode but `disabled` refuses a server
+// that does not offer TLS: never a silent fallback to plaintext.
+enum class SslMode {
+  disabled,         // plain TCP (or the Unix socket)
+  required,         // TLS, the certificate not checked (protects from passive eavesdroppers only)
+  verify_ca,        // TLS, the certificate chain checked against ca_file (else the system's CAs)
+  verify_identity,  // verify_ca, and the certificate names the host (or IP address) connected to
+};
+
 struct MysqlOptions {
   std::string host = "127.0.0.1";  // "localhost" means the Unix socket (libmariadb's rule)
   std::uint16_t port = 3306;
@@ -15,6 +24,9 @@ struct MysqlOptions {
   std::string user;
   std::string password;
   std::string database;
+
+  SslMode ssl_mode = SslMode::disabled;  // the composition root picks the safe default (config.hpp)
+  std::string ca_file;                   // verify_ca / verify_identity: PEM CA bundle; empty: the system's
 
   // Connections opened at most (lazily, on demand). A caller that finds them all busy waits up to
   // `acquire_timeout`, then gets ports::BackendUnavailable.

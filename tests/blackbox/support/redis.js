@@ -58,20 +58,10 @@ function run(file, args, { timeoutMs = 10_000 } = {}) {
   });
 }
 
-// A CA, another CA that signed nothing, and a server certificate for 127.0.0.1 and localhost.
+// A CA, another CA that signed nothing, and a server certificate for 127.0.0.1 and localhost (and
+// more: see the script, which every TLS suite shares).
 function makeCertificates(dir) {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  for (const ca of ['ca', 'other-ca']) {
-    execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', path.join(dir, `${ca}.key`), '-out', path.join(dir, `${ca}.crt`),
-      '-days', '2', '-subj', `/CN=registrar-test-${ca}`], { stdio: 'pipe' });
-  }
-  execFileSync('openssl', ['req', ...ec, '-keyout', path.join(dir, 'server.key'), '-out', path.join(dir, 'server.csr'),
-    '-subj', '/CN=localhost'], { stdio: 'pipe' });
-  fs.writeFileSync(path.join(dir, 'server-ext.cnf'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  execFileSync('openssl', ['x509', '-req', '-in', path.join(dir, 'server.csr'), '-CA', path.join(dir, 'ca.crt'),
-    '-CAkey', path.join(dir, 'ca.key'), '-CAcreateserial', '-out', path.join(dir, 'server.crt'), '-days', '2',
-    '-extfile', path.join(dir, 'server-ext.cnf')], { stdio: 'pipe' });
+  execFileSync(path.join(__dirname, '..', '..', '..', 'scripts', 'make-test-certs.sh'), [dir], { stdio: 'pipe' });
 }
 
 class RedisServer {
