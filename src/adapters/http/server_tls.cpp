@@ -76,13 +76,15 @@ std::shared_ptr<ssl::context> make_server_tls_context(const std::filesystem::pat
 
   boost::system::error_code ec;
   context->use_certificate_chain(boost::asio::buffer(cert_pem), ec);
+  ERR_clear_error();  // Asio took the first error for `ec`; the rest would linger on this thread
   if (ec)
     throw TlsSetupError("--tls-cert " + cert_file.string() + " holds no usable PEM certificate (" + ec.message() + ")");
   context->use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
+  ERR_clear_error();
   if (ec) {
     // SSL_CTX_use_PrivateKey checks the key against the certificate already loaded.
-    const bool mismatch = ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH ||
-                          ec.message().find("mismatch") != std::string::npos;
+    const auto code = static_cast<unsigned long>(ec.value());
+    const bool mismatch = ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
     if (mismatch)
       throw TlsSetupError("--tls-key " + key_file.string() + " is not the private key of the certificate in --tls-cert " +
                           cert_file.string());
