@@ -4,11 +4,11 @@
 // Each connection takes the context current when it is accepted and keeps it (stream.hpp), so a
 // reload changes the certificate of new connections only, and one that fails changes nothing.
 //
-// The context: TLS 1.2 and 1.3 only; OpenSSL's default cipher lists for those (its DEFAULT at
-// security level ≥ 1: no export, NULL, RC4 or 3DES suites); no TLS compression (CRIME); no
-// renegotiation (client-initiated renegotiation is a DoS lever and nothing here needs it); the
-// server's cipher preference; read and write buffers released while a connection is idle (about
-// 34 KiB less per idle keep-alive or Socket.IO connection).
+// The context: TLS 1.2 and 1.3 only; OpenSSL's default cipher suites for those at its configured
+// security level (openssl.cnf); no TLS compression (CRIME); no renegotiation
+// (client-initiated renegotiation is a DoS lever and nothing here needs it); the server's cipher
+// preference; OpenSSL's record buffers released while a connection is idle (keep-alive and
+// Socket.IO connections are idle most of the time).
 #include <boost/asio/ssl/context.hpp>
 #include <filesystem>
 #include <memory>
