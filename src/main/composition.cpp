@@ -4,8 +4,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <algorithm>
@@ -225,6 +227,49 @@ void shutdown_on_signal(asio::io_context& ioc, asio::signal_set& signals, asio::
         server.close_all();
       }
     }, asio::detached);
+  });
+}
+
+// The API's certificate (--tls-cert, --tls-key), loaded at start: a pair that cannot be used
+// stops the start with its reason (exit 2). None configured: plain HTTP.
+std::unique_ptr<adapters::http::ServerTls> server_tls(const config::Settings& s, const Logger& log) {
+  if (s.http.tls_cert.empty()) return nullptr;
+  try {
+    auto tls = std::make_unique<adapters::http::ServerTls>(s.http.tls_cert, s.http.tls_key);
+    const auto& info = tls->loaded();
+    log.info("TLS certificate loaded", {{"certFile", s.http.tls_cert.string()},
+                                        {"subject", info.subject},
+                                        {"notAfter", info.not_after},
+                                        {"sha256", info.sha256_fingerprint}});
+    return tls;
+  } catch (const adapters::http::TlsSetupError& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// SIGHUP reloads the API's certificate from its files, for new connections; a pair that cannot be
+// used is logged and changes nothing (the previous one keeps serving). `hup` is on a strand: the
+// shutdown cancels it there, so that the I/O threads run out of work.
+void reload_on_sighup(asio::signal_set& hup, adapters::http::ServerTls& tls, const Logger& log) {
+  hup.async_wait([&hup, &tls, &log](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    try {
+      auto info = tls.reload();
+      log.info("TLS certificate reloaded", {{"certFile", tls.cert_file().string()},
+                                            {"subject", info.subject},
+                                            {"notAfter", info.not_after},
+                                            {"sha256", info.sha256_fingerprint}});
+    } catch (const std::exception& e) {
+      log.error("TLS certificate reload failed; the previous certificate stays in use", {{"error", e.what()}});
+    }
+    reload_on_sighup(hup, tls, log);
+  });
+}
+
+void stop_reloading(asio::signal_set& hup) {
+  asio::post(hup.get_executor(), [&hup] {
+    boost::system::error_code ignored;
+    hup.cancel(ignored);
   });
 }
 
@@ -819,6 +864,7 @@ void wait_for_signal(const Logger& log) {
 
 int run_serve(const config::Settings& settings, const Logger& log) {
   adapters::sodium::ensure_sodium();
+  auto tls = server_tls(settings, log);  // first: a certificate that cannot be used stops the start at once
   FailureEpisodes episodes(log, episode_options(settings));  // first: it outlives whatever reports to it
   Storage storage(settings, log);
 
@@ -954,14 +1000,23 @@ int run_serve(const config::Settings& settings, const Logger& log) {
                                                            .admin_token = settings.admin_token,
                                                            .runner = abuse->runner()}));
   }
-  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, settings.http.body_limit));
+  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, settings.http.body_limit), tls.get());
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::signal_set hup(asio::make_strand(ioc));
+  if (tls) {
+    hup.add(SIGHUP);
+    reload_on_sighup(hup, *tls, log);
+  }
   asio::steady_timer grace(ioc);
-  shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] { socket_io_engine.close_all(); });
+  shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] {
+    stop_reloading(hup);
+    socket_io_engine.close_all();
+  });
 
   log.info("listening", {{"address", endpoint_text(endpoint)},
                          {"port", endpoint.port()},
+                         {"scheme", tls ? "https" : "http"},
                          {"database", std::string(storage.kind())},
                          {"events", events.description()},
                          {"codes", codes.description()},
@@ -1096,6 +1151,7 @@ int run_consume(const config::Settings& settings, const Logger& log) {
 // clients. Nothing of `serve` (no database, no secrets, no authentication).
 int run_socketio_echo(const config::Settings& settings, const Logger& log) {
   const auto& echo = settings.socketio_echo;
+  auto tls = server_tls(settings, log);
   asio::io_context ioc(static_cast<int>(or_cores(settings.http.threads)));
   adapters::http::Router router;
 
@@ -1141,17 +1197,25 @@ int run_socketio_echo(const config::Settings& settings, const Logger& log) {
                                            {.trusted_proxies = settings.http.trusted_proxies,
                                             .access_log = settings.access_log});
   // A polling POST may carry a whole maxPayload.
-  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, std::max(echo.max_payload, settings.http.body_limit)));
+  adapters::http::HttpServer server(ioc, pipeline, log, server_options(settings, std::max(echo.max_payload, settings.http.body_limit)),
+                                    tls.get());
   auto endpoint = server.listen(resolve_listen(ioc, settings.listen));
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::signal_set hup(asio::make_strand(ioc));
+  if (tls) {
+    hup.add(SIGHUP);
+    reload_on_sighup(hup, *tls, log);
+  }
   asio::steady_timer grace(ioc);
   shutdown_on_signal(ioc, signals, grace, server, log, settings.http.shutdown_grace, [&] {
+    stop_reloading(hup);
     engine_io.close_all();
     socket_io_engine.close_all();
   });
 
   log.info("listening", {{"address", endpoint_text(endpoint)},
                          {"port", endpoint.port()},
+                         {"scheme", tls ? "https" : "http"},
                          {"engineio", "/engine.io/"},
                          {"socketio", "/socket.io/"},
                          {"connectTimeout", echo.connect_timeout.count()},

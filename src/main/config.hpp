@@ -38,6 +38,9 @@ struct Http {
   unsigned threads = 0;                     // I/O threads; 0 = number of cores
   // Peers whose X-Forwarded-For names the client (load balancers, reverse proxies); none by default.
   adapters::http::TrustedProxies trusted_proxies;
+  // TLS on the API (both or neither; PEM; loaded at start and on SIGHUP): none = plain HTTP.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
 };
 
 struct Jwt {

@@ -545,6 +545,11 @@ const Spec kSpecs[] = {
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 300, s.http.body_timeout); }},
     {"idle-timeout", "SECONDS", "keep-alive connection idle time before it is closed (1 to 3600)", "60", false,
      [](const std::string& v, Settings& s, const Context&) { return set_seconds(v, 1, 3600, s.http.idle_timeout); }},
+    {"tls-cert", "FILE", "PEM certificate chain to serve the API over TLS with (with --tls-key; reloaded on SIGHUP)",
+     "none: plain HTTP", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_path(v, "expected a file name", s.http.tls_cert); }},
+    {"tls-key", "FILE", "PEM private key of --tls-cert (unencrypted; reloaded on SIGHUP)", "none", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_path(v, "expected a file name", s.http.tls_key); }},
     {"bull-prefix", "TEXT", "key prefix of the Bull queue on Redis (bull's `prefix` option)", "bull", false,
      [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.jobs.bull_prefix); }},
     {"bull-queue", "NAME", "name of the Create_User job queue", "Create_User", false,
@@ -1015,7 +1020,7 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   {
     CLI::App* cmd = app.add_subcommand(
         "socketio-echo", "a tool for people who write Engine.IO/Socket.IO clients: an echo server (socketio-echo --help)");
-    add_settings(*cmd, flags, {"listen", "log-level", "access-log", "http-threads"});
+    add_settings(*cmd, flags, {"listen", "log-level", "access-log", "http-threads", "tls-cert", "tls-key"});
     cmd->footer(
         "A tool for people who write Engine.IO/Socket.IO clients: registrar's own Engine.IO server with the\n"
         "reference behaviour of the protocols' test suites. At /engine.io/ every message is echoed back as it\n"
@@ -1174,6 +1179,9 @@ LoadResult load_settings(int argc, const char* const* argv, const Environment& e
   }
   if (s.codes.layout == Codes::Layout::node && s.redis_url.empty())
     return usage_error("--code-layout node needs --redis-url (REGISTRAR_REDIS_URL): the codes are in that Redis");
+  if (s.http.tls_cert.empty() != s.http.tls_key.empty())
+    return usage_error(s.http.tls_cert.empty() ? "--tls-key needs --tls-cert (REGISTRAR_TLS_CERT): the certificate it belongs to"
+                                               : "--tls-cert needs --tls-key (REGISTRAR_TLS_KEY): the certificate's private key");
   if (!s.mail.smtp_url.empty() && s.mail.from.empty())
     return usage_error("--smtp-url needs --mail-from (REGISTRAR_MAIL_FROM)");
   for (auto [name, value] : {std::pair{"--retain-processed-events", s.retention.processed_events},

@@ -1,6 +1,7 @@
 'use strict';
-// Slow clients are cut off by the head timeout (slowloris) while others are served, idle
-// keep-alive connections are closed, and `registrar migrate` prepares a database on its own.
+// Slow clients are cut off by the head timeout (slowloris) with a 408 while others are served,
+// idle keep-alive connections are closed silently, and `registrar migrate` prepares a database on
+// its own. (The same over TLS: api_tls.test.js.)
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -8,7 +9,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { Server, BIN } = require('./harness');
+const { Server, BIN, parseResponses } = require('./harness');
 
 // Opens a raw connection and resolves with { bytes, closedAfterMs } when the server closes it.
 function trickle(port, { first, drip, everyMs }) {
@@ -38,7 +39,7 @@ describe('timeouts', () => {
   });
   after(async () => { await server.stopCleanly(); await server.dispose(); });
 
-  it('a client that sends its head one byte at a time is disconnected, others are served meanwhile', async () => {
+  it('a client that sends its head one byte at a time gets 408 and is disconnected, others are served meanwhile', async () => {
     const slow = trickle(server.port, { first: 'GET /healthz HTTP/1.1\r\n', drip: 'X', everyMs: 200 });
     // While the slow client drips, normal requests go through at once.
     for (let i = 0; i < 5; i++) {
@@ -46,13 +47,30 @@ describe('timeouts', () => {
       assert.equal(res.status, 200);
     }
     const { text, closedAfterMs } = await slow;
-    assert.equal(text, '', 'no answer to a head that never completed');
+    // Part of a request came: 408 problem+json with Connection: close (RFC 9110 §15.5.9), then the close.
+    const { responses } = parseResponses(Buffer.from(text, 'latin1'), { atEof: true });
+    assert.equal(responses.length, 1, `one answer: ${JSON.stringify(text)}`);
+    assert.equal(responses[0].status, 408);
+    assert.equal(responses[0].headers.connection, 'close');
+    assert.match(responses[0].headers['content-type'], /^application\/problem\+json/);
+    const problem = responses[0].json;
+    assert.equal(problem.code, 'request_timeout');
+    assert.equal(problem.status, 408);
+    assert.match(problem.detail, /within 2 seconds/);
+    assert.ok(closedAfterMs >= 1500 && closedAfterMs < 10_000, `closed after ${closedAfterMs} ms`);
+  });
+
+  it('a head stopped half-way (no more bytes) also gets 408', async () => {
+    const { text, closedAfterMs } = await trickle(server.port, { first: 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Le' });
+    assert.match(text, /^HTTP\/1\.1 408 /);
     assert.ok(closedAfterMs >= 1500 && closedAfterMs < 10_000, `closed after ${closedAfterMs} ms`);
   });
 
   it('an idle keep-alive connection is closed after the idle timeout', async () => {
     const { text, closedAfterMs } = await trickle(server.port, { first: 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' });
-    assert.match(text, /^HTTP\/1\.1 200 /);
+    // No bytes of a next request: closed without a 408.
+    const { responses } = parseResponses(Buffer.from(text, 'latin1'), { atEof: true });
+    assert.deepEqual(responses.map((r) => r.status), [200]);
     assert.ok(closedAfterMs >= 1500 && closedAfterMs < 10_000, `closed after ${closedAfterMs} ms`);
   });
 

@@ -508,6 +508,25 @@ TEST(Config, SocketIoEchoHasTheProtocolSuitesDefaultsAndItsOwnFlags) {
   EXPECT_EQ(exited({"socketio-echo", "--max-payload", "10"}).code, 2);
 }
 
+TEST(Config, TlsCertificateAndKeyComeTogether) {
+  EXPECT_EQ(settings({"serve"}).http.tls_cert, fs::path());
+  EXPECT_EQ(settings({"serve"}).http.tls_key, fs::path());
+  auto s = settings({"serve", "--tls-cert", "/etc/registrar/cert.pem", "--tls-key", "/etc/registrar/key.pem"});
+  EXPECT_EQ(s.http.tls_cert, fs::path("/etc/registrar/cert.pem"));
+  EXPECT_EQ(s.http.tls_key, fs::path("/etc/registrar/key.pem"));
+  s = settings({"serve"}, {{"REGISTRAR_TLS_CERT", "c.pem"}, {"REGISTRAR_TLS_KEY", "k.pem"}});
+  EXPECT_EQ(s.http.tls_cert, fs::path("c.pem"));
+  EXPECT_EQ(s.http.tls_key, fs::path("k.pem"));
+  EXPECT_EQ(settings({"socketio-echo", "--tls-cert", "c.pem", "--tls-key", "k.pem"}).http.tls_key, fs::path("k.pem"));
+
+  EXPECT_EQ(usage_error({"serve", "--tls-cert", "c.pem"}),
+            "registrar: --tls-cert needs --tls-key (REGISTRAR_TLS_KEY): the certificate's private key");
+  EXPECT_EQ(usage_error({"serve"}, {{"REGISTRAR_TLS_KEY", "k.pem"}}),
+            "registrar: --tls-key needs --tls-cert (REGISTRAR_TLS_CERT): the certificate it belongs to");
+  EXPECT_EQ(usage_error({"serve", "--tls-cert", "", "--tls-key", "k.pem"}),
+            "registrar: invalid --tls-cert \"\" (REGISTRAR_TLS_CERT): expected a file name");
+}
+
 TEST(Config, CommandErrors) {
   EXPECT_EQ(usage_error({}),
             "registrar: a command is required: serve, worker, relay, consume NAME, migrate, keys or socketio-echo (see --help)");

@@ -339,7 +339,7 @@ class ServerWorld {
   // route's idle timeout passes, or the server drains (then: a going-away close frame).
   asio::awaitable<void> echo(http::Takeover& t) {
     // By reference: the session keeps the stream, so the hard stop can still close it.
-    websocket::stream<beast::tcp_stream&> ws(t.stream);
+    websocket::stream<http::HttpStream&> ws(t.stream);
     t.stream.expires_never();  // the WebSocket timeouts below take over
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = 5s;

@@ -2,8 +2,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include "adapters/http/framing.hpp"
 #include "adapters/http/takeover.hpp"
@@ -28,9 +31,13 @@ ProblemSpec too_large(std::size_t limit) {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket socket, const Pipeline& pipeline, const ServerOptions& options,
-                         ConnectionRegistry& registry, const logging::Logger& log)
-    : stream_(std::move(socket)), pipeline_(pipeline), options_(options), registry_(registry), log_(log) {
+HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, const Pipeline& pipeline,
+                         const ServerOptions& options, ConnectionRegistry& registry, const logging::Logger& log)
+    : stream_(std::move(socket), std::move(tls)),
+      pipeline_(pipeline),
+      options_(options),
+      registry_(registry),
+      log_(log) {
   boost::system::error_code ec;
   stream_.socket().set_option(tcp::no_delay(true), ec);
   auto remote = stream_.socket().remote_endpoint(ec);
@@ -92,6 +99,17 @@ asio::awaitable<void> HttpSession::run() {
 }
 
 asio::awaitable<void> HttpSession::serve() {
+  if (auto* tls = stream_.tls()) {
+    // The handshake within the head timeout. A client that speaks plain HTTP (or TLS below 1.2)
+    // fails here and is closed: OpenSSL answers with an alert at most, never with HTTP.
+    stream_.expires_after(options_.header_timeout);
+    auto [ec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) {
+      log_.debug("TLS handshake failed", {{"peer", peer_ip_}, {"error", ec.message()}});
+      co_return;
+    }
+    secured_ = true;
+  }
   for (bool first = true;; first = false) {
     std::optional<Request> req = co_await read_request(first);
     if (!req) co_return;
@@ -135,16 +153,22 @@ asio::awaitable<std::optional<Request>> HttpSession::read_request(bool first) {
   parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
   parser.body_limit(options_.body_limit);
 
-  // The whole head must arrive within header_timeout (slowloris gets cut off). On timeout
-  // Beast's tcp_stream closes the socket, so a slow client is disconnected without an answer.
-  stream_.expires_after(options_.header_timeout);
-  auto [hec, hn] = co_await beast_http::async_read_header(stream_, buffer_, parser, use_tuple);
+  // The whole head must arrive within header_timeout (slowloris gets cut off with a 408).
+  const beast::error_code hec = co_await read_head(parser);
   if (hec) {
     // Problems and requests are named locals, never temporaries in a co_await expression (GCC 12, see write()).
     const Request unparsed{};
     std::optional<ProblemSpec> refused;
     bool linger = false;
-    if (hec == beast_http::error::header_limit) {
+    if (hec == beast::error::timeout) {
+      // Part of a request came, not all of its head: 408 and close (RFC 9110 §15.5.9). Lingering,
+      // since the client may still be sending its head.
+      refused = ProblemSpec{problems::request_timeout,
+                            "The request head did not arrive within " +
+                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options_.header_timeout).count()) +
+                                " seconds"};
+      linger = true;
+    } else if (hec == beast_http::error::header_limit) {
       refused = ProblemSpec{problems::headers_too_large, "The request head exceeds the limit"};
     } else if (hec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit while parsing the head.
@@ -192,6 +216,32 @@ asio::awaitable<std::optional<Request>> HttpSession::read_request(bool first) {
   co_return parser.release();
 }
 
+asio::awaitable<beast::error_code> HttpSession::read_head(beast_http::request_parser<beast_http::string_body>& parser) {
+  using namespace asio::experimental::awaitable_operators;
+  // Not the tcp_stream's own timeout: on expiry it closes the socket, and a 408 needs it open. This
+  // timer cancels the read instead (socket.cancel(): the read ends with operation_aborted, the TLS
+  // state is left whole, nothing was written), and it lives only in this coroutine's frame while a
+  // head is being read: an idle connection carries no timer of its own.
+  stream_.expires_never();
+  asio::steady_timer deadline(stream_.get_executor(), options_.header_timeout);
+  bool expired = false;
+  auto expire = [&]() -> asio::awaitable<void> {
+    auto [ec] = co_await deadline.async_wait(use_tuple);
+    if (ec) co_return;  // the head came first: `||` cancelled the wait
+    expired = true;
+    boost::system::error_code ignored;
+    stream_.socket().cancel(ignored);
+  };
+  auto read = [&]() -> asio::awaitable<beast::error_code> {
+    auto [ec, n] = co_await beast_http::async_read_header(stream_, buffer_, parser, use_tuple);
+    co_return ec;
+  };
+  auto outcome = co_await (read() || expire());
+  if (expired) co_return beast::error::timeout;
+  if (outcome.index() == 0) co_return std::get<0>(outcome);
+  co_return beast::error_code(asio::error::operation_aborted);
+}
+
 asio::awaitable<void> HttpSession::refuse(const Request& req, const ProblemSpec& spec, bool linger) {
   // Through the pipeline like any answer (request id, access log), to a handler that only refuses.
   const Handler refusal = [&spec](const Request& r, RequestContext& c) -> asio::awaitable<Response> {
@@ -213,21 +263,32 @@ asio::awaitable<bool> HttpSession::write(Response& res, bool keep_alive) {
 
 asio::awaitable<void> HttpSession::close_gracefully() {
   boost::system::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (linger_ && stream_.socket().is_open()) {
-    // Lingering close (as nginx does): read and discard what the client is still sending for a
-    // moment, so that closing with unread data does not reset the connection and destroy the
-    // error response before the client has read it.
+  if (auto* tls = stream_.tls(); tls && secured_ && stream_.socket().is_open()) {
+    if (linger_) co_await linger(std::chrono::seconds(2));
+    // close_notify, so the client can tell the end from a truncation. Asio's shutdown then waits
+    // for the client's close_notify or its close: briefly, a client that does neither is cut off.
     stream_.expires_after(std::chrono::seconds(2));
-    std::size_t discarded = 0;
-    while (discarded < 64 * 1024 * 1024) {
-      buffer_.clear();
-      auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(64 * 1024), use_tuple);
-      if (rec) break;
-      discarded += n;
-    }
+    co_await tls->async_shutdown(use_tuple);
+    stream_.socket().close(ec);
+    co_return;
   }
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (linger_ && stream_.socket().is_open()) co_await linger(std::chrono::seconds(2));
   stream_.socket().close(ec);
+}
+
+asio::awaitable<void> HttpSession::linger(std::chrono::seconds at_most) {
+  // Lingering close (as nginx does): read and discard what the client is still sending for a
+  // moment, so that closing with unread data does not reset the connection and destroy the
+  // error response before the client has read it.
+  stream_.expires_after(at_most);
+  std::size_t discarded = 0;
+  while (discarded < 64 * 1024 * 1024) {
+    buffer_.clear();
+    auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(64 * 1024), use_tuple);
+    if (rec) break;
+    discarded += n;
+  }
 }
 
 }  // namespace registrar::adapters::http

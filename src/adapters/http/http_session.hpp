@@ -4,11 +4,12 @@
 // size limits, the head/body/idle/write timeouts and the framing and Host checks before anything
 // routes the request, answers 100-continue, and closes with a lingering read after refusing a body.
 // A route may take the connection over (takeover.hpp) or hold its request (held_reply.hpp); either
-// way the session stays in the registry, so the shutdown drain reaches it.
+// way the session stays in the registry, so the shutdown drain reaches it. Over TLS (stream.hpp)
+// the handshake comes first, within the head timeout, and the close sends close_notify.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "adapters/http/connection_registry.hpp"
 #include "adapters/http/middleware.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/stream.hpp"
 #include "adapters/logging/json_logger.hpp"
 
 namespace registrar::adapters::http {
@@ -33,8 +35,10 @@ class HttpSession final : public RegisteredConnection,
                           public ConnectionControl,
                           public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, const Pipeline& pipeline, const ServerOptions& options,
-              ConnectionRegistry& registry, const logging::Logger& log);
+  // TLS with `tls` (the server's certificate when the connection was accepted), plain without.
+  HttpSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<boost::asio::ssl::context> tls,
+              const Pipeline& pipeline, const ServerOptions& options, ConnectionRegistry& registry,
+              const logging::Logger& log);
 
   // Registers the session and starts serving it on its strand.
   void start();
@@ -48,13 +52,18 @@ class HttpSession final : public RegisteredConnection,
   boost::asio::awaitable<void> serve();
   // Reads one request; nothing when the connection is to end (answered or not).
   boost::asio::awaitable<std::optional<Request>> read_request(bool first);
+  // Reads the rest of a request head whose first bytes are in: the error, or header_timeout's
+  // beast::error::timeout with the connection still open (to answer 408 on).
+  boost::asio::awaitable<boost::system::error_code> read_head(
+      boost::beast::http::request_parser<boost::beast::http::string_body>& parser);
   // Runs a problem the session found itself through the pipeline and writes it; then the connection closes.
   boost::asio::awaitable<void> refuse(const Request& req, const ProblemSpec& spec, bool linger);
   boost::asio::awaitable<bool> write(Response& res, bool keep_alive);
   boost::asio::awaitable<void> close_gracefully();
+  boost::asio::awaitable<void> linger(std::chrono::seconds at_most);
   void log_failure(std::exception_ptr error) const;
 
-  boost::beast::tcp_stream stream_;
+  HttpStream stream_;
   boost::beast::flat_buffer buffer_;
   const Pipeline& pipeline_;
   const ServerOptions& options_;
@@ -65,6 +74,7 @@ class HttpSession final : public RegisteredConnection,
   // Only touched on the strand:
   bool idle_ = true;                  // waiting for the next request: drain() may close it now
   bool linger_ = false;               // a refused body may still be arriving: drain it before closing
+  bool secured_ = false;              // the TLS handshake is through: close with close_notify
   std::function<void()> drain_hook_;  // a held request's or taken-over connection's drain
   RequestContext ctx_;                // of the request being served (for the failure log too)
 };

@@ -25,6 +25,8 @@ inline constexpr ProblemType unsupported_transfer_coding{s::not_implemented, "un
                                                          "Transfer coding not implemented"};
 inline constexpr ProblemType unsupported_media_type{s::unsupported_media_type, "unsupported_media_type",
                                                     "Unsupported media type"};
+// Part of a request came, not its whole head, within the head timeout (--header-timeout).
+inline constexpr ProblemType request_timeout{s::request_timeout, "request_timeout", "Request timeout"};
 inline constexpr ProblemType malformed_json{s::bad_request, "malformed_json", "Malformed JSON"};
 inline constexpr ProblemType validation_failed{s::bad_request, "validation_failed", "Invalid input"};
 // An Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header) that is not one key of
@@ -57,7 +59,7 @@ inline constexpr ProblemType internal_error{s::internal_server_error, "internal_
 // Every type, for listings (OpenAPI) and for the tests that keep codes unique.
 inline constexpr std::array all{bad_request,      headers_too_large, payload_too_large, unsupported_transfer_coding,
                                 unsupported_media_type, malformed_json, validation_failed, not_found,
-                                method_not_allowed, conflict,     invalid_credentials, unauthenticated,
+                                method_not_allowed, conflict,     invalid_credentials, unauthenticated, request_timeout,
                                 already_verified, invalid_idempotency_key, idempotency_key_mismatch,
                                 idempotency_key_in_flight, rate_limited,     overloaded,       backend_unavailable, shutting_down,  internal_error};
 }  // namespace problems

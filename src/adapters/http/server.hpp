@@ -8,14 +8,17 @@
 #include "adapters/http/http_session.hpp"
 #include "adapters/http/listener.hpp"
 #include "adapters/http/middleware.hpp"
+#include "adapters/http/server_tls.hpp"
 #include "adapters/logging/json_logger.hpp"
 
 namespace registrar::adapters::http {
 
 class HttpServer {
  public:
-  // `pipeline` (middleware + router) and `log` must outlive the server.
-  HttpServer(boost::asio::io_context& ioc, const Pipeline& pipeline, const logging::Logger& log, ServerOptions options);
+  // `pipeline` (middleware + router) and `log` must outlive the server; so must `tls`, when given:
+  // then every connection speaks TLS with the certificate current when it is accepted.
+  HttpServer(boost::asio::io_context& ioc, const Pipeline& pipeline, const logging::Logger& log, ServerOptions options,
+             const ServerTls* tls = nullptr);
 
   // Binds and starts accepting; returns the bound endpoint (port 0 → the port picked).
   boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& endpoint);
@@ -32,6 +35,7 @@ class HttpServer {
   const Pipeline& pipeline_;
   const logging::Logger& log_;
   ServerOptions options_;
+  const ServerTls* tls_;
   ConnectionRegistry registry_;
   Listener listener_;
 };

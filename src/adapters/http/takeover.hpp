@@ -8,14 +8,14 @@
 // closes the socket whatever the handler does.
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <functional>
+#include "adapters/http/stream.hpp"
 #include "adapters/http/types.hpp"
 
 namespace registrar::adapters::http {
 
 struct Takeover {
-  boost::beast::tcp_stream& stream;   // on the connection's strand; its expiry is the handler's to set
+  HttpStream& stream;                 // on the connection's strand (TLS or not); its expiry is the handler's to set
   boost::beast::flat_buffer& buffer;  // bytes received after the request (pass them on, e.g. to WebSocket)
   const Request& request;
   RequestContext& context;

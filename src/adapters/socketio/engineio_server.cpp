@@ -121,11 +121,11 @@ std::string Handshake::header(std::string_view lower_name) const {
 
 class WsLink : public std::enable_shared_from_this<WsLink> {
  public:
-  explicit WsLink(beast::tcp_stream& stream) : ws(stream), wake_(stream.get_executor()) {
+  explicit WsLink(http::HttpStream& stream) : ws(stream), wake_(stream.get_executor()) {
     wake_.expires_at(asio::steady_timer::time_point::max());
   }
 
-  websocket::stream<beast::tcp_stream&> ws;
+  websocket::stream<http::HttpStream&> ws;  // ws:// or wss://, as the connection came
 
   // Queues a frame; false when the link is closing.
   bool send(std::string frame, bool binary) {
