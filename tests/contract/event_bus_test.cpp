@@ -241,7 +241,7 @@ TEST_F(AmqpEventBusTest, RoutesByEventNameWhenConfigured) {
 
 TEST(AmqpUrl, BadUrlsAreRejectedWithoutEchoingThem) {
   CapturedLog log;
-  for (const char* url : {"http://host", "amqps://u:secret@host/", "not a url", "amqp://u:secret@host/a/b"}) {
+  for (const char* url : {"http://host", "amqps://u:secret@host/a/b", "not a url", "amqp://u:secret@host/a/b"}) {
     adapters::amqp::AmqpOptions o;
     o.url = url;
     try {

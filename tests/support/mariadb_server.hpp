@@ -1,4 +1,5 @@
 #pragma once
+#include <iterator>
 // A private MariaDB server for tests: its own data directory, port and socket, started from the
 // installed `mariadbd` (Debian package mariadb-server) and torn down with the object.
 //
@@ -223,8 +224,27 @@ class MariaDbServer {
   }
 
   // A hung server: the process stays, connections stay open, nothing answers.
+  // SIGSTOP is delivered asynchronously: on a busy machine a query could still be answered after
+  // kill() returned. Waits until the kernel reports every thread stopped (state T), up to 5 s.
   void pause() {
-    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGSTOP);
+    auto stopped = [](const std::filesystem::path& stat_file) {
+      std::ifstream stat(stat_file);
+      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      auto close = text.rfind(')');  // the state follows the command name in parentheses
+      return text.empty() || (close != std::string::npos && close + 2 < text.size() &&
+                              (text[close + 2] == 'T' || text[close + 2] == 't'));
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool all = true;
+      std::error_code ec;
+      for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec))
+        all = all && stopped(task.path() / "stat");
+      if (all) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   void resume() {
     if (pid_ > 0) ::kill(pid_, SIGCONT);
