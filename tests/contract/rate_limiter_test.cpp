@@ -34,16 +34,7 @@ using namespace std::chrono_literals;
 using ports::RateCharge;
 using ports::RateLimit;
 
-testing::RedisServer* shared_redis() {
-  static std::mutex m;
-  static std::unique_ptr<testing::RedisServer> server;
-  std::lock_guard lock(m);
-  if (!server) {
-    if (!testing::RedisServer::available()) return nullptr;
-    server = std::make_unique<testing::RedisServer>();
-  }
-  return server.get();
-}
+using testing::shared_redis;
 
 std::string fresh_prefix() {
   static std::atomic<int> n{0};

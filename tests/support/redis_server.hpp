@@ -26,6 +26,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -311,5 +313,18 @@ class RedisServer {
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
+
+// One private server per test process, started on first use (nullptr when redis-server is not
+// installed); tests keep apart by key prefix.
+inline RedisServer* shared_redis() {
+  static std::mutex m;
+  static std::unique_ptr<RedisServer> server;
+  std::lock_guard lock(m);
+  if (!server) {
+    if (!RedisServer::available()) return nullptr;
+    server = std::make_unique<RedisServer>();
+  }
+  return server.get();
+}
 
 }  // namespace registrar::testing
