@@ -90,6 +90,10 @@ class JobQueue {
 
   // Worker side. Waits up to `wait` for a job; the job comes back locked.
   virtual std::optional<Job> take(std::chrono::milliseconds wait) = 0;
+  // Ends the waits of the take() calls waiting now (they return no job), so that a worker stops
+  // without waiting out `wait` on each of its threads. Best effort: an adapter that cannot cut a
+  // wait short (a blocking command on a server) lets it run out.
+  virtual void interrupt_takes() {}
   // Renews the job's lock; false if the lock was lost (another worker has the job now).
   virtual bool extend_lock(const Job& job) = 0;
   // `return_value_json` is stored as the job's return value (Bull: `returnvalue`) and sent to

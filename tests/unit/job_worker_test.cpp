@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "adapters/inproc/job_queue.hpp"
 #include "adapters/jobs/job_worker.hpp"
 #include "adapters/logging/json_logger.hpp"
 #include "ports/errors.hpp"
@@ -105,6 +106,26 @@ TEST(JobWorker, RenewsTheLockWhileTheHandlerRuns) {
   worker.stop();
   EXPECT_GE(q.extends.load(), 4);  // 300 ms / 40 ms, with slack
   EXPECT_GE(q.maintenances.load(), 1);
+}
+
+// stop() asks every thread first and then joins them, and the in-process queue ends the waits of
+// idle takes: an idle worker of 16 threads whose takes wait 30 s each stops at once. (Joined one
+// by one, each idle thread waited out its take in turn: `serve` took ~9 s to stop.)
+TEST(JobWorker, AnIdleWorkerOfManyThreadsStopsWithoutWaitingOutItsTakes) {
+  adapters::logging::Logger log("error");
+  adapters::inproc::InProcessJobQueue q;
+  auto options = fast();
+  options.concurrency = 16;
+  options.take_wait = 30s;
+  adapters::jobs::JobWorker worker(q, [](const ports::Job&) { return ports::JobResult::completed("1"); }, log, options);
+  worker.start();
+  const std::string id = q.add("{}", {});  // one job through, so the threads are up and waiting in take()
+  for (int i = 0; i < 500 && !(q.status(id) && q.status(id)->state == ports::JobState::completed); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  worker.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);  // not one take_wait, let alone 16
 }
 
 TEST(JobWorker, RetriesAnOutcomeThatCannotBeWrittenYet) {

@@ -60,12 +60,13 @@ void InProcessJobQueue::promote_due(Clock::time_point now) {
 std::optional<ports::Job> InProcessJobQueue::take(std::chrono::milliseconds wait) {
   const auto deadline = Clock::now() + wait;
   std::unique_lock lock(mutex_);
+  const std::uint64_t interrupts = interrupts_;
   for (;;) {
     promote_due(Clock::now());
     if (!waiting_.empty()) break;
     auto until = deadline;
     if (!delayed_.empty()) until = std::min(until, delayed_.begin()->first);
-    if (Clock::now() >= deadline) return std::nullopt;
+    if (Clock::now() >= deadline || interrupts_ != interrupts) return std::nullopt;
     changed_.wait_until(lock, until);
   }
   const std::string id = waiting_.front();
@@ -80,6 +81,14 @@ std::optional<ports::Job> InProcessJobQueue::take(std::chrono::milliseconds wait
   job.options = e.options;
   job.lock_token = e.lock_token;
   return job;
+}
+
+void InProcessJobQueue::interrupt_takes() {
+  {
+    std::lock_guard lock(mutex_);
+    ++interrupts_;
+  }
+  changed_.notify_all();
 }
 
 InProcessJobQueue::Entry* InProcessJobQueue::active_entry(const ports::Job& job) {

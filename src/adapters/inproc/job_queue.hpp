@@ -30,6 +30,7 @@ class InProcessJobQueue final : public ports::JobQueue {
   std::string add(std::string_view data_json, const ports::JobOptions& options) override;
   std::optional<ports::JobStatus> status(std::string_view job_id) override;
   std::optional<ports::Job> take(std::chrono::milliseconds wait) override;
+  void interrupt_takes() override;
   bool extend_lock(const ports::Job& job) override;
   bool complete(const ports::Job& job, std::string_view return_value_json) override;
   bool fail(const ports::Job& job, std::string_view reason, bool retry) override;
@@ -56,6 +57,7 @@ class InProcessJobQueue final : public ports::JobQueue {
   InProcessJobQueueOptions options_;
   std::mutex mutex_;
   std::condition_variable changed_;
+  std::uint64_t interrupts_ = 0;  // interrupt_takes() calls: a take() that sees it change returns
   std::uint64_t next_id_ = 1;
   std::uint64_t next_token_ = 1;
   std::map<std::string, Entry, std::less<>> jobs_;

@@ -50,6 +50,11 @@ void JobWorker::start() {
 }
 
 void JobWorker::stop() {
+  // Every thread is asked first and joined after, so that the worker stops in the time of its
+  // slowest thread: one by one, each idle thread would wait out its take() in turn (16 threads
+  // made a stop take ~9 s).
+  for (auto& w : workers_) w->request_stop();
+  queue_.interrupt_takes();
   for (auto& w : workers_) w->stop();  // each lets its running job finish
   renewer_->stop();
   queue_.on_wakeup(nullptr);

@@ -32,13 +32,17 @@ void SupervisedLoop::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void SupervisedLoop::stop() {
+void SupervisedLoop::request_stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_.store(true);
   }
   wake_.notify_all();
   state_.notify_all();
+}
+
+void SupervisedLoop::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -63,6 +63,9 @@ class SupervisedLoop {
   // Ends the current wait at once, lets the current turn finish, and joins the thread. Idempotent;
   // call it from another thread than the loop's own.
   void stop();
+  // stop() without the join: the loop ends after its current turn. Several loops stop in the time
+  // of the slowest when each is asked first and joined (stop()) after.
+  void request_stop();
   // Leaves a notification for the next turn and ends a wait that allows it. Cheap: never waits
   // for a turn.
   void notify();
