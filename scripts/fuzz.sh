@@ -2,10 +2,11 @@
 # Builds the libFuzzer targets (fuzz/fuzz_<name>.cpp) with clang into build-fuzz/ and runs each for a
 # set time, on a copy of its seed corpus (fuzz/corpus/<name>/; the repository is never written to).
 #
-#   scripts/fuzz.sh [--seconds N] [--jobs J] [target...]
+#   scripts/fuzz.sh [--seconds N] [--jobs J] [--build-only] [target...]
 #
 #   --seconds N   run time per target (default 600); CI's smoke stage uses 15
 #   --jobs J      targets run at once (default 1); each one uses one core
+#   --build-only  build the targets and stop (scripts/test.sh builds ahead of its fuzz stage)
 #   target...     names as in fuzz_<name>.cpp (default: all of them)
 #
 # Prints one summary line per target (executions, exec/s, final cov and ft, corpus size) and writes
@@ -17,11 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "fuzz.sh: $*" >&2; exit 2; }
 
 seconds=600
 jobs=1
+build_only=0
 targets=()
 while (($#)); do
   case "$1" in
@@ -29,6 +31,7 @@ while (($#)); do
     --seconds=*) seconds=${1#*=}; shift ;;
     --jobs | -j) [[ $# -ge 2 ]] || die "--jobs needs a value"; jobs=$2; shift 2 ;;
     --jobs=*) jobs=${1#*=}; shift ;;
+    --build-only) build_only=1; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) targets+=("$1"); shift ;;
@@ -60,6 +63,7 @@ echo "fuzz.sh: building ${targets[*]} in $build_dir" >&2
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DREGISTRAR_FUZZ=ON -DREGISTRAR_BUILD_TESTS=OFF -DREGISTRAR_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" --parallel "$(nproc)" --target "${targets[@]/#/fuzz_}"
+((build_only)) && exit 0
 
 run_dir=$build_dir/fuzz-run
 rm -rf "$run_dir"

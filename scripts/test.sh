@@ -12,6 +12,13 @@
 # Several stages may be named (scripts/test.sh asan tsan). Every named stage runs even when an
 # earlier one failed; the run fails if any stage did, and ends with each stage's wall time.
 #
+# Builds ahead: with several stages, the builds of the second and later stages run in one
+# background job, in stage order and at the lowest priority (nice 19), while the earlier stages
+# test: tests mostly wait (on servers, timeouts, restarts) and leave much of the machine idle, and
+# a fresh clone's builds are most of the run. Each stage waits for its own build, whose output is
+# in .test-logs/prebuild-<stage>.log; the stage's own build step then finds it done (a build that
+# failed in the background fails again there, in the stage's log). PREBUILD=0 turns it off.
+#
 # Sanitizer stages: the builds stop at the first report (-fno-sanitize-recover=all), and every
 # instrumented process (test executables, and the registrar servers the black-box tests start)
 # writes its reports to <build dir>/sanitizer-reports/ (ASAN_OPTIONS/UBSAN_OPTIONS/TSAN_OPTIONS
@@ -73,7 +80,6 @@ print_summary() {
   echo "==== test stages (wall time) ===="
   printf '%s\n' "${summary[@]}"
 }
-trap print_summary EXIT
 
 run_stage() {
   local name=$1
@@ -87,7 +93,7 @@ run_stage() {
   # in .test-logs/<stage>.log, from which a failed stage's digest is printed at the very end (CI
   # shows the tail of the output, where a failure in an early stage would otherwise be lost).
   set +e
-  ( set -e; "$@" ) 2>&1 | tee "$log"
+  ( set -e; wait_prebuild "$name"; "$@" ) 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   set -e
   local took=$((SECONDS - start)) outcome=ok
@@ -102,12 +108,12 @@ run_stage() {
 
 # ---- stages ----
 stage_unit() {
-  scripts/build.sh RelWithDebInfo build
+  build_for unit
   ctest --test-dir build --output-on-failure -j"$JOBS" -L unit
 }
 
 stage_normal() {
-  scripts/build.sh RelWithDebInfo build
+  build_for normal
   ctest --test-dir build --output-on-failure -j"$JOBS"
   REGISTRAR_BIN="$ROOT/build/registrar" node --test --test-concurrency=1 tests/blackbox/
 }
@@ -194,20 +200,85 @@ int main() { auto bump = [] { for (int i = 0; i < 100000; ++i) ++counter; };
   done
 }
 
-# stage_sanitized NAME SANITIZERS: build into build-NAME with -fsanitize=SANITIZERS, then run
-# ctest (unit + contract) and the black-box suite against that binary; a sanitizer report fails it.
+# The sanitizers of each sanitizer stage.
+declare -A SANITIZE=([asan]=address,undefined [tsan]=thread)
+
+# build_for STAGE: the build that STAGE tests (also what the background job builds ahead).
+# Sanitizer stages: build-STAGE with -fsanitize=..., its runtime options exported before the build
+# (test discovery runs the instrumented test executables), reports to build-STAGE/sanitizer-reports.
+build_for() {
+  case "$1" in
+    unit|normal) scripts/build.sh RelWithDebInfo build ;;
+    asan|tsan)
+      sanitizer_env "$ROOT/build-$1/sanitizer-reports"
+      CMAKE_ARGS="${CMAKE_ARGS:-} -DREGISTRAR_SANITIZE=${SANITIZE[$1]} -DREGISTRAR_BUILD_BENCH=OFF" \
+        scripts/build.sh RelWithDebInfo "build-$1" ;;
+    fuzz) bash scripts/fuzz.sh --build-only ;;
+  esac
+}
+
+# A sanitizer stage's reports directory, emptied by whoever builds for the stage first (its
+# background build, or the stage itself).
+fresh_reports() {
+  rm -rf "$ROOT/build-$1/sanitizer-reports"
+  mkdir -p "$ROOT/build-$1/sanitizer-reports"
+}
+
+# ---- builds ahead (see the top of this file) ----
+PREBUILD=${PREBUILD:-1}
+PREBUILT=" "        # the stages the background job builds for
+PREBUILD_PID=
+PREBUILD_DIR=$ROOT/.test-logs/prebuild
+start_prebuild() {
+  ((PREBUILD)) || return 0
+  # The sanitizer and fuzz stages after the first (each has a build directory of its own; unit
+  # and normal share build/, which the foreground builds).
+  local later=() s
+  for s in "${stages[@]:1}"; do
+    case "$s" in asan|tsan|fuzz) [[ " ${later[*]} " == *" $s "* || $s == "${stages[0]}" ]] || later+=("$s") ;; esac
+  done
+  ((${#later[@]})) || return 0
+  PREBUILT=" ${later[*]} "
+  rm -rf "$PREBUILD_DIR"
+  mkdir -p "$PREBUILD_DIR"
+  for s in "${later[@]}"; do
+    case "$s" in asan|tsan) fresh_reports "$s" ;; esac
+  done
+  # A process group of its own (set -m), so that the exit trap stops every compiler it started.
+  set -m
+  (
+    renice -n 19 "$BASHPID" >/dev/null
+    for s in "${later[@]}"; do
+      start=$SECONDS
+      ( build_for "$s" ) >"$ROOT/.test-logs/prebuild-$s.log" 2>&1 && rc=0 || rc=$?
+      echo "$rc $((SECONDS - start))" >"$PREBUILD_DIR/$s"
+    done
+  ) &
+  PREBUILD_PID=$!
+  set +m
+}
+stop_prebuild() { [[ -n $PREBUILD_PID ]] && kill -- "-$PREBUILD_PID" 2>/dev/null; return 0; }
+# Waits until the background job has built for stage $1 (if it builds for it).
+wait_prebuild() {
+  [[ $PREBUILT == *" $1 "* ]] || return 0
+  local waited=$SECONDS
+  echo "waiting for the background build of stage $1 (.test-logs/prebuild-$1.log)"
+  while [[ ! -f $PREBUILD_DIR/$1 ]] && kill -0 "$PREBUILD_PID" 2>/dev/null; do sleep 2; done
+  local rc=gone took=?
+  [[ -f $PREBUILD_DIR/$1 ]] && read -r rc took <"$PREBUILD_DIR/$1"
+  echo "background build of stage $1: exit $rc after ${took}s; waited $((SECONDS - waited))s for it"
+}
+
+# stage_sanitized NAME: build into build-NAME with the sanitizers of NAME, then run ctest (unit +
+# contract) and the black-box suite against that binary; a sanitizer report fails it.
 stage_sanitized() {
-  local name=$1 sanitize=$2 dir=build-$1
+  local name=$1 dir=build-$1
   local reports=$ROOT/$dir/sanitizer-reports
-  mkdir -p "$ROOT/$dir"
-  rm -rf "$reports"
-  mkdir -p "$reports"
-  # Exported before the build too: test discovery runs the instrumented test executables.
+  [[ $PREBUILT == *" $name "* ]] || fresh_reports "$name"
   sanitizer_env "$reports"
   check_canaries "$name"
   local status=0
-  CMAKE_ARGS="${CMAKE_ARGS:-} -DREGISTRAR_SANITIZE=$sanitize -DREGISTRAR_BUILD_BENCH=OFF" \
-    scripts/build.sh RelWithDebInfo "$dir" || status=$?
+  build_for "$name" || status=$?
   if ((status == 0)); then
     ctest --test-dir "$dir" --output-on-failure -j"$JOBS" || status=$?
     local files=() f
@@ -226,12 +297,13 @@ stage_fuzz() {
 }
 
 scripts/install-deps.sh
+trap 'stop_prebuild; print_summary' EXIT
+start_prebuild
 for stage in "${stages[@]}"; do
   case "$stage" in
     unit) run_stage unit stage_unit ;;
     normal) run_stage normal stage_normal ;;
-    asan) run_stage asan stage_sanitized asan address,undefined ;;
-    tsan) run_stage tsan stage_sanitized tsan thread ;;
+    asan|tsan) run_stage "$stage" stage_sanitized "$stage" ;;
     fuzz) run_stage fuzz stage_fuzz ;;
   esac
 done
