@@ -685,10 +685,7 @@ const Spec kSpecs[] = {
      }},
     {"product-name", "TEXT", "product name used in the welcome message", "registrar", false,
      [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.mail.product_name); }},
-    {"webhook-urls", "LIST",
-     "comma-separated http:// or https:// URLs the webhook consumer POSTs events to (https: the receiver's "
-     "certificate verified)",
-     "none", true,
+    {"webhook-urls", "LIST", "comma-separated http(s):// URLs the webhook consumer POSTs events to", "none", true,
      [](const std::string& v, Settings& s, const Context&) {
        return set_list(v, is_http_url, "expected comma-separated http:// or https:// URLs", s.webhook.urls);
      }},
