@@ -28,6 +28,7 @@
 #include "adapters/http/router.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/http/verification_api.hpp"
+#include "adapters/http_client/post.hpp"
 #include "adapters/inproc/code_store.hpp"
 #include "adapters/inproc/event_bus.hpp"
 #include "adapters/inproc/rate_limiter.hpp"
@@ -359,10 +360,18 @@ struct Consumers {
                                                   .product_name = s.mail.product_name,
                                                   .webhook_urls = s.webhook.urls,
                                                   .webhook_secret = s.webhook.secret,  // resolve_secrets() read its file
+                                                  .webhook_ca_file = s.webhook.ca_file,
                                                   .email_verification = parts.send,
                                                   .socketio = parts.socketio,
                                                   .audit_max_bytes = s.retention.audit_max_bytes,
                                                   .audit_keep = s.retention.audit_keep};
+    if (!s.webhook.ca_file.empty() && std::find(names.begin(), names.end(), "webhook") != names.end()) {
+      try {  // the webhook consumer loads it too; here, for a message that names the setting
+        const adapters::http_client::Poster check({.https = true, .ca_file = s.webhook.ca_file}, "--webhook-ca-file");
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+    }
     for (const auto& name : names) {
       try {
         list.push_back(adapters::consumers::make_builtin_consumer(name, deps));

@@ -135,10 +135,11 @@ struct Mail {
 };
 
 struct Webhook {
-  std::vector<std::string> urls;      // http:// endpoints the webhook consumer POSTs to
+  std::vector<std::string> urls;      // http(s):// endpoints the webhook consumer POSTs to
   std::string secret;                 // whsec_… (Standard Webhooks); env, or read from secret_file by
                                       // resolve_webhook_secret() (main/secrets.hpp)
   std::filesystem::path secret_file;  // --webhook-secret-file / REGISTRAR_WEBHOOK_SECRET_FILE
+  std::string ca_file;                // https URLs: PEM bundle to verify receivers with; empty: the system's
 };
 
 // The Create_User jobs: Bull's layout on Redis when redis_url is set (Node producers share the

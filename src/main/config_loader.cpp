@@ -118,7 +118,7 @@ bool valid_consumer_name(std::string_view s) {
   return true;
 }
 
-bool is_http_url(std::string_view s) { return s.starts_with("http://"); }
+bool is_http_url(std::string_view s) { return s.starts_with("http://") || s.starts_with("https://"); }
 
 // A browser origin as the Origin header carries it: http(s)://host[:port], no path, lower case.
 bool is_origin(std::string_view s) {
@@ -685,15 +685,17 @@ const Spec kSpecs[] = {
      }},
     {"product-name", "TEXT", "product name used in the welcome message", "registrar", false,
      [](const std::string& v, Settings& s, const Context&) { return set_text(v, s.mail.product_name); }},
-    {"webhook-urls", "LIST", "comma-separated http:// URLs the webhook consumer POSTs events to", "none", true,
+    {"webhook-urls", "LIST", "comma-separated http(s):// URLs the webhook consumer POSTs events to", "none", true,
      [](const std::string& v, Settings& s, const Context&) {
-       return set_list(v, is_http_url, "expected comma-separated http:// URLs", s.webhook.urls);
+       return set_list(v, is_http_url, "expected comma-separated http:// or https:// URLs", s.webhook.urls);
      }},
     {"webhook-secret-file", "FILE", "file holding the webhook signing secret (whsec_…); see REGISTRAR_WEBHOOK_SECRET",
      "none", false,
      [](const std::string& v, Settings& s, const Context&) {
        return set_path(v, "expected a file name", s.webhook.secret_file);
      }},
+    {"webhook-ca-file", "FILE", "PEM CA bundle to verify https:// webhook receivers with", "the system's CAs", false,
+     [](const std::string& v, Settings& s, const Context&) { return set_file(v, s.webhook.ca_file); }},
     {"pii-keys-dir", "DIR",
      "directory of the keys that encrypt stored phone numbers (pii-<ID>.key, blind-index.key; generated on first "
      "run); see REGISTRAR_PII_KEYS",
@@ -955,6 +957,9 @@ static Reason resolve_tls_defaults(Settings& s) {
     return std::string("--amqp-ca-file, --amqp-cert-file and --amqp-key-file need an amqps:// --amqp-url");
   if (s.amqp.cert_file.empty() != s.amqp.key_file.empty())
     return std::string("--amqp-cert-file and --amqp-key-file go together");
+  if (!s.webhook.ca_file.empty() &&
+      std::none_of(s.webhook.urls.begin(), s.webhook.urls.end(), [](const std::string& u) { return u.starts_with("https://"); }))
+    return std::string("--webhook-ca-file needs an https:// URL in --webhook-urls");
   auto& mail = s.mail;
   if (mail.smtp_url.empty()) {
     if (mail.starttls || !mail.ca_file.empty()) return std::string("--smtp-starttls and --smtp-ca-file need --smtp-url");

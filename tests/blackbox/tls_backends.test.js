@@ -2,8 +2,9 @@
 // TLS on the connections registrar opens, end to end through the settings (issue 14): the welcome
 // mail over smtps:// and over required STARTTLS to a small SMTP server of this file that speaks
 // real TLS (node:tls, certificates from scripts/make-test-certs.sh); a server without STARTTLS
-// gets no mail (nothing but EHLO); TLS settings that cannot work stop the process at start with
-// exit code 2 and a message naming the setting. (RabbitMQ and MariaDB over TLS: the contract
+// gets no mail (nothing but EHLO); the event webhook over https (a receiver whose certificate the
+// CA file verifies gets the signed event, one of another CA nothing); TLS settings that cannot
+// work stop the process at start with exit code 2 and a message naming the setting. (RabbitMQ and MariaDB over TLS: the contract
 // tests tests/contract/amqp_tls_test.cpp and mysql_tls_test.cpp, against real TLS servers.)
 //
 //   node --test tests/blackbox/tls_backends.test.js
@@ -11,7 +12,9 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
+const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -168,19 +171,65 @@ describe('the welcome mail over TLS', () => {
   });
 });
 
-describe('TLS settings that cannot work stop the process at start', () => {
-  const run = (args) => spawnSync(BIN, ['serve', '--listen', '127.0.0.1:0', ...args], {
-    encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, REGISTRAR_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-bb-')) },
+// An https webhook receiver on 127.0.0.1 with the certificate `name` of make-test-certs.sh; records
+// the requests that got through the handshake.
+async function httpsReceiver(name) {
+  const requests = [];
+  const server = https.createServer({ key: fs.readFileSync(path.join(certs, `${name}.key`)), cert: fs.readFileSync(path.join(certs, `${name}.crt`)) },
+    (req, res) => {
+      let body = '';
+      req.on('data', (chunk) => { body += chunk; });
+      req.on('end', () => { requests.push({ url: req.url, headers: req.headers, body }); res.writeHead(204).end(); });
+    });
+  server.on('tlsClientError', () => {});
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { requests, url: `https://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('event webhooks over https', () => {
+  it('with --webhook-ca-file the signed event arrives over TLS; a receiver of another CA is refused with the reason and gets nothing', async () => {
+    const good = await httpsReceiver('server');
+    const other = await httpsReceiver('self-signed');
+    const secret = `whsec_${crypto.randomBytes(32).toString('base64')}`;
+    const server = await Server.start({
+      db: 'sqlite',
+      args: ['--consumers', 'webhook', '--log-level', 'debug', '--webhook-urls', `${good.url}/hook,${other.url}/hook`,
+        '--webhook-ca-file', path.join(certs, 'ca.crt')],
+      env: { REGISTRAR_WEBHOOK_SECRET: secret },
+    });
+    try {
+      const reg = await server.register(newUser('hook'));
+      assert.equal(reg.status, 201, reg.text);
+      await eventually(() => good.requests.some((r) => r.body.includes(reg.json.user.id)), { what: 'the delivery over https' });
+      assert.match(good.requests[0].headers['webhook-signature'], /^v1,/);
+      await eventually(() => server.logs.some((l) => String(l.error || '').includes('certificate verify failed')),
+        { what: 'the consumer\'s error' });
+      assert.equal(other.requests.length, 0);
+      assert.ok(!server.logText().includes(secret.slice('whsec_'.length)), 'the signing key is in the log');
+    } finally {
+      await server.dispose();
+      await good.close();
+      await other.close();
+    }
   });
-  for (const [what, args, expected] of [
+});
+
+describe('TLS settings that cannot work stop the process at start', () => {
+  const run = (args, env = {}) => spawnSync(BIN, ['serve', '--listen', '127.0.0.1:0', ...args], {
+    encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, REGISTRAR_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'registrar-bb-')), ...env },
+  });
+  const hookSecret = { REGISTRAR_WEBHOOK_SECRET: `whsec_${crypto.randomBytes(32).toString('base64')}` };
+  for (const [what, args, expected, env] of [
     ['a CA file for amqp://', ['--amqp-url', 'amqp://guest:guest@127.0.0.1:1/', '--amqp-ca-file', '/etc/hostname'], '--amqp-ca-file'],
     ['an amqps:// CA file that does not load', ['--amqp-url', 'amqps://guest:guest@127.0.0.1:1/', '--amqp-ca-file', '/nonexistent.pem'], 'cannot load the CA file'],
     ['a MySQL CA file that does not load', ['--database-url', 'mysql://u:p@127.0.0.1:1/r', '--database-ca-file', '/nonexistent.pem'], 'cannot load the CA file'],
     ['an unknown --database-ssl-mode', ['--database-url', 'mysql://u:p@127.0.0.1:1/r', '--database-ssl-mode', 'preferred'], '--database-ssl-mode'],
     ['an SMTP CA file that does not load', ['--smtp-url', 'smtps://127.0.0.1:1', '--mail-from', 'a@b.example', '--smtp-ca-file', '/nonexistent.pem'], 'cannot load the CA file'],
+    ['a webhook CA file that does not load', ['--consumers', 'webhook', '--webhook-urls', 'https://127.0.0.1:1/h', '--webhook-ca-file', '/nonexistent.pem'], '--webhook-ca-file: cannot load the CA certificates from /nonexistent.pem', hookSecret],
+    ['a webhook CA file with http:// URLs only', ['--consumers', 'webhook', '--webhook-urls', 'http://127.0.0.1:1/h', '--webhook-ca-file', '/etc/hostname'], '--webhook-ca-file needs an https:// URL', hookSecret],
   ]) {
     it(what, () => {
-      const r = run(args);
+      const r = run(args, env);
       assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
       assert.ok(r.stderr.includes(expected), r.stderr);
     });

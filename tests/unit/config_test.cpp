@@ -306,6 +306,23 @@ TEST(Config, AmqpTlsFilesNeedAmqpsAndComeInPairs) {
             std::string::npos);
 }
 
+TEST(Config, WebhookUrlsTakeHttpsAndACaFileForThem) {
+  auto s = settings({"serve", "--webhook-urls", "https://hooks.example/a?t=1, http://127.0.0.1:9000/b",
+                     "--webhook-ca-file", "/etc/hooks-ca.pem"});
+  EXPECT_EQ(s.webhook.urls, (std::vector<std::string>{"https://hooks.example/a?t=1", "http://127.0.0.1:9000/b"}));
+  EXPECT_EQ(s.webhook.ca_file, "/etc/hooks-ca.pem");
+  EXPECT_EQ(settings({"serve", "--webhook-urls", "https://hooks.example/a"}).webhook.ca_file, "");  // the system's CAs
+  s = settings({"serve"}, {{"REGISTRAR_WEBHOOK_URLS", "https://hooks.example/a"},
+                           {"REGISTRAR_WEBHOOK_CA_FILE", "/etc/env-ca.pem"}});
+  EXPECT_EQ(s.webhook.ca_file, "/etc/env-ca.pem");
+  // A CA file no URL would use: a forgotten https://, as --amqp-ca-file with amqp://.
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"serve", "--webhook-urls", "http://hooks.example/a", "--webhook-ca-file", "/ca.pem"},
+           {"serve", "--webhook-ca-file", "/ca.pem"}}) {
+    EXPECT_EQ(usage_error(args), "registrar: --webhook-ca-file needs an https:// URL in --webhook-urls");
+  }
+}
+
 TEST(Config, SmtpStartTlsIsRequiredExceptForALoopbackRelay) {
   auto smtp = [](std::vector<std::string> more) {
     std::vector<std::string> args{"serve", "--mail-from", "a@b.example"};
@@ -412,6 +429,9 @@ TEST(Config, BadValuesNameTheFlagAndTheVariable) {
       {"amqp-url", "mq:5672", "expected amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]"},
       {"jwt-secret-file", "", "expected a file name"},
       {"webhook-secret-file", "", "expected a file name"},
+      {"webhook-urls", "ftp://hooks.example/a", "expected comma-separated http:// or https:// URLs"},
+      {"webhook-urls", "http://a.example/x,hooks.example/y", "expected comma-separated http:// or https:// URLs"},
+      {"webhook-ca-file", "", "expected a file name"},
       {"log-level", "verbose", "expected trace, debug, info, warn or error"},
       {"log-failure-interval", "0", "expected a whole number from 1 to 3600"},
       {"log-failure-interval", "3601", "expected a whole number from 1 to 3600"},

@@ -1,16 +1,20 @@
 // The webhook consumer: signed POSTs (Standard Webhooks) to each URL, retries with backoff,
-// per-URL success tracking across redeliveries, permanent vs transient failures. A small Beast
-// HTTP server on 127.0.0.1 records what arrives and answers with scripted statuses.
+// per-URL success tracking across redeliveries, permanent vs transient failures, https with the
+// receiver's certificate verified. A small Beast HTTP(S) server on 127.0.0.1 records what arrives
+// and answers with scripted statuses.
 #include <gtest/gtest.h>
 #include <sodium.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -20,6 +24,7 @@
 
 #include "adapters/consumers/webhook_consumer.hpp"
 #include "ports/errors.hpp"
+#include "support/certs.hpp"
 #include "support/events.hpp"
 #include "support/fakes.hpp"
 #include "support/loopback_server.hpp"
@@ -30,6 +35,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using adapters::consumers::MalformedEvent;
 using adapters::consumers::PermanentFailure;
 using adapters::consumers::WebhookConsumer;
@@ -40,7 +46,8 @@ using testing::user_registered;
 
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-// Records each request; answers each target with the statuses queued for it (then 200).
+// Records each request; answers each target with the statuses queued for it (then 200). With a
+// TLS context: an https receiver (a request is recorded only after a completed handshake).
 class HookServer {
  public:
   struct Request {
@@ -48,7 +55,12 @@ class HookServer {
     std::map<std::string, std::string> headers;  // lower-case names
   };
 
-  std::string url(const std::string& target) const { return "http://127.0.0.1:" + std::to_string(port()) + target; }
+  HookServer() = default;
+  explicit HookServer(ssl::context& tls) : tls_(&tls) {}
+
+  std::string url(const std::string& target, const std::string& host = "127.0.0.1") const {
+    return std::string(tls_ != nullptr ? "https" : "http") + "://" + host + ":" + std::to_string(port()) + target;
+  }
   std::uint16_t port() const { return server_.port(); }
 
   // The next answers for `target` (path and query), in order; after them: 200.
@@ -72,12 +84,32 @@ class HookServer {
         std::count_if(requests_.begin(), requests_.end(), [&](const Request& r) { return r.target == target; }));
   }
 
+  // TLS handshakes that failed here (the client refused our certificate, or spoke no TLS).
+  std::size_t failed_handshakes() const { return failed_handshakes_; }
+
  private:
   asio::awaitable<void> serve(tcp::socket socket) {
+    if (tls_ == nullptr) {
+      co_await exchange(socket);
+      co_return;
+    }
+    ssl::stream<tcp::socket> stream(std::move(socket), *tls_);
+    try {
+      co_await stream.async_handshake(ssl::stream_base::server, asio::use_awaitable);
+    } catch (const std::exception&) {
+      ++failed_handshakes_;
+      co_return;
+    }
+    co_await exchange(stream);
+  }
+
+  template <class Stream>
+  asio::awaitable<void> exchange(Stream& stream) {
+    auto& socket = beast::get_lowest_layer(stream);
     try {
       beast::flat_buffer buffer;
       http::request<http::string_body> req;
-      co_await http::async_read(socket, buffer, req, asio::use_awaitable);
+      co_await http::async_read(stream, buffer, req, asio::use_awaitable);
       Request r;
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
@@ -108,7 +140,7 @@ class HookServer {
       res.keep_alive(false);
       res.body() = "ok";
       res.prepare_payload();
-      co_await http::async_write(socket, res, asio::use_awaitable);
+      co_await http::async_write(stream, res, asio::use_awaitable);
       boost::system::error_code ignored;
       socket.shutdown(tcp::socket::shutdown_both, ignored);
     } catch (const std::exception&) {
@@ -120,6 +152,8 @@ class HookServer {
   std::map<std::string, std::deque<unsigned>> script_;
   std::chrono::milliseconds stall_{0};
   std::vector<Request> requests_;
+  ssl::context* tls_ = nullptr;
+  std::atomic<std::size_t> failed_handshakes_{0};
   // Last: stopped before the state above goes.
   testing::LoopbackServer server_{[this](tcp::socket socket) { return serve(std::move(socket)); }};
 };
@@ -154,12 +188,19 @@ std::string expected_signature(const std::string& id, const std::string& ts, con
   return std::string("v1,") + b64;
 }
 
+// One set of test certificates for the whole file (~0.3 s to make).
+const testing::TestCertificates& certs_for_options() {
+  static const testing::TestCertificates made;
+  return made;
+}
+
 class WebhookConsumerTest : public ::testing::Test {
  protected:
-  std::unique_ptr<WebhookConsumer> make(std::vector<std::string> urls, int attempts = 3) {
+  std::unique_ptr<WebhookConsumer> make(std::vector<std::string> urls, int attempts = 3, std::string ca_file = {}) {
     WebhookOptions o;
     o.urls = std::move(urls);
     o.secret = kSecret;
+    o.ca_file = std::move(ca_file);
     o.attempts = attempts;
     o.timeout = std::chrono::milliseconds{2000};
     o.backoff = std::chrono::milliseconds{200};
@@ -388,17 +429,127 @@ TEST(WebhookConsumerOptions, RefusesBadConfiguration) {
   };
   EXPECT_THROW(make({}), std::invalid_argument);
   EXPECT_THROW(make({"http://127.0.0.1/a"}, ""), std::invalid_argument);
-  try {
-    make({"https://hooks.example.com/a"});
-    FAIL() << "https accepted";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("TLS"), std::string::npos) << e.what();
-  }
   EXPECT_THROW(make({"ftp://example.com/a"}), std::invalid_argument);
   EXPECT_THROW(make({"http://user:pw@example.com/a"}), std::invalid_argument);
   EXPECT_THROW(make({"not a url"}), std::invalid_argument);
   EXPECT_THROW(make({"http://127.0.0.1/a", "http://127.0.0.1/a"}), std::invalid_argument);
   EXPECT_NO_THROW(make({"http://[::1]:8080/a", "http://hooks.example.com"}));
+  EXPECT_NO_THROW(make({"https://hooks.example.com/a", "http://127.0.0.1/b"}));  // the system's CAs
+}
+
+TEST(WebhookConsumerOptions, ACaFileMustLoadAndServeAnHttpsUrl) {
+  MemoryProcessedEvents processed;
+  testing::FixedClock clock;
+  auto make = [&](std::vector<std::string> urls, std::string ca_file) {
+    WebhookOptions o;
+    o.urls = std::move(urls);
+    o.secret = kSecret;
+    o.ca_file = std::move(ca_file);
+    return WebhookConsumer(std::move(o), processed, clock);
+  };
+  try {
+    make({"https://hooks.example.com/a"}, "/nonexistent/ca.pem");
+    FAIL() << "a CA file that does not exist was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot load the CA certificates from /nonexistent/ca.pem"), std::string::npos)
+        << e.what();
+  }
+  // Not PEM: refused at start, not at the first event.
+  EXPECT_THROW(make({"https://hooks.example.com/a"}, REGISTRAR_SOURCE_DIR "/CMakeLists.txt"), std::invalid_argument);
+  // A CA file that no URL would use is a mistake (a forgotten https://), not silently ignored.
+  try {
+    make({"http://hooks.example.com/a"}, certs_for_options().ca());
+    FAIL() << "a CA file with only http:// URLs was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no URL is https://"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(make({"http://hooks.example.com/a", "https://hooks.example.com/b"}, certs_for_options().ca()));
+}
+
+// --- https: the receiver's certificate is verified; never a retry in plain text -----------------
+
+class WebhookHttpsTest : public WebhookConsumerTest {
+ protected:
+  static const testing::TestCertificates& certs() { return certs_for_options(); }
+  static std::unique_ptr<ssl::context> server_context(const std::string& cert, const std::string& key) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    ctx->use_certificate_chain_file(cert);
+    ctx->use_private_key_file(key, ssl::context::pem);
+    return ctx;
+  }
+  // handle() must fail transiently (the runner retries, then dead-letters), with `reason` in the
+  // message and no secret in it; nothing reaches `receiver`.
+  void expect_refused(WebhookConsumer& consumer, const HookServer& receiver, const std::string& reason) {
+    try {
+      consumer.handle(user_registered("evt-1"));
+      FAIL() << "delivered";
+    } catch (const PermanentFailure& e) {
+      FAIL() << "a TLS failure is retried like an unreachable receiver: " << e.what();
+    } catch (const ports::BackendUnavailable& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(reason), std::string::npos) << what;
+      EXPECT_NE(what.find("TLS handshake failed"), std::string::npos) << what;
+      EXPECT_EQ(what.find("s3cr3t"), std::string::npos) << what;                   // the URL's path
+      EXPECT_EQ(what.find(std::string(kSecret).substr(6)), std::string::npos) << what;  // the signing key
+      EXPECT_EQ(what.find("user.registered"), std::string::npos) << what;          // the event body
+    }
+    EXPECT_TRUE(receiver.requests().empty()) << "an event went to an unverified receiver";
+    EXPECT_FALSE(processed_.is_processed("webhook", "evt-1"));
+  }
+};
+
+TEST_F(WebhookHttpsTest, DeliversOverHttpsWithTheCaFileNextToAnHttpUrl) {
+  auto tls = server_context(certs().server_cert(), certs().server_key());
+  HookServer receiver(*tls);
+  // The certificate names 127.0.0.1 and localhost: both the address and the name are checked.
+  auto consumer = make({receiver.url("/a"), receiver.url("/b", "localhost"), server_.url("/plain")}, 3, certs().ca());
+  const auto event = user_registered("evt-1");
+  consumer->handle(event);
+
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.body, event.payload);
+    EXPECT_EQ(r.headers.at("webhook-id"), "evt-1");
+    EXPECT_EQ(r.headers.at("webhook-signature"), expected_signature("evt-1", "1760891835", event.payload));
+  }
+  EXPECT_EQ(requests[1].headers.at("host"), "localhost:" + std::to_string(receiver.port()));
+  EXPECT_EQ(server_.count("/plain"), 1u);
+  EXPECT_EQ(receiver.failed_handshakes(), 0u);
+  EXPECT_TRUE(sleeps().empty());
+  EXPECT_TRUE(processed_.is_processed("webhook", "evt-1"));
+}
+
+TEST_F(WebhookHttpsTest, ACertificateOfAnotherCaIsRefusedWithTheReasonAndRetried) {
+  auto tls = server_context(certs().self_signed_cert(), certs().self_signed_key());
+  HookServer receiver(*tls);
+  auto consumer = make({receiver.url("/hook/s3cr3t")}, 3, certs().ca());
+  expect_refused(*consumer, receiver, "certificate verify failed");
+  EXPECT_EQ(sleeps().size(), 2u);  // the consumer's usual retries with backoff, each one refused
+}
+
+TEST_F(WebhookHttpsTest, WithoutACaFileTheSystemsCasDoNotKnowTheTestCa) {
+  auto tls = server_context(certs().server_cert(), certs().server_key());
+  HookServer receiver(*tls);
+  auto consumer = make({receiver.url("/hook/s3cr3t")}, 1);
+  expect_refused(*consumer, receiver, "unable to get local issuer certificate");
+}
+
+TEST_F(WebhookHttpsTest, ACertificateForAnotherHostIsRefused) {
+  // Signed by the trusted CA, for wrong.example only: refused for an address and for a name.
+  auto tls = server_context(certs().wrong_host_cert(), certs().wrong_host_key());
+  HookServer receiver(*tls);
+  expect_refused(*make({receiver.url("/hook/s3cr3t")}, 1, certs().ca()), receiver, "IP address mismatch");
+  expect_refused(*make({receiver.url("/hook/s3cr3t", "localhost")}, 1, certs().ca()), receiver, "hostname mismatch");
+}
+
+TEST_F(WebhookHttpsTest, HttpsToAPlainHttpPortFailsAndSendsNothingInClear) {
+  // server_ speaks plain HTTP; the URL says https. It gets a TLS ClientHello, which is no HTTP
+  // request, and closes: the handshake fails; no request is ever written in clear.
+  const std::string url = "https://127.0.0.1:" + std::to_string(server_.port()) + "/hook/s3cr3t";
+  auto consumer = make({url}, 2, certs().ca());
+  expect_refused(*consumer, server_, "TLS handshake failed");
+  EXPECT_EQ(sleeps().size(), 1u);
 }
 
 TEST(WebhookUrlKey, FitsTheProcessedEventsConsumerColumn) {

@@ -38,6 +38,7 @@ std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view nam
     WebhookOptions options;
     options.urls = deps.webhook_urls;
     options.secret = deps.webhook_secret;
+    options.ca_file = deps.webhook_ca_file;
     options.timeout = deps.webhook_timeout;
     options.attempts = deps.webhook_attempts;
     options.backoff = deps.webhook_backoff;

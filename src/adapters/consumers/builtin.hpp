@@ -58,8 +58,9 @@ struct BuiltinConsumerDeps {
   const logging::Logger& log;              // audit: what its crash repair did
   ports::MailSender& mail;                 // welcome
   std::string product_name = "registrar";  // welcome: "Welcome to <product name>"
-  std::vector<std::string> webhook_urls{}; // webhook: http:// URLs, at least one
+  std::vector<std::string> webhook_urls{}; // webhook: http(s):// URLs, at least one
   std::string webhook_secret{};            // webhook: "whsec_<base64>" (Standard Webhooks)
+  std::string webhook_ca_file{};           // webhook: https: PEM CA bundle; empty: the system's CAs
   std::chrono::milliseconds webhook_timeout{10'000};  // one POST: connect + send + response head
   int webhook_attempts = 3;                            // tries per URL within one handle()
   std::chrono::milliseconds webhook_backoff{200};      // before the 2nd try; doubled after each

@@ -36,9 +36,7 @@ WebhookConsumer::Target parse_target(const std::string& url) {
   WebhookConsumer::Target t;
   t.url = url;
   t.key = webhook_url_key(url);
-  t.post = http_client::parse_post_url(
-      url, "webhook",
-      {.allow_https = false, .https_refusal = "https:// URLs need TLS, which this build does not include; use http://"});
+  t.post = http_client::parse_post_url(url, "webhook");
   return t;
 }
 
@@ -98,6 +96,11 @@ WebhookConsumer::WebhookConsumer(WebhookOptions options, ports::ProcessedEvents&
     if (!seen.insert(url).second) throw std::invalid_argument("webhook: a URL is listed twice");
     targets_.push_back(parse_target(url));
   }
+  const bool https = std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return t.post.tls; });
+  if (!https && !options_.ca_file.empty())
+    throw std::invalid_argument("webhook: a CA file is set but no URL is https://");
+  // Loads the CA certificates now: a file that does not load stops the start, not the first event.
+  poster_ = http_client::Poster({.https = https, .ca_file = options_.ca_file}, "webhook");
   if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
 }
 

@@ -2,9 +2,10 @@
 // The built-in "webhook" consumer: POSTs each `user.registered` event, signed per the Standard
 // Webhooks convention (https://www.standardwebhooks.com), to every configured URL.
 //
-// Transport: plain http:// only. https:// would need TLS (OpenSSL through Asio's ssl stream, a CA
-// bundle and host-name verification), which this build does not link; a URL with another scheme
-// is refused at start-up. Until then, send to a local forwarder/sidecar that does TLS onwards.
+// Transport: http:// or https://, per URL: the one-shot POST of adapters/http_client. Over https
+// the receiver's certificate is verified (chain against the system's CA store or `ca_file`, and
+// the URL's host name or IP address), with SNI; a TLS failure (an unverifiable certificate, a
+// plain-HTTP port) is a failed try like a refused connection, never a retry in plain text.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,8 +23,9 @@
 namespace registrar::adapters::consumers {
 
 struct WebhookOptions {
-  std::vector<std::string> urls;  // http://host[:port]/path[?query], at least one
+  std::vector<std::string> urls;  // http[s]://host[:port]/path[?query], at least one
   std::string secret;             // "whsec_<base64>" (the prefix may be omitted); ≥ 24 key bytes
+  std::string ca_file;            // https: PEM bundle to verify receivers with; empty: the system's CAs
   std::chrono::milliseconds timeout{10'000};  // one POST: resolve, connect, send, response head
   int attempts = 3;                            // tries per URL within one handle()
   std::chrono::milliseconds backoff{200};      // wait before the 2nd try; doubled after each
@@ -38,7 +40,8 @@ struct WebhookOptions {
 //   webhook-signature: v1,<base64(HMAC-SHA256(key, "<id>.<timestamp>.<body>"))>
 // where key = the base64-decoded part of the secret after "whsec_".
 //
-// Outcome per URL: 2xx → delivered. 408, 429, 5xx, connection refused/reset, timeout → transient:
+// Outcome per URL: 2xx → delivered. 408, 429, 5xx, connection refused/reset, timeout, a failed TLS
+// handshake (its reason in the message: "certificate verify failed (…)", …) → transient:
 // tried again after backoff, up to `attempts` tries. Other answers (3xx: redirects are not
 // followed; 4xx) → permanent for this event.
 //
@@ -60,8 +63,9 @@ class WebhookConsumer final : public ports::EventConsumer {
  public:
   static constexpr const char* kName = "webhook";
 
-  // Throws std::invalid_argument on bad options (no URL, a URL that is not http://, a bad
-  // secret). `processed` and `clock` (for webhook-timestamp) must outlive the consumer.
+  // Throws std::invalid_argument on bad options (no URL, a URL that is not http(s)://, a bad
+  // secret, a CA file that does not load or that no https:// URL would use). `processed` and
+  // `clock` (for webhook-timestamp) must outlive the consumer.
   WebhookConsumer(WebhookOptions options, ports::ProcessedEvents& processed, ports::Clock& clock);
 
   std::string name() const override { return kName; }

@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -20,6 +20,7 @@
 #include <boost/url/parse.hpp>
 
 #include <exception>
+#include <stdexcept>
 
 namespace registrar::adapters::http_client {
 
@@ -69,14 +70,34 @@ asio::awaitable<unsigned> post_once(const PostUrl& url, ssl::context* tls, http:
     co_return status;
   }
   beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
+  SSL* handle = stream.native_handle();
   // SNI for host names (not for IP addresses, RFC 6066 §3); the certificate must name the host.
-  if (!is_ip_address(url.host) && !SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
+  // OpenSSL checks the name (or address) itself, as part of the chain's verification, so that a
+  // mismatch has its own verify result ("hostname mismatch") for the message below.
+  const bool ip = is_ip_address(url.host);
+  if (!ip && !SSL_set_tlsext_host_name(handle, url.host.c_str()))
     throw boost::system::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+  X509_VERIFY_PARAM* param = SSL_get0_param(handle);
+  if (ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), url.host.size());
+  }
   stream.set_verify_mode(ssl::verify_peer);
-  stream.set_verify_callback(ssl::host_name_verification(url.host));
   beast::get_lowest_layer(stream).expires_at(deadline);
   co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
-  co_await stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
+  try {
+    co_await stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
+  } catch (const boost::system::system_error& e) {
+    if (e.code() == beast::error::timeout) throw;
+    // "certificate verify failed (SSL routines)" and why: "(unable to get local issuer
+    // certificate)", "(hostname mismatch)", …; "wrong version number" for a plain-HTTP port.
+    std::string reason = "TLS handshake failed: " + e.code().message();
+    if (const long verify = SSL_get_verify_result(handle); verify != X509_V_OK)
+      reason += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+    throw std::runtime_error(reason);
+  }
   // Connection: close; no TLS close_notify exchange (a server that does not answer it would cost
   // the timeout after the request was accepted).
   co_return co_await write_and_read_status(stream, request);
