@@ -183,7 +183,7 @@ async function httpsReceiver(name) {
     });
   server.on('tlsClientError', () => {});
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { requests, url: `https://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { requests, url: `https://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
 }
 
 describe('event webhooks over https', () => {
@@ -191,13 +191,16 @@ describe('event webhooks over https', () => {
     const good = await httpsReceiver('server');
     const other = await httpsReceiver('self-signed');
     const secret = `whsec_${crypto.randomBytes(32).toString('base64')}`;
-    const server = await Server.start({
-      db: 'sqlite',
-      args: ['--consumers', 'webhook', '--log-level', 'debug', '--webhook-urls', `${good.url}/hook,${other.url}/hook`,
-        '--webhook-ca-file', path.join(certs, 'ca.crt')],
-      env: { REGISTRAR_WEBHOOK_SECRET: secret },
-    });
+    let server;
     try {
+      // Inside the try: the receivers are closed also when the server does not start (they would
+      // keep this file's process alive).
+      server = await Server.start({
+        db: 'sqlite',
+        args: ['--consumers', 'webhook', '--log-level', 'debug', '--webhook-urls', `${good.url}/hook,${other.url}/hook`,
+          '--webhook-ca-file', path.join(certs, 'ca.crt')],
+        env: { REGISTRAR_WEBHOOK_SECRET: secret },
+      });
       const reg = await server.register(newUser('hook'));
       assert.equal(reg.status, 201, reg.text);
       await eventually(() => good.requests.some((r) => r.body.includes(reg.json.user.id)), { what: 'the delivery over https' });
@@ -207,7 +210,7 @@ describe('event webhooks over https', () => {
       assert.equal(other.requests.length, 0);
       assert.ok(!server.logText().includes(secret.slice('whsec_'.length)), 'the signing key is in the log');
     } finally {
-      await server.dispose();
+      if (server) await server.dispose();
       await good.close();
       await other.close();
     }
