@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "ports/errors.hpp"
+#include "adapters/tls/peer_name.hpp"
 
 namespace registrar::adapters::amqp {
 
@@ -93,12 +94,6 @@ timeval to_timeval(std::chrono::milliseconds d) {
 
 [[noreturn]] void unavailable(const std::string& purpose, std::string_view what, std::string_view why) {
   throw ports::BackendUnavailable("RabbitMQ (" + purpose + "): " + std::string(what) + ": " + std::string(why));
-}
-
-bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  boost::asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 // OpenSSL's oldest queued error as text (and the queue emptied); empty if there is none.
@@ -273,13 +268,7 @@ amqp_socket_t* Connection::tls_socket(const Endpoint& endpoint, const AmqpOption
   } catch (const std::invalid_argument& e) {
     unavailable(purpose_, "TLS settings", e.what());
   }
-  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-  if (is_ip_literal(endpoint.host)) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), endpoint.host.size());
-  }
+  tls::verify_peer_name(SSL_CTX_get0_param(ctx), endpoint.host);
   SSL_CTX_set_app_data(ctx, &tls_failure_);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, record_verify_failure);
   amqp_ssl_socket_set_verify_peer(socket, 1);      // and rabbitmq-c checks the result once more

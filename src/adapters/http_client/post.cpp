@@ -22,6 +22,8 @@
 #include <exception>
 #include <stdexcept>
 
+#include "adapters/tls/peer_name.hpp"
+
 namespace registrar::adapters::http_client {
 
 namespace asio = boost::asio;
@@ -34,12 +36,6 @@ namespace {
 
 std::invalid_argument url_error(std::string_view what, std::string_view message) {
   return std::invalid_argument(std::string(what) + ": " + std::string(message));
-}
-
-bool is_ip_address(const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 template <class Stream>
@@ -71,19 +67,10 @@ asio::awaitable<unsigned> post_once(const PostUrl& url, ssl::context* tls, http:
   }
   beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
   SSL* handle = stream.native_handle();
-  // SNI for host names (not for IP addresses, RFC 6066 §3); the certificate must name the host.
-  // OpenSSL checks the name (or address) itself, as part of the chain's verification, so that a
-  // mismatch has its own verify result ("hostname mismatch") for the message below.
-  const bool ip = is_ip_address(url.host);
-  if (!ip && !SSL_set_tlsext_host_name(handle, url.host.c_str()))
+  // SNI, and the certificate must name the host (checked by OpenSSL's verification, so that a
+  // mismatch has its own verify result, "hostname mismatch", for the message below).
+  if (!tls::send_sni(handle, url.host) || !tls::verify_peer_name(SSL_get0_param(handle), url.host))
     throw boost::system::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-  X509_VERIFY_PARAM* param = SSL_get0_param(handle);
-  if (ip) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), url.host.size());
-  }
   stream.set_verify_mode(ssl::verify_peer);
   beast::get_lowest_layer(stream).expires_at(deadline);
   co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);

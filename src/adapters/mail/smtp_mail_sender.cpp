@@ -34,6 +34,7 @@
 #include "adapters/sodium/hex.hpp"
 #include "adapters/sodium/sodium.hpp"
 #include "ports/errors.hpp"
+#include "adapters/tls/peer_name.hpp"
 
 namespace registrar::adapters::mail {
 
@@ -312,20 +313,10 @@ class Session {
     step_ = "TLS handshake";
     tls_.emplace(std::move(plain_), *tls_context_);
     SSL* handle = tls_->native_handle();
-    boost::system::error_code ec;
-    asio::ip::make_address(o_.host, ec);
-    const bool ip = !ec;
-    if (!ip && !SSL_set_tlsext_host_name(handle, o_.host.c_str()))  // SNI names hosts, never addresses
+    // SNI, and the name checked by OpenSSL's own verification, so that a mismatch has its reason
+    // in the verify result ("IP address mismatch", "hostname mismatch").
+    if (!tls::send_sni(handle, o_.host) || !tls::verify_peer_name(SSL_get0_param(handle), o_.host))
       throw boost::system::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-    // The name checked by OpenSSL's own verification (as the Redis client does), so that a
-    // mismatch has its reason in the verify result ("IP address mismatch", "hostname mismatch").
-    X509_VERIFY_PARAM* param = SSL_get0_param(handle);
-    if (ip) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, o_.host.c_str());
-    } else {
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      X509_VERIFY_PARAM_set1_host(param, o_.host.c_str(), o_.host.size());
-    }
     tls_->set_verify_mode(ssl::verify_peer);
     tls_->next_layer().expires_after(o_.timeout);
     auto [handshake_ec] = co_await tls_->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));

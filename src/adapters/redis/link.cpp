@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "adapters/redis/resp.hpp"
+#include "adapters/tls/peer_name.hpp"
 
 namespace registrar::adapters::redis::detail {
 
@@ -36,12 +37,6 @@ using boost::system::error_code;
 namespace {
 
 const auto kAwait = asio::as_tuple(asio::use_awaitable);  // errors as values, not exceptions
-
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
 
 // An attempt that failed; the message says at which step and why (never the password).
 struct AttemptFailed : std::runtime_error {
@@ -261,17 +256,8 @@ asio::awaitable<void> Link::connect_once(std::shared_ptr<Conn> conn) {
 
   if (conn->tls) {
     SSL* ssl_handle = conn->tls->native_handle();
-    const bool ip = is_ip_literal(url_.host);
-    if (!ip) SSL_set_tlsext_host_name(ssl_handle, url_.host.c_str());  // SNI names hosts, never addresses
-    if (url_.verify_peer) {
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
-      if (ip) {
-        X509_VERIFY_PARAM_set1_ip_asc(param, url_.host.c_str());
-      } else {
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        X509_VERIFY_PARAM_set1_host(param, url_.host.c_str(), url_.host.size());
-      }
-    }
+    tls::send_sni(ssl_handle, url_.host);
+    if (url_.verify_peer) tls::verify_peer_name(SSL_get0_param(ssl_handle), url_.host);
     auto [tls_ec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kAwait);
     if (tls_ec) {
       std::string reason = tls_ec.message();

@@ -13,7 +13,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -39,6 +38,7 @@
 #include "adapters/socketio/engineio_packet.hpp"
 #include "adapters/socketio/socketio_packet.hpp"
 #include "adapters/socketio_client/notify_queue.hpp"
+#include "adapters/tls/peer_name.hpp"
 
 namespace registrar::adapters::socketio_client {
 
@@ -56,12 +56,6 @@ using socketio::SioType;
 namespace {
 
 const auto kAwait = asio::as_tuple(asio::use_awaitable);  // errors as values, not exceptions
-
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
 
 // Why a connection ended (or an attempt failed): the message of the log line.
 struct SessionEnded : std::runtime_error {
@@ -306,9 +300,10 @@ asio::awaitable<void> SioClientNotifier::Impl::attempt(std::shared_ptr<Conn<WS>>
     step = "TLS handshake";
     auto& stream = c->ws.next_layer();
     SSL* handle = stream.native_handle();
-    // SNI names hosts, never addresses (RFC 6066 §3); the certificate must name the URL's host.
-    if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(handle, url.host.c_str());
-    stream.set_verify_callback(ssl::host_name_verification(url.host));
+    // SNI; the certificate must name the URL's host (checked by OpenSSL's verification: a
+    // mismatch has its own verify result for the message below).
+    tls::send_sni(handle, url.host);
+    tls::verify_peer_name(SSL_get0_param(handle), url.host);
     auto [tls_ec] = co_await stream.async_handshake(ssl::stream_base::client, kAwait);
     if (tls_ec) {
       std::string reason = tls_ec.message();
