@@ -264,7 +264,11 @@ start_prebuild() {
   PREBUILD_PID=$!
   set +m
 }
-stop_prebuild() { [[ -n $PREBUILD_PID ]] && kill -- "-$PREBUILD_PID" 2>/dev/null; return 0; }
+# Stops the background builds (at exit). The job has mostly ended by then: kill may fail, which
+# must not end the exit trap (set -e) before the summary.
+stop_prebuild() {
+  if [[ -n $PREBUILD_PID ]]; then kill -- "-$PREBUILD_PID" 2>/dev/null || true; fi
+}
 # Waits until the background job has built for stage $1 (if it builds for it).
 wait_prebuild() {
   [[ $PREBUILT == *" $1 "* ]] || return 0
