@@ -34,6 +34,7 @@ ProblemSpec too_large(std::size_t limit) {
 HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, const Pipeline& pipeline,
                          const ServerOptions& options, ConnectionRegistry& registry, const logging::Logger& log)
     : stream_(std::move(socket), std::move(tls)),
+      executor_(stream_.get_executor()),
       pipeline_(pipeline),
       options_(options),
       registry_(registry),
@@ -48,14 +49,15 @@ void HttpSession::start() {
   registration_ = registry_.add(shared_from_this());
   // Not asio::detached: an exception that escapes the session is logged (run() logs it with the
   // request id; this is the backstop for one thrown while logging).
-  asio::co_spawn(stream_.get_executor(), [self = shared_from_this()] { return self->run(); },
+  asio::co_spawn(executor_, [self = shared_from_this()] { return self->run(); },
                  [&log = log_](std::exception_ptr e) {
                    if (e) log.error("connection failed with an unlogged exception");
                  });
 }
 
 void HttpSession::drain() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  asio::post(executor_, [self = shared_from_this()] {
+    if (self->released_) return;  // its new owner is registered itself
     if (self->idle_) {
       boost::system::error_code ec;
       self->stream_.socket().close(ec);
@@ -68,7 +70,8 @@ void HttpSession::drain() {
 }
 
 void HttpSession::close() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  asio::post(executor_, [self = shared_from_this()] {
+    if (self->released_) return;
     boost::system::error_code ec;
     self->stream_.socket().close(ec);
   });
@@ -80,6 +83,12 @@ void HttpSession::on_drain(std::function<void()> hook) {
     auto now = drain_hook_;
     now();
   }
+}
+
+HttpStream HttpSession::release_stream() {
+  released_ = true;
+  drain_hook_ = {};
+  return std::move(stream_);
 }
 
 void HttpSession::log_failure(std::exception_ptr error) const {
@@ -95,6 +104,7 @@ asio::awaitable<void> HttpSession::run() {
   }
   if (failure) log_failure(failure);
   drain_hook_ = {};
+  if (released_) co_return;  // handed off: the new owner closes it
   co_await close_gracefully();
 }
 
@@ -118,7 +128,7 @@ asio::awaitable<void> HttpSession::serve() {
     if (ctx_.take_over && res.result() == beast_http::status::switching_protocols) {
       // The connection is the route's now; it stays registered until the handler returns.
       StreamHandler handler = std::move(ctx_.take_over);
-      Takeover takeover{stream_, buffer_, *req, ctx_, *this};
+      Takeover takeover{stream_, buffer_, *req, ctx_, *this, *this};
       co_await handler(takeover);
       co_return;
     }

@@ -18,6 +18,7 @@
 #include "adapters/http/middleware.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/http/stream.hpp"
+#include "adapters/http/takeover.hpp"
 #include "adapters/logging/json_logger.hpp"
 
 namespace registrar::adapters::http {
@@ -33,6 +34,7 @@ struct ServerOptions {
 
 class HttpSession final : public RegisteredConnection,
                           public ConnectionControl,
+                          public StreamOwner,
                           public std::enable_shared_from_this<HttpSession> {
  public:
   // TLS with `tls` (the server's certificate when the connection was accepted), plain without.
@@ -46,6 +48,8 @@ class HttpSession final : public RegisteredConnection,
   void drain() override;
   void close() override;
   void on_drain(std::function<void()> hook) override;
+  HttpStream release_stream() override;
+  ConnectionRegistry& registry() override { return registry_; }
 
  private:
   boost::asio::awaitable<void> run();
@@ -64,6 +68,7 @@ class HttpSession final : public RegisteredConnection,
   void log_failure(std::exception_ptr error) const;
 
   HttpStream stream_;
+  const HttpStream::executor_type executor_;  // the connection's strand (the stream may be handed off)
   boost::beast::flat_buffer buffer_;
   const Pipeline& pipeline_;
   const ServerOptions& options_;
@@ -75,6 +80,7 @@ class HttpSession final : public RegisteredConnection,
   bool idle_ = true;                  // waiting for the next request: drain() may close it now
   bool linger_ = false;               // a refused body may still be arriving: drain it before closing
   bool secured_ = false;              // the TLS handshake is through: close with close_notify
+  bool released_ = false;             // the stream was handed off (Takeover::detach): not ours to close
   std::function<void()> drain_hook_;  // a held request's or taken-over connection's drain
   RequestContext ctx_;                // of the request being served (for the failure log too)
 };

@@ -37,6 +37,8 @@ class HttpStream {
       : stream_(open(std::move(socket), std::move(tls))) {}
   HttpStream(const HttpStream&) = delete;
   HttpStream& operator=(const HttpStream&) = delete;
+  // Moved when a taken-over connection is handed off for good (takeover.hpp: Takeover::detach).
+  HttpStream(HttpStream&&) = default;
 
   // The TLS layer, or null for a plain connection (its handshake and shutdown are the session's).
   Tls* tls() noexcept {

@@ -9,10 +9,22 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <functional>
+#include "adapters/http/connection_registry.hpp"
 #include "adapters/http/stream.hpp"
 #include "adapters/http/types.hpp"
 
 namespace registrar::adapters::http {
+
+// What lets a handler take the connection away from its HTTP session for good (the session).
+class StreamOwner {
+ public:
+  // The stream, moved out: the session ends without closing it and leaves the registry.
+  virtual HttpStream release_stream() = 0;
+  virtual ConnectionRegistry& registry() = 0;
+
+ protected:
+  ~StreamOwner() = default;
+};
 
 struct Takeover {
   HttpStream& stream;                 // on the connection's strand (TLS or not); its expiry is the handler's to set
@@ -20,6 +32,14 @@ struct Takeover {
   const Request& request;
   RequestContext& context;
   ConnectionControl& connection;
+  StreamOwner& owner;
+
+  // Hands the connection off for good, for a handler that keeps it long (a WebSocket): the HTTP
+  // session ends as soon as the handler returns, and with it the request, its buffers and its
+  // coroutine, which would otherwise stay behind every idle connection. The new owner registers
+  // in `owner.registry()` itself (drain and the hard stop must still reach it) and closes the
+  // stream. Read what `buffer` holds before: it goes with the session. `stream` is empty after it.
+  HttpStream detach() { return owner.release_stream(); }
 };
 
 // For a handler that decides per request (after its own checks) to take the connection over: sets

@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -13,18 +12,20 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <deque>
 #include <optional>
 #include "adapters/http/held_reply.hpp"
 #include "adapters/http/takeover.hpp"
 #include "adapters/socketio/engineio_packet.hpp"
 #include "adapters/sodium/random_ids.hpp"
+#include "adapters/websocket/server_connection.hpp"
 
 namespace registrar::adapters::socketio {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace beast_ws = beast::websocket;
+namespace ws = registrar::adapters::websocket;
+using WsLink = ws::ServerConnection;  // one WebSocket: the session's transport, or an upgrade probe
 using http::beast_http::field;
 using http::beast_http::status;
 using http::beast_http::verb;
@@ -109,105 +110,21 @@ std::vector<std::pair<std::string, std::string>> cors_headers(const CorsPolicy& 
           {"Vary", "Origin"}};
 }
 
-std::string Handshake::header(std::string_view lower_name) const {
-  auto it = headers.find(std::string(lower_name));
-  return it == headers.end() ? std::string() : it->second;
-}
-
-// ---------------------------------------------------------------------------------------------
-// One WebSocket connection (the session's transport, or a probe during an upgrade): a reader
-// (the taken-over connection's coroutine) and a writer that sends queued frames in order. Sends
-// come from any thread; the stream is only touched on the connection's strand.
-
-class WsLink : public std::enable_shared_from_this<WsLink> {
- public:
-  explicit WsLink(http::HttpStream& stream) : ws(stream), wake_(stream.get_executor()) {
-    wake_.expires_at(asio::steady_timer::time_point::max());
-  }
-
-  websocket::stream<http::HttpStream&> ws;  // ws:// or wss://, as the connection came
-
-  // Queues a frame; false when the link is closing.
-  bool send(std::string frame, bool binary) {
-    {
-      std::lock_guard lock(mutex_);
-      if (closing_) return false;
-      out_.emplace_back(std::move(frame), binary);
-    }
-    poke();
-    return true;
-  }
-  // Frames not yet written: queued, or taken by the writer and not through yet.
-  std::size_t queued() const {
-    std::lock_guard lock(mutex_);
-    return out_.size() + in_flight_;
-  }
-  // Sends what is queued, then a close frame.
-  void close() {
-    {
-      std::lock_guard lock(mutex_);
-      if (closing_) return;
-      closing_ = true;
-    }
-    poke();
-  }
-
-  asio::awaitable<void> writer() {
-    for (;;) {
-      std::deque<std::pair<std::string, bool>> batch;
-      bool closing = false;
-      {
-        std::lock_guard lock(mutex_);
-        batch.swap(out_);
-        in_flight_ = batch.size();
-        closing = closing_;
-      }
-      for (auto& [frame, binary] : batch) {
-        ws.binary(binary);
-        auto [ec, n] = co_await ws.async_write(asio::buffer(frame), use_tuple);
-        if (ec) co_return;
-        std::string().swap(frame);  // written: its memory goes now, not after the whole batch
-        std::lock_guard lock(mutex_);
-        --in_flight_;
-      }
-      if (!batch.empty()) continue;  // more may have come while writing
-      if (closing) {
-        co_await ws.async_close(websocket::close_code::normal, use_tuple);  // an error ends it all the same
-        co_return;
-      }
-      // Checked and started in one turn of the strand: a poke() posted meanwhile cannot be lost.
-      co_await wake_.async_wait(use_tuple);
-      // A poke() and the reader's end (awaitable_operators cancel the writer) both cancel the
-      // wait; only the latter is a cancellation of this coroutine.
-      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
-    }
-  }
-
- private:
-  void poke() {
-    asio::post(wake_.get_executor(), [self = shared_from_this()] { self->wake_.cancel(); });
-  }
-
-  mutable std::mutex mutex_;
-  std::deque<std::pair<std::string, bool>> out_;
-  std::size_t in_flight_ = 0;  // of the writer's current batch
-  bool closing_ = false;
-  asio::steady_timer wake_;
-};
-
 // ---------------------------------------------------------------------------------------------
 
-class EngineSession final : public EngineSocket, public std::enable_shared_from_this<EngineSession> {
+class EngineSession final : public EngineSocket,
+                            public ws::ConnectionHandler,
+                            public std::enable_shared_from_this<EngineSession> {
  public:
-  EngineSession(EngineServer& server, std::string id, Handshake handshake, bool websocket)
+  // `strand`: where the session's timers and handlers run (a WebSocket session shares its
+  // connection's strand; a polling session gets one of its own).
+  EngineSession(EngineServer& server, std::string id, Handshake handshake, bool websocket, asio::any_io_executor strand)
       : server_(server),
         options_(server.options_),
         id_(std::move(id)),
         handshake_(std::move(handshake)),
-        strand_(asio::make_strand(server.executor_)),
+        strand_(std::move(strand)),
         heartbeat_(strand_),
-        upgrade_timer_(strand_),
-        close_timer_(strand_),
         websocket_(websocket) {}
 
   const std::string& id() const override { return id_; }
@@ -244,8 +161,9 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
     queue_.push_back(packet(EioType::close));
     lock.unlock();
     asio::post(strand_, [self = shared_from_this()] {
-      self->close_timer_.expires_after(self->options_.close_timeout);
-      self->close_timer_.async_wait([self](boost::system::error_code ec) {
+      auto& timer = self->timer(self->close_timer_);
+      timer.expires_after(self->options_.close_timeout);
+      timer.async_wait([self](boost::system::error_code ec) {
         if (!ec) self->terminate("forced close", std::nullopt);
       });
     });
@@ -354,8 +272,9 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
       probe_ = link;
     }
     asio::post(strand_, [self = shared_from_this(), weak = std::weak_ptr<WsLink>(link)] {
-      self->upgrade_timer_.expires_after(self->options_.upgrade_timeout);
-      self->upgrade_timer_.async_wait([self, weak](boost::system::error_code ec) {
+      auto& timer = self->timer(self->upgrade_timer_);
+      timer.expires_after(self->options_.upgrade_timeout);
+      timer.async_wait([self, weak](boost::system::error_code ec) {
         if (ec) return;
         std::shared_ptr<WsLink> probe;
         {
@@ -364,17 +283,18 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
           probe = std::move(self->probe_);
           self->probed_ = false;
         }
-        probe->close();  // the probe never completed: it ends, the polling session goes on
+        probe->end();  // the probe never completed: it ends, the polling session goes on
       });
     });
     return true;
   }
 
-  void on_ws_frame(const std::shared_ptr<WsLink>& link, std::string frame, bool binary) {
+  void on_ws_message(WsLink& connection, std::string frame, bool binary) override {
     auto p = decode_ws_frame(frame, binary);
     std::unique_lock lock(mutex_);
     if (closed_) return;
-    if (link == probe_) {
+    if (probe_ && &connection == probe_.get()) {
+      auto link = probe_;
       if (p && p->type == EioType::ping && p->data == "probe") {
         probed_ = true;
         link->send("3probe", false);
@@ -389,12 +309,14 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
         ws_ = link;
         if (poll_) answer_poll_locked(std::string("6"));  // a noop
         // Whatever waited for the next GET now goes over the WebSocket, in order.
-        std::deque<EioPacket> queued;
+        std::vector<EioPacket> queued;
         queued.swap(queue_);
         const bool closing = closing_;
         for (auto& q : queued) link->send(encode_ws_frame(q), q.binary);
         lock.unlock();
-        asio::post(strand_, [self = shared_from_this()] { self->upgrade_timer_.cancel(); });
+        asio::post(strand_, [self = shared_from_this()] {
+          if (self->upgrade_timer_) self->upgrade_timer_->cancel();
+        });
         if (closing) terminate("forced close", std::nullopt);
         return;
       }
@@ -402,10 +324,10 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
       probe_.reset();
       probed_ = false;
       lock.unlock();
-      link->close();
+      link->end();
       return;
     }
-    if (link != ws_) return;  // a probe that was replaced or timed out
+    if (&connection != ws_.get()) return;  // a probe that was replaced or timed out
     lock.unlock();
     if (!p) {
       terminate("parse error", std::nullopt);
@@ -414,18 +336,21 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
     on_packet(std::move(*p), true);
   }
 
-  // The WebSocket `link` ended (closed by the peer, an error, or our close).
-  void on_ws_end(const std::shared_ptr<WsLink>& link) {
+  // A WebSocket of this session ended (closed by the peer, an error, or our close).
+  void on_ws_end(WsLink& connection) override {
     std::unique_lock lock(mutex_);
-    if (link == probe_) {
+    if (probe_ && &connection == probe_.get()) {
       probe_.reset();
       probed_ = false;
       return;
     }
-    if (link != ws_ || closed_) return;
+    if (&connection != ws_.get() || closed_) return;
     lock.unlock();
     terminate("transport close", std::nullopt);
   }
+
+  // The server drains: the session ends (its WebSocket then gets its close frame).
+  void on_ws_drain(WsLink&) override { terminate("server shutting down", std::nullopt); }
 
   // Ends the session: forgotten by the server, timers stopped, a held GET answered (queued
   // packets, then `last` if given), WebSockets closed, the close handler told `reason`.
@@ -434,7 +359,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
     std::shared_ptr<WsLink> ws, probe;
     std::string origin;
     unsigned version = 11;
-    std::deque<EioPacket> queued;
+    std::vector<EioPacket> queued;
     {
       std::lock_guard lock(mutex_);
       if (closed_) return;
@@ -450,8 +375,8 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
     asio::post(strand_, [self = shared_from_this(), reason] {
       ++self->heartbeat_generation_;
       self->heartbeat_.cancel();
-      self->upgrade_timer_.cancel();
-      self->close_timer_.cancel();
+      if (self->upgrade_timer_) self->upgrade_timer_->cancel();
+      if (self->close_timer_) self->close_timer_->cancel();
       CloseHandler on_close;
       {
         std::lock_guard lock(self->mutex_);
@@ -461,15 +386,15 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
       if (on_close) self->guarded("close", [&] { on_close(reason); });
     });
     if (poll) {
-      std::vector<EioPacket> packets(std::make_move_iterator(queued.begin()), std::make_move_iterator(queued.end()));
+      std::vector<EioPacket> packets = std::move(queued);
       if (last) packets.push_back(std::move(*last));
       if (packets.empty()) packets.push_back(packet(EioType::noop));
       auto res = payload_response(version, encode_payload(packets));
       add_cors(res, options_.cors, origin);
       poll->answer(std::move(res));
     }
-    if (ws) ws->close();  // after the frames already queued on it
-    if (probe) probe->close();
+    if (ws) ws->end();  // after the frames already queued on it
+    if (probe) probe->end();
     server_.log_.debug("engine.io session closed", {{"sid", id_}, {"reason", reason}});
   }
 
@@ -538,18 +463,24 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
 
   // Queued packets for one GET answer: as many as fit in max_payload (at least one).
   http::Response take_payload_locked(unsigned version) {
-    std::vector<EioPacket> packets;
-    std::size_t size = 0;
-    while (!queue_.empty()) {
-      auto& next = queue_.front();
+    std::size_t size = 0, count = 0;
+    for (const auto& next : queue_) {
       // base64 grows binary by a third; +1 for the separator.
       const std::size_t cost = (next.binary ? 1 + (next.data.size() + 2) / 3 * 4 : 1 + next.data.size()) + 1;
-      if (!packets.empty() && size + cost > options_.max_payload) break;
+      if (count != 0 && size + cost > options_.max_payload) break;
       size += cost;
-      packets.push_back(std::move(next));
-      queue_.pop_front();
+      ++count;
     }
+    std::vector<EioPacket> packets(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + count));
+    queue_.erase(queue_.begin(), queue_.begin() + count);
+    if (queue_.empty()) std::vector<EioPacket>().swap(queue_);  // an idle session keeps no queue memory
     return payload_response(version, encode_payload(packets));
+  }
+
+  // A timer of the strand's, made when first needed (most sessions never upgrade or close on polling).
+  asio::steady_timer& timer(std::unique_ptr<asio::steady_timer>& slot) {
+    if (!slot) slot = std::make_unique<asio::steady_timer>(strand_);
+    return *slot;
   }
 
   void answer_poll_locked(http::Response res) {
@@ -582,11 +513,11 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
   const EngineOptions& options_;
   const std::string id_;
   const Handshake handshake_;
-  asio::strand<asio::any_io_executor> strand_;
+  const asio::any_io_executor strand_;
   // On the strand only:
   asio::steady_timer heartbeat_;
-  asio::steady_timer upgrade_timer_;
-  asio::steady_timer close_timer_;
+  std::unique_ptr<asio::steady_timer> upgrade_timer_;
+  std::unique_ptr<asio::steady_timer> close_timer_;
   std::uint64_t heartbeat_generation_ = 0;  // a timer completion of an older schedule is stale
 
   mutable std::mutex mutex_;  // everything below
@@ -594,7 +525,7 @@ class EngineSession final : public EngineSocket, public std::enable_shared_from_
   bool closed_ = false;
   bool closing_ = false;  // close() on polling: waiting for the GET that carries "1"
   bool probed_ = false;   // an upgrade probe answered: GETs get a noop until "5"
-  std::deque<EioPacket> queue_;  // polling: packets for the next GET
+  std::vector<EioPacket> queue_;  // polling: packets for the next GET (few: a vector, empty without memory)
   std::shared_ptr<http::HeldReply> poll_;
   std::string poll_origin_;
   unsigned poll_version_ = 11;
@@ -632,9 +563,12 @@ std::shared_ptr<EngineSession> EngineServer::find(const std::string& sid) const 
   return it == sessions_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<EngineSession> EngineServer::open_session(Handshake handshake, bool websocket) {
+std::shared_ptr<EngineSession> EngineServer::open_session(Handshake handshake, asio::any_io_executor websocket_strand) {
+  const bool websocket = static_cast<bool>(websocket_strand);
+  asio::any_io_executor strand = websocket ? std::move(websocket_strand) : asio::make_strand(executor_);
   // 15 bytes of the CSPRNG → 20 URL-safe characters (the length of `engine.io`'s base64id).
-  auto session = std::make_shared<EngineSession>(*this, sodium::random_secret_base64url(15), std::move(handshake), websocket);
+  auto session = std::make_shared<EngineSession>(*this, sodium::random_secret_base64url(15), std::move(handshake), websocket,
+                                                 std::move(strand));
   {
     std::lock_guard lock(mutex_);
     sessions_.emplace(session->id(), session);
@@ -659,18 +593,7 @@ std::size_t EngineServer::session_count() const {
 
 namespace {
 
-Handshake handshake_of(const http::Request& req, const http::RequestContext& ctx,
-                       const std::map<std::string, std::string>& query) {
-  Handshake h;
-  h.query = query;
-  for (const auto& f : req) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    h.headers[name] = std::string(f.value());
-  }
-  h.client_ip = ctx.client_ip;
-  return h;
-}
+Handshake handshake_of(const http::RequestContext& ctx) { return Handshake{ctx.client_ip}; }
 
 }  // namespace
 
@@ -687,7 +610,7 @@ asio::awaitable<http::Response> EngineServer::handle(const http::Request& req, h
     }
     co_return res;
   }
-  const bool upgrade = websocket::is_upgrade(req);
+  const bool upgrade = beast_ws::is_upgrade(req);
   auto refuse = [&](EioError e) {
     auto res = upgrade ? upgrade_error_response(req, e) : error_response(req, e);
     add_cors(res, options_.cors, origin);
@@ -722,7 +645,7 @@ asio::awaitable<http::Response> EngineServer::handle(const http::Request& req, h
 
   if (upgrade) {
     if (transport != "websocket") co_return refuse(EioError::bad_request);
-    auto handshake = handshake_of(req, ctx, query);
+    auto handshake = handshake_of(ctx);
     co_return http::take_over(req, ctx,
                               [this, session, handshake = std::move(handshake)](http::Takeover& t) -> asio::awaitable<void> {
                                 co_await run_websocket(t, session, handshake);
@@ -731,7 +654,7 @@ asio::awaitable<http::Response> EngineServer::handle(const http::Request& req, h
 
   if (!session) {
     // A polling handshake: the answer is the open packet.
-    session = open_session(handshake_of(req, ctx, query), false);
+    session = open_session(handshake_of(ctx), {});
     auto res = payload_response(req.version(), encode_payload(std::vector{packet(EioType::open, session->open_packet())}));
     add_cors(res, options_.cors, origin);
     session->start();
@@ -749,42 +672,33 @@ asio::awaitable<http::Response> EngineServer::handle(const http::Request& req, h
 
 asio::awaitable<void> EngineServer::run_websocket(http::Takeover& t, std::shared_ptr<EngineSession> session,
                                                   Handshake handshake) {
-  using namespace asio::experimental::awaitable_operators;
-  // Engine.IO has its own heartbeat: no stream timeout once the handshake is through.
-  t.stream.expires_never();
-  auto link = std::make_shared<WsLink>(t.stream);
-  link->ws.read_message_max(options_.max_payload);
-  link->ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), websocket::stream_base::none(), false});
-  // The client sends no frame before our 101, so nothing read past the request is a frame yet.
-  auto [ec] = co_await link->ws.async_accept(t.request, use_tuple);
-  if (ec) co_return;
-
+  {
+    // The opening handshake by Beast (its checks of the upgrade request, its 400/426 answers and
+    // the 101 with Sec-WebSocket-Accept), within the write timeout; its stream is only for this:
+    // the frames are ours (websocket/frames.hpp says why).
+    t.stream.expires_after(std::chrono::seconds(10));
+    beast_ws::stream<http::HttpStream&> opening(t.stream);
+    auto [ec] = co_await opening.async_accept(t.request, use_tuple);
+    if (ec) co_return;
+  }
+  // Handed off for good: the HTTP session ends now, and the connection is the WebSocket's. The
+  // client sends no frame before our 101, but whatever was read past the request goes with it.
+  std::string pending = beast::buffers_to_string(t.buffer.data());
+  auto& registry = t.owner.registry();
+  auto link = std::make_shared<WsLink>(t.detach(), ws::ConnectionOptions{.max_message = options_.max_payload});
   if (!session) {
-    session = open_session(std::move(handshake), true);
+    session = open_session(std::move(handshake), link->executor());
     session->attach_ws(link);
+    link->start(registry, pending, session);
     session->start();
-  } else if (!session->attach_probe(link)) {
+  } else if (session->attach_probe(link)) {
+    link->start(registry, pending, session);
+  } else {
     // A second WebSocket for a session already upgrading or upgraded: accepted and closed, as
     // `engine.io` does.
-    co_await link->ws.async_close(websocket::close_code::normal, use_tuple);
-    co_return;
+    link->start(registry, pending, {});
+    link->end();
   }
-  t.connection.on_drain([weak = std::weak_ptr<EngineSession>(session), link] {
-    if (auto s = weak.lock()) s->terminate("server shutting down", std::nullopt);
-    link->close();
-  });
-
-  auto reader = [&]() -> asio::awaitable<void> {
-    for (;;) {
-      beast::flat_buffer buffer;
-      auto [rec, n] = co_await link->ws.async_read(buffer, use_tuple);
-      if (rec) co_return;
-      session->on_ws_frame(link, beast::buffers_to_string(buffer.data()), !link->ws.got_text());
-    }
-  };
-  co_await (reader() || link->writer());
-  t.connection.on_drain({});
-  session->on_ws_end(link);
 }
 
 }  // namespace registrar::adapters::socketio

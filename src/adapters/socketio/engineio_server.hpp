@@ -64,12 +64,12 @@ struct EngineOptions {
   CorsPolicy cors;
 };
 
-// What the client sent to open its session (the first request, polling or WebSocket).
+// What is kept of the request that opened a session (polling or WebSocket). Only the client's
+// address: a session lives as long as its connection, and keeping every query parameter and
+// header (~1.5 KB) for each of thousands of idle connections, for nobody to read, cost more than
+// the rest of the session together.
 struct Handshake {
-  std::map<std::string, std::string> query;  // percent-decoded; the last value of a repeated key
-  std::map<std::string, std::string> headers;  // names lower-cased
   std::string client_ip;
-  std::string header(std::string_view lower_name) const;
 };
 
 // One Engine.IO session as the layer above sees it. Thread-safe: every call may come from any
@@ -131,7 +131,9 @@ class EngineServer {
   friend class EngineSession;
   void forget(const std::string& sid);
   std::shared_ptr<EngineSession> find(const std::string& sid) const;
-  std::shared_ptr<EngineSession> open_session(Handshake handshake, bool websocket);
+  // A WebSocket session runs on its connection's strand (`websocket_strand`); a polling session
+  // (no executor given) gets a strand of its own.
+  std::shared_ptr<EngineSession> open_session(Handshake handshake, boost::asio::any_io_executor websocket_strand);
   // Runs a taken-over WebSocket: a new session's transport, or a probe of `session`'s upgrade.
   boost::asio::awaitable<void> run_websocket(http::Takeover& t, std::shared_ptr<EngineSession> session, Handshake handshake);
 
