@@ -1,5 +1,7 @@
 #include "adapters/socketio/sio_server.hpp"
 
+#include <algorithm>
+
 #include <boost/json/serialize.hpp>
 #include <utility>
 
@@ -177,46 +179,51 @@ void SioSocket::closed(std::string_view reason) {
 void SioNamespace::add(const std::shared_ptr<SioSocket>& socket) {
   std::lock_guard lock(mutex_);
   sockets_[socket->id()] = socket;
-  rooms_[socket->id()].insert(socket->id());  // each socket is in the room of its own id
-  memberships_[socket->id()].insert(socket->id());
 }
 
 void SioNamespace::remove(const SioSocket& socket) {
   std::lock_guard lock(mutex_);
-  sockets_.erase(socket.id());
-  auto m = memberships_.find(socket.id());
-  if (m == memberships_.end()) return;
-  for (const auto& room : m->second) {
-    auto r = rooms_.find(room);
-    if (r == rooms_.end()) continue;
-    r->second.erase(socket.id());
+  auto it = sockets_.find(socket.id());
+  if (it == sockets_.end()) return;
+  sockets_.erase(it);
+  for (const std::string* room : socket.joined_) {
+    auto r = rooms_.find(*room);
+    r->second.erase(&socket);
     if (r->second.empty()) rooms_.erase(r);
   }
-  memberships_.erase(m);
+  socket.joined_.clear();
 }
 
 void SioNamespace::join(const SioSocket& socket, const std::string& room) {
   std::lock_guard lock(mutex_);
   if (!sockets_.contains(socket.id())) return;  // gone (or not yet added: SioConnection adds first)
-  rooms_[room].insert(socket.id());
-  memberships_[socket.id()].insert(room);
+  if (room == socket.id()) return;              // its own room: it is in it already
+  auto it = sockets_.find(socket.id());
+  auto [r, fresh] = rooms_.try_emplace(room);
+  if (!r->second.emplace(&socket, it->second).second) return;  // joined already
+  socket.joined_.push_back(&r->first);
 }
 
 void SioNamespace::leave(const SioSocket& socket, const std::string& room) {
   std::lock_guard lock(mutex_);
   auto r = rooms_.find(room);
-  if (r != rooms_.end()) {
-    r->second.erase(socket.id());
-    if (r->second.empty()) rooms_.erase(r);
-  }
-  auto m = memberships_.find(socket.id());
-  if (m != memberships_.end()) m->second.erase(room);
+  if (r == rooms_.end() || r->second.erase(&socket) == 0) return;
+  std::erase(socket.joined_, &r->first);
+  if (r->second.empty()) rooms_.erase(r);
 }
 
 std::set<std::string> SioNamespace::rooms_of(const SioSocket& socket) const {
   std::lock_guard lock(mutex_);
-  auto m = memberships_.find(socket.id());
-  return m == memberships_.end() ? std::set<std::string>{} : m->second;
+  if (!sockets_.contains(socket.id())) return {};
+  std::set<std::string> out{socket.id()};
+  for (const std::string* room : socket.joined_) out.insert(*room);
+  return out;
+}
+
+void SioNamespace::members_locked(const std::string& room, Members& out) const {
+  if (auto r = rooms_.find(room); r != rooms_.end()) out.insert(r->second.begin(), r->second.end());
+  if (auto s = sockets_.find(room); s != sockets_.end())
+    if (auto socket = s->second.lock()) out.emplace(socket.get(), s->second);
 }
 
 std::size_t SioNamespace::size() const {
@@ -226,36 +233,33 @@ std::size_t SioNamespace::size() const {
 
 std::vector<std::shared_ptr<SioSocket>> SioNamespace::sockets(const Broadcast& to) const {
   std::lock_guard lock(mutex_);
-  std::set<std::string> ids;
-  if (to.rooms.empty()) {
-    for (const auto& [id, s] : sockets_) ids.insert(id);
-  } else {
-    for (const auto& room : to.rooms) {
-      if (auto r = rooms_.find(room); r != rooms_.end()) ids.insert(r->second.begin(), r->second.end());
-    }
-  }
-  for (const auto& room : to.except) {
-    if (auto r = rooms_.find(room); r != rooms_.end())
-      for (const auto& id : r->second) ids.erase(id);
-  }
   std::vector<std::shared_ptr<SioSocket>> out;
-  for (const auto& id : ids) {
-    if (auto it = sockets_.find(id); it != sockets_.end())
-      if (auto s = it->second.lock()) out.push_back(std::move(s));
+  Members excluded;
+  for (const auto& room : to.except) members_locked(room, excluded);
+  if (to.rooms.empty()) {
+    for (const auto& [id, weak] : sockets_)
+      if (auto s = weak.lock(); s && !excluded.contains(s.get())) out.push_back(std::move(s));
+    return out;  // in the order of their ids
   }
+  Members members;
+  for (const auto& room : to.rooms) members_locked(room, members);
+  for (const auto& [key, weak] : members)
+    if (auto s = weak.lock(); s && !excluded.contains(key)) out.push_back(std::move(s));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id() < b->id(); });  // by id, as everywhere
   return out;
 }
 
 std::set<std::string> SioNamespace::rooms() const {
   std::lock_guard lock(mutex_);
   std::set<std::string> out;
-  for (const auto& [room, ids] : rooms_) out.insert(room);
+  for (const auto& [room, members] : rooms_) out.insert(room);
+  for (const auto& [id, socket] : sockets_) out.emplace(id);  // own-id rooms
   return out;
 }
 
 bool SioNamespace::has_room(const std::string& room) const {
   std::lock_guard lock(mutex_);
-  return rooms_.contains(room);
+  return rooms_.contains(room) || sockets_.contains(room);
 }
 
 std::size_t SioNamespace::emit_local(const Broadcast& to, const SioPacket& packet) {
@@ -300,11 +304,11 @@ std::shared_ptr<SioConnection> SioServer::accept(std::shared_ptr<EngineLink> lin
 // -------------------------------------------------------------------------------- SioConnection
 
 SioConnection::SioConnection(SioServer& server, std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor)
-    : server_(server), link_(std::move(link)), assembler_(server.options().limits), connect_timer_(std::move(executor)) {}
+    : server_(server), link_(std::move(link)), assembler_(server.options().limits), executor_(std::move(executor)) {}
 
 void SioConnection::start() {
-  connect_timer_.expires_after(server_.options().connect_timeout);
-  connect_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+  connect_timer_ = std::make_unique<boost::asio::steady_timer>(executor_, server_.options().connect_timeout);
+  connect_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (ec) return;
     auto self = weak.lock();
     if (!self) return;
@@ -402,13 +406,15 @@ void SioConnection::connect(const std::string& nsp_name, json::value auth) {
     }
     sockets_[nsp_name] = socket;
   }
-  connect_timer_.cancel();
+  // On the connection's strand, like start(): gone once a namespace is joined.
+  connect_timer_.reset();
   SioPacket ok;
   ok.type = SioType::connect;
   ok.nsp = nsp_name;
   ok.data = json::object{{"sid", socket->id()}};
   send(ok);
   if (nsp->on_connection_) nsp->on_connection_(socket);
+  socket->auth_ = nullptr;  // see SioSocket::auth()
 }
 
 void SioConnection::drop(const SioSocket& socket) {
@@ -424,7 +430,7 @@ void SioConnection::on_close(std::string_view reason) {
     closed_ = true;
     sockets.swap(sockets_);
   }
-  connect_timer_.cancel();
+  connect_timer_.reset();
   for (auto& [nsp, s] : sockets) s->closed(reason);
 }
 

@@ -70,7 +70,9 @@ class SioSocket : public std::enable_shared_from_this<SioSocket> {
 
   const std::string& id() const { return id_; }
   SioNamespace& nsp() const { return nsp_; }
-  // The CONNECT packet's payload (an object; {} when it had none, as socket.io's handshake.auth).
+  // The CONNECT packet's payload (an object; {} when it had none, as socket.io's handshake.auth),
+  // for the namespace's authorize and on_connection; null after them: a token kept for the life of
+  // every idle connection, for nobody to read, cost more than the socket itself.
   const boost::json::value& auth() const { return auth_; }
 
   // Handlers are set in the namespace's on_connection (before any event of the client is read).
@@ -100,7 +102,7 @@ class SioSocket : public std::enable_shared_from_this<SioSocket> {
   const std::string id_;
   SioNamespace& nsp_;
   const std::weak_ptr<SioConnection> connection_;
-  const boost::json::value auth_;
+  boost::json::value auth_;  // only while connecting (see auth())
   std::atomic<bool> connected_{true};
 
   mutable std::mutex mutex_;
@@ -108,6 +110,8 @@ class SioSocket : public std::enable_shared_from_this<SioSocket> {
   std::function<void(std::string_view)> on_disconnect_;
   std::map<std::uint64_t, std::function<void(SioMessage)>> pending_acks_;
   std::uint64_t next_ack_id_ = 0;
+  // The rooms it joined besides its own id's: keys of the namespace's rooms_, under its mutex.
+  mutable std::vector<const std::string*> joined_;
 };
 
 // Which sockets a broadcast reaches: those in any of `rooms` (all the namespace's sockets when
@@ -163,14 +167,21 @@ class SioNamespace {
   void leave(const SioSocket& socket, const std::string& room);
   std::set<std::string> rooms_of(const SioSocket& socket) const;
 
+  using Members = std::map<const SioSocket*, std::weak_ptr<SioSocket>>;  // the key is never dereferenced
+  // The room `room` names: its members, or the socket whose id it is (each socket is in the room
+  // of its own id without an entry in rooms_: an entry per connection for a room of one).
+  void members_locked(const std::string& room, Members& out) const;
+
   const std::string name_;
   Authorize authorize_;
   OnConnection on_connection_;
   std::atomic<SioAdapter*> adapter_{nullptr};
   mutable std::mutex mutex_;
-  std::map<std::string, std::weak_ptr<SioSocket>> sockets_;    // by socket id
-  std::map<std::string, std::set<std::string>> rooms_;         // room → socket ids
-  std::map<std::string, std::set<std::string>> memberships_;   // socket id → rooms
+  std::map<std::string, std::weak_ptr<SioSocket>, std::less<>> sockets_;  // by socket id
+  // Room → its members (other than own-id rooms); a member's SioSocket::joined_ points at the key.
+  // Weak: a socket destroyed without leaving (the io_context torn down first) leaves an expired
+  // entry, never a dangling one.
+  std::map<std::string, Members, std::less<>> rooms_;
 };
 
 struct SioOptions {
@@ -225,7 +236,8 @@ class SioConnection : public std::enable_shared_from_this<SioConnection> {
   SioServer& server_;
   const std::shared_ptr<EngineLink> link_;
   SioAssembler assembler_;
-  boost::asio::steady_timer connect_timer_;
+  const boost::asio::any_io_executor executor_;
+  std::unique_ptr<boost::asio::steady_timer> connect_timer_;  // until the first namespace is joined
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<SioSocket>> sockets_;  // by namespace
   bool closed_ = false;
