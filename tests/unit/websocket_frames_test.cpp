@@ -72,6 +72,18 @@ TEST(WebSocketFrames, FragmentsMakeOneMessageWithControlFramesBetweenThem) {
   EXPECT_EQ(out[1].data, "Hello");
 }
 
+TEST(WebSocketFrames, EmptyFragmentsInOneReadAndAcrossReads) {
+  FrameReader r(1000);
+  std::vector<Event> out;
+  r.feed(client_frame(0x01, ""), out);  // an empty first fragment: the message is still open
+  r.feed(client_frame(0x00, ""), out);
+  r.feed(client_frame(0x80, "end"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, Kind::text);
+  EXPECT_EQ(out[0].data, "end");
+  EXPECT_EQ(r.buffered(), 0u);
+}
+
 TEST(WebSocketFrames, ACloseFrameGivesItsCodeAndReasonAndEndsReading) {
   FrameReader r(1000);
   auto out = read_all(r, client_frame(0x88, std::string("\x03\xe8", 2) + "bye") + client_frame(0x81, "late"));

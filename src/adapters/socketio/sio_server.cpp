@@ -65,14 +65,19 @@ std::optional<std::pair<std::string, SioMessage>> event_of(const SioPacket& pack
 SioSocket::SioSocket(std::string id, SioNamespace& nsp, std::weak_ptr<SioConnection> connection, json::value auth)
     : id_(std::move(id)), nsp_(nsp), connection_(std::move(connection)), auth_(std::move(auth)) {}
 
+SioSocket::Callbacks& SioSocket::callbacks_locked() {
+  if (!callbacks_) callbacks_ = std::make_unique<Callbacks>();
+  return *callbacks_;
+}
+
 void SioSocket::on(std::string event, EventHandler handler) {
   std::lock_guard lock(mutex_);
-  handlers_[std::move(event)] = std::move(handler);
+  callbacks_locked().handlers[std::move(event)] = std::move(handler);
 }
 
 void SioSocket::on_disconnect(std::function<void(std::string_view)> handler) {
   std::lock_guard lock(mutex_);
-  on_disconnect_ = std::move(handler);
+  callbacks_locked().on_disconnect = std::move(handler);
 }
 
 void SioSocket::send_packet(SioPacket packet) {
@@ -88,8 +93,9 @@ void SioSocket::emit_with_ack(std::string_view event, SioMessage message, std::f
   std::uint64_t id;
   {
     std::lock_guard lock(mutex_);
-    id = next_ack_id_++;
-    pending_acks_[id] = std::move(callback);
+    auto& c = callbacks_locked();
+    id = c.next_ack_id++;
+    c.pending_acks[id] = std::move(callback);
   }
   send_packet(event_packet(nsp_.name(), event, std::move(message), id));
 }
@@ -119,8 +125,10 @@ void SioSocket::on_packet(SioPacket packet) {
       EventHandler handler;
       {
         std::lock_guard lock(mutex_);
-        auto it = handlers_.find(ev->first);
-        if (it != handlers_.end()) handler = it->second;
+        if (callbacks_) {
+          auto it = callbacks_->handlers.find(ev->first);
+          if (it != callbacks_->handlers.end()) handler = it->second;
+        }
       }
       if (!handler) return;  // socket.io: an event nobody listens to is dropped
       std::optional<Ack> ack;
@@ -144,10 +152,11 @@ void SioSocket::on_packet(SioPacket packet) {
       std::function<void(SioMessage)> callback;
       {
         std::lock_guard lock(mutex_);
-        auto it = pending_acks_.find(*packet.id);
-        if (it == pending_acks_.end()) return;  // unknown or answered: ignored, as socket.io does
+        if (!callbacks_) return;
+        auto it = callbacks_->pending_acks.find(*packet.id);
+        if (it == callbacks_->pending_acks.end()) return;  // unknown or answered: ignored, as socket.io does
         callback = std::move(it->second);
-        pending_acks_.erase(it);
+        callbacks_->pending_acks.erase(it);
       }
       callback(message_of(packet, 0));
       return;
@@ -167,9 +176,8 @@ void SioSocket::closed(std::string_view reason) {
   std::function<void(std::string_view)> handler;
   {
     std::lock_guard lock(mutex_);
-    handler = std::move(on_disconnect_);
-    handlers_.clear();
-    pending_acks_.clear();
+    if (callbacks_) handler = std::move(callbacks_->on_disconnect);
+    callbacks_.reset();
   }
   if (handler) handler(reason);
 }
@@ -296,18 +304,18 @@ SioNamespace* SioServer::find(std::string_view name) {
 }
 
 std::shared_ptr<SioConnection> SioServer::accept(std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor) {
-  auto c = std::make_shared<SioConnection>(*this, std::move(link), std::move(executor));
-  c->start();
+  auto c = std::make_shared<SioConnection>(*this, std::move(link));
+  c->start(std::move(executor));
   return c;
 }
 
 // -------------------------------------------------------------------------------- SioConnection
 
-SioConnection::SioConnection(SioServer& server, std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor)
-    : server_(server), link_(std::move(link)), assembler_(server.options().limits), executor_(std::move(executor)) {}
+SioConnection::SioConnection(SioServer& server, std::shared_ptr<EngineLink> link)
+    : server_(server), link_(std::move(link)) {}
 
-void SioConnection::start() {
-  connect_timer_ = std::make_unique<boost::asio::steady_timer>(executor_, server_.options().connect_timeout);
+void SioConnection::start(boost::asio::any_io_executor executor) {
+  connect_timer_ = std::make_unique<boost::asio::steady_timer>(std::move(executor), server_.options().connect_timeout);
   connect_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (ec) return;
     auto self = weak.lock();
@@ -339,14 +347,17 @@ void SioConnection::invalid(std::string_view why) {
   close();
 }
 
-void SioConnection::on_text(std::string_view text) {
-  auto r = assembler_.on_text(text);
-  if (r.step == SioAssembler::Step::error) return invalid(r.error);
-  if (r.step == SioAssembler::Step::packet) dispatch(std::move(r.packet));
+void SioConnection::on_text(std::string_view text) { assembled(assembler().on_text(text)); }
+
+void SioConnection::on_binary(std::string bytes) { assembled(assembler().on_binary(std::move(bytes))); }
+
+SioAssembler& SioConnection::assembler() {
+  if (!assembler_) assembler_ = std::make_unique<SioAssembler>(server_.options().limits);
+  return *assembler_;
 }
 
-void SioConnection::on_binary(std::string bytes) {
-  auto r = assembler_.on_binary(std::move(bytes));
+void SioConnection::assembled(SioAssembler::Result r) {
+  if (assembler_->idle()) assembler_.reset();
   if (r.step == SioAssembler::Step::error) return invalid(r.error);
   if (r.step == SioAssembler::Step::packet) dispatch(std::move(r.packet));
 }

@@ -105,11 +105,18 @@ class SioSocket : public std::enable_shared_from_this<SioSocket> {
   boost::json::value auth_;  // only while connecting (see auth())
   std::atomic<bool> connected_{true};
 
+  // What on(), on_disconnect() and emit_with_ack() leave: made by the first of them, as most
+  // sockets (serve's, which only receive emits) never call one and an idle socket should cost little.
+  struct Callbacks {
+    std::map<std::string, EventHandler, std::less<>> handlers;
+    std::function<void(std::string_view)> on_disconnect;
+    std::map<std::uint64_t, std::function<void(SioMessage)>> pending_acks;
+    std::uint64_t next_ack_id = 0;
+  };
+  Callbacks& callbacks_locked();
+
   mutable std::mutex mutex_;
-  std::map<std::string, EventHandler, std::less<>> handlers_;
-  std::function<void(std::string_view)> on_disconnect_;
-  std::map<std::uint64_t, std::function<void(SioMessage)>> pending_acks_;
-  std::uint64_t next_ack_id_ = 0;
+  std::unique_ptr<Callbacks> callbacks_;
   // The rooms it joined besides its own id's: keys of the namespace's rooms_, under its mutex.
   mutable std::vector<const std::string*> joined_;
 };
@@ -215,9 +222,9 @@ class SioServer {
 // One Engine.IO connection's Socket.IO side (socket.io's "Client").
 class SioConnection : public std::enable_shared_from_this<SioConnection> {
  public:
-  SioConnection(SioServer& server, std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor);
+  SioConnection(SioServer& server, std::shared_ptr<EngineLink> link);
 
-  void start();  // arms the connect timeout
+  void start(boost::asio::any_io_executor executor);  // arms the connect timeout (on `executor`)
   void on_text(std::string_view text);
   void on_binary(std::string bytes);
   void on_close(std::string_view reason);  // every socket of it leaves with this reason
@@ -228,6 +235,8 @@ class SioConnection : public std::enable_shared_from_this<SioConnection> {
 
  private:
   friend class SioSocket;
+  SioAssembler& assembler();
+  void assembled(SioAssembler::Result result);
   void dispatch(SioPacket packet);
   void connect(const std::string& nsp, boost::json::value auth);
   void drop(const SioSocket& socket);  // the socket left its namespace
@@ -235,8 +244,9 @@ class SioConnection : public std::enable_shared_from_this<SioConnection> {
 
   SioServer& server_;
   const std::shared_ptr<EngineLink> link_;
-  SioAssembler assembler_;
-  const boost::asio::any_io_executor executor_;
+  // Made for a message and dropped when it holds no unfinished packet (one waiting for its binary
+  // attachments): an idle connection has none.
+  std::unique_ptr<SioAssembler> assembler_;
   std::unique_ptr<boost::asio::steady_timer> connect_timer_;  // until the first namespace is joined
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<SioSocket>> sockets_;  // by namespace

@@ -74,6 +74,8 @@ class SioAssembler {
   Result on_text(std::string_view text);
   // A binary message from Engine.IO: the next buffer of the pending packet (an error without one).
   Result on_binary(std::string data);
+  // No packet waits for its attachments.
+  bool idle() const { return !pending_; }
 
  private:
   SioLimits limits_;

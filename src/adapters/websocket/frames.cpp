@@ -48,33 +48,50 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+FrameReader::Held& FrameReader::held() {
+  if (!held_) held_ = std::make_unique<Held>();
+  return *held_;
+}
+
+void FrameReader::release_if_empty() {
+  // Not inside a fragmented message, even one whose fragments so far were empty.
+  if (held_ && !in_message_ && held_->partial.empty()) held_.reset();
+}
+
 void FrameReader::fail(std::uint16_t code, std::string why, std::vector<Event>& out) {
   out.push_back(Event{Event::Kind::error, std::move(why), code});
   finished_ = true;
-  std::string().swap(message_);
+  held_.reset();
 }
 
 void FrameReader::feed(std::string_view bytes, std::vector<Event>& out) {
   if (finished_) return;
-  if (partial_.empty()) {
+  if (!held_ || held_->partial.empty()) {
     // The usual case: whole frames in what was just read, parsed where they lie.
     while (!finished_ && !bytes.empty()) {
       const std::size_t n = parse_one(bytes, out);
       if (n == 0) break;
       bytes.remove_prefix(n);
     }
-    if (!finished_) partial_.assign(bytes);
+    if (!finished_ && !bytes.empty()) held().partial.assign(bytes);
+    release_if_empty();
     return;
   }
-  partial_.append(bytes);
-  std::string_view rest(partial_);
+  std::string& partial = held_->partial;
+  partial.append(bytes);
+  std::string_view rest(partial);
   while (!finished_ && !rest.empty()) {
     const std::size_t n = parse_one(rest, out);
     if (n == 0) break;
     rest.remove_prefix(n);
   }
-  if (finished_ || rest.empty()) std::string().swap(partial_);  // its memory goes with it
-  else partial_.erase(0, partial_.size() - rest.size());
+  if (finished_) {
+    held_.reset();  // `rest` viewed it: not used again
+    return;
+  }
+  if (rest.empty()) std::string().swap(partial);  // its memory goes with it
+  else partial.erase(0, partial.size() - rest.size());
+  release_if_empty();
 }
 
 std::size_t FrameReader::parse_one(std::string_view bytes, std::vector<Event>& out) {
@@ -109,7 +126,7 @@ std::size_t FrameReader::parse_one(std::string_view bytes, std::vector<Event>& o
     if (opcode != Opcode::continuation && in_message_)
       return fail(close_code::protocol_error, "new message inside a fragmented one", out), 0;
     // Checked before the payload is waited for: a too-large frame is never buffered.
-    const std::uint64_t total = (in_message_ ? message_.size() : 0) + length;
+    const std::uint64_t total = (in_message_ ? held_->message.size() : 0) + length;
     if (length > max_message_ || total > max_message_) return fail(close_code::too_big, "message too big", out), 0;
   }
   header += 4;  // the masking key
@@ -134,7 +151,7 @@ std::size_t FrameReader::parse_one(std::string_view bytes, std::vector<Event>& o
       }
       out.push_back(Event{Event::Kind::close, std::move(payload), code});
       finished_ = true;
-      std::string().swap(message_);
+      in_message_ = false;  // a message cut short by the close is dropped; feed() frees held_ (`bytes` may be in it)
       return size;
     }
     default: break;
@@ -143,15 +160,16 @@ std::size_t FrameReader::parse_one(std::string_view bytes, std::vector<Event>& o
     message_opcode_ = opcode;
     if (!fin) {
       in_message_ = true;
-      message_ = std::move(payload);
+      held().message = std::move(payload);
       return size;
     }
   } else {
-    message_.append(payload);
+    std::string& message = held_->message;  // in_message_: held_ has it
+    message.append(payload);
     if (!fin) return size;
     in_message_ = false;
-    payload = std::move(message_);
-    std::string().swap(message_);
+    payload = std::move(message);
+    std::string().swap(message);
   }
   const bool text = message_opcode_ == Opcode::text;
   if (text && !valid_utf8(payload)) return fail(close_code::invalid_payload, "text message is not UTF-8", out), 0;

@@ -17,6 +17,7 @@
 // `error` event that names the close code to send.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,7 +51,7 @@ class FrameReader {
   void feed(std::string_view bytes, std::vector<Event>& out);
   bool finished() const { return finished_; }
   // Bytes held for an unfinished frame or message (0 on an idle connection).
-  std::size_t buffered() const { return partial_.size() + message_.size(); }
+  std::size_t buffered() const { return held_ ? held_->partial.size() + held_->message.size() : 0; }
 
  private:
   // Parses one frame at the start of `bytes`: its size when complete (events appended), 0 when more
@@ -58,9 +59,16 @@ class FrameReader {
   std::size_t parse_one(std::string_view bytes, std::vector<Event>& out);
   void fail(std::uint16_t code, std::string why, std::vector<Event>& out);
 
+  // What waits for more bytes; allocated only then (a reader per idle connection holds nothing).
+  struct Held {
+    std::string partial;  // an unfinished frame's bytes
+    std::string message;  // a fragmented message's payload so far
+  };
+  Held& held();
+  void release_if_empty();
+
   std::size_t max_message_;
-  std::string partial_;     // an unfinished frame's bytes
-  std::string message_;     // a fragmented message's payload so far
+  std::unique_ptr<Held> held_;
   Opcode message_opcode_ = Opcode::continuation;  // text/binary while a fragmented message is open
   bool in_message_ = false;
   bool finished_ = false;

@@ -21,8 +21,7 @@ tcp::socket plain_socket(http::HttpStream& stream) {
 }  // namespace
 
 ServerConnection::ServerConnection(http::HttpStream stream, ConnectionOptions options)
-    : executor_(stream.get_executor()),
-      options_(options),
+    : close_timeout_(options.close_timeout),
       socket_(plain_socket(stream)),
       tls_(stream.tls() ? std::make_unique<http::HttpStream>(std::move(stream)) : nullptr),
       reader_(options.max_message) {
@@ -69,18 +68,18 @@ void ServerConnection::queue_locked(std::string frame) {
   out_.push_back(std::move(frame));
   if (writing_) return;  // the write under way takes it next
   writing_ = true;
-  asio::post(executor_, [self = shared_from_this()] { self->write_next(); });
+  asio::post(executor(), [self = shared_from_this()] { self->write_next(); });
 }
 
 void ServerConnection::drain() {
-  asio::post(executor_, [self = shared_from_this()] {
+  asio::post(executor(), [self = shared_from_this()] {
     if (auto handler = self->handler_.lock()) handler->on_ws_drain(*self);
     self->end();
   });
 }
 
 void ServerConnection::close() {
-  asio::post(executor_, [self = shared_from_this()] { self->hard_close(); });
+  asio::post(executor(), [self = shared_from_this()] { self->hard_close(); });
 }
 
 // --- reading ----------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ void ServerConnection::written(boost::system::error_code ec, bool sent_close) {
       return;
     }
     // Waiting for the client's close frame, for close_timeout at most.
-    close_timer_ = std::make_unique<asio::steady_timer>(executor_, options_.close_timeout);
+    close_timer_ = std::make_unique<asio::steady_timer>(executor(), close_timeout_);
     close_timer_->async_wait([self = shared_from_this()](boost::system::error_code tec) {
       if (tec) return;
       self->notify_end();

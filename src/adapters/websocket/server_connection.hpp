@@ -61,8 +61,8 @@ class ServerConnection final : public http::RegisteredConnection,
 
   // Any thread. Queues one message; false once the connection is ending.
   bool send(std::string_view payload, bool binary);
-  // The connection's strand.
-  const boost::asio::any_io_executor& executor() const { return executor_; }
+  // The connection's strand (the socket's executor).
+  boost::asio::any_io_executor executor() { return tls_ ? tls_->get_executor() : socket_.get_executor(); }
   // Frames queued or being written.
   std::size_t queued() const;
   // Any thread: what is queued, then a close frame with `code`; the connection closes when the
@@ -84,8 +84,7 @@ class ServerConnection final : public http::RegisteredConnection,
   void teardown();   // closes the TCP connection (TLS: close_notify first)
   void hard_close();
 
-  const boost::asio::any_io_executor executor_;
-  const ConnectionOptions options_;
+  const std::chrono::milliseconds close_timeout_;
   // Plain TCP: the bare socket, taken out of the HTTP stream (whose timers it no longer needs).
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<http::HttpStream> tls_;  // TLS: reads and writes go through OpenSSL (null: plain)
