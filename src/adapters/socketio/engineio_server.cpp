@@ -1,5 +1,7 @@
 #include "adapters/socketio/engineio_server.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -16,6 +18,7 @@
 #include "adapters/http/held_reply.hpp"
 #include "adapters/http/takeover.hpp"
 #include "adapters/socketio/engineio_packet.hpp"
+#include "adapters/socketio/timer_wheel.hpp"
 #include "adapters/sodium/random_ids.hpp"
 #include "adapters/websocket/server_connection.hpp"
 
@@ -114,6 +117,7 @@ std::vector<std::pair<std::string, std::string>> cors_headers(const CorsPolicy& 
 
 class EngineSession final : public EngineSocket,
                             public ws::ConnectionHandler,
+                            public WheelTarget,
                             public std::enable_shared_from_this<EngineSession> {
  public:
   // `strand`: where the session's timers and handlers run (a WebSocket session shares its
@@ -124,7 +128,6 @@ class EngineSession final : public EngineSocket,
         id_(std::move(id)),
         handshake_(std::move(handshake)),
         strand_(std::move(strand)),
-        heartbeat_(strand_),
         websocket_(websocket) {}
 
   const std::string& id() const override { return id_; }
@@ -142,6 +145,10 @@ class EngineSession final : public EngineSocket,
   void on_close(CloseHandler handler) override {
     std::lock_guard lock(mutex_);
     on_close_ = std::move(handler);
+  }
+  void attach(std::shared_ptr<void> owner) override {
+    std::lock_guard lock(mutex_);
+    attached_ = std::move(owner);
   }
 
   void close() override {
@@ -373,15 +380,16 @@ class EngineSession final : public EngineSocket,
     }
     server_.forget(id_);
     asio::post(strand_, [self = shared_from_this(), reason] {
-      ++self->heartbeat_generation_;
-      self->heartbeat_.cancel();
+      ++self->heartbeat_generation_;  // its deadline in the wheel is stale now
       if (self->upgrade_timer_) self->upgrade_timer_->cancel();
       if (self->close_timer_) self->close_timer_->cancel();
       CloseHandler on_close;
+      std::shared_ptr<void> attached;
       {
         std::lock_guard lock(self->mutex_);
         on_close = std::move(self->on_close_);
         self->on_message_ = {};  // the handlers may hold the socket: no cycle outlives the session
+        attached = std::move(self->attached_);  // released after the close handler, which may use it
       }
       if (on_close) self->guarded("close", [&] { on_close(reason); });
     });
@@ -494,18 +502,23 @@ class EngineSession final : public EngineSocket,
   void schedule_ping() {
     asio::post(strand_, [self = shared_from_this()] { self->schedule_ping_on_strand(); });
   }
+  // Its deadlines are in the server's wheel (timer_wheel.hpp: one timer for every session), each
+  // with the generation it was set in: a pong or the end moves the generation on, and the
+  // deadline set before is ignored when it comes.
   void schedule_ping_on_strand() {
-    const auto generation = ++heartbeat_generation_;
-    heartbeat_.expires_after(options_.ping_interval);
-    heartbeat_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
-      if (ec || generation != self->heartbeat_generation_) return;
-      if (!self->send(packet(EioType::ping))) return;
-      const auto timeout_generation = ++self->heartbeat_generation_;
-      self->heartbeat_.expires_after(self->options_.ping_timeout);
-      self->heartbeat_.async_wait([self, timeout_generation](boost::system::error_code ec2) {
-        if (ec2 || timeout_generation != self->heartbeat_generation_) return;
+    awaiting_pong_ = false;
+    server_.heartbeats_->schedule(weak_from_this(), ++heartbeat_generation_, options_.ping_interval);
+  }
+  void on_due(std::uint64_t generation) override {
+    asio::post(strand_, [self = shared_from_this(), generation] {
+      if (generation != self->heartbeat_generation_) return;
+      if (self->awaiting_pong_) {
         self->terminate("ping timeout", packet(EioType::close));
-      });
+        return;
+      }
+      if (!self->send(packet(EioType::ping))) return;
+      self->awaiting_pong_ = true;
+      self->server_.heartbeats_->schedule(self->weak_from_this(), ++self->heartbeat_generation_, self->options_.ping_timeout);
     });
   }
 
@@ -515,10 +528,10 @@ class EngineSession final : public EngineSocket,
   const Handshake handshake_;
   const asio::any_io_executor strand_;
   // On the strand only:
-  asio::steady_timer heartbeat_;
   std::unique_ptr<asio::steady_timer> upgrade_timer_;
   std::unique_ptr<asio::steady_timer> close_timer_;
-  std::uint64_t heartbeat_generation_ = 0;  // a timer completion of an older schedule is stale
+  std::uint64_t heartbeat_generation_ = 0;  // a deadline of an older schedule is stale
+  bool awaiting_pong_ = false;              // the last deadline is the pong's, not the next ping's
 
   mutable std::mutex mutex_;  // everything below
   bool websocket_;
@@ -533,13 +546,24 @@ class EngineSession final : public EngineSocket,
   std::shared_ptr<WsLink> probe_;  // a WebSocket probing for the upgrade
   MessageHandler on_message_;
   CloseHandler on_close_;
+  std::shared_ptr<void> attached_;
 };
 
 // ---------------------------------------------------------------------------------------------
 
 EngineServer::EngineServer(asio::any_io_executor executor, const logging::Logger& log, EngineOptions options,
                            ConnectionHandler on_connection)
-    : executor_(std::move(executor)), log_(log), options_(std::move(options)), on_connection_(std::move(on_connection)) {}
+    : executor_(std::move(executor)),
+      log_(log),
+      options_(std::move(options)),
+      on_connection_(std::move(on_connection)),
+      // A tick of a tenth of the shorter heartbeat period (at most 250 ms: 25 s / 20 s by
+      // default), so a ping or a timeout comes at most that much late.
+      heartbeats_(std::make_unique<TimerWheel>(
+          executor_,
+          std::clamp(std::min(options_.ping_interval, options_.ping_timeout) / 10, std::chrono::milliseconds(5),
+                     std::chrono::milliseconds(250)),
+          std::max(options_.ping_interval, options_.ping_timeout))) {}
 
 EngineServer::~EngineServer() { close_all(); }
 
@@ -554,12 +578,12 @@ void EngineServer::add_routes(http::Router& router, std::string_view path) {
 
 void EngineServer::forget(const std::string& sid) {
   std::lock_guard lock(mutex_);
-  sessions_.erase(sid);
+  sessions_.erase(std::string_view(sid));
 }
 
 std::shared_ptr<EngineSession> EngineServer::find(const std::string& sid) const {
   std::lock_guard lock(mutex_);
-  auto it = sessions_.find(sid);
+  auto it = sessions_.find(std::string_view(sid));
   return it == sessions_.end() ? nullptr : it->second;
 }
 
@@ -584,6 +608,7 @@ void EngineServer::close_all() {
     for (auto& [id, s] : sessions_) all.push_back(s);
   }
   for (auto& s : all) s->terminate("server shutting down", packet(EioType::close));
+  heartbeats_->clear();  // their deadlines are stale now, and would keep the io_context busy
 }
 
 std::size_t EngineServer::session_count() const {

@@ -100,9 +100,14 @@ class EngineSocket {
   using CloseHandler = std::function<void(const std::string& reason)>;
   virtual void on_message(MessageHandler handler) = 0;
   virtual void on_close(CloseHandler handler) = 0;
+  // Keeps `owner` alive as long as the session (until its close handler ran): what the handlers
+  // point to, so that they can hold a plain pointer (which std::function stores in place, where a
+  // captured shared_ptr costs an allocation per handler and connection).
+  virtual void attach(std::shared_ptr<void> owner) = 0;
 };
 
 class EngineSession;
+class TimerWheel;
 
 class EngineServer {
  public:
@@ -142,7 +147,9 @@ class EngineServer {
   EngineOptions options_;
   ConnectionHandler on_connection_;
   mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<EngineSession>> sessions_;
+  // By sid; the key views the session's own id (the entry holds the session, so it stays valid).
+  std::map<std::string_view, std::shared_ptr<EngineSession>, std::less<>> sessions_;
+  std::unique_ptr<TimerWheel> heartbeats_;  // every session's next ping or pong deadline
 };
 
 // The CORS answer headers for `origin` under `policy` (empty when it gets none).

@@ -37,11 +37,14 @@ class SocketLink final : public EngineLink {
 
 void serve_socketio(SioServer& sio, const std::shared_ptr<EngineSocket>& socket, boost::asio::any_io_executor executor) {
   auto connection = sio.accept(std::make_shared<SocketLink>(socket), std::move(executor));
-  socket->on_message([connection](std::string data, bool binary) {
-    if (binary) connection->on_binary(std::move(data));
-    else connection->on_text(data);
+  // The session owns the connection (attach); its handlers, which never outlive it, point to it.
+  SioConnection* c = connection.get();
+  socket->attach(std::move(connection));
+  socket->on_message([c](std::string data, bool binary) {
+    if (binary) c->on_binary(std::move(data));
+    else c->on_text(data);
   });
-  socket->on_close([connection](const std::string& reason) { connection->on_close(reason); });
+  socket->on_close([c](const std::string& reason) { c->on_close(reason); });
 }
 
 }  // namespace registrar::adapters::socketio
