@@ -11,6 +11,13 @@
 //       node-seed's own API: RECEIVERS (100) sockets in the rooms r0 … r99 and one emitter socket;
 //       the emitter sends `notify` {id: r<i>, success, message: <send time>} at RATE per second;
 //       each `notification` is timed on arrival (same process, one monotonic clock).
+//   node client.js emit URL REDIS_URL RATE SECONDS [RECEIVERS]
+//       a worker's emit through Redis, as a worker in another process makes it: RECEIVERS (100)
+//       sockets connect to URL in the rooms r0 … r99, and the same process publishes with the stock
+//       @socket.io/redis-emitter (on ioredis, node-seed's copies) `notification` {id: r<i>, success,
+//       message: <send time>} to room r<i> at RATE per second; the server at URL gets them from
+//       REDIS_URL through its Redis adapter (registrar serve --redis-url, or notify-redis.js). Each
+//       arrival is timed as in `notify` (one process, one monotonic clock).
 //   node client.js signup URL RATE SECONDS
 //       registrar's product path: one socket with the admin token (ADMIN_TOKEN) in `admins`; HTTP
 //       POST /auth/register at RATE per second; each `user.registered` is matched to its request by
@@ -94,6 +101,36 @@ async function notify(rate, seconds, receivers) {
   process.exit(0);
 }
 
+async function emitThroughRedis(redisUrl, rate, seconds, receivers) {
+  const Redis = require('ioredis');
+  const { Emitter } = require('@socket.io/redis-emitter');
+  const redis = new Redis(redisUrl);
+  let publishErrors = 0;
+  // The emitter does not wait on its PUBLISHes: a failed one is counted here (and shows as lost).
+  const publish = redis.publish.bind(redis);
+  redis.publish = (...a) => publish(...a).catch(() => { publishErrors++; });
+  const emitter = new Emitter(redis);
+  const rx = [];
+  const lat = [];
+  for (let i = 0; i < receivers; i++) {
+    const s = await connectOne('r' + i);
+    s.on('notification', (n) => lat.push(now() - +n.message));
+    rx.push(s);
+  }
+  // The server subscribes to Redis on its own schedule (and ioredis connects lazily): probes go to
+  // r0 until one arrives, so the timed run starts on a path known to be live end to end.
+  await new Promise((resolve, reject) => {
+    const probe = setInterval(() => emitter.to('r0').emit('probe', {}), 50);
+    const giveUp = setTimeout(() => { clearInterval(probe); reject(new Error('no probe came back through Redis within 30 s')); }, 30000);
+    rx[0].once('probe', () => { clearInterval(probe); clearTimeout(giveUp); resolve(); });
+  });
+  await sleep(500);
+  const took = await paced(rate, seconds, (i) => emitter.to('r' + (i % receivers)).emit('notification', { id: 'r' + (i % receivers), success: true, message: String(now()) }));
+  await sleep(2000);
+  console.log(JSON.stringify({ mode: 'emit', rate, sent: Math.round(rate * seconds), received: lat.length, publishErrors, sendSeconds: +took.toFixed(2), latencyMs: summary(lat) }));
+  process.exit(0);
+}
+
 async function signup(rate, seconds) {
   const admin = io(url, socketOptions({ auth: { token: process.env.ADMIN_TOKEN } }));
   await new Promise((resolve, reject) => { admin.once('connect', resolve); admin.once('connect_error', reject); });
@@ -144,6 +181,7 @@ async function connectLatency(count) {
 const main = {
   hold: () => hold(+args[0], +args[1], args[2]),
   notify: () => notify(+args[0], +args[1], +(args[2] || 100)),
+  emit: () => emitThroughRedis(args[0], +args[1], +args[2], +(args[3] || 100)),
   signup: () => signup(+args[0], +args[1]),
   connect: () => connectLatency(+args[0]),
 }[mode];
