@@ -15,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <optional>
+#include <span>
 #include "adapters/http/held_reply.hpp"
 #include "adapters/http/takeover.hpp"
 #include "adapters/socketio/engineio_packet.hpp"
@@ -137,6 +138,13 @@ class EngineSession final : public EngineSocket,
     return websocket_ ? "websocket" : "polling";
   }
   bool send_text(std::string data) override { return send(packet(EioType::message, std::move(data))); }
+  // EngineLink (the Socket.IO layer): a packet's header and its attachments, together.
+  void send(std::vector<EngineMessage> messages) override {
+    std::vector<EioPacket> packets;
+    packets.reserve(messages.size());
+    for (auto& m : messages) packets.push_back(EioPacket{EioType::message, std::move(m.data), m.binary});
+    send_all(packets);
+  }
   bool send_binary(std::string bytes) override { return send(EioPacket{EioType::message, std::move(bytes), true}); }
   void on_message(MessageHandler handler) override {
     std::lock_guard lock(mutex_);
@@ -419,21 +427,23 @@ class EngineSession final : public EngineSocket,
     }
   }
 
-  bool send(EioPacket p) {
+  bool send(EioPacket p) { return send_all(std::span(&p, 1)); }
+
+  // Queues `packets` together: nothing another thread sends comes between them.
+  bool send_all(std::span<EioPacket> packets) {
     std::unique_lock lock(mutex_);
     if (closed_ || closing_) return false;
-    const std::size_t waiting = websocket_ ? (ws_ ? ws_->queued() : 0) : queue_.size();
-    if (waiting >= options_.send_queue_limit) {
-      lock.unlock();
-      terminate("send queue full", std::nullopt);
-      return false;
+    for (auto& p : packets) {
+      const std::size_t waiting = websocket_ ? (ws_ ? ws_->queued() : 0) : queue_.size();
+      if (waiting >= options_.send_queue_limit) {
+        lock.unlock();
+        terminate("send queue full", std::nullopt);
+        return false;
+      }
+      if (!websocket_) queue_.push_back(std::move(p));
+      else if (ws_) ws_->send(encode_ws_frame(p), p.binary);
     }
-    if (websocket_) {
-      if (ws_) ws_->send(encode_ws_frame(p), p.binary);
-      return true;
-    }
-    queue_.push_back(std::move(p));
-    if (poll_) answer_poll_locked(take_payload_locked(poll_version_));
+    if (!websocket_ && poll_) answer_poll_locked(take_payload_locked(poll_version_));
     return true;
   }
 

@@ -38,6 +38,7 @@
 #include <vector>
 #include "adapters/http/router.hpp"
 #include "adapters/http/takeover.hpp"
+#include "adapters/socketio/engine_link.hpp"
 #include "adapters/logging/json_logger.hpp"
 
 namespace registrar::adapters::socketio {
@@ -74,7 +75,9 @@ struct Handshake {
 
 // One Engine.IO session as the layer above sees it. Thread-safe: every call may come from any
 // thread. The handlers run on the session's strand, one at a time, in the order of the packets.
-class EngineSocket {
+// It is also the Socket.IO layer's EngineLink (engine_link.hpp): send() of several messages queues
+// them together.
+class EngineSocket : public EngineLink {
  public:
   virtual ~EngineSocket() = default;
   virtual const std::string& id() const = 0;
@@ -88,7 +91,7 @@ class EngineSocket {
   virtual bool send_binary(std::string bytes) = 0;
   // Close the session (queued messages are sent first where the transport allows). The close
   // handler runs with "forced close". Idempotent.
-  virtual void close() = 0;
+  void close() override = 0;
 
   // Set both in on_connection: the first message is delivered after it returns (earlier ones
   // would be dropped). `binary` says the message was binary (a WebSocket binary frame, a "b"

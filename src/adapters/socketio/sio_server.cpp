@@ -303,7 +303,7 @@ SioNamespace* SioServer::find(std::string_view name) {
   return it == namespaces_.end() ? nullptr : it->second.get();
 }
 
-std::shared_ptr<SioConnection> SioServer::accept(std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor) {
+std::shared_ptr<SioConnection> SioServer::accept(std::weak_ptr<EngineLink> link, boost::asio::any_io_executor executor) {
   auto c = std::make_shared<SioConnection>(*this, std::move(link));
   c->start(std::move(executor));
   return c;
@@ -311,7 +311,7 @@ std::shared_ptr<SioConnection> SioServer::accept(std::shared_ptr<EngineLink> lin
 
 // -------------------------------------------------------------------------------- SioConnection
 
-SioConnection::SioConnection(SioServer& server, std::shared_ptr<EngineLink> link)
+SioConnection::SioConnection(SioServer& server, std::weak_ptr<EngineLink> link)
     : server_(server), link_(std::move(link)) {}
 
 void SioConnection::start(boost::asio::any_io_executor executor) {
@@ -337,10 +337,12 @@ void SioConnection::send(const SioPacket& packet) {
   messages.reserve(1 + packet.buffers.size());
   messages.push_back({encode_sio(packet), false});
   for (const auto& b : packet.buffers) messages.push_back({b, true});
-  link_->send(std::move(messages));
+  if (auto link = link_.lock()) link->send(std::move(messages));
 }
 
-void SioConnection::close() { link_->close(); }
+void SioConnection::close() {
+  if (auto link = link_.lock()) link->close();
+}
 
 void SioConnection::invalid(std::string_view why) {
   server_.log().debug("socket.io connection closed", {{"reason", why}});

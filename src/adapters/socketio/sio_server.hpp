@@ -206,8 +206,8 @@ class SioServer {
 
   // A new Engine.IO connection: the returned object takes its messages (one at a time, on
   // `executor`: the Engine.IO session's strand, where its connect timer runs too) and must be told
-  // when it closes.
-  std::shared_ptr<SioConnection> accept(std::shared_ptr<EngineLink> link, boost::asio::any_io_executor executor);
+  // when it closes. `link` is held weakly: whoever owns the link keeps the connection alive.
+  std::shared_ptr<SioConnection> accept(std::weak_ptr<EngineLink> link, boost::asio::any_io_executor executor);
 
   const SioOptions& options() const { return options_; }
   const logging::Logger& log() const { return log_; }
@@ -222,7 +222,8 @@ class SioServer {
 // One Engine.IO connection's Socket.IO side (socket.io's "Client").
 class SioConnection : public std::enable_shared_from_this<SioConnection> {
  public:
-  SioConnection(SioServer& server, std::shared_ptr<EngineLink> link);
+  // `link` is held weakly: its Engine.IO session owns this connection (EngineSocket::attach).
+  SioConnection(SioServer& server, std::weak_ptr<EngineLink> link);
 
   void start(boost::asio::any_io_executor executor);  // arms the connect timeout (on `executor`)
   void on_text(std::string_view text);
@@ -243,7 +244,7 @@ class SioConnection : public std::enable_shared_from_this<SioConnection> {
   void invalid(std::string_view why);  // logs and closes
 
   SioServer& server_;
-  const std::shared_ptr<EngineLink> link_;
+  const std::weak_ptr<EngineLink> link_;
   // Made for a message and dropped when it holds no unfinished packet (one waiting for its binary
   // attachments): an idle connection has none.
   std::unique_ptr<SioAssembler> assembler_;
