@@ -231,9 +231,7 @@ class EngineSession final : public EngineSocket,
         add_cors(res, options_.cors, origin);
         co_return res;
       }
-      poll_ = reply;
-      poll_origin_ = origin;
-      poll_version_ = req.version();
+      poll_ = std::make_unique<HeldPoll>(HeldPoll{reply, origin, req.version()});
     }
     // The server drains: this session ends and its held GET gets the close packet.
     if (ctx.connection)
@@ -379,9 +377,12 @@ class EngineSession final : public EngineSocket,
       std::lock_guard lock(mutex_);
       if (closed_) return;
       closed_ = true;
-      poll = std::move(poll_);
-      origin = poll_origin_;
-      version = poll_version_;
+      if (poll_) {
+        poll = std::move(poll_->reply);
+        origin = std::move(poll_->origin);
+        version = poll_->version;
+        poll_.reset();
+      }
       ws = std::move(ws_);
       probe = std::move(probe_);
       queued.swap(queue_);
@@ -443,7 +444,7 @@ class EngineSession final : public EngineSocket,
       if (!websocket_) queue_.push_back(std::move(p));
       else if (ws_) ws_->send(encode_ws_frame(p), p.binary);
     }
-    if (!websocket_ && poll_) answer_poll_locked(take_payload_locked(poll_version_));
+    if (!websocket_ && poll_) answer_poll_locked(take_payload_locked(poll_->version));
     return true;
   }
 
@@ -502,11 +503,11 @@ class EngineSession final : public EngineSocket,
   }
 
   void answer_poll_locked(http::Response res) {
-    add_cors(res, options_.cors, poll_origin_);
-    poll_->answer(std::move(res));
+    add_cors(res, options_.cors, poll_->origin);
+    poll_->reply->answer(std::move(res));
     poll_.reset();
   }
-  void answer_poll_locked(std::string payload) { answer_poll_locked(payload_response(poll_version_, std::move(payload))); }
+  void answer_poll_locked(std::string payload) { answer_poll_locked(payload_response(poll_->version, std::move(payload))); }
 
   // The heartbeat, on the strand: ping every ping_interval; no pong within ping_timeout → close.
   void schedule_ping() {
@@ -549,9 +550,14 @@ class EngineSession final : public EngineSocket,
   bool closing_ = false;  // close() on polling: waiting for the GET that carries "1"
   bool probed_ = false;   // an upgrade probe answered: GETs get a noop until "5"
   std::vector<EioPacket> queue_;  // polling: packets for the next GET (few: a vector, empty without memory)
-  std::shared_ptr<http::HeldReply> poll_;
-  std::string poll_origin_;
-  unsigned poll_version_ = 11;
+  // A GET held until there is something to send, with what its answer needs (allocated only then:
+  // a WebSocket session, or a polling one between requests, keeps a null pointer here).
+  struct HeldPoll {
+    std::shared_ptr<http::HeldReply> reply;
+    std::string origin;
+    unsigned version;
+  };
+  std::unique_ptr<HeldPoll> poll_;
   std::shared_ptr<WsLink> ws_;     // the WebSocket transport
   std::shared_ptr<WsLink> probe_;  // a WebSocket probing for the upgrade
   MessageHandler on_message_;
