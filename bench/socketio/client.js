@@ -85,14 +85,21 @@ async function connectOne(sub) {
   return s;
 }
 
-async function notify(rate, seconds, receivers) {
+// RECEIVERS sockets in the rooms r0 … r<n-1>, each `notification` timed on arrival into `lat`
+// (its message is the send time, on this process's clock).
+async function joinReceivers(n, lat) {
   const rx = [];
-  const lat = [];
-  for (let i = 0; i < receivers; i++) {
+  for (let i = 0; i < n; i++) {
     const s = await connectOne('r' + i);
-    s.on('notification', (n) => lat.push(now() - +n.message));
+    s.on('notification', (m) => lat.push(now() - +m.message));
     rx.push(s);
   }
+  return rx;
+}
+
+async function notify(rate, seconds, receivers) {
+  const lat = [];
+  await joinReceivers(receivers, lat);
   const tx = await connectOne('emitter');
   await sleep(500);
   const took = await paced(rate, seconds, (i) => tx.emit('notify', { id: 'r' + (i % receivers), success: true, message: String(now()) }));
@@ -110,13 +117,8 @@ async function emitThroughRedis(redisUrl, rate, seconds, receivers) {
   const publish = redis.publish.bind(redis);
   redis.publish = (...a) => publish(...a).catch(() => { publishErrors++; });
   const emitter = new Emitter(redis);
-  const rx = [];
   const lat = [];
-  for (let i = 0; i < receivers; i++) {
-    const s = await connectOne('r' + i);
-    s.on('notification', (n) => lat.push(now() - +n.message));
-    rx.push(s);
-  }
+  const rx = await joinReceivers(receivers, lat);
   // The server subscribes to Redis on its own schedule (and ioredis connects lazily): probes go to
   // r0 until one arrives, so the timed run starts on a path known to be live end to end.
   await new Promise((resolve, reject) => {

@@ -227,8 +227,7 @@ void ServerConnection::notify_end() {
   if (auto handler = handler_.lock()) handler->on_ws_end(*this);
 }
 
-void ServerConnection::teardown() {
-  if (torn_down_) return;
+void ServerConnection::stop_sending() {
   torn_down_ = true;
   {
     std::lock_guard lock(mutex_);
@@ -236,6 +235,11 @@ void ServerConnection::teardown() {
     out_.clear();
   }
   if (close_timer_) close_timer_->cancel();
+}
+
+void ServerConnection::teardown() {
+  if (torn_down_) return;
+  stop_sending();
   boost::system::error_code ec;
   if (tls_) {
     // close_notify, so the client can tell the end from a truncation; a client that does not
@@ -255,13 +259,7 @@ void ServerConnection::teardown() {
 
 void ServerConnection::hard_close() {
   notify_end();
-  torn_down_ = true;
-  {
-    std::lock_guard lock(mutex_);
-    ending_ = true;
-    out_.clear();
-  }
-  if (close_timer_) close_timer_->cancel();
+  stop_sending();
   boost::system::error_code ec;
   if (tls_) tls_->socket().close(ec);
   else socket_.close(ec);
