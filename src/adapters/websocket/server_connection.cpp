@@ -57,11 +57,24 @@ std::size_t ServerConnection::queued() const {
 }
 
 void ServerConnection::end(std::uint16_t code) {
-  std::lock_guard lock(mutex_);
-  if (ending_) return;
-  ending_ = true;
-  close_queued_ = true;
-  queue_locked(encode_close(code));
+  {
+    std::lock_guard lock(mutex_);
+    if (ending_) return;
+    ending_ = true;
+    close_queued_ = true;
+    queue_locked(encode_close(code));
+  }
+  // Bounded from now, not from when the close frame is out: a client that reads nothing (the
+  // reason it may be dropped) would keep the write, and the connection, pending for good.
+  asio::post(executor(), [self = shared_from_this()] {
+    if (self->torn_down_ || self->close_timer_) return;
+    self->close_timer_ = std::make_unique<asio::steady_timer>(self->executor(), self->close_timeout_);
+    self->close_timer_->async_wait([self](boost::system::error_code ec) {
+      if (ec) return;
+      self->notify_end();
+      self->teardown();
+    });
+  });
 }
 
 void ServerConnection::queue_locked(std::string frame) {
@@ -208,13 +221,7 @@ void ServerConnection::written(boost::system::error_code ec, bool sent_close) {
       teardown();
       return;
     }
-    // Waiting for the client's close frame, for close_timeout at most.
-    close_timer_ = std::make_unique<asio::steady_timer>(executor(), close_timeout_);
-    close_timer_->async_wait([self = shared_from_this()](boost::system::error_code tec) {
-      if (tec) return;
-      self->notify_end();
-      self->teardown();
-    });
+    // Now waiting for the client's close frame (end() bounded the wait).
   }
   write_next();
 }

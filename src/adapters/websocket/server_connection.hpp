@@ -44,7 +44,7 @@ class ConnectionHandler {
 
 struct ConnectionOptions {
   std::size_t max_message = 1'000'000;  // bytes of one message (larger: close 1009)
-  std::chrono::milliseconds close_timeout{5'000};  // for the client's close frame after ours
+  std::chrono::milliseconds close_timeout{5'000};  // from end() to the client's close frame, at most
 };
 
 class ServerConnection final : public http::RegisteredConnection,
@@ -66,7 +66,8 @@ class ServerConnection final : public http::RegisteredConnection,
   // Frames queued or being written.
   std::size_t queued() const;
   // Any thread: what is queued, then a close frame with `code`; the connection closes when the
-  // client answers it (or after close_timeout). Idempotent.
+  // client answers it, or close_timeout after this call at the latest (also when the client reads
+  // nothing and the frames never go out). Idempotent.
   void end(std::uint16_t code = close_code::normal);
 
   // The registry's (any thread).
