@@ -4,7 +4,8 @@
 // size limits, the head/body/idle/write timeouts and the framing and Host checks before anything
 // routes the request, answers 100-continue, and closes with a lingering read after refusing a body.
 // A route may take the connection over (takeover.hpp) or hold its request (held_reply.hpp); either
-// way the session stays in the registry, so the shutdown drain reaches it. Over TLS (stream.hpp)
+// way the session stays in the registry, so the shutdown drain reaches it, unless the take-over
+// hands the connection off for good (Takeover::detach: its new owner registers itself). Over TLS (stream.hpp)
 // the handshake comes first, within the head timeout, and the close sends close_notify.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>

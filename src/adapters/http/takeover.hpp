@@ -1,9 +1,9 @@
 #pragma once
 // A connection taken over by a handler after its request passed every check and middleware: the
 // HTTP session stops reading requests and hands the stream (and any bytes already read past the
-// request) to the handler, which then owns the connection's timeouts (e.g. Beast's WebSocket
-// timeouts) and its end. The connection stays in the server's registry until the handler
-// returns, so the shutdown drain still reaches it: the handler registers what "drain" means for
+// request) to the handler, which then owns the connection's timeouts and its end. The connection
+// stays in the server's registry until the handler returns (or detaches it, below), so the
+// shutdown drain still reaches it: the handler registers what "drain" means for
 // it (e.g. a WebSocket close frame) with `connection.on_drain`, and the grace period's hard stop
 // closes the socket whatever the handler does.
 #include <boost/asio/awaitable.hpp>

@@ -25,7 +25,9 @@
 //    not read a connection whose request is held); its session ends at the next ping timeout.
 //
 // Threads: each session keeps its state under its own mutex and runs its timers and the upper
-// layer's handlers on its own strand, so any thread may send to or close a socket.
+// layer's handlers on its strand (a WebSocket session's is its connection's), so any thread may
+// send to or close a socket. Heartbeat deadlines of every session are in one timer wheel
+// (timer_wheel.hpp); the WebSocket frames are registrar's own (adapters/websocket).
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
