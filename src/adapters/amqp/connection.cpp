@@ -268,7 +268,9 @@ amqp_socket_t* Connection::tls_socket(const Endpoint& endpoint, const AmqpOption
   } catch (const std::invalid_argument& e) {
     unavailable(purpose_, "TLS settings", e.what());
   }
-  tls::verify_peer_name(SSL_CTX_get0_param(ctx), endpoint.host);
+  // A host check that did not take would accept any trusted certificate: refused, not ignored.
+  if (!tls::verify_peer_name(SSL_CTX_get0_param(ctx), endpoint.host))
+    unavailable(purpose_, "TLS settings", "OpenSSL refused the host name " + endpoint.host);
   SSL_CTX_set_app_data(ctx, &tls_failure_);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, record_verify_failure);
   amqp_ssl_socket_set_verify_peer(socket, 1);      // and rabbitmq-c checks the result once more

@@ -256,8 +256,10 @@ asio::awaitable<void> Link::connect_once(std::shared_ptr<Conn> conn) {
 
   if (conn->tls) {
     SSL* ssl_handle = conn->tls->native_handle();
-    tls::send_sni(ssl_handle, url_.host);
-    if (url_.verify_peer) tls::verify_peer_name(SSL_get0_param(ssl_handle), url_.host);
+    // Refused names fail the attempt: a host check that did not take would accept any trusted certificate.
+    if (!tls::send_sni(ssl_handle, url_.host) ||
+        (url_.verify_peer && !tls::verify_peer_name(SSL_get0_param(ssl_handle), url_.host)))
+      throw AttemptFailed("TLS: OpenSSL refused the host name " + url_.host);
     auto [tls_ec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kAwait);
     if (tls_ec) {
       std::string reason = tls_ec.message();

@@ -302,8 +302,9 @@ asio::awaitable<void> SioClientNotifier::Impl::attempt(std::shared_ptr<Conn<WS>>
     SSL* handle = stream.native_handle();
     // SNI; the certificate must name the URL's host (checked by OpenSSL's verification: a
     // mismatch has its own verify result for the message below).
-    tls::send_sni(handle, url.host);
-    tls::verify_peer_name(SSL_get0_param(handle), url.host);
+    // A host check that did not take would accept any trusted certificate: refused, not ignored.
+    if (!tls::send_sni(handle, url.host) || !tls::verify_peer_name(SSL_get0_param(handle), url.host))
+      throw SessionEnded("TLS with " + url.host_header + ": OpenSSL refused the host name");
     auto [tls_ec] = co_await stream.async_handshake(ssl::stream_base::client, kAwait);
     if (tls_ec) {
       std::string reason = tls_ec.message();
