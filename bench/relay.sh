@@ -162,11 +162,17 @@ wait_drained() { # label pid command…
   done
   WAIT_MS=$((t - start))
 }
+# The audit log rotates by size (audit.jsonl.1, …: 64 MiB each), so its lines are in the file and
+# its rotated ones: with 200,000 events they no longer fit in one.
 audit_missing() { # file expected
-  local n=0
-  [[ -f $1 ]] && n=$(wc -l <"$1")
+  local n=0 f
+  for f in "$1" "$1".*; do [[ -f $f ]] && n=$((n + $(wc -l <"$f"))); done
   echo $(($2 - n))
 }
+# JavaScript that reads every line of the audit log named by argv[1] and its rotated files into `ls`.
+READ_AUDIT_JS='const fs=require("fs"),path=require("path"),f=process.argv[1],dir=path.dirname(f),base=path.basename(f);
+  const ls=fs.readdirSync(dir).filter((n)=>n===base||n.startsWith(base+".")).flatMap((n)=>fs.readFileSync(path.join(dir,n),"utf8").split("\n").filter(Boolean));'
+
 
 BARE_RATES=() RELAY_RATES=() RELAY_STEADIES=() RATIOS=() AUDIT_RATES=() AUDIT_STEADIES=() CHECKS=()
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -238,11 +244,11 @@ SQL
   phase_done
   stop_pid "$AUDIT_PID"
   AUDIT_RATES+=("$(awk -v n="$node_moved" -v ms="$AUDIT_MS" 'BEGIN { printf "%.0f", n / (ms / 1000) }')")
-  AUDIT_STEADIES+=("$(node -e '
-    const ls=require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map((l)=>Date.parse(JSON.parse(l).receivedAt));
-    const t0=Math.min(...ls), t1=Math.max(...ls), after=ls.filter((t)=>t>t0).length;
+  AUDIT_STEADIES+=("$(node -e "$READ_AUDIT_JS"'
+    const ts=ls.map((l)=>Date.parse(JSON.parse(l).receivedAt));
+    const t0=ts.reduce((a,b)=>Math.min(a,b)), t1=ts.reduce((a,b)=>Math.max(a,b)), after=ts.filter((t)=>t>t0).length;
     console.log(t1>t0?Math.round(after/((t1-t0)/1000)):"n/a")' "$AUDIT_DATA/audit.jsonl")")
-  DISTINCT=$(node -e 'const ls=require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean);console.log(new Set(ls.map((l)=>JSON.parse(l).eventId)).size+"/"+ls.length)' "$AUDIT_DATA/audit.jsonl")
+  DISTINCT=$(node -e "$READ_AUDIT_JS"'console.log(new Set(ls.map((l)=>JSON.parse(l).eventId)).size+"/"+ls.length)' "$AUDIT_DATA/audit.jsonl")
   CHECKS+=("round $round: rows marked sent $RELAY_EVENTS / in the queue $QUEUED / \"sent\" log lines $SENT_LINES / audit lines (distinct/all) $DISTINCT")
   log "round $round: audit consumer ${AUDIT_RATES[-1]} events/s (steady ${AUDIT_STEADIES[-1]}/s)"
   delete_queue registrar.audit
