@@ -71,8 +71,7 @@ void ServerConnection::end(std::uint16_t code) {
     self->close_timer_ = std::make_unique<asio::steady_timer>(self->executor(), self->close_timeout_);
     self->close_timer_->async_wait([self](boost::system::error_code ec) {
       if (ec) return;
-      self->notify_end();
-      self->teardown();
+      self->finish();
     });
   });
 }
@@ -104,8 +103,7 @@ void ServerConnection::read_next() {
     tls_->async_read_some(asio::buffer(tls_buffer_.get(), kTlsReadSize),
                           [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                             if (ec) {
-                              self->notify_end();
-                              self->teardown();
+                              self->finish();
                               return;
                             }
                             self->on_bytes(std::string_view(self->tls_buffer_.get(), n));
@@ -115,8 +113,7 @@ void ServerConnection::read_next() {
   }
   socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
     if (ec) {
-      self->notify_end();
-      self->teardown();
+      self->finish();
       return;
     }
     self->on_readable();
@@ -131,8 +128,7 @@ void ServerConnection::on_readable() {
     const std::size_t n = socket_.read_some(asio::buffer(buffer), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;
     if (ec) {  // the client's FIN or a reset
-      notify_end();
-      teardown();
+      finish();
       return;
     }
     on_bytes(std::string_view(buffer, n));
@@ -162,8 +158,7 @@ void ServerConnection::on_bytes(std::string_view bytes) {
       case Event::Kind::close:
         close_received_ = true;
         if (close_sent_) {
-          notify_end();
-          teardown();
+          finish();
           break;
         }
         end(e.code == close_code::none ? close_code::normal : e.code);  // echoed; then the TCP close
@@ -211,8 +206,7 @@ void ServerConnection::written(boost::system::error_code ec, bool sent_close) {
     in_flight_ = 0;
   }
   if (ec) {
-    notify_end();
-    teardown();
+    finish();
     return;
   }
   if (sent_close) {
@@ -232,6 +226,11 @@ void ServerConnection::notify_end() {
   if (end_notified_) return;
   end_notified_ = true;
   if (auto handler = handler_.lock()) handler->on_ws_end(*this);
+}
+
+void ServerConnection::finish() {
+  notify_end();
+  teardown();
 }
 
 void ServerConnection::stop_sending() {

@@ -82,6 +82,7 @@ class ServerConnection final : public http::RegisteredConnection,
   void written(boost::system::error_code ec, bool sent_close);
   void queue_locked(std::string frame);
   void notify_end();
+  void finish();  // the connection is over: its handler is told (once), then it closes
   void stop_sending();  // nothing more is queued or written, the close timer stops
   void teardown();   // closes the TCP connection (TLS: close_notify first)
   void hard_close();
