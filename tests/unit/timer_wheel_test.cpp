@@ -31,11 +31,18 @@ class Target : public WheelTarget {
   Calls& calls_;
 };
 
-TEST(TimerWheel, EachDeadlineIsCalledOnceNeverEarlyAndInOrder) {
+// An io_context, a wheel on it with `tick` and `horizon`, and a target that records its calls.
+struct Rig {
+  Rig(std::chrono::milliseconds tick, std::chrono::milliseconds horizon) : wheel(ioc.get_executor(), tick, horizon) {}
   boost::asio::io_context ioc;
-  TimerWheel wheel(ioc.get_executor(), 5ms, 200ms);
+  TimerWheel wheel;
   Calls calls;
-  auto target = std::make_shared<Target>(calls);
+  std::shared_ptr<Target> target = std::make_shared<Target>(calls);
+};
+
+TEST(TimerWheel, EachDeadlineIsCalledOnceNeverEarlyAndInOrder) {
+  Rig rig(5ms, 200ms);
+  auto& [ioc, wheel, calls, target] = rig;
   const auto start = Clock::now();
   wheel.schedule(target, 3, 60ms);
   wheel.schedule(target, 1, 10ms);
@@ -52,10 +59,8 @@ TEST(TimerWheel, EachDeadlineIsCalledOnceNeverEarlyAndInOrder) {
 }
 
 TEST(TimerWheel, ATargetThatIsGoneIsSkipped) {
-  boost::asio::io_context ioc;
-  TimerWheel wheel(ioc.get_executor(), 5ms, 100ms);
-  Calls calls;
-  auto kept = std::make_shared<Target>(calls);
+  Rig rig(5ms, 100ms);
+  auto& [ioc, wheel, calls, kept] = rig;
   auto gone = std::make_shared<Target>(calls);
   wheel.schedule(gone, 1, 10ms);
   wheel.schedule(kept, 2, 20ms);
@@ -66,10 +71,8 @@ TEST(TimerWheel, ATargetThatIsGoneIsSkipped) {
 }
 
 TEST(TimerWheel, ADelayBeyondTheHorizonIsCappedToIt) {
-  boost::asio::io_context ioc;
-  TimerWheel wheel(ioc.get_executor(), 5ms, 20ms);
-  Calls calls;
-  auto target = std::make_shared<Target>(calls);
+  Rig rig(5ms, 20ms);
+  auto& [ioc, wheel, calls, target] = rig;
   const auto start = Clock::now();
   wheel.schedule(target, 1, std::chrono::hours(1));
   ioc.run();  // an hour would hang the test: the deadline comes after about the horizon
@@ -78,10 +81,8 @@ TEST(TimerWheel, ADelayBeyondTheHorizonIsCappedToIt) {
 }
 
 TEST(TimerWheel, ClearDropsEveryDeadlineAndTheWheelStartsAgainAfter) {
-  boost::asio::io_context ioc;
-  TimerWheel wheel(ioc.get_executor(), 5ms, 100ms);
-  Calls calls;
-  auto target = std::make_shared<Target>(calls);
+  Rig rig(5ms, 100ms);
+  auto& [ioc, wheel, calls, target] = rig;
   wheel.schedule(target, 1, 50ms);
   wheel.schedule(target, 2, 80ms);
   wheel.clear();
@@ -97,10 +98,8 @@ TEST(TimerWheel, ClearDropsEveryDeadlineAndTheWheelStartsAgainAfter) {
 }
 
 TEST(TimerWheel, DeadlinesFromManyThreadsAreEachCalledOnce) {
-  boost::asio::io_context ioc;
-  TimerWheel wheel(ioc.get_executor(), 2ms, 50ms);
-  Calls calls;
-  auto target = std::make_shared<Target>(calls);
+  Rig rig(2ms, 50ms);
+  auto& [ioc, wheel, calls, target] = rig;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
