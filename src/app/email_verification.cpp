@@ -38,19 +38,29 @@ std::string email_subject_key(ports::PiiCipher& keys, std::string_view canonical
   return keys.blind_index(canonical_email, "email");
 }
 
-Expected<EmailCodeSent, DomainError> SendEmailVerificationCode::operator()(std::string_view user_id,
-                                                                           std::string_view email) const {
+// A code issued for `email` (valid address, outside its cooldown and cap) and the message that
+// carries it, not yet sent; or why none was issued.
+struct SendEmailVerificationCode::Issued {
+  std::string session, subject;
+  ports::MailMessage message;
+};
+
+Expected<SendEmailVerificationCode::Issued, DomainError> SendEmailVerificationCode::issue(std::string_view user_id,
+                                                                                       std::string_view email) const {
   auto address = domain::Email::parse(email);
   if (!address) return DomainError{ErrorKind::validation_failed, "The request has invalid fields", {address.error()}};
 
-  const std::string session = email_code_session(user_id);
-  const std::string subject = email_subject_key(keys, address->canonical());
+  Issued out;
+  out.session = email_code_session(user_id);
+  out.subject = email_subject_key(keys, address->canonical());
   const std::string code = new_code(random);
-  const auto issued = codes.issue(
-      {.session_id = session, .subject_key = subject, .code_hash = code_hash(keys, session, code), .rules = rules});
+  const auto issued = codes.issue({.session_id = out.session,
+                                   .subject_key = out.subject,
+                                   .code_hash = code_hash(keys, out.session, code),
+                                   .rules = rules});
   if (issued.outcome != ports::IssueOutcome::issued) return code_rate_limited(issued, "address");
 
-  ports::MailMessage message;
+  ports::MailMessage& message = out.message;
   message.channel = "email";
   message.to = address->value();
   message.subject = product_name + " email verification code";
@@ -62,18 +72,57 @@ Expected<EmailCodeSent, DomainError> SendEmailVerificationCode::operator()(std::
   message.code = code;
   // One issue, one message: a new code is a new message (not deduplicated against the last one).
   message.idempotency_key = "email-verification-" + ids.new_id();
+  return out;
+}
+
+void SendEmailVerificationCode::withdraw(const Issued& issued) const {
+  // Not sent: the user never saw this code, so it must not hold the address's cooldown or cap.
   try {
-    mail.send(message);
+    codes.withdraw(issued.session, issued.subject);
+  } catch (const std::exception&) {
+    // The store is down too: the code expires by itself; the sender's failure is what counts.
+  }
+}
+
+Expected<EmailCodeSent, DomainError> SendEmailVerificationCode::operator()(std::string_view user_id,
+                                                                           std::string_view email) const {
+  auto issued = issue(user_id, email);
+  if (!issued) return issued.error();
+  try {
+    mail.send(issued->message);
   } catch (...) {
-    // Not sent: the user never saw this code, so it must not hold the address's cooldown or cap.
-    try {
-      codes.withdraw(session, subject);
-    } catch (const std::exception&) {
-      // The store is down too: the code expires by itself; the sender's failure is what we report.
-    }
+    withdraw(*issued);
     throw;
   }
   return EmailCodeSent{std::chrono::duration_cast<std::chrono::seconds>(rules.ttl)};
+}
+
+std::vector<Expected<EmailCodeSent, DomainError>> SendEmailVerificationCode::send_all(
+    std::span<const EmailCodeRecipient> recipients) const {
+  std::vector<Expected<EmailCodeSent, DomainError>> outcomes;
+  std::vector<Issued> issued;
+  std::vector<ports::MailMessage> messages;
+  outcomes.reserve(recipients.size());
+  auto withdraw_all = [&] {
+    for (const auto& i : issued) withdraw(i);
+  };
+  try {
+    for (const auto& r : recipients) {
+      auto one = issue(r.user_id, r.email);
+      if (!one) {
+        outcomes.emplace_back(one.error());
+        continue;
+      }
+      outcomes.emplace_back(EmailCodeSent{std::chrono::duration_cast<std::chrono::seconds>(rules.ttl)});
+      messages.push_back(one->message);
+      issued.push_back(std::move(*one));
+    }
+    mail.send_all(messages);
+  } catch (...) {
+    withdraw_all();
+    throw;
+  }
+  return outcomes;
 }
 
 Expected<EmailCodeSent, DomainError> ResendEmailVerification::operator()(std::string_view bearer_token) const {

@@ -6,8 +6,10 @@
 // a keyed hash, TTL, single use, limited wrong tries, resend cooldown and hourly cap. Ports only;
 // no I/O.
 #include <chrono>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/errors.hpp"
 #include "domain/expected.hpp"
@@ -34,6 +36,11 @@ struct EmailCodeSent {
   std::chrono::seconds expires_in{0};  // how long the code is valid
 };
 
+struct EmailCodeRecipient {
+  std::string user_id;
+  std::string email;
+};
+
 // Sends a fresh code to `email`, the address of account `user_id`: stores its keyed hash under
 // email_code_session(user_id) under the rules, then mails it (channel "email", the code in the
 // message's `code`, idempotency key "email-verification:<issue id>").
@@ -51,6 +58,17 @@ struct SendEmailVerificationCode {
   std::string product_name = "registrar";
 
   domain::Expected<EmailCodeSent, domain::DomainError> operator()(std::string_view user_id, std::string_view email) const;
+
+  // The same for several accounts at once, one outcome per recipient in their order: the codes are
+  // issued one by one, and their messages handed to the sender together (MailSender::send_all).
+  // If the sender fails, every code issued here is withdrawn and the exception goes on.
+  std::vector<domain::Expected<EmailCodeSent, domain::DomainError>> send_all(
+      std::span<const EmailCodeRecipient> recipients) const;
+
+ private:
+  struct Issued;
+  domain::Expected<Issued, domain::DomainError> issue(std::string_view user_id, std::string_view email) const;
+  void withdraw(const Issued& issued) const;
 };
 
 // POST /auth/email-verification/resend (access token): a new code for the caller's address.

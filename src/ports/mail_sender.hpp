@@ -1,5 +1,6 @@
 #pragma once
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -37,6 +38,13 @@ class MailSender {
   // it. Throws MailRejected for a permanent failure, and ports::BackendUnavailable (or another
   // std::exception) when retrying later may succeed.
   virtual void send(const MailMessage& message) = 0;
+  // Sends every message, as send() does each, and returns once all are durably accepted. A sender
+  // that can share the cost of a batch (one sync for all) overrides it; this default sends them
+  // one by one. On a throw, any of them may have been sent: sending them again is harmless where
+  // their idempotency keys make it so.
+  virtual void send_all(std::span<const MailMessage> messages) {
+    for (const auto& m : messages) send(m);
+  }
 };
 
 }  // namespace registrar::ports

@@ -629,6 +629,7 @@ class ScriptedRandom : public ports::RandomSource {
 };
 
 // Records every message sent; `fail` (if set) is called first and may throw to simulate a failure.
+// send_all() records the size of each batch (`batches`), then sends its messages one by one.
 class RecordingMailSender : public ports::MailSender {
  public:
   std::function<void(const ports::MailMessage&)> fail;
@@ -637,14 +638,26 @@ class RecordingMailSender : public ports::MailSender {
     std::lock_guard lock(mutex_);
     sent_.push_back(message);
   }
+  void send_all(std::span<const ports::MailMessage> messages) override {
+    {
+      std::lock_guard lock(mutex_);
+      batches_.push_back(messages.size());
+    }
+    ports::MailSender::send_all(messages);
+  }
   std::vector<ports::MailMessage> sent() const {
     std::lock_guard lock(mutex_);
     return sent_;
+  }
+  std::vector<std::size_t> batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
   }
 
  private:
   mutable std::mutex mutex_;
   std::vector<ports::MailMessage> sent_;
+  std::vector<std::size_t> batches_;
 };
 
 // A code store that records what it is given: issue() answers `next_issue` (issued by default),

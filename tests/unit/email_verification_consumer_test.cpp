@@ -119,5 +119,91 @@ TEST_F(EmailVerificationConsumerTest, MalformedAndOtherEventsAreNotMailed) {
   EXPECT_TRUE(mail.sent().empty());
 }
 
+// ------------------------------------------------------------------------------------------------
+// Batches (handle_batch): one send_all, one record transaction, the same outcomes as handle().
+
+std::vector<domain::EventEnvelope> three_sign_ups() {
+  return {testing::make_event("evt-a", "alice"), testing::make_event("evt-b", "bob"),
+          testing::make_event("evt-c", "carol")};
+}
+
+TEST_F(EmailVerificationConsumerTest, ABatchMailsEveryCodeInOneSendAndRecordsTheEventsInOneTransaction) {
+  const auto events = three_sign_ups();
+  ASSERT_TRUE(consumer.handle_batch(events));
+  EXPECT_EQ(mail.batches(), (std::vector<std::size_t>{3}));
+  const auto sent = mail.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  const std::vector<std::string> users{"alice", "bob", "carol"}, codes_sent{"314159", "271828", "314159"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(sent[i].to, users[i] + "@example.com");
+    EXPECT_EQ(sent[i].code, codes_sent[i]);
+    // Each mailed code is the one the store checks for that user.
+    const auto session = app::email_code_session(users[i]);
+    EXPECT_EQ(codes.check(session, app::code_hash(keys, session, codes_sent[i]), 5).outcome, ports::CheckOutcome::match);
+  }
+  EXPECT_EQ(processed.batch_marks(), 1);
+  for (const auto& e : events) EXPECT_TRUE(processed.is_processed("email-verification", e.id));
+}
+
+TEST_F(EmailVerificationConsumerTest, ABatchSkipsRecordedEventsDuplicatesPhoneAccountsAndOtherEvents) {
+  consumer.handle(testing::make_event("evt-a", "alice"));  // recorded before the batch
+  domain::User phone;
+  phone.id = "phone-user";
+  phone.username = "phoneuser";
+  const std::vector<domain::EventEnvelope> events{
+      testing::make_event("evt-a", "alice"), testing::make_event("evt-b", "bob"),
+      testing::make_event("evt-b", "bob"),  // the same delivery twice in one batch
+      app::make_user_registered(phone, "evt-phone", domain::Timestamp{}),
+      app::make_user_email_verified(kUserId, domain::Timestamp{}, "evt-v", domain::Timestamp{})};
+  ASSERT_TRUE(consumer.handle_batch(events));
+  const auto sent = mail.sent();
+  ASSERT_EQ(sent.size(), 2u);  // alice's from handle(), bob's once from the batch
+  EXPECT_EQ(sent[1].to, "bob@example.com");
+  EXPECT_TRUE(processed.is_processed("email-verification", "evt-b"));
+  EXPECT_TRUE(processed.is_processed("email-verification", "evt-phone"));
+  EXPECT_FALSE(processed.is_processed("email-verification", "evt-v"));  // not this consumer's event
+}
+
+TEST_F(EmailVerificationConsumerTest, ABatchWithAMalformedEventOrAnUnusableAddressIsLeftToHandleBeforeAnythingIsSent) {
+  auto bad = testing::make_event("evt-bad", "dave");
+  bad.payload = "{}";
+  auto events = three_sign_ups();
+  events.push_back(bad);
+  EXPECT_FALSE(consumer.handle_batch(events));
+  auto unusable = three_sign_ups();
+  unusable.push_back(testing::user_registered("evt-x", "not an address", "user-x"));
+  EXPECT_FALSE(consumer.handle_batch(unusable));
+  EXPECT_TRUE(mail.sent().empty());
+  EXPECT_EQ(codes.size(), 0u);
+  EXPECT_EQ(processed.size(), 0u);
+}
+
+TEST_F(EmailVerificationConsumerTest, ASenderFailureInABatchWithdrawsEveryCodeAndRecordsNothing) {
+  int calls = 0;
+  mail.fail = [&](const ports::MailMessage&) {
+    if (++calls == 2) throw ports::BackendUnavailable("smtp down");
+  };
+  const auto events = three_sign_ups();
+  EXPECT_THROW(consumer.handle_batch(events), ports::BackendUnavailable);
+  EXPECT_EQ(processed.size(), 0u);
+  // The caller then goes event by event: every address gets its code at once (the codes of the
+  // failed batch were withdrawn, so no cooldown is held),
+  // alice's a second time (her message may have gone out before the failure: a new code replaces it).
+  mail.fail = nullptr;
+  for (const auto& e : events) consumer.handle(e);
+  EXPECT_EQ(mail.sent().size(), 1u + 3u);
+  for (const auto& e : events) EXPECT_TRUE(processed.is_processed("email-verification", e.id));
+}
+
+TEST_F(EmailVerificationConsumerTest, ABatchWhoseRecordFailsIsRepairedByHandleWithoutSecondCodes) {
+  processed.fail_next_marks = 1;
+  const auto events = three_sign_ups();
+  EXPECT_THROW(consumer.handle_batch(events), ports::BackendUnavailable);
+  ASSERT_EQ(mail.sent().size(), 3u);
+  for (const auto& e : events) consumer.handle(e);  // the cooldowns: nothing sent again, all done
+  EXPECT_EQ(mail.sent().size(), 3u);
+  for (const auto& e : events) EXPECT_TRUE(processed.is_processed("email-verification", e.id));
+}
+
 }  // namespace
 }  // namespace registrar

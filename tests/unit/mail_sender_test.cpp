@@ -217,6 +217,47 @@ TEST(FileMailSender, MessagesFileRotatesBySizeKeepingKFilesAcrossInstances) {
   EXPECT_EQ(spool_count(a.spool_dir()), 8u);
 }
 
+// A batch (send_all): every message as send() writes it, once each, in the batch's order.
+TEST(FileMailSender, ABatchWritesEachMessageOnceSkippingKeysSentBeforeOrGivenTwice) {
+  TempDir dir;
+  FileMailSender sender(dir.path());
+  sender.send(message("evt-1"));
+  std::vector<ports::MailMessage> batch{message("evt-1"), message("evt-2", "222222"), message("evt-3"),
+                                        message("evt-2", "999999"), message(""), message("")};
+  sender.send_all(batch);
+  const auto lines = read_lines(dir.path() / "messages.jsonl");
+  ASSERT_EQ(lines.size(), 1u + 4u);  // evt-1 before; then evt-2 (once), evt-3 and the two without a key
+  EXPECT_EQ(json::parse(lines[1]).as_object().at("code"), "222222");
+  EXPECT_TRUE(json::parse(lines[2]).as_object().at("code").is_null());
+  EXPECT_EQ(json::parse(read_file(sender.spool_file("evt-2"))).as_object().at("code"), "222222");
+  EXPECT_EQ(json::parse(read_file(sender.spool_file("evt-3"))).as_object().at("idempotencyKey"), "evt-3");
+  EXPECT_EQ(spool_count(sender.spool_dir()), 5u);  // evt-1, evt-2, evt-3 and two anonymous: no temporary file left
+  for (const auto& entry : std::filesystem::directory_iterator(sender.spool_dir()))
+    EXPECT_EQ(mode_of(entry.path()), 0600u) << entry.path();
+  sender.send_all(batch);  // the whole batch again (a redelivery): only the two without a key are new
+  EXPECT_EQ(read_lines(dir.path() / "messages.jsonl").size(), 5u + 2u);
+  sender.send_all({});
+  EXPECT_EQ(read_lines(dir.path() / "messages.jsonl").size(), 7u);
+}
+
+// The spool cannot be written (here its directory is gone, a file in its place): the batch fails
+// with BackendUnavailable and marks nothing as sent, so the retry sends every message. (Here the
+// check for an earlier send fails first, so not even the lines are written; a failure after the
+// lines leaves them there: messages.jsonl holds a message at least once, the spool exactly once.)
+TEST(FileMailSender, ABatchWhoseSpoolCannotBeWrittenMarksNothingSentAndTheRetrySendsAll) {
+  TempDir dir;
+  FileMailSender sender(dir.path());
+  std::filesystem::remove(sender.spool_dir());
+  std::ofstream(sender.spool_dir()) << "not a directory";
+  const std::vector batch{message("evt-1"), message("evt-2")};
+  EXPECT_THROW(sender.send_all(batch), ports::BackendUnavailable);
+  std::filesystem::remove(sender.spool_dir());
+  std::filesystem::create_directory(sender.spool_dir());
+  sender.send_all(batch);
+  EXPECT_EQ(spool_count(sender.spool_dir()), 2u);
+  EXPECT_EQ(read_lines(dir.path() / "messages.jsonl").size(), 2u);
+}
+
 TEST(FileMailSender, ExpireSpoolRemovesOnlyFilesOlderThanTheCutoffInBatches) {
   TempDir dir;
   FileMailSender sender(dir.path());

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,14 +44,26 @@ class RecordingMailSender : public ports::MailSender {
     if (f == Fail::rejected) throw ports::MailRejected("550 no such user");
     sent_.push_back(m);
   }
+  void send_all(std::span<const ports::MailMessage> messages) override {
+    {
+      std::lock_guard lock(mutex_);
+      batches_.push_back(messages.size());
+    }
+    ports::MailSender::send_all(messages);
+  }
   std::vector<ports::MailMessage> sent() const {
     std::lock_guard lock(mutex_);
     return sent_;
+  }
+  std::vector<std::size_t> batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
   }
 
  private:
   mutable std::mutex mutex_;
   std::vector<ports::MailMessage> sent_;
+  std::vector<std::size_t> batches_;
 };
 
 domain::EventEnvelope with_payload(std::string payload) {
@@ -190,6 +203,75 @@ TEST(WelcomeConsumerWithFileSender, ARepeatedSendAfterAFailedRecordIsHarmless) {
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("\"subject\":\"Welcome to Acme\""), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "spool" / "mail" / "evt-1.json"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches (handle_batch): one send_all, one record transaction, the same outcomes as handle().
+
+TEST_F(WelcomeConsumerTest, ABatchSendsEveryWelcomeAtOnceAndRecordsTheEventsInOneTransaction) {
+  const std::vector<domain::EventEnvelope> events{testing::make_event("evt-a", "alice"),
+                                                  testing::make_event("evt-b", "bob"),
+                                                  testing::make_event("evt-c", "carol")};
+  ASSERT_TRUE(consumer_.handle_batch(events));
+  EXPECT_EQ(mail_.batches(), (std::vector<std::size_t>{3}));
+  const auto sent = mail_.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].to, "alice@example.com");
+  EXPECT_EQ(sent[2].idempotency_key, "evt-c");
+  EXPECT_EQ(processed_.batch_marks(), 1);
+  for (const auto& e : events) EXPECT_TRUE(processed_.is_processed("welcome", e.id));
+}
+
+TEST_F(WelcomeConsumerTest, ABatchSkipsRecordedEventsDuplicatesPhoneAccountsAndOtherEvents) {
+  consumer_.handle(testing::make_event("evt-a", "alice"));
+  auto phone = with_payload(
+      R"({"event":"user.registered","pattern":"user.registered","data":{"id":"u1","email":null,"username":"bob","createdAt":"2025-10-19T16:37:15.123Z"},"timestamp":"2025-10-19T16:37:15.456Z"})");
+  phone.id = "evt-phone";
+  auto other = testing::make_event("evt-other", "olga");
+  other.type = "user.deleted";
+  const std::vector<domain::EventEnvelope> events{testing::make_event("evt-a", "alice"),
+                                                  testing::make_event("evt-b", "bob"),
+                                                  testing::make_event("evt-b", "bob"), phone, other};
+  ASSERT_TRUE(consumer_.handle_batch(events));
+  const auto sent = mail_.sent();
+  ASSERT_EQ(sent.size(), 2u);  // alice's from handle(), bob's once
+  EXPECT_EQ(sent[1].to, "bob@example.com");
+  EXPECT_TRUE(processed_.is_processed("welcome", "evt-phone"));
+  EXPECT_FALSE(processed_.is_processed("welcome", "evt-other"));
+}
+
+TEST_F(WelcomeConsumerTest, ABatchWithAMalformedEventIsLeftToHandleBeforeAnythingIsSent) {
+  const std::vector<domain::EventEnvelope> events{testing::make_event("evt-a", "alice"), with_payload("not json")};
+  EXPECT_FALSE(consumer_.handle_batch(events));
+  EXPECT_TRUE(mail_.sent().empty());
+  EXPECT_EQ(processed_.size(), 0u);
+}
+
+TEST_F(WelcomeConsumerTest, ABatchWhoseSendFailsRecordsNothing) {
+  mail_.fail_with = RecordingMailSender::Fail::transient;
+  EXPECT_THROW(consumer_.handle_batch(std::vector{testing::make_event("evt-a", "alice")}), ports::BackendUnavailable);
+  EXPECT_EQ(processed_.size(), 0u);
+}
+
+// The file sender's batch: a redelivered batch after a failed record sends nothing twice.
+TEST(WelcomeConsumerWithFileSender, ARedeliveredBatchAfterAFailedRecordWritesEachMessageOnce) {
+  TempDir dir;
+  MemoryProcessedEvents processed;
+  adapters::mail::FileMailSender mail(dir.path());
+  WelcomeConsumer consumer(mail, processed, "Acme");
+  std::vector<domain::EventEnvelope> events;
+  for (int i = 0; i < 50; ++i) events.push_back(testing::make_event("evt-" + std::to_string(i), "user" + std::to_string(i)));
+  processed.fail_next_marks = 1;
+  EXPECT_THROW(consumer.handle_batch(events), ports::BackendUnavailable);
+  ASSERT_TRUE(consumer.handle_batch(events));
+  std::ifstream in(dir.path() / "messages.jsonl");
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 50u);
+  for (const auto& e : events) {
+    EXPECT_TRUE(processed.is_processed("welcome", e.id));
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "spool" / "mail" / (e.id + ".json"))) << e.id;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

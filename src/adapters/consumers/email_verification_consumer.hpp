@@ -1,5 +1,6 @@
 #pragma once
 // The built-in "email-verification" consumer: a verification code to each new email account.
+#include <span>
 #include <string>
 
 #include "adapters/consumers/builtin.hpp"
@@ -24,6 +25,12 @@ namespace registrar::adapters::consumers {
 // (validation_failed) or the sender rejects for good (ports::MailRejected) → PermanentFailure;
 // anything else passes through (retry later; the code was withdrawn, so it does not count against
 // the address). Events whose envelope type names another event are ignored.
+//
+// Batches (handle_batch): the events not yet recorded are checked in one query, their codes are
+// issued and mailed together (SendEmailVerificationCode::send_all: one sync for all the messages
+// with the file sender), and their ids recorded in one transaction. A batch with an event that
+// handle() would refuse (malformed, an address that cannot get a code) is left to handle(), event
+// by event, before anything is sent.
 class EmailVerificationConsumer final : public ports::EventConsumer {
  public:
   static constexpr const char* kName = "email-verification";
@@ -34,6 +41,7 @@ class EmailVerificationConsumer final : public ports::EventConsumer {
 
   std::string name() const override { return kName; }
   void handle(const domain::EventEnvelope& event) override;
+  bool handle_batch(std::span<const domain::EventEnvelope> events) override;
 
  private:
   const app::SendEmailVerificationCode& send_;

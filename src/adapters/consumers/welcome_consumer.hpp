@@ -1,5 +1,6 @@
 #pragma once
 // The built-in "welcome" consumer: one welcome message per registered user.
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,11 @@ namespace registrar::adapters::consumers {
 // Failures: a malformed body → MalformedEvent; a message the sender rejects for good
 // (ports::MailRejected) → PermanentFailure; anything else the sender throws passes through
 // (retry later). Events whose envelope type names another event are ignored.
+//
+// Batches (handle_batch): the events not yet recorded are checked in one query, their messages go
+// to the sender together (MailSender::send_all: one sync for all with the file sender) and their
+// ids are recorded in one transaction, in that order, so a batch keeps the guarantees above at
+// the cost of about one event. A batch with a malformed event is left to handle(), event by event.
 class WelcomeConsumer final : public ports::EventConsumer {
  public:
   static constexpr const char* kName = "welcome";
@@ -32,6 +38,7 @@ class WelcomeConsumer final : public ports::EventConsumer {
 
   std::string name() const override { return kName; }
   void handle(const domain::EventEnvelope& event) override;
+  bool handle_batch(std::span<const domain::EventEnvelope> events) override;
 
  private:
   ports::MailSender& mail_;

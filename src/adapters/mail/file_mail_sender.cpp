@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <span>
 #include <system_error>
+#include <unordered_set>
+#include <vector>
 
 #include "adapters/sodium/hex.hpp"
 #include "adapters/sodium/sodium.hpp"
@@ -199,46 +201,67 @@ std::filesystem::path FileMailSender::spool_file(const std::string& idempotency_
   return spool_dir_ / (spool_name(idempotency_key) + ".json");
 }
 
-void FileMailSender::send(const ports::MailMessage& message) {
-  std::string name;
-  if (message.idempotency_key.empty()) {
-    unsigned char random[16];
-    randombytes_buf(random, sizeof random);
-    name = "anon-" + sodium::hex_encode(random);
-  } else {
-    name = spool_name(message.idempotency_key);
+void FileMailSender::send(const ports::MailMessage& message) { send_all(std::span(&message, 1)); }
+
+void FileMailSender::send_all(std::span<const ports::MailMessage> messages) {
+  if (messages.empty()) return;
+  // Each message's spool file and line; a key given twice in the batch is sent once.
+  struct Pending {
+    const ports::MailMessage* message;
+    std::filesystem::path spool_file;
+    std::string line;
+  };
+  std::vector<Pending> pending;
+  pending.reserve(messages.size());
+  std::unordered_set<std::string> names;
+  std::size_t line_bytes = 0;
+  for (const auto& message : messages) {
+    std::string name;
+    if (message.idempotency_key.empty()) {
+      unsigned char random[16];
+      randombytes_buf(random, sizeof random);
+      name = "anon-" + sodium::hex_encode(random);
+    } else {
+      name = spool_name(message.idempotency_key);
+    }
+    if (!names.insert(name).second) continue;
+    pending.push_back({&message, spool_dir_ / (name + ".json"), message_line(message) + "\n"});
+    line_bytes += pending.back().line.size();
   }
-  const std::filesystem::path final_path = spool_dir_ / (name + ".json");
 
   std::lock_guard lock(mutex_);
   Fd log(open_locked());
-  const std::string line = message_line(message) + "\n";
-  // Rotation first, then the "already sent?" check, both under the lock of the file written to.
+  // Rotation first, then the "already sent?" checks, all under the lock of the file written to.
   for (struct stat log_st {};;) {
     if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
     if (options_.max_bytes == 0 || log_st.st_size == 0 ||
-        static_cast<std::uint64_t>(log_st.st_size) + line.size() <= options_.max_bytes)
+        static_cast<std::uint64_t>(log_st.st_size) + line_bytes <= options_.max_bytes)
       break;
     rotate_messages();
     log.reset(open_locked());
   }
+  std::erase_if(pending, [&](const Pending& p) {
+    struct stat st {};
+    if (::stat(p.spool_file.c_str(), &st) == 0) return true;  // sent before: a redelivery
+    if (errno != ENOENT) fail("cannot check " + p.spool_file.string(), errno);
+    return false;
+  });
+  if (pending.empty()) return;
+  std::string lines;
+  for (const auto& p : pending) lines += p.line;
 
-  struct stat st {};
-  if (::stat(final_path.c_str(), &st) == 0) return;  // sent before: a redelivery
-  if (errno != ENOENT) fail("cannot check " + final_path.string(), errno);
-
-  // 1. The line, whole, with one write(); a short write is cut back rather than continued, so no
-  //    fragment stays in front of a later line.
+  // 1. The lines, whole, with one write() and one fdatasync(); a short write is cut back rather
+  //    than continued, so no fragment stays in front of a later line.
   {
     struct stat log_st {};
     if (::fstat(log.fd, &log_st) != 0) fail("cannot stat " + messages_file_.string(), errno);
     ssize_t n;
     do {
-      n = ::write(log.fd, line.data(), line.size());
+      n = ::write(log.fd, lines.data(), lines.size());
     } while (n < 0 && errno == EINTR);
     int err = 0;
     if (n < 0) err = errno;
-    else if (static_cast<std::size_t>(n) != line.size()) err = ENOSPC;
+    else if (static_cast<std::size_t>(n) != lines.size()) err = ENOSPC;
     else if (::fdatasync(log.fd) != 0) err = errno;
     if (err != 0) {
       if (::ftruncate(log.fd, log_st.st_size) == 0) ::fdatasync(log.fd);
@@ -246,26 +269,46 @@ void FileMailSender::send(const ports::MailMessage& message) {
     }
   }
 
-  // 2. The spool file: written under a temporary name, synced, then linked to its final name
-  //    (link() never replaces an existing file), then the directory entry is synced.
-  unsigned char random[8];
-  randombytes_buf(random, sizeof random);
-  const std::filesystem::path temp_path = spool_dir_ / (".tmp-" + sodium::hex_encode(random));
-  {
-    Fd tmp(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (tmp.fd < 0) fail("cannot create " + temp_path.string(), errno);
-    try {
-      write_all(tmp.fd, spool_document(message), temp_path.string());
-      if (::fsync(tmp.fd) != 0) fail("cannot sync " + temp_path.string(), errno);
-    } catch (...) {
-      ::unlink(temp_path.c_str());
-      throw;
+  // 2. The spool files: each written under a temporary name, all made durable, then each linked
+  //    to its final name (link() never replaces an existing file), then the directory synced once.
+  //    One message: fsync() of its file. Several: one syncfs() of the spool's file system, which
+  //    costs about one fsync() (one journal commit) however many files it covers, where an
+  //    fsync() per file would cost a journal commit each.
+  std::vector<std::filesystem::path> temps;
+  temps.reserve(pending.size());
+  auto remove_temps = [&] {
+    for (const auto& t : temps) ::unlink(t.c_str());
+  };
+  try {
+    for (const auto& p : pending) {
+      unsigned char random[8];
+      randombytes_buf(random, sizeof random);
+      temps.push_back(spool_dir_ / (".tmp-" + sodium::hex_encode(random)));
+      Fd tmp(::open(temps.back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (tmp.fd < 0) {
+        temps.pop_back();
+        fail("cannot create spool file in " + spool_dir_.string(), errno);
+      }
+      write_all(tmp.fd, spool_document(*p.message), temps.back().string());
+      if (pending.size() == 1 && ::fsync(tmp.fd) != 0) fail("cannot sync " + temps.back().string(), errno);
+    }
+    if (pending.size() > 1) {
+      Fd dir(::open(spool_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dir.fd < 0 || ::syncfs(dir.fd) != 0) fail("cannot sync the file system of " + spool_dir_.string(), errno);
+    }
+  } catch (...) {
+    remove_temps();
+    throw;
+  }
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    const int link_rc = ::link(temps[i].c_str(), pending[i].spool_file.c_str());
+    const int link_err = errno;
+    if (link_rc != 0 && link_err != EEXIST) {
+      remove_temps();
+      fail("cannot create " + pending[i].spool_file.string(), link_err);
     }
   }
-  const int link_rc = ::link(temp_path.c_str(), final_path.c_str());
-  const int link_err = errno;
-  ::unlink(temp_path.c_str());
-  if (link_rc != 0 && link_err != EEXIST) fail("cannot create " + final_path.string(), link_err);
+  remove_temps();
   Fd dir(::open(spool_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.fd < 0 || ::fsync(dir.fd) != 0) fail("cannot sync " + spool_dir_.string(), errno);
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,10 @@ namespace registrar::adapters::mail {
 // test finds the code of a session: the line of an SMS reads
 //   {"channel":"sms","to":"+33•••••••78","session":"<id>","subject":…,"body":…,"code":"123456"}
 // Any other message with a session id carries it too. Mail keeps its address as is.
+//
+// A batch (send_all) is written the same way with the costs shared: its lines with one write()
+// and one fdatasync(), its spool files written under temporary names, made durable together by
+// one syncfs() of the spool's file system, then linked into place, and the directory synced once.
 //
 // Order and crash windows: the line is appended first, the spool file is linked into place last,
 // so the spool file is the "sent" mark. A crash between the two makes the redelivered message
@@ -61,6 +66,9 @@ class FileMailSender final : public ports::MailSender {
 
   // Throws ports::BackendUnavailable when a file cannot be written (disk full, permissions).
   void send(const ports::MailMessage& message) override;
+  // The same for a batch, with one lock, one write and sync of messages.jsonl, one sync for all
+  // the spool files and one of the directory: the cost of one message, plus the files' writes.
+  void send_all(std::span<const ports::MailMessage> messages) override;
 
   const std::filesystem::path& messages_file() const { return messages_file_; }
   const std::filesystem::path& spool_dir() const { return spool_dir_; }
