@@ -9,9 +9,12 @@
 # 2. relay throughput: RELAY_EVENTS rows put straight into a fresh SQLite outbox (sqlite3, no
 #    argon2 cost), then `registrar relay` on it, timed until no row is unsent → events/s, and its
 #    share of that round's bare publisher (target ≥ 85 %). Same broker, one durable queue each;
-# 2b. the audit consumer over RabbitMQ: the relay's messages moved unchanged to registrar.audit,
-#    then `registrar consume audit` timed until every one is in its audit log (target: ≥ the
-#    relay's events/s), with a check that every event id is there exactly once;
+# 2b. the built-in consumers over RabbitMQ (CONSUMERS: audit, welcome, email-verification): the
+#    relay's messages copied unchanged to each one's queue (registrar.<name>), then each
+#    `registrar consume NAME` timed, one after the other, until it has handled every one (audit:
+#    lines in its audit log; welcome and email-verification: messages in messages.jsonl, the
+#    development mail sender; email-verification with its code store on a private Redis), target:
+#    ≥ the relay's events/s; with a check that each event had its effect exactly once;
 # then, once:
 # 3. register → consumer latency: `registrar serve --amqp-url … --consumers audit` at the production
 #    argon2 cost; its sign-up ceiling from a short wrk burst, then sign-ups driven at half of it by
@@ -19,7 +22,7 @@
 #    receivedAt − occurredAt → p50 / p99 (target p99 ≤ 50 ms; the NestJS sign-up service's timeline shows 350 ms).
 # Prints a markdown table and writes it to bench/results/relay-latest.md.
 #
-# Environment: RELAY_EVENTS (50000), ROUNDS (3), BURST_SECONDS (8),
+# Environment: RELAY_EVENTS (50000), ROUNDS (3), CONSUMERS ("audit welcome email-verification"), BURST_SECONDS (8),
 # LATENCY_SECONDS (20), BUILD_DIR (<repo>/build-release), PEER_DIR (<repo>/../shared/peers/node-seed), SKIP_INSTALL=1, SKIP_BUILD=1,
 # QUIET_MAX_BUSY (15 %) / QUIET_TIMEOUT (120 s): each phase first waits for other processes to
 # settle (the machine is shared); the CPU use and load average seen are in the report.
@@ -30,6 +33,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 PEER_DIR=${PEER_DIR:-$REPO/../shared/peers/node-seed}
 RELAY_EVENTS=${RELAY_EVENTS:-50000}
 ROUNDS=${ROUNDS:-3}
+read -r -a CONSUMERS <<<"${CONSUMERS:-audit welcome email-verification}"
 BURST_SECONDS=${BURST_SECONDS:-8}
 LATENCY_SECONDS=${LATENCY_SECONDS:-20}
 QUIET_MAX_BUSY=${QUIET_MAX_BUSY:-15}
@@ -116,25 +120,29 @@ delete_queue() {
 # each), then the audit consumer catching up with the relay's messages. The ratio is taken within a
 # round (the machine is shared: its speed drifts between minutes more than between the two runs).
 cat >"$WORK/shovel.js" <<'JS'
-// Moves every message of queue argv[2] into queue argv[3] (declared durable, as the consumer
-// declares it), properties and body unchanged: the relay's messages, for the consumer to catch up.
+// Moves every message of queue argv[2] into each of the queues argv[3…] (declared durable, as the
+// consumers declare them), properties and body unchanged: the relay's messages, for the consumers
+// to catch up.
 const a = require('amqplib');
 (async () => {
-  const [from, to] = process.argv.slice(2);
+  const [from, ...to] = process.argv.slice(2);
   const c = await a.connect(process.env.AMQP_URL);
   const ch = await c.createConfirmChannel();
-  await ch.assertQueue(to, { durable: true });
+  for (const q of to) await ch.assertQueue(q, { durable: true });
   const total = (await ch.checkQueue(from)).messageCount;
   await ch.prefetch(1000);
   let moved = 0;
   await new Promise((resolve, reject) => {
     if (total === 0) return resolve();
     ch.consume(from, (m) => {
-      ch.publish('', to, m.content, m.properties, (err) => {
-        if (err) return reject(err);
-        ch.ack(m);
-        if (++moved === total) resolve();
-      });
+      let left = to.length;
+      for (const q of to)
+        ch.publish('', q, m.content, m.properties, (err) => {
+          if (err) return reject(err);
+          if (--left > 0) return;
+          ch.ack(m);
+          if (++moved === total) resolve();
+        });
     }).catch(reject);
   });
   await ch.waitForConfirms();
@@ -146,7 +154,7 @@ pending() { sqlite3 -cmd '.timeout 5000' "$1" 'SELECT count(*) FROM outbox WHERE
 queue_count() {
   amqp_node "const a=require('amqplib');(async()=>{const c=await a.connect(process.env.AMQP_URL);const ch=await c.createChannel();console.log((await ch.checkQueue('$1')).messageCount);await c.close()})()"
 }
-# Waits until "$@" prints 0 (true: "$1 pending"), dies when nothing changed for 30 s; sets WAIT_MS.
+# Waits until "$@" prints 0 or less (true: "$1 pending"), dies when nothing changed for 30 s; sets WAIT_MS.
 wait_drained() { # label pid command…
   local label=$1 pid=$2 start last_progress last p t
   shift 2
@@ -154,7 +162,7 @@ wait_drained() { # label pid command…
   while :; do
     p=$("$@")
     t=$(now_ms)
-    [[ $p == 0 ]] && break
+    ((p <= 0)) && break
     kill -0 "$pid" 2>/dev/null || die "$label exited (log in $WORK)"
     if [[ $p != "$last" ]]; then last=$p last_progress=$t; fi
     ((t - last_progress > 30000)) && die "$label made no progress for 30 s ($p left)"
@@ -162,19 +170,37 @@ wait_drained() { # label pid command…
   done
   WAIT_MS=$((t - start))
 }
-# The audit log rotates by size (audit.jsonl.1, …: 64 MiB each), so its lines are in the file and
-# its rotated ones: with 200,000 events they no longer fit in one.
-audit_missing() { # file expected
+# The audit log and messages.jsonl rotate by size (audit.jsonl.1, …: 64 MiB each), so their lines
+# are in the file and its rotated ones: with 200,000 events they no longer fit in one.
+lines_missing() { # file expected
   local n=0 f
   for f in "$1" "$1".*; do [[ -f $f ]] && n=$((n + $(wc -l <"$f"))); done
   echo $(($2 - n))
 }
-# JavaScript that reads every line of the audit log named by argv[1] and its rotated files into `ls`.
-READ_AUDIT_JS='const fs=require("fs"),path=require("path"),f=process.argv[1],dir=path.dirname(f),base=path.basename(f);
+# What each consumer writes, one line per event handled (in its data dir).
+consumer_file() {
+  case $1 in
+    audit) echo audit.jsonl ;;
+    *) echo messages.jsonl ;;
+  esac
+}
+# JavaScript that reads every line of the log named by argv[1] and its rotated files into `ls`.
+READ_LINES_JS='const fs=require("fs"),path=require("path"),f=process.argv[1],dir=path.dirname(f),base=path.basename(f);
   const ls=fs.readdirSync(dir).filter((n)=>n===base||n.startsWith(base+".")).flatMap((n)=>fs.readFileSync(path.join(dir,n),"utf8").split("\n").filter(Boolean));'
 
 
-BARE_RATES=() RELAY_RATES=() RELAY_STEADIES=() RATIOS=() AUDIT_RATES=() AUDIT_STEADIES=() CHECKS=()
+# The email-verification consumer keeps its codes where the API checks them: a private Redis.
+REDIS_URL=
+if [[ " ${CONSUMERS[*]} " == *" email-verification "* ]]; then
+  REDIS_PORT=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+  PIDS+=($!)
+  wait_until 10 "Redis" redis-cli -p "$REDIS_PORT" ping
+  REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+fi
+
+declare -A CONSUMER_RATES=() CONSUMER_STEADIES=()
+BARE_RATES=() RELAY_RATES=() RELAY_STEADIES=() RATIOS=() CHECKS=()
 for ((round = 1; round <= ROUNDS; round++)); do
   phase_start "round $round: bare publisher"
   log "round $round: bare publisher (node-seed publish-bench.js, amqplib $PEER_AMQPLIB)"
@@ -229,34 +255,59 @@ SQL
   QUEUED=$(queue_count topic_validateJSON)
   log "round $round: relay $RELAY_RATE events/s = ${RATIOS[-1]} % of the bare $BARE/s; $QUEUED in the queue"
 
-  # The audit consumer, over RabbitMQ, catching up with the round's messages (as after an outage).
-  node_moved=$(NODE_PATH=$REPO/tests/node/node_modules AMQP_URL=$AMQP_URL node "$WORK/shovel.js" topic_validateJSON registrar.audit)
+  # The consumers, over RabbitMQ, catching up with the round's messages (as after an outage).
+  node_moved=$(NODE_PATH=$REPO/tests/node/node_modules AMQP_URL=$AMQP_URL node "$WORK/shovel.js" topic_validateJSON \
+    "${CONSUMERS[@]/#/registrar.}")
   delete_queue topic_validateJSON
-  AUDIT_DATA=$WORK/audit-data-$round
-  mkdir -p "$AUDIT_DATA"
-  phase_start "round $round: audit consumer"
-  log "round $round: registrar consume audit: $node_moved messages waiting"
-  "$BIN" consume audit --data-dir "$AUDIT_DATA" --amqp-url "$AMQP_URL" >"$WORK/audit-$round.log" 2>&1 &
-  AUDIT_PID=$!
-  PIDS+=("$AUDIT_PID")
-  wait_drained "the audit consumer" "$AUDIT_PID" audit_missing "$AUDIT_DATA/audit.jsonl" "$node_moved"
-  AUDIT_MS=$WAIT_MS
-  phase_done
-  stop_pid "$AUDIT_PID"
-  AUDIT_RATES+=("$(awk -v n="$node_moved" -v ms="$AUDIT_MS" 'BEGIN { printf "%.0f", n / (ms / 1000) }')")
-  AUDIT_STEADIES+=("$(node -e "$READ_AUDIT_JS"'
-    const ts=ls.map((l)=>Date.parse(JSON.parse(l).receivedAt));
-    const t0=ts.reduce((a,b)=>Math.min(a,b)), t1=ts.reduce((a,b)=>Math.max(a,b)), after=ts.filter((t)=>t>t0).length;
-    console.log(t1>t0?Math.round(after/((t1-t0)/1000)):"n/a")' "$AUDIT_DATA/audit.jsonl")")
-  DISTINCT=$(node -e "$READ_AUDIT_JS"'console.log(new Set(ls.map((l)=>JSON.parse(l).eventId)).size+"/"+ls.length)' "$AUDIT_DATA/audit.jsonl")
-  CHECKS+=("round $round: rows marked sent $RELAY_EVENTS / in the queue $QUEUED / \"sent\" log lines $SENT_LINES / audit lines (distinct/all) $DISTINCT")
-  log "round $round: audit consumer ${AUDIT_RATES[-1]} events/s (steady ${AUDIT_STEADIES[-1]}/s)"
-  delete_queue registrar.audit
+  check="round $round: rows marked sent $RELAY_EVENTS / in the queue $QUEUED / \"sent\" log lines $SENT_LINES"
+  for consumer in "${CONSUMERS[@]}"; do
+    C_DATA=$WORK/$consumer-data-$round
+    C_FILE=$C_DATA/$(consumer_file "$consumer")
+    mkdir -p "$C_DATA"
+    extra=()
+    [[ $consumer == email-verification ]] && { redis-cli -p "$REDIS_PORT" flushdb >/dev/null; extra=(--redis-url "$REDIS_URL"); }
+    phase_start "round $round: $consumer consumer"
+    log "round $round: registrar consume $consumer: $node_moved messages waiting"
+    "$BIN" consume "$consumer" --data-dir "$C_DATA" --amqp-url "$AMQP_URL" "${extra[@]}" >"$WORK/$consumer-$round.log" 2>&1 &
+    C_PID=$!
+    PIDS+=("$C_PID")
+    wait_drained "the $consumer consumer" "$C_PID" lines_missing "$C_FILE" "$node_moved"
+    C_MS=$WAIT_MS
+    phase_done
+    stop_pid "$C_PID"
+    CONSUMER_RATES[$consumer]+="$(awk -v n="$node_moved" -v ms="$C_MS" 'BEGIN { printf "%.0f", n / (ms / 1000) }') "
+    if [[ $consumer == audit ]]; then
+      # Steady: from the first to the last line's receivedAt. Exactly once: distinct event ids.
+      CONSUMER_STEADIES[$consumer]+="$(node -e "$READ_LINES_JS"'
+        const ts=ls.map((l)=>Date.parse(JSON.parse(l).receivedAt));
+        const t0=ts.reduce((a,b)=>Math.min(a,b)), t1=ts.reduce((a,b)=>Math.max(a,b)), after=ts.filter((t)=>t>t0).length;
+        console.log(t1>t0?Math.round(after/((t1-t0)/1000)):"n/a")' "$C_FILE") "
+      check+=" / audit lines (distinct/all) $(node -e "$READ_LINES_JS"'console.log(new Set(ls.map((l)=>JSON.parse(l).eventId)).size+"/"+ls.length)' "$C_FILE")"
+    else
+      # Steady: from the first to the last spool file's mtime. Exactly once: one spool file per
+      # message, one message per address (the lines' "to").
+      CONSUMER_STEADIES[$consumer]+="$(node -e '
+        const fs=require("fs"),path=require("path"),d=process.argv[1];
+        const ts=fs.readdirSync(d).map((n)=>fs.statSync(path.join(d,n)).mtimeMs);
+        const t0=Math.min(...ts), t1=Math.max(...ts), after=ts.filter((t)=>t>t0).length;
+        console.log(t1>t0?Math.round(after/((t1-t0)/1000)):"n/a")' "$C_DATA/spool/mail") "
+      check+=" / $consumer messages (distinct addresses/lines/spool files) $(node -e "$READ_LINES_JS"'
+        console.log(new Set(ls.map((l)=>JSON.parse(l).to)).size+"/"+ls.length+"/"+require("fs").readdirSync(process.argv[2]).length)' \
+        "$C_FILE" "$C_DATA/spool/mail")"
+    fi
+    log "round $round: $consumer consumer $(echo "${CONSUMER_RATES[$consumer]}" | awk '{ print $NF }') events/s"
+    delete_queue "registrar.$consumer"
+  done
+  CHECKS+=("$check")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 range() { printf '%s\n' "$@" | sort -n | sed -n '1p;$p' | paste -sd' ' - | awk '{ print $1 "–" $2 }'; }
 BARE_MED=$(median "${BARE_RATES[@]}") RELAY_MED=$(median "${RELAY_RATES[@]}") RATIO_MED=$(median "${RATIOS[@]}")
-AUDIT_MED=$(median "${AUDIT_RATES[@]}")
+declare -A CONSUMER_MEDS=()
+for consumer in "${CONSUMERS[@]}"; do
+  # shellcheck disable=SC2086 # the rates are a space-separated list
+  CONSUMER_MEDS[$consumer]=$(median ${CONSUMER_RATES[$consumer]})
+done
 
 # ---------------------------------------------------------------- 5. register → consumer latency
 REG_DATA=$WORK/serve-data
@@ -359,7 +410,6 @@ P50=$(j latency.p50) P90=$(j latency.p90) P99=$(j latency.p99) PMAX=$(j latency.
 
 # ---------------------------------------------------------------- 6. the table
 RATIO_OK=$(awk -v r="$RATIO_MED" 'BEGIN { print (r >= 85) }')
-AUDIT_OK=$(awk -v a="$AUDIT_MED" -v b="$RELAY_MED" 'BEGIN { print (a >= b) }')
 P99_OK=$(awk -v a="$P99" 'BEGIN { print (a != "" && a + 0 <= 50) }')
 mkdir -p "$RESULTS"
 OUT=$RESULTS/relay-latest.md
@@ -369,10 +419,10 @@ OUT=$RESULTS/relay-latest.md
   echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other work;"
   echo "registrar $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+changes') ($(sed -n "s/^CMAKE_BUILD_TYPE:STRING=//p" "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo "?"), SQLite WAL);"
   echo "RabbitMQ $RABBIT_VERSION (private node on loopback, default settings); Node $(node --version), amqplib $PEER_AMQPLIB."
-  echo "$ROUNDS paired rounds, each: bare publisher, relay, audit consumer. Bare publisher: node-seed \`publish-bench.js\` ($BARE_MESSAGES persistent messages, confirms in windows of 1000, one durable queue)."
+  echo "$ROUNDS paired rounds, each: bare publisher, relay, consumers (${CONSUMERS[*]}). Bare publisher: node-seed \`publish-bench.js\` ($BARE_MESSAGES persistent messages, confirms in windows of 1000, one durable queue)."
   echo "Relay: \`registrar relay\` draining $RELAY_EVENTS outbox rows (${PAYLOAD_BYTES}-byte bodies) put there with sqlite3, one durable queue (\`topic_validateJSON\`),"
   echo "timed from the process start to no unsent row (polled every 100 ms); steady = from the outbox's first to last \`sent_at\`."
-  echo "Audit consumer: the round's messages moved (unchanged) to \`registrar.audit\`, then \`registrar consume audit\` timed from its start to the last audit line; steady = from the first to the last line's \`receivedAt\`."
+  echo "Consumers: the round's messages copied (unchanged) to \`registrar.<name>\`, then each \`registrar consume <name>\` (one at a time; email-verification with \`--redis-url\`, a private redis-server) timed from its start to its last line (audit.jsonl; messages.jsonl of the development mail sender); steady = from the first to the last line's \`receivedAt\` (audit) or spool file's mtime (mail)."
   echo "Latency: \`serve --consumers audit\`, argon2id m=19 MiB t=2 p=1; ceiling from \`wrk -t2 -c16 -d${BURST_SECONDS}s\`, then open-loop sign-ups at half of it"
   echo "for ${LATENCY_SECONDS}s; latency = audit line \`receivedAt\` − \`occurredAt\` (the event's commit-time stamp), ms resolution."
   echo "Machine state around each phase (CPU in use by anything just before; load average 1/5/15 min before and after):"
@@ -383,7 +433,11 @@ OUT=$RESULTS/relay-latest.md
   echo "| bare publisher, messages/s (median; per round: $(IFS=/; echo "${BARE_RATES[*]}")) | $BARE_MED | |"
   echo "| relay, events/s (median; per round: $(IFS=/; echo "${RELAY_RATES[*]}"); steady: $(IFS=/; echo "${RELAY_STEADIES[*]}")) | $RELAY_MED | |"
   echo "| relay / bare publisher, same round (median, range $(range "${RATIOS[@]}") %) | $RATIO_MED % | ≥ 85 % $(mark "$RATIO_OK") |"
-  echo "| audit consumer over RabbitMQ, events/s (median; per round: $(IFS=/; echo "${AUDIT_RATES[*]}"); steady: $(IFS=/; echo "${AUDIT_STEADIES[*]}")) | $AUDIT_MED | ≥ the relay's $(mark "$AUDIT_OK") |"
+  for consumer in "${CONSUMERS[@]}"; do
+    ok=$(awk -v a="${CONSUMER_MEDS[$consumer]}" -v b="$RELAY_MED" 'BEGIN { print (a >= b) }')
+    # shellcheck disable=SC2086 # the rates are space-separated lists
+    echo "| $consumer consumer over RabbitMQ, events/s (median; per round: $(echo ${CONSUMER_RATES[$consumer]} | tr ' ' /); steady: $(echo ${CONSUMER_STEADIES[$consumer]} | tr ' ' /)) | ${CONSUMER_MEDS[$consumer]} | ≥ the relay's $(mark "$ok") |"
+  done
   for c in "${CHECKS[@]}"; do echo "| check, $c | | equal |"; done
   echo "| sign-up ceiling (serve + relay + audit, wrk burst), sign-ups/s | $CEILING ($BURST_STATUSES) | |"
   echo "| driven rate, sign-ups/s (target / achieved) | $RATE / $(j achieved) ($(j statuses)) | half the ceiling |"
