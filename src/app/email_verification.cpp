@@ -38,27 +38,24 @@ std::string email_subject_key(ports::PiiCipher& keys, std::string_view canonical
   return keys.blind_index(canonical_email, "email");
 }
 
-// A code issued for `email` (valid address, outside its cooldown and cap) and the message that
-// carries it, not yet sent; or why none was issued.
-struct SendEmailVerificationCode::Issued {
-  std::string session, subject;
+// A code for `email`, not yet issued nor sent: the store's request and the message that carries it.
+struct SendEmailVerificationCode::Prepared {
+  ports::IssueCodeRequest request;
   ports::MailMessage message;
 };
 
-Expected<SendEmailVerificationCode::Issued, DomainError> SendEmailVerificationCode::issue(std::string_view user_id,
-                                                                                       std::string_view email) const {
+Expected<SendEmailVerificationCode::Prepared, DomainError> SendEmailVerificationCode::prepare(
+    std::string_view user_id, std::string_view email) const {
   auto address = domain::Email::parse(email);
   if (!address) return DomainError{ErrorKind::validation_failed, "The request has invalid fields", {address.error()}};
 
-  Issued out;
-  out.session = email_code_session(user_id);
-  out.subject = email_subject_key(keys, address->canonical());
+  Prepared out;
+  const std::string session = email_code_session(user_id);
   const std::string code = new_code(random);
-  const auto issued = codes.issue({.session_id = out.session,
-                                   .subject_key = out.subject,
-                                   .code_hash = code_hash(keys, out.session, code),
-                                   .rules = rules});
-  if (issued.outcome != ports::IssueOutcome::issued) return code_rate_limited(issued, "address");
+  out.request = {.session_id = session,
+                 .subject_key = email_subject_key(keys, address->canonical()),
+                 .code_hash = code_hash(keys, session, code),
+                 .rules = rules};
 
   ports::MailMessage& message = out.message;
   message.channel = "email";
@@ -75,10 +72,10 @@ Expected<SendEmailVerificationCode::Issued, DomainError> SendEmailVerificationCo
   return out;
 }
 
-void SendEmailVerificationCode::withdraw(const Issued& issued) const {
+void SendEmailVerificationCode::withdraw(const ports::IssueCodeRequest& issued) const {
   // Not sent: the user never saw this code, so it must not hold the address's cooldown or cap.
   try {
-    codes.withdraw(issued.session, issued.subject);
+    codes.withdraw(issued.session_id, issued.subject_key);
   } catch (const std::exception&) {
     // The store is down too: the code expires by itself; the sender's failure is what counts.
   }
@@ -86,40 +83,52 @@ void SendEmailVerificationCode::withdraw(const Issued& issued) const {
 
 Expected<EmailCodeSent, DomainError> SendEmailVerificationCode::operator()(std::string_view user_id,
                                                                            std::string_view email) const {
-  auto issued = issue(user_id, email);
-  if (!issued) return issued.error();
-  try {
-    mail.send(issued->message);
-  } catch (...) {
-    withdraw(*issued);
-    throw;
-  }
-  return EmailCodeSent{std::chrono::duration_cast<std::chrono::seconds>(rules.ttl)};
+  const EmailCodeRecipient recipient{std::string(user_id), std::string(email)};
+  return std::move(send_all(std::span(&recipient, 1)).front());
 }
 
 std::vector<Expected<EmailCodeSent, DomainError>> SendEmailVerificationCode::send_all(
     std::span<const EmailCodeRecipient> recipients) const {
-  std::vector<Expected<EmailCodeSent, DomainError>> outcomes;
-  std::vector<Issued> issued;
-  std::vector<ports::MailMessage> messages;
-  outcomes.reserve(recipients.size());
-  auto withdraw_all = [&] {
-    for (const auto& i : issued) withdraw(i);
-  };
-  try {
-    for (const auto& r : recipients) {
-      auto one = issue(r.user_id, r.email);
-      if (!one) {
-        outcomes.emplace_back(one.error());
-        continue;
-      }
-      outcomes.emplace_back(EmailCodeSent{std::chrono::duration_cast<std::chrono::seconds>(rules.ttl)});
-      messages.push_back(one->message);
-      issued.push_back(std::move(*one));
+  const EmailCodeSent sent{std::chrono::duration_cast<std::chrono::seconds>(rules.ttl)};
+  std::vector<Expected<EmailCodeSent, DomainError>> outcomes(recipients.size(), sent);
+  std::vector<Prepared> prepared;
+  std::vector<std::size_t> index;  // prepared[k] is for recipients[index[k]]
+  for (std::size_t i = 0; i < recipients.size(); ++i) {
+    auto one = prepare(recipients[i].user_id, recipients[i].email);
+    if (!one) {
+      outcomes[i] = one.error();
+      continue;
     }
+    prepared.push_back(std::move(*one));
+    index.push_back(i);
+  }
+  std::vector<ports::IssueCodeRequest> requests;
+  requests.reserve(prepared.size());
+  for (const auto& p : prepared) requests.push_back(p.request);
+  std::vector<ports::IssueResult> issued;
+  try {
+    issued = codes.issue_all(requests);
+  } catch (...) {
+    // Any of them may have been issued before the store failed: none is sent, so none may hold its
+    // address's cooldown (where the store lets us say so; else they expire by themselves).
+    for (const auto& request : requests) withdraw(request);
+    throw;
+  }
+
+  std::vector<ports::MailMessage> messages;
+  std::vector<const ports::IssueCodeRequest*> held;  // issued, to withdraw if the mail fails
+  for (std::size_t k = 0; k < prepared.size(); ++k) {
+    if (issued[k].outcome != ports::IssueOutcome::issued) {
+      outcomes[index[k]] = code_rate_limited(issued[k], "address");
+      continue;
+    }
+    messages.push_back(std::move(prepared[k].message));
+    held.push_back(&prepared[k].request);
+  }
+  try {
     mail.send_all(messages);
   } catch (...) {
-    withdraw_all();
+    for (const auto* request : held) withdraw(*request);
     throw;
   }
   return outcomes;

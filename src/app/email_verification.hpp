@@ -60,15 +60,16 @@ struct SendEmailVerificationCode {
   domain::Expected<EmailCodeSent, domain::DomainError> operator()(std::string_view user_id, std::string_view email) const;
 
   // The same for several accounts at once, one outcome per recipient in their order: the codes are
-  // issued one by one, and their messages handed to the sender together (MailSender::send_all).
-  // If the sender fails, every code issued here is withdrawn and the exception goes on.
+  // issued together (VerificationCodeStore::issue_all: one round trip on Redis) and their messages
+  // handed to the sender together (MailSender::send_all). If the sender fails, every code issued
+  // here is withdrawn and the exception goes on.
   std::vector<domain::Expected<EmailCodeSent, domain::DomainError>> send_all(
       std::span<const EmailCodeRecipient> recipients) const;
 
  private:
-  struct Issued;
-  domain::Expected<Issued, domain::DomainError> issue(std::string_view user_id, std::string_view email) const;
-  void withdraw(const Issued& issued) const;
+  struct Prepared;
+  domain::Expected<Prepared, domain::DomainError> prepare(std::string_view user_id, std::string_view email) const;
+  void withdraw(const ports::IssueCodeRequest& issued) const;
 };
 
 // POST /auth/email-verification/resend (access token): a new code for the caller's address.

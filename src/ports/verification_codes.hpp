@@ -9,8 +9,10 @@
 // Every adapter (in-process, Redis) passes tests/contract/verification_codes_test.cpp.
 // Throws BackendUnavailable when the backend cannot be reached.
 #include <chrono>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace registrar::ports {
 
@@ -59,6 +61,15 @@ class VerificationCodeStore {
   // issue once, also when it replaces a code of the same session id (the email verification code
   // of a user is re-issued under one id).
   virtual IssueResult issue(const IssueCodeRequest& request) = 0;
+  // issue() for each request, in their order, one result each (a batch of sign-ups' codes). An
+  // adapter that can share the cost (one round trip) overrides it; this default issues one by one.
+  // A throw may come after some were issued.
+  virtual std::vector<IssueResult> issue_all(std::span<const IssueCodeRequest> requests) {
+    std::vector<IssueResult> results;
+    results.reserve(requests.size());
+    for (const auto& r : requests) results.push_back(issue(r));
+    return results;
+  }
   // Compares `code_hash` with the stored one; a mismatch counts as a wrong try, and the
   // `max_wrong_tries`-th burns the code (exhausted). Concurrent checks never let more than
   // `max_wrong_tries` wrong candidates be compared.

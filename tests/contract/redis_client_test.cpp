@@ -184,6 +184,33 @@ TEST_F(RedisClientTest, ManyThreadsPipeliningOnOneConnectionGetTheirOwnReplies) 
   EXPECT_EQ(ours, 1u) << clients;
 }
 
+// eval_all: the calls pipelined (written together), their replies in the calls' order; a server
+// without the script gets each call again by EVAL, and every call runs once.
+TEST_F(RedisClientTest, EvalAllPipelinesTheCallsAndRunsEachOnceAfterNoscript) {
+  RedisServer server;
+  Client client(Url::parse(server.url()), quick_options());
+  const std::string script = "return {ARGV[1], redis.call('INCR', KEYS[1])}";
+  std::vector<Client::ScriptCall> calls;
+  for (int i = 0; i < 100; ++i) calls.push_back({{"pipelined"}, {"call-" + std::to_string(i)}});
+  server.cli({"SCRIPT", "FLUSH"});
+  server.cli({"CONFIG", "RESETSTAT"});
+  auto replies = client.eval_all(script, calls);
+  ASSERT_EQ(replies.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(replies[i].elements.at(0).str, "call-" + std::to_string(i));
+    EXPECT_EQ(replies[i].elements.at(1).integer, i + 1);  // in order, each once
+  }
+  EXPECT_EQ(client.command({"GET", "pipelined"}).str, "100");
+  // Cached now: the next batch runs by SHA only.
+  server.cli({"CONFIG", "RESETSTAT"});
+  replies = client.eval_all(script, calls);
+  EXPECT_EQ(replies.back().elements.at(1).integer, 200);
+  const std::string stats = client.command({"INFO", "commandstats"}).str;
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=100,"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("cmdstat_eval:"), std::string::npos) << stats;
+  EXPECT_TRUE(client.eval_all(script, {}).empty());
+}
+
 TEST_F(RedisClientTest, EvalRunsByShaAndLoadsTheScriptWhenTheServerLacksIt) {
   RedisServer server;
   Client client(Url::parse(server.url()), quick_options());

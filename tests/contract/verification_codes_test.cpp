@@ -173,6 +173,27 @@ TEST_P(CodeStoreContract, TheCooldownRefusesASecondCodeToOnePhoneWithRetryAfter)
   EXPECT_EQ(issue(session("cool-3"), "333333", phone(9), rules).outcome, IssueOutcome::issued);
 }
 
+// issue_all: the same outcomes as issue() one request after the other, in the requests' order.
+TEST_P(CodeStoreContract, IssueAllGivesWhatIssuingOneByOneGives) {
+  auto rules = relaxed();
+  rules.resend_cooldown = 60s;
+  const auto a = session("all-a"), b = session("all-b"), c = session("all-c");
+  const std::vector<ports::IssueCodeRequest> requests{
+      {.session_id = a, .subject_key = subject(phone(20)), .code_hash = hash(a, "111111"), .rules = rules},
+      {.session_id = b, .subject_key = subject(phone(20)), .code_hash = hash(b, "222222"), .rules = rules},
+      {.session_id = c, .subject_key = subject(phone(21)), .code_hash = hash(c, "333333"), .rules = rules}};
+  const auto results = store().issue_all(requests);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].outcome, IssueOutcome::issued);
+  EXPECT_EQ(results[1].outcome, IssueOutcome::cooldown);  // the same phone, just after the first
+  EXPECT_GE(results[1].retry_after, 59s);
+  EXPECT_EQ(results[2].outcome, IssueOutcome::issued);
+  EXPECT_EQ(store().check(a, hash(a, "111111"), 5).outcome, CheckOutcome::match);
+  EXPECT_EQ(store().check(b, hash(b, "222222"), 5).outcome, CheckOutcome::missing);
+  EXPECT_EQ(store().check(c, hash(c, "333333"), 5).outcome, CheckOutcome::match);
+  EXPECT_TRUE(store().issue_all({}).empty());
+}
+
 TEST_P(CodeStoreContract, TheCooldownEnds) {
   auto rules = relaxed();
   rules.resend_cooldown = 300ms;

@@ -266,6 +266,38 @@ TEST_F(EmailVerificationTest, AFailedSendWithdrawsTheCodeSoItDoesNotCount) {
   EXPECT_TRUE(resend(token).has_value());
 }
 
+// A batch (the email-verification consumer's): the codes issued together, the mails sent together,
+// one outcome per recipient; a store that fails part-way withdraws every code of the batch.
+TEST_F(EmailVerificationTest, SendAllIssuesAndMailsABatchWithAnOutcomeEach) {
+  const std::vector<app::EmailCodeRecipient> batch{{"u-a", "a@example.com"}, {"u-b", "not an address"},
+                                                   {"u-c", "c@example.com"}, {"u-d", "A@Example.com"}};
+  const auto outcomes = send.send_all(batch);
+  ASSERT_EQ(outcomes.size(), 4u);
+  EXPECT_TRUE(outcomes[0].has_value());
+  EXPECT_EQ(outcomes[1].error().kind, domain::ErrorKind::validation_failed);
+  EXPECT_TRUE(outcomes[2].has_value());
+  EXPECT_EQ(outcomes[3].error().kind, domain::ErrorKind::rate_limited);  // a@example.com's cooldown
+  EXPECT_EQ(mail.batches(), (std::vector<std::size_t>{2}));
+  ASSERT_EQ(mail.sent().size(), 2u);
+  EXPECT_EQ(mail.sent()[1].to, "c@example.com");
+}
+
+TEST_F(EmailVerificationTest, AStoreFailingPartWayThroughABatchWithdrawsEveryCodeAndSendsNothing) {
+  struct FailingOnSecond : testing::RecordingCodeStore {
+    int issues = 0;
+    ports::IssueResult issue(const ports::IssueCodeRequest& r) override {
+      if (++issues == 2) throw ports::BackendUnavailable("redis down for a test");
+      return RecordingCodeStore::issue(r);
+    }
+  } store;
+  app::SendEmailVerificationCode failing{.codes = store, .keys = keys, .mail = mail, .ids = ids, .random = random,
+                                         .rules = rules, .product_name = "Acme"};
+  const std::vector<app::EmailCodeRecipient> batch{{"u-a", "a@example.com"}, {"u-b", "b@example.com"}};
+  EXPECT_THROW(failing.send_all(batch), ports::BackendUnavailable);
+  EXPECT_TRUE(mail.sent().empty());
+  EXPECT_EQ(store.withdrawn().size(), 2u) << "the first code was issued: it must not hold a@example.com's cooldown";
+}
+
 TEST_F(EmailVerificationTest, TokensAndAccountsThatCannotVerify) {
   for (const std::string& bad : {std::string(""), std::string("garbage"),
                                  FakeTokenService::make("user-1", ports::TokenType::verification),

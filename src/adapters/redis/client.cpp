@@ -222,27 +222,46 @@ struct Client::Impl {
   }
 
   Reply submit(std::string wire, std::chrono::milliseconds timeout) {
-    auto pending = std::make_shared<Pending>();
-    pending->wire = std::move(wire);
-    pending->deadline = Clock::now() + timeout;
-    auto future = pending->promise.get_future();
+    std::vector<std::string> one;
+    one.push_back(std::move(wire));
+    return std::move(submit_all(std::move(one), timeout).front());
+  }
+
+  // Writes the commands together (one flush, in this order) and waits for all their replies.
+  std::vector<Reply> submit_all(std::vector<std::string> wires, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    std::vector<std::future<Outcome>> futures;
+    futures.reserve(wires.size());
     {
       std::lock_guard lock(mutex);
       if (stopping) throw_unavailable(where, "the client is closed");
       if (state == State::down)
         throw_unavailable(where, "not connected" + (last_error.empty() ? std::string() : " (" + last_error + ")"));
-      submitted.push_back(pending);
+      for (auto& wire : wires) {
+        auto pending = std::make_shared<Pending>();
+        pending->wire = std::move(wire);
+        pending->deadline = deadline;
+        futures.push_back(pending->promise.get_future());
+        submitted.push_back(std::move(pending));
+      }
       if (!flush_posted) {
         flush_posted = true;
         asio::post(ioc, [this] { flush(); });
       }
     }
-    // The io thread fails the command at its deadline; this wait is only a backstop.
-    if (future.wait_until(pending->deadline + std::chrono::milliseconds(250)) != std::future_status::ready)
-      throw_unavailable(where, "no reply within " + std::to_string(timeout.count()) + " ms");
-    Outcome outcome = future.get();
-    if (!outcome.failure.empty()) throw ports::BackendUnavailable(outcome.failure);
-    return std::move(outcome.reply);
+    std::vector<Reply> replies;
+    replies.reserve(futures.size());
+    std::string failure;
+    for (auto& future : futures) {
+      // The io thread fails the command at its deadline; this wait is only a backstop.
+      if (future.wait_until(deadline + std::chrono::milliseconds(250)) != std::future_status::ready)
+        throw_unavailable(where, "no reply within " + std::to_string(timeout.count()) + " ms");
+      Outcome outcome = future.get();
+      if (!outcome.failure.empty() && failure.empty()) failure = std::move(outcome.failure);
+      replies.push_back(std::move(outcome.reply));
+    }
+    if (!failure.empty()) throw ports::BackendUnavailable(failure);
+    return replies;
   }
 
   // ---- io thread ----
@@ -417,21 +436,43 @@ Reply Client::command(std::initializer_list<std::string_view> args) {
 
 Reply Client::eval(const std::string& script_source, const std::vector<std::string>& keys,
                    const std::vector<std::string>& args) {
-  std::vector<std::string> command;
-  command.reserve(3 + keys.size() + args.size());
-  command.push_back("EVALSHA");
-  command.push_back(sha1_hex(script_source));
-  command.push_back(std::to_string(keys.size()));
-  command.insert(command.end(), keys.begin(), keys.end());
-  command.insert(command.end(), args.begin(), args.end());
-  Reply reply = this->command(command);
-  if (reply.is_error() && reply.str.starts_with("NOSCRIPT")) {
-    // Not in the server's script cache (a restart, SCRIPT FLUSH, another server): EVAL loads it.
-    command[0] = "EVAL";
-    command[1] = script_source;
-    reply = this->command(command);
+  return std::move(eval_all(script_source, std::vector<ScriptCall>{{keys, args}}).front());
+}
+
+std::vector<Reply> Client::eval_all(const std::string& script_source, std::span<const ScriptCall> calls) {
+  if (calls.empty()) return {};
+  const std::string sha = sha1_hex(script_source);
+  auto wire_of = [&](const ScriptCall& call, bool by_sha) {
+    std::vector<std::string_view> command;
+    command.reserve(3 + call.keys.size() + call.args.size());
+    const std::string key_count = std::to_string(call.keys.size());
+    command.push_back(by_sha ? "EVALSHA" : "EVAL");
+    command.push_back(by_sha ? std::string_view(sha) : std::string_view(script_source));
+    command.push_back(key_count);
+    command.insert(command.end(), call.keys.begin(), call.keys.end());
+    command.insert(command.end(), call.args.begin(), call.args.end());
+    std::string wire;
+    resp::append_command(wire, std::span<const std::string_view>(command));
+    return wire;
+  };
+  std::vector<std::string> wires;
+  wires.reserve(calls.size());
+  for (const auto& call : calls) wires.push_back(wire_of(call, true));
+  std::vector<Reply> replies = impl_->submit_all(std::move(wires), impl_->options.command_timeout);
+  // Not in the server's script cache (a restart, SCRIPT FLUSH, another server): EVAL loads it. A
+  // call refused so did not run, so running it again is no repeat.
+  std::vector<std::size_t> again;
+  std::vector<std::string> again_wires;
+  for (std::size_t i = 0; i < replies.size(); ++i)
+    if (replies[i].is_error() && replies[i].str.starts_with("NOSCRIPT")) {
+      again.push_back(i);
+      again_wires.push_back(wire_of(calls[i], false));
+    }
+  if (!again.empty()) {
+    auto second = impl_->submit_all(std::move(again_wires), impl_->options.command_timeout);
+    for (std::size_t k = 0; k < again.size(); ++k) replies[again[k]] = std::move(second[k]);
   }
-  return reply;
+  return replies;
 }
 
 bool Client::connected() const { return impl_->connected.load(); }

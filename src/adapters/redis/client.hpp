@@ -24,6 +24,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -92,6 +93,15 @@ class Client {
   // restart or SCRIPT FLUSH).
   Reply eval(const std::string& script_source, const std::vector<std::string>& keys,
              const std::vector<std::string>& args);
+  // The same script several times, pipelined: every call is written at once and the replies come
+  // back in the calls' order (one round trip for the batch instead of one per call). Redis runs
+  // them one after the other, as separate eval() calls would; a failure of the connection throws
+  // BackendUnavailable, after which any of the calls may have run.
+  struct ScriptCall {
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+  };
+  std::vector<Reply> eval_all(const std::string& script_source, std::span<const ScriptCall> calls);
 
   // True while connected (for readiness checks); never blocks.
   bool connected() const;

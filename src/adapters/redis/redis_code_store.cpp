@@ -170,18 +170,38 @@ std::string RedisCodeStore::subject_key(std::string_view subject) const {
   return prefix_ + "code-subject:" + std::string(subject);
 }
 
-ports::IssueResult RedisCodeStore::issue(const ports::IssueCodeRequest& request) {
-  const auto& rules = request.rules;
-  const Reply reply = checked(client_.eval(
-      kIssueScript, {code_key(request.session_id), subject_key(request.subject_key)},
-      {request.code_hash, ms(rules.ttl), ms(rules.resend_cooldown), std::to_string(rules.hourly_cap),
-       ms(rules.cap_window), request.session_id}));
+namespace {
+
+ports::IssueResult issue_result(const Reply& reply) {
   switch (integer_at(reply, 0)) {
     case 0: return {ports::IssueOutcome::issued, std::chrono::seconds{0}};
     case 1: return {ports::IssueOutcome::cooldown, retry_seconds(integer_at(reply, 1))};
     case 2: return {ports::IssueOutcome::hourly_cap, retry_seconds(integer_at(reply, 1))};
   }
   throw ServerError("redis code store: unexpected outcome from the issue script");
+}
+
+}  // namespace
+
+Client::ScriptCall RedisCodeStore::issue_call(const ports::IssueCodeRequest& request) const {
+  const auto& rules = request.rules;
+  return {{code_key(request.session_id), subject_key(request.subject_key)},
+          {request.code_hash, ms(rules.ttl), ms(rules.resend_cooldown), std::to_string(rules.hourly_cap),
+           ms(rules.cap_window), request.session_id}};
+}
+
+ports::IssueResult RedisCodeStore::issue(const ports::IssueCodeRequest& request) {
+  return issue_all(std::span(&request, 1)).front();
+}
+
+std::vector<ports::IssueResult> RedisCodeStore::issue_all(std::span<const ports::IssueCodeRequest> requests) {
+  std::vector<Client::ScriptCall> calls;
+  calls.reserve(requests.size());
+  for (const auto& request : requests) calls.push_back(issue_call(request));
+  std::vector<ports::IssueResult> results;
+  results.reserve(requests.size());
+  for (auto& reply : client_.eval_all(kIssueScript, calls)) results.push_back(issue_result(checked(std::move(reply))));
+  return results;
 }
 
 ports::CheckResult RedisCodeStore::check(std::string_view session_id, std::string_view code_hash,

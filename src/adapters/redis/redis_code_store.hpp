@@ -26,8 +26,10 @@
 // and a constant-time comparison (sodium_memcmp, of keyed hashes of both sides, in C++ after GET).
 #include <chrono>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "adapters/redis/client.hpp"
 #include "ports/verification_codes.hpp"
@@ -40,12 +42,15 @@ class RedisCodeStore final : public ports::VerificationCodeStore {
   explicit RedisCodeStore(Client& client, std::string prefix = "registrar:");
 
   ports::IssueResult issue(const ports::IssueCodeRequest& request) override;
+  // Every issue script of the batch pipelined: one round trip.
+  std::vector<ports::IssueResult> issue_all(std::span<const ports::IssueCodeRequest> requests) override;
   ports::CheckResult check(std::string_view session_id, std::string_view code_hash, int max_wrong_tries) override;
   void consume(std::string_view session_id) override;
   void withdraw(std::string_view session_id, std::string_view subject_key) override;
 
   std::string code_key(std::string_view session_id) const;
   std::string subject_key(std::string_view subject) const;
+  Client::ScriptCall issue_call(const ports::IssueCodeRequest& request) const;
 
  private:
   Client& client_;
