@@ -1,6 +1,7 @@
 #include "adapters/consumers/builtin.hpp"
 
 #include <array>
+#include <unordered_set>
 
 #include "adapters/consumers/audit_consumer.hpp"
 #include "adapters/consumers/email_verification_consumer.hpp"
@@ -27,6 +28,26 @@ bool is_other_event_type(const domain::EventEnvelope& event) {
 }
 
 std::span<const BuiltinConsumerInfo> builtin_consumers() { return kBuiltins; }
+
+std::optional<SignUpBatch> sign_ups_to_apply(std::span<const domain::EventEnvelope> events,
+                                             ports::ProcessedEvents& processed, std::string_view consumer) {
+  SignUpBatch batch;
+  batch.ids.reserve(events.size());
+  for (const auto& event : events) {
+    if (is_other_event_type(event)) continue;
+    if (event.id.empty()) return std::nullopt;
+    batch.ids.push_back(event.id);
+  }
+  const auto recorded = processed.processed_among(consumer, batch.ids);  // one query for the batch
+  std::unordered_set<std::string_view> seen;
+  for (const auto& event : events) {
+    if (is_other_event_type(event) || recorded.contains(event.id) || !seen.insert(event.id).second) continue;
+    auto user = app::parse_user_registered(event);
+    if (!user) return std::nullopt;
+    batch.fresh.emplace_back(&event, std::move(*user));
+  }
+  return batch;
+}
 
 std::unique_ptr<ports::EventConsumer> make_builtin_consumer(std::string_view name, const BuiltinConsumerDeps& deps) {
   if (name == AuditConsumer::kName)

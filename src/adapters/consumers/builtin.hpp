@@ -6,14 +6,17 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "adapters/logging/json_logger.hpp"
 #include "app/email_verification.hpp"
+#include "app/events.hpp"
 #include "domain/event.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/mail_sender.hpp"
@@ -41,6 +44,18 @@ struct MalformedEvent : PermanentFailure {
 // another event (a queue bound to a shared routing key may carry future event kinds). An empty
 // type (a producer that set no AMQP `type`) is decided by the body.
 bool is_other_event_type(const domain::EventEnvelope& event);
+
+// What a consumer that takes batches (handle_batch) must still do with one: `fresh`, the sign-ups
+// not yet recorded for `consumer`, each once (a delivery may come twice within a batch), parsed;
+// and `ids`, every sign-up's id, to record once the batch is applied. Other event types are left
+// out. nullopt when an event has no id or a malformed body: the batch is then left to handle(),
+// which tells each event's fault (one query of ProcessedEvents either way).
+struct SignUpBatch {
+  std::vector<std::string> ids;
+  std::vector<std::pair<const domain::EventEnvelope*, app::UserRegistered>> fresh;
+};
+std::optional<SignUpBatch> sign_ups_to_apply(std::span<const domain::EventEnvelope> events,
+                                             ports::ProcessedEvents& processed, std::string_view consumer);
 
 struct BuiltinConsumerInfo {
   std::string_view name;

@@ -1,6 +1,5 @@
 #include "adapters/consumers/email_verification_consumer.hpp"
 
-#include <unordered_set>
 #include <vector>
 
 #include "app/events.hpp"
@@ -41,30 +40,20 @@ void EmailVerificationConsumer::handle(const domain::EventEnvelope& event) {
 }
 
 bool EmailVerificationConsumer::handle_batch(std::span<const domain::EventEnvelope> events) {
-  std::vector<std::string> ids;
-  ids.reserve(events.size());
-  for (const auto& event : events) {
-    if (is_other_event_type(event)) continue;
-    if (event.id.empty()) return false;  // handle() says what is wrong with it
-    ids.push_back(event.id);
-  }
-  const auto recorded = processed_.processed_among(kName, ids);  // one query for the batch
+  auto batch = sign_ups_to_apply(events, processed_, kName);
+  if (!batch) return false;  // handle() says what is wrong, event by event
   std::vector<app::EmailCodeRecipient> recipients;
-  std::unordered_set<std::string_view> seen;  // an event delivered twice within the batch
-  for (const auto& event : events) {
-    if (is_other_event_type(event) || recorded.contains(event.id) || !seen.insert(event.id).second) continue;
-    const auto user = app::parse_user_registered(event);
-    if (!user) return false;
-    if (!user->email) continue;  // a phone account: nothing to send
-    if (!domain::Email::parse(*user->email)) return false;  // refused for good: handle() says so
-    recipients.push_back({user->user_id, *user->email});
+  for (const auto& [event, user] : batch->fresh) {
+    if (!user.email) continue;  // a phone account: nothing to send
+    if (!domain::Email::parse(*user.email)) return false;  // refused for good: handle() says so
+    recipients.push_back({user.user_id, *user.email});
   }
   // A sender's failure throws, and the caller goes event by event. Otherwise each outcome is a code
   // sent or the address's cooldown (a code sent a moment ago, as in handle()): the events are done.
   for (const auto& sent : send_.send_all(recipients))
     if (!sent && sent.error().kind != domain::ErrorKind::rate_limited)
       throw PermanentFailure("email-verification: an address cannot get a code (" + sent.error().message + ")");
-  processed_.mark_all_processed(kName, ids);
+  processed_.mark_all_processed(kName, batch->ids);
   return true;
 }
 

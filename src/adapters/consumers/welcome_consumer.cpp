@@ -1,7 +1,6 @@
 #include "adapters/consumers/welcome_consumer.hpp"
 
 #include <stdexcept>
-#include <unordered_set>
 #include <vector>
 
 namespace registrar::adapters::consumers {
@@ -50,24 +49,13 @@ void WelcomeConsumer::handle(const domain::EventEnvelope& event) {
 }
 
 bool WelcomeConsumer::handle_batch(std::span<const domain::EventEnvelope> events) {
-  std::vector<std::string> ids;
-  ids.reserve(events.size());
-  for (const auto& event : events) {
-    if (is_other_event_type(event)) continue;
-    if (event.id.empty()) return false;  // handle() says what is wrong with it
-    ids.push_back(event.id);
-  }
-  const auto recorded = processed_.processed_among(kName, ids);  // one query for the batch
+  auto batch = sign_ups_to_apply(events, processed_, kName);
+  if (!batch) return false;  // handle() says what is wrong, event by event
   std::vector<ports::MailMessage> messages;
-  std::unordered_set<std::string_view> seen;  // an event delivered twice within the batch
-  for (const auto& event : events) {
-    if (is_other_event_type(event) || recorded.contains(event.id) || !seen.insert(event.id).second) continue;
-    const auto user = app::parse_user_registered(event);
-    if (!user) return false;
-    if (user->email) messages.push_back(render_welcome(*user, product_name_, event.id));
-  }
+  for (const auto& [event, user] : batch->fresh)
+    if (user.email) messages.push_back(render_welcome(user, product_name_, event->id));
   mail_.send_all(messages);  // a throw: the caller goes event by event, and handle() tells each
-  processed_.mark_all_processed(kName, ids);
+  processed_.mark_all_processed(kName, batch->ids);
   return true;
 }
 
