@@ -102,9 +102,9 @@ std::vector<Expected<EmailCodeSent, DomainError>> SendEmailVerificationCode::sen
     prepared.push_back(std::move(*one));
     index.push_back(i);
   }
-  std::vector<ports::IssueCodeRequest> requests;
+  std::vector<ports::IssueCodeRequest> requests;  // requests[k] is prepared[k]'s
   requests.reserve(prepared.size());
-  for (const auto& p : prepared) requests.push_back(p.request);
+  for (auto& p : prepared) requests.push_back(std::move(p.request));
   std::vector<ports::IssueResult> issued;
   try {
     issued = codes.issue_all(requests);
@@ -123,7 +123,7 @@ std::vector<Expected<EmailCodeSent, DomainError>> SendEmailVerificationCode::sen
       continue;
     }
     messages.push_back(std::move(prepared[k].message));
-    held.push_back(&prepared[k].request);
+    held.push_back(&requests[k]);
   }
   try {
     mail.send_all(messages);
